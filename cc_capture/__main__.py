@@ -1,0 +1,3 @@
+from cc_capture.cli.main import main
+
+main()

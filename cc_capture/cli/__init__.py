@@ -1,0 +1,1 @@
+"""`ccd`: a thin command-line skin over the cc_capture library."""

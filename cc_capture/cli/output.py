@@ -1,0 +1,63 @@
+"""Output helpers: stable JSON for machines, rich tables for people."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print a clear error and exit with `code` (raises typer.Exit)."""
+    import typer
+
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def ago(iso_ts: str | None) -> str:
+    if not iso_ts:
+        return "never"
+    t = time.mktime(time.strptime(iso_ts[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    return f"{iso_ts[:19].replace('T', ' ')} UTC ({human_duration(max(0.0, time.time() - t))} ago)"
+
+
+def one_line(text: str | None, width: int) -> str:
+    if not text:
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"

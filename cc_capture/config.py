@@ -1,0 +1,94 @@
+"""One typed settings object: XDG paths, `CC_CAPTURE_HOME`, and the tunables of capture.
+
+Everything cc-capture writes lives under one home folder (journal, database, logs), so tests
+and users can relocate it all with `CC_CAPTURE_HOME`. Tunables come from `config.toml` in that
+folder and can be overridden by `CC_CAPTURE_<NAME>` environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    """The settings file or an override is invalid; the message says which value and why."""
+
+
+def data_home() -> Path:
+    """The folder that holds everything: `$CC_CAPTURE_HOME`, else `$XDG_DATA_HOME/cc-capture`."""
+    explicit = os.environ.get("CC_CAPTURE_HOME")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "cc-capture"
+
+
+class Paths:
+    """Where each file lives, derived from one home folder."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home or data_home()
+        self.journal = self.home / "journal"
+        self.db = self.home / "cc-capture.db"
+        self.logs = self.home / "logs"
+        self.daemon_log = self.logs / "daemon.log"
+        self.pidfile = self.home / "ccd.pid"
+        self.lockfile = self.home / "ccd.lock"
+        self.hook_errors = self.home / "hook-errors.log"
+        self.hooks_dir = self.home / "hooks"
+        self.config_file = self.home / "config.toml"
+
+    def ensure(self) -> "Paths":
+        """Create the private folders (0700) that the daemon and CLI write into."""
+        for d in (self.home, self.journal, self.logs):
+            d.mkdir(parents=True, exist_ok=True)
+            os.chmod(d, 0o700)
+        return self
+
+
+class CaptureSettings(BaseModel):
+    """Tunables of the capture path."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_event_bytes: int = Field(8 * 1024 * 1024, gt=0, description="payloads above this are reduced and quarantined")
+    max_output_chars: int = Field(256 * 1024, gt=0, description="tool outputs longer than this are cut, with a marker")
+    max_read_bytes: int = Field(512 * 1024 * 1024, gt=0, description="journal records above this are not read at all")
+    incomplete_grace_s: float = Field(120.0, gt=0, description="a record with no end marker this old is quarantined")
+    batch_events: int = Field(2000, gt=0, description="events committed per transaction")
+    transcript_hot_s: float = Field(15.0, ge=0, description="keep re-reading a transcript this long after its last event")
+    poll_interval_s: float = Field(1.0, gt=0, description="journal rescan interval, in case a file event is missed")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
+
+
+def load_settings(paths: Paths | None = None) -> Settings:
+    """Read `config.toml` (if any) and `CC_CAPTURE_CAPTURE__<NAME>` overrides into Settings."""
+    paths = paths or Paths()
+    raw: dict = {}
+    if paths.config_file.exists():
+        try:
+            raw = tomllib.loads(paths.config_file.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{paths.config_file}: not valid TOML: {e}") from e
+    prefix = "CC_CAPTURE_CAPTURE__"
+    for key, value in os.environ.items():
+        if key.startswith(prefix):
+            raw.setdefault("capture", {})[key[len(prefix):].lower()] = value
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(f"invalid settings ({paths.config_file} or {prefix}* variables):\n{e}") from e

@@ -1,0 +1,216 @@
+"""The long-running `ccd` daemon: watch the journal, ingest, keep transcripts read, stay healthy.
+
+One daemon per home folder, enforced by an exclusive lock on `ccd.lock` (a stale pidfile can
+never block a start). The journal is watched with watchdog (inotify / FSEvents) and rescanned
+every `poll_interval_s` in case an event is missed. Transcripts lag the hooks, so a session's
+transcript stays "hot" (re-read when it grows) for `transcript_hot_s` after its last event.
+The daemon never imports torch or trains in-process (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from cc_capture import store
+from cc_capture.config import Paths, Settings, load_settings
+from cc_capture.ingest.ingester import Ingester
+
+log = logging.getLogger("ccd")
+
+
+class DaemonError(Exception):
+    """Starting or stopping the daemon failed; the message says why and what to do."""
+
+
+@dataclass
+class DaemonInfo:
+    running: bool
+    pid: int | None
+    uptime_s: float | None
+
+
+def _open_lock(paths: Paths) -> IO[str]:
+    paths.ensure()
+    fd = os.open(paths.lockfile, os.O_RDWR | os.O_CREAT, 0o600)
+    return os.fdopen(fd, "r+")
+
+
+def info(paths: Paths) -> DaemonInfo:
+    """Whether a daemon holds this home's lock, and its pid and uptime from the pidfile."""
+    if not paths.lockfile.exists():
+        return DaemonInfo(False, None, None)
+    with open(paths.lockfile, "r") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        else:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return DaemonInfo(False, None, None)
+    try:
+        meta = json.loads(paths.pidfile.read_text())
+        return DaemonInfo(True, int(meta["pid"]), round(time.time() - float(meta["started_at"]), 1))
+    except (OSError, ValueError, KeyError):
+        return DaemonInfo(True, None, None)
+
+
+class _Wake:
+    """watchdog handler: any change in the journal folder wakes the loop."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def dispatch(self, _event: object) -> None:
+        self.event.set()
+
+
+class Daemon:
+    def __init__(self, paths: Paths | None = None, settings: Settings | None = None) -> None:
+        self.paths = (paths or Paths()).ensure()
+        self.settings = settings or load_settings(self.paths)
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.hot: dict[Path, tuple[str | None, float]] = {}  # transcript → (session, hot until)
+        self.sizes: dict[Path, int] = {}
+
+    def request_stop(self, *_: object) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def run(self) -> None:
+        """Run in the foreground until SIGTERM/SIGINT."""
+        lock = _open_lock(self.paths)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = info(self.paths)
+            raise DaemonError(f"a ccd daemon is already running for {self.paths.home} (pid {other.pid})") from None
+        old_umask = os.umask(0o077)
+        self.paths.pidfile.write_text(json.dumps({"pid": os.getpid(), "started_at": time.time()}))
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        db = store.connect(self.paths.db)
+        ingester = Ingester(self.paths, self.settings.capture, db)
+        observer = self._watch()
+        log.info("ccd daemon started (pid %d), home %s", os.getpid(), self.paths.home)
+        try:
+            self._loop(ingester)
+        finally:
+            observer.stop()
+            observer.join(timeout=5)
+            db.conn.close()
+            try:
+                self.paths.pidfile.unlink()
+            except FileNotFoundError:
+                pass
+            os.umask(old_umask)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
+            log.info("ccd daemon stopped")
+
+    def _watch(self):  # -> watchdog Observer
+        from watchdog.observers import Observer
+
+        observer = Observer()
+        observer.schedule(_Wake(self.wake), str(self.paths.journal), recursive=False)
+        observer.daemon = True
+        observer.start()
+        return observer
+
+    def _loop(self, ingester: Ingester) -> None:
+        cfg = self.settings.capture
+        while not self.stopping.is_set():
+            self.wake.clear()
+            waiting = 0
+            try:
+                result = ingester.run_pass()
+                now = time.time()
+                for path, session in result.transcripts.items():
+                    self.hot[path] = (session, now + cfg.transcript_hot_s)
+                if result.ingested or result.quarantined:
+                    log.info("ingested %d events, quarantined %d", result.ingested, result.quarantined)
+                waiting = result.waiting
+                self._read_hot_transcripts(ingester, now)
+            except Exception:  # never die on one bad pass: log it, back off, go on
+                log.exception("ingest pass failed")
+                self.stopping.wait(cfg.poll_interval_s)
+            timeout = 0.2 if self.hot else cfg.poll_interval_s
+            if waiting:
+                timeout = min(timeout, 0.05)
+            self.wake.wait(timeout)
+
+    def _read_hot_transcripts(self, ingester: Ingester, now: float) -> None:
+        changed = {}
+        for path, (session, until) in list(self.hot.items()):
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                size = -1
+            if size >= 0 and size != self.sizes.get(path):
+                self.sizes[path] = size
+                changed[path] = session
+            if now > until:
+                del self.hot[path]
+                self.sizes.pop(path, None)
+        if changed:
+            ingester.sync_transcripts(changed)
+
+
+# ---------------------------------------------------------------- background control
+
+
+def start(paths: Paths, timeout_s: float = 15.0) -> DaemonInfo:
+    """Start `ccd daemon run` detached, logging to logs/daemon.log; wait until it holds the lock."""
+    current = info(paths)
+    if current.running:
+        return current
+    paths.ensure()
+    logf = os.open(paths.daemon_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    env = dict(os.environ, CC_CAPTURE_HOME=str(paths.home))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cc_capture", "daemon", "run"],
+        stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True, env=env, close_fds=True,
+    )
+    os.close(logf)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        current = info(paths)
+        if current.running and current.pid:
+            return current
+        if proc.poll() is not None:
+            raise DaemonError(f"the daemon exited at once (code {proc.returncode}); see {paths.daemon_log}")
+        time.sleep(0.05)
+    raise DaemonError(f"the daemon did not start within {timeout_s:.0f}s; see {paths.daemon_log}")
+
+
+def stop(paths: Paths, timeout_s: float = 15.0) -> bool:
+    """SIGTERM the daemon and wait for it to let go of the lock; False if none was running."""
+    current = info(paths)
+    if not current.running or current.pid is None:
+        return False
+    try:
+        os.kill(current.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if not info(paths).running:
+            return True
+        time.sleep(0.05)
+    raise DaemonError(f"the daemon (pid {current.pid}) did not stop within {timeout_s:.0f}s")
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)

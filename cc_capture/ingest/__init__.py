@@ -1,0 +1,1 @@
+"""Events and transcript lines → sessions, traces, tool calls, subagents (see `assemble`)."""

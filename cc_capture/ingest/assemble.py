@@ -1,0 +1,340 @@
+"""Hook events → sessions, traces, tool calls and subagents, as idempotent upserts.
+
+Assembly never assumes arrival order beyond what Claude Code guarantees: rows are keyed by
+`prompt_id` (traces), `tool_use_id` (tool calls) and `agent_id` (subagents), and each event
+fills in what it knows. A trace is one real user prompt and everything the agent did for it,
+until Stop, StopFailure, or an interruption (the next prompt or the end of the session). A
+`<task-notification>` prompt, which Claude Code submits when a background agent finishes, is
+not a user prompt: its events continue the trace that launched the agent.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import uuid
+
+import msgspec
+
+from cc_capture.ingest.events import HookEvent, decode_agent_launch, raw_json, raw_text
+
+AGENT_TOOLS = ("Agent", "Task")
+TASK_NOTIFICATION = "<task-notification>"
+TRUNCATION_MARK = "\n…[cc-capture: truncated, {} bytes in all]"
+
+_TAG_RE = re.compile(r"<(task-id|tool-use-id|status|result)>(.*?)</\1>", re.S)
+# Events that belong to a session but to no trace.
+_SESSION_ONLY = {"SessionStart", "SessionEnd", "Notification", "PreCompact", "PostCompact"}
+
+
+class Assembler:
+    """Applies one event at a time to an open SQLite transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, max_output_chars: int) -> None:
+        self.conn = conn
+        self.max_output_chars = max_output_chars
+
+    # ------------------------------------------------------------ entry point
+
+    def apply(self, ev: HookEvent, ts: float) -> str | None:
+        """Fold one event into the tables; return the trace it belongs to, if any."""
+        if not ev.session_id:
+            return None
+        self._touch_session(ev, ts)
+        name = ev.hook_event_name
+        if name in _SESSION_ONLY:
+            self._session_event(ev, ts)
+            return None
+        if name == "UserPromptSubmit":
+            return self._prompt(ev, ts)
+        trace_id = self._route(ev, ts)
+        handler = getattr(self, "_on_" + name, None)
+        if handler is not None:
+            handler(ev, ts, trace_id)
+        return trace_id
+
+    # ------------------------------------------------------------ sessions
+
+    def _touch_session(self, ev: HookEvent, ts: float) -> None:
+        self.conn.execute(
+            """
+            INSERT INTO sessions (session_id, cwd, transcript_path, permission_mode, started_at, last_event_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(session_id) DO UPDATE SET
+                cwd = coalesce(excluded.cwd, cwd),
+                transcript_path = coalesce(excluded.transcript_path, transcript_path),
+                permission_mode = coalesce(excluded.permission_mode, permission_mode),
+                started_at = min(coalesce(started_at, excluded.started_at), excluded.started_at),
+                last_event_at = max(coalesce(last_event_at, 0), excluded.last_event_at)
+            """,
+            (ev.session_id, ev.cwd, ev.transcript_path, ev.permission_mode, ts, ts),
+        )
+
+    def _session_event(self, ev: HookEvent, ts: float) -> None:
+        name = ev.hook_event_name
+        if name == "SessionStart":
+            self.conn.execute(
+                "UPDATE sessions SET source = coalesce(source, ?), model = coalesce(?, model) WHERE session_id = ?",
+                (ev.source, ev.model, ev.session_id),
+            )
+        elif name == "SessionEnd":
+            self.conn.execute(
+                "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE session_id = ?", (ts, ev.reason, ev.session_id)
+            )
+            self._interrupt_open(ev.session_id, ts, keep=None)
+        elif name == "PostCompact":
+            self.conn.execute(
+                "UPDATE sessions SET n_compactions = n_compactions + 1 WHERE session_id = ?", (ev.session_id,)
+            )
+
+    # ------------------------------------------------------------ traces
+
+    def _prompt(self, ev: HookEvent, ts: float) -> str:
+        prompt = ev.prompt or ""
+        if prompt.lstrip().startswith(TASK_NOTIFICATION):
+            return self._task_notification(ev, prompt, ts)
+        trace_id = ev.prompt_id or str(uuid.uuid4())
+        self._interrupt_open(ev.session_id, ts, keep=trace_id)
+        self._ensure_trace(trace_id, ev, ts)
+        self.conn.execute(
+            "UPDATE traces SET prompt = ?, started_at = min(coalesce(started_at, ?), ?) WHERE trace_id = ?",
+            (prompt, ts, ts, trace_id),
+        )
+        return trace_id
+
+    def _ensure_trace(self, trace_id: str, ev: HookEvent, ts: float) -> None:
+        self.conn.execute(
+            """
+            INSERT INTO traces (trace_id, session_id, prompt_id, seq, started_at)
+            VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM traces WHERE session_id = ?), ?)
+            ON CONFLICT(trace_id) DO NOTHING
+            """,
+            (trace_id, ev.session_id, ev.prompt_id, ev.session_id, ts),
+        )
+
+    def _interrupt_open(self, session_id: str | None, ts: float, keep: str | None) -> None:
+        """A trace still open when the next prompt comes (or the session ends) was interrupted."""
+        self.conn.execute(
+            "UPDATE traces SET status = 'interrupted', ended_at = coalesce(ended_at, ?) "
+            "WHERE session_id = ? AND status = 'open' AND trace_id IS NOT ?",
+            (ts, session_id, keep),
+        )
+
+    def _route(self, ev: HookEvent, ts: float) -> str:
+        """The trace an event belongs to: by prompt_id (or its route), else the session's latest."""
+        if ev.prompt_id:
+            row = self.conn.execute("SELECT trace_id FROM prompt_routes WHERE prompt_id = ?", (ev.prompt_id,)).fetchone()
+            trace_id = row[0] if row else ev.prompt_id
+        else:
+            row = self.conn.execute(
+                "SELECT trace_id FROM traces WHERE session_id = ? ORDER BY seq DESC LIMIT 1", (ev.session_id,)
+            ).fetchone()
+            trace_id = row[0] if row else str(uuid.uuid4())
+        self._ensure_trace(trace_id, ev, ts)
+        return trace_id
+
+    def _task_notification(self, ev: HookEvent, prompt: str, ts: float) -> str:
+        tags = dict(_TAG_RE.findall(prompt))
+        trace_id = None
+        if tags.get("tool-use-id"):
+            row = self.conn.execute(
+                "SELECT trace_id FROM tool_calls WHERE tool_use_id = ?", (tags["tool-use-id"],)
+            ).fetchone()
+            trace_id = row[0] if row else None
+        if trace_id is None and tags.get("task-id"):
+            row = self.conn.execute("SELECT trace_id FROM subagents WHERE agent_id = ?", (tags["task-id"],)).fetchone()
+            trace_id = row[0] if row else None
+        if trace_id is None:
+            row = self.conn.execute(
+                "SELECT trace_id FROM traces WHERE session_id = ? ORDER BY seq DESC LIMIT 1", (ev.session_id,)
+            ).fetchone()
+            trace_id = row[0] if row else (ev.prompt_id or str(uuid.uuid4()))
+            self._ensure_trace(trace_id, ev, ts)
+        if ev.prompt_id:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO prompt_routes (prompt_id, trace_id) VALUES (?, ?)", (ev.prompt_id, trace_id)
+            )
+        if tags.get("task-id"):
+            self.conn.execute(
+                "UPDATE subagents SET final_response = coalesce(final_response, ?), ended_at = coalesce(ended_at, ?) "
+                "WHERE agent_id = ?",
+                (tags.get("result"), ts, tags["task-id"]),
+            )
+        return trace_id
+
+    def _on_Stop(self, ev: HookEvent, ts: float, trace_id: str) -> None:
+        self.conn.execute(
+            "UPDATE traces SET status = 'completed', ended_at = ?, final_response = coalesce(?, final_response) "
+            "WHERE trace_id = ?",
+            (ts, ev.last_assistant_message, trace_id),
+        )
+
+    def _on_StopFailure(self, ev: HookEvent, ts: float, trace_id: str) -> None:
+        error = raw_text(ev.error) or "StopFailure"
+        details = raw_text(ev.error_details)
+        if details:
+            error = f"{error}: {details}"
+        self.conn.execute(
+            "UPDATE traces SET status = 'failed', ended_at = ?, error = ?, "
+            "final_response = coalesce(?, final_response) WHERE trace_id = ?",
+            (ts, error, ev.last_assistant_message, trace_id),
+        )
+
+    # ------------------------------------------------------------ tool calls
+
+    def _upsert_call(self, ev: HookEvent, ts: float, trace_id: str, tool_use_id: str) -> None:
+        self.conn.execute(
+            """
+            INSERT INTO tool_calls (tool_use_id, trace_id, session_id, seq, name, input, agent_id, started_at)
+            VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM tool_calls WHERE trace_id = ?), ?, ?, ?, ?)
+            ON CONFLICT(tool_use_id) DO UPDATE SET
+                name = coalesce(name, excluded.name),
+                input = coalesce(input, excluded.input),
+                agent_id = coalesce(agent_id, excluded.agent_id)
+            """,
+            (
+                tool_use_id, trace_id, ev.session_id, trace_id, ev.tool_name,
+                raw_json(ev.tool_input), ev.agent_id, ts,
+            ),
+        )
+
+    def _cap(self, text: str | None) -> str | None:
+        if text is None or len(text) <= self.max_output_chars:
+            return text
+        return text[: self.max_output_chars] + TRUNCATION_MARK.format(len(text.encode()))
+
+    def _output(self, raw: msgspec.Raw) -> str | None:
+        """The tool output as stored: its JSON, or a JSON string holding the cut text if too long."""
+        if not raw:
+            return None
+        data = bytes(raw)
+        if len(data) <= self.max_output_chars:
+            return data.decode()
+        return msgspec.json.encode(self._cap(data.decode(errors="replace"))).decode()
+
+    def _on_PreToolUse(self, ev: HookEvent, ts: float, trace_id: str) -> None:
+        if ev.tool_use_id:
+            self._upsert_call(ev, ts, trace_id, ev.tool_use_id)
+
+    def _on_PostToolUse(self, ev: HookEvent, ts: float, trace_id: str) -> None:
+        if not ev.tool_use_id:
+            return
+        self._upsert_call(ev, ts, trace_id, ev.tool_use_id)
+        status = "ok"
+        if ev.tool_name in AGENT_TOOLS:
+            launch = decode_agent_launch(ev.tool_response)
+            if launch and launch.agentId:
+                self._link_subagent(launch.agentId, ev.tool_use_id, trace_id, ev, ts, bool(launch.isAsync))
+                if launch.isAsync:
+                    status = "async_launched"
+        self.conn.execute(
+            "UPDATE tool_calls SET output = ?, status = ?, is_error = 0, ended_at = ?, "
+            "duration_ms = coalesce(?, duration_ms) WHERE tool_use_id = ?",
+            (self._output(ev.tool_response), status, ts, _ms(ev.duration_ms), ev.tool_use_id),
+        )
+
+    def _on_PostToolUseFailure(self, ev: HookEvent, ts: float, trace_id: str) -> None:
+        if not ev.tool_use_id:
+            return
+        self._upsert_call(ev, ts, trace_id, ev.tool_use_id)
+        self.conn.execute(
+            "UPDATE tool_calls SET is_error = 1, error = ?, status = ?, ended_at = ?, "
+            "duration_ms = coalesce(?, duration_ms) WHERE tool_use_id = ?",
+            (
+                self._cap(raw_text(ev.error)), "interrupted" if ev.is_interrupt else "error", ts,
+                _ms(ev.duration_ms), ev.tool_use_id,
+            ),
+        )
+
+    def _on_PermissionRequest(self, ev: HookEvent, ts: float, trace_id: str) -> None:
+        """PermissionRequest carries no tool_use_id: it asks about the latest running call of that tool and input."""
+        tool_input = raw_json(ev.tool_input)
+        self.conn.execute(
+            """
+            UPDATE tool_calls SET permission_requested = 1 WHERE tool_use_id = (
+                SELECT tool_use_id FROM tool_calls
+                WHERE trace_id = ? AND name = ? AND status = 'running' AND agent_id IS ?
+                ORDER BY (input = ?) DESC, seq DESC LIMIT 1)
+            """,
+            (trace_id, ev.tool_name, ev.agent_id, tool_input),
+        )
+
+    def _on_PostToolBatch(self, ev: HookEvent, ts: float, trace_id: str) -> None:
+        """One round of tool calls: number it, and settle calls that never ran (permission refused)."""
+        self.conn.execute("UPDATE traces SET n_batches = n_batches + 1 WHERE trace_id = ?", (trace_id,))
+        (batch,) = self.conn.execute("SELECT n_batches FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
+        for call in ev.tool_calls or []:
+            if not call.tool_use_id:
+                continue
+            self.conn.execute("UPDATE tool_calls SET batch = ? WHERE tool_use_id = ?", (batch, call.tool_use_id))
+            self.conn.execute(
+                "UPDATE tool_calls SET status = 'not_run', is_error = 1, error = ?, ended_at = ? "
+                "WHERE tool_use_id = ? AND status = 'running'",
+                (self._cap(raw_text(call.tool_response)), ts, call.tool_use_id),
+            )
+
+    # ------------------------------------------------------------ subagents
+
+    def _link_subagent(
+        self, agent_id: str, tool_use_id: str, trace_id: str, ev: HookEvent, ts: float, background: bool | None
+    ) -> None:
+        """The Agent call's response names its agent: that link is definitive, replacing any guess."""
+        self.conn.execute(
+            "UPDATE subagents SET parent_tool_use_id = NULL WHERE parent_tool_use_id = ? AND agent_id != ?",
+            (tool_use_id, agent_id),
+        )
+        self.conn.execute(
+            """
+            INSERT INTO subagents (agent_id, session_id, trace_id, parent_tool_use_id, background, started_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(agent_id) DO UPDATE SET parent_tool_use_id = excluded.parent_tool_use_id,
+                background = excluded.background, trace_id = coalesce(trace_id, excluded.trace_id)
+            """,
+            (agent_id, ev.session_id, trace_id, tool_use_id, background, ts),
+        )
+
+    def _on_SubagentStart(self, ev: HookEvent, ts: float, trace_id: str) -> None:
+        if not ev.agent_id:
+            return
+        self.conn.execute(
+            """
+            INSERT INTO subagents (agent_id, session_id, trace_id, agent_type, started_at) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT(agent_id) DO UPDATE SET agent_type = excluded.agent_type,
+                started_at = min(started_at, excluded.started_at)
+            """,
+            (ev.agent_id, ev.session_id, trace_id, ev.agent_type, ts),
+        )
+        if ev.agent_type:  # compaction runs an internal agent with an empty type and no Agent call
+            # A foreground agent's Agent call reports its agentId only when the agent is done: until
+            # then, pair it with the oldest Agent call of this trace that has no agent yet.
+            self.conn.execute(
+                """
+                UPDATE subagents SET parent_tool_use_id = (
+                    SELECT c.tool_use_id FROM tool_calls c
+                    WHERE c.trace_id = ? AND c.name IN ('Agent', 'Task') AND c.status = 'running'
+                      AND NOT EXISTS (SELECT 1 FROM subagents s WHERE s.parent_tool_use_id = c.tool_use_id)
+                    ORDER BY c.seq LIMIT 1)
+                WHERE agent_id = ? AND parent_tool_use_id IS NULL
+                """,
+                (trace_id, ev.agent_id),
+            )
+
+    def _on_SubagentStop(self, ev: HookEvent, ts: float, trace_id: str) -> None:
+        if not ev.agent_id:
+            return
+        self.conn.execute(
+            """
+            INSERT INTO subagents (agent_id, session_id, trace_id, agent_type, started_at, ended_at, final_response,
+                                   transcript_path)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(agent_id) DO UPDATE SET ended_at = excluded.ended_at,
+                final_response = excluded.final_response, transcript_path = excluded.transcript_path,
+                agent_type = coalesce(agent_type, excluded.agent_type)
+            """,
+            (ev.agent_id, ev.session_id, trace_id, ev.agent_type, ts, ts, ev.last_assistant_message,
+             ev.agent_transcript_path),
+        )
+
+
+def _ms(value: float | None) -> int | None:
+    return None if value is None else int(value)

@@ -1,0 +1,179 @@
+"""Journal → store: read complete records, redact, assemble, commit rows and marks together.
+
+Exactly-once without coordination: each record's rows and its done-mark (name, mtime, size)
+commit in one transaction; the file is deleted only after the commit. A restart that finds a
+file whose mark is already committed deletes it instead of ingesting it twice. A bad record
+(malformed, truncated, non-UTF-8, too large) is quarantined with its reason and never holds
+up the records after it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import sqlite_utils
+
+from cc_capture import journal
+from cc_capture.config import CaptureSettings, Paths
+from cc_capture.ingest.assemble import Assembler
+from cc_capture.ingest.events import HookEvent, decode
+from cc_capture.ingest.reasoning import subagent_transcript, sync_reasoning
+from cc_capture.redact import redact_payload, redact_text
+from cc_capture.store import transaction
+
+SAMPLE_CHARS = 4096
+
+
+class Quarantined(Exception):
+    """A record that cannot be ingested as it is; the message is the reason shown to the user."""
+
+
+@dataclass
+class PassResult:
+    ingested: int = 0
+    quarantined: int = 0
+    waiting: int = 0  # records still being written
+    transcripts: dict[Path, str | None] = field(default_factory=dict)  # transcript → session to re-read
+
+
+def _shorten(value: Any, limit: int) -> Any:
+    """Cut every long string in a decoded payload (for records over max_event_bytes)."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + f"\n…[cc-capture: truncated, {len(value)} chars in all]"
+    if isinstance(value, dict):
+        return {k: _shorten(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shorten(v, limit) for v in value]
+    return value
+
+
+class Ingester:
+    def __init__(self, paths: Paths, settings: CaptureSettings, db: sqlite_utils.Database) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.db = db
+
+    def run_pass(self) -> PassResult:
+        """Ingest every complete record in the journal, in batches; return what happened."""
+        self._settle_done()
+        result = PassResult()
+        files = journal.list_files(self.paths.journal)
+        for start in range(0, len(files), self.settings.batch_events):
+            self._ingest_batch(files[start : start + self.settings.batch_events], result)
+        return result
+
+    # ------------------------------------------------------------ internals
+
+    def _settle_done(self) -> None:
+        """Finish what a crash interrupted: delete files already committed, then forget their marks."""
+        marks = self.db.execute("SELECT name, mtime_ns, size FROM journal_done").fetchall()
+        if not marks:
+            return
+        present = {f.name: f for f in journal.list_files(self.paths.journal)}
+        for name, mtime_ns, size in marks:
+            f = present.get(name)
+            if f is not None and (f.mtime_ns, f.size) == (mtime_ns, size):
+                journal.remove(self.paths.journal, name)
+        with transaction(self.db) as conn:
+            conn.executemany("DELETE FROM journal_done WHERE name = ?", [(m[0],) for m in marks])
+
+    def _ingest_batch(self, files: list[journal.JournalFile], result: PassResult) -> None:
+        now = time.time()
+        records = []
+        for f in files:
+            rec = journal.read(self.paths.journal, f, self.settings.max_read_bytes)
+            if rec is None:
+                continue
+            if not rec.complete and now - f.received_at < self.settings.incomplete_grace_s:
+                result.waiting += 1
+                continue
+            records.append(rec)
+        if not records:
+            return
+        done = []
+        with transaction(self.db) as conn:
+            assembler = Assembler(conn, self.settings.max_output_chars)
+            for rec in records:
+                try:
+                    self._ingest_record(conn, assembler, rec, now, result)
+                    result.ingested += 1
+                except Quarantined as q:
+                    self._quarantine(conn, rec, str(q), now)
+                    result.quarantined += 1
+                conn.execute(
+                    "INSERT OR REPLACE INTO journal_done (name, mtime_ns, size) VALUES (?, ?, ?)",
+                    (rec.file.name, rec.file.mtime_ns, rec.file.size),
+                )
+                done.append(rec.file.name)
+        for name in done:
+            journal.remove(self.paths.journal, name)
+        with transaction(self.db) as conn:
+            conn.executemany("DELETE FROM journal_done WHERE name = ?", [(n,) for n in done])
+
+    def _ingest_record(self, conn: Any, assembler: Assembler, rec: journal.Record, now: float, result: PassResult) -> None:
+        size = rec.file.size
+        if rec.payload is None:
+            raise Quarantined(f"record of {size} bytes is over max_read_bytes ({self.settings.max_read_bytes}); not read")
+        if not rec.complete:
+            raise Quarantined(f"truncated: no end marker after {self.settings.incomplete_grace_s:.0f}s (hook killed?)")
+        raw = rec.payload
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise Quarantined(f"not UTF-8: invalid byte at offset {e.start}") from None
+        try:
+            decoded = msgspec.json.decode(raw)
+        except msgspec.DecodeError as e:
+            raise Quarantined(f"malformed JSON: {e}") from None
+        if not isinstance(decoded, dict) or not isinstance(decoded.get("hook_event_name"), str):
+            raise Quarantined("not a hook payload: no hook_event_name")
+        oversized = len(raw) > self.settings.max_event_bytes
+        if oversized:
+            decoded = _shorten(decoded, self.settings.max_output_chars)
+            raw = msgspec.json.encode(decoded)
+        decoded, clean = redact_payload(raw, decoded)
+        try:
+            ev: HookEvent = decode(clean)
+        except msgspec.ValidationError as e:
+            raise Quarantined(f"unexpected field type: {e}") from None
+        ts = rec.file.received_at
+        trace_id = assembler.apply(ev, ts)
+        conn.execute(
+            "INSERT INTO events (journal_name, received_at, ingested_at, event, session_id, prompt_id, trace_id, "
+            "tool_use_id, agent_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (rec.file.name, ts, now, ev.hook_event_name, ev.session_id, ev.prompt_id, trace_id, ev.tool_use_id,
+             ev.agent_id, clean.decode()),
+        )
+        if oversized:
+            # Kept, with long strings cut; also listed in quarantine so the loss is visible.
+            self._quarantine(conn, rec, f"oversized: {size} bytes > max_event_bytes "
+                             f"({self.settings.max_event_bytes}); stored with long strings cut", now, sample=False)
+            result.quarantined += 1
+        if ev.transcript_path:
+            result.transcripts[Path(ev.transcript_path)] = ev.session_id
+            if ev.agent_id:
+                sub = ev.agent_transcript_path or subagent_transcript(ev.transcript_path, ev.agent_id)
+                result.transcripts[Path(sub)] = ev.session_id
+
+    def _quarantine(self, conn: Any, rec: journal.Record, reason: str, now: float, sample: bool = True) -> None:
+        text = None
+        if sample and rec.payload is not None:
+            # Redact a wider window, then cut: a secret straddling the cut is already replaced.
+            text = redact_text(rec.payload[: SAMPLE_CHARS * 16].decode("utf-8", errors="replace"))[:SAMPLE_CHARS]
+        conn.execute(
+            "INSERT INTO quarantine (journal_name, reason, size, received_at, quarantined_at, sample) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (rec.file.name, reason, rec.file.size, rec.file.received_at, now, text),
+        )
+
+    def sync_transcripts(self, transcripts: dict[Path, str | None]) -> int:
+        """Read new transcript lines (reasoning text before each call, the model) for these files."""
+        n = 0
+        for path, session_id in transcripts.items():
+            with transaction(self.db) as conn:
+                n += sync_reasoning(conn, path, session_id)
+        return n

@@ -1,0 +1,85 @@
+"""The on-disk journal: one file per captured event, written by `hooks/emit.sh`.
+
+A record is `<payload bytes>` followed by the end marker `\\n\\x1e\\n`, in a file of its own
+named `<pid>-<n>.ev`, created exclusively by the hook. The file's modification time is the
+moment the hook finished writing, which is the event's time. A file without the end marker is
+still being written (or its hook died: then it is quarantined once it is older than a grace
+period). Ingest marks a record done in the same SQLite transaction as its rows and deletes the
+file afterwards; a restart that finds a done file deletes it instead of ingesting it again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+END_MARKER = b"\n\x1e\n"
+SUFFIX = ".ev"
+
+
+@dataclass(frozen=True, order=True)
+class JournalFile:
+    """A record file as listed: enough to order it and to recognise it again."""
+
+    mtime_ns: int
+    name: str
+    size: int
+
+    @property
+    def received_at(self) -> float:
+        return self.mtime_ns / 1e9
+
+
+@dataclass(frozen=True)
+class Record:
+    file: JournalFile
+    complete: bool
+    payload: bytes | None  # None when the file was too large to read
+
+
+def list_files(journal_dir: Path) -> list[JournalFile]:
+    """Record files, oldest first (hook finish time, then name)."""
+    out = []
+    try:
+        entries = os.scandir(journal_dir)
+    except FileNotFoundError:
+        return []
+    with entries:
+        for e in entries:
+            if not e.name.endswith(SUFFIX):
+                continue
+            try:
+                st = e.stat()
+            except FileNotFoundError:
+                continue
+            out.append(JournalFile(st.st_mtime_ns, e.name, st.st_size))
+    out.sort()
+    return out
+
+
+def read(journal_dir: Path, f: JournalFile, max_read_bytes: int) -> Record | None:
+    """Read one record; None if it vanished meanwhile."""
+    if f.size > max_read_bytes:
+        with open(journal_dir / f.name, "rb") as fh:
+            fh.seek(max(0, f.size - len(END_MARKER)))
+            return Record(f, fh.read() == END_MARKER, None)
+    try:
+        with open(journal_dir / f.name, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return None
+    if data.endswith(END_MARKER):
+        return Record(f, True, data[: -len(END_MARKER)])
+    return Record(f, False, data)
+
+
+def backlog_bytes(journal_dir: Path) -> int:
+    return sum(f.size for f in list_files(journal_dir))
+
+
+def remove(journal_dir: Path, name: str) -> None:
+    try:
+        os.unlink(journal_dir / name)
+    except FileNotFoundError:
+        pass

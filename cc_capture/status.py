@@ -1,0 +1,42 @@
+"""What `ccd status` reports, gathered without importing anything heavy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cc_capture import journal, store
+from cc_capture.config import Paths
+from cc_capture.daemon import info
+
+
+def hook_errors(paths: Paths, last: int = 5) -> dict[str, Any]:
+    """Failures the hook emitter recorded (it cannot report them any other way)."""
+    try:
+        lines = paths.hook_errors.read_text(errors="replace").splitlines()
+        at = paths.hook_errors.stat().st_mtime
+    except FileNotFoundError:
+        return {"count": 0, "last_at": None, "recent": []}
+    recent = [line.split("\t", 1)[-1] for line in lines[-last:]]
+    return {"count": len(lines), "last_at": store.iso(at), "recent": recent}
+
+
+def collect(paths: Paths) -> dict[str, Any]:
+    daemon = info(paths)
+    db = store.connect(paths.db)
+    try:
+        counts = store.counts(db)
+        by_status = store.trace_status_counts(db)
+        last = store.last_event_at(db)
+    finally:
+        db.conn.close()
+    db_bytes = sum(p.stat().st_size for p in paths.home.glob(paths.db.name + "*") if p.is_file())
+    return {
+        "daemon": {"running": daemon.running, "pid": daemon.pid, "uptime_s": daemon.uptime_s},
+        "counts": counts,
+        "traces_by_status": by_status,
+        "journal_backlog_bytes": journal.backlog_bytes(paths.journal),
+        "db_path": str(paths.db),
+        "db_bytes": db_bytes,
+        "last_event_at": store.iso(last),
+        "hook_errors": hook_errors(paths),
+    }

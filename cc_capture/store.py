@@ -1,0 +1,352 @@
+"""The SQLite store: schema, versioned migrations and the queries the CLI and daemon share.
+
+One database file (WAL, busy timeout) written by the daemon and read by `ccd`. Times are
+stored as Unix seconds (REAL) and rendered as ISO 8601 at the edges.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            journal_name TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            ingested_at REAL NOT NULL,
+            event TEXT NOT NULL,
+            session_id TEXT,
+            prompt_id TEXT,
+            trace_id TEXT,
+            tool_use_id TEXT,
+            agent_id TEXT,
+            payload TEXT NOT NULL
+        );
+        CREATE INDEX events_session ON events(session_id, id);
+        CREATE INDEX events_trace ON events(trace_id, id);
+
+        CREATE TABLE sessions (
+            session_id TEXT PRIMARY KEY,
+            cwd TEXT,
+            transcript_path TEXT,
+            model TEXT,
+            source TEXT,
+            permission_mode TEXT,
+            started_at REAL,
+            last_event_at REAL,
+            ended_at REAL,
+            end_reason TEXT,
+            n_compactions INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE traces (
+            trace_id TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            prompt_id TEXT,
+            seq INTEGER NOT NULL,
+            prompt TEXT,
+            started_at REAL,
+            ended_at REAL,
+            status TEXT NOT NULL DEFAULT 'open',
+            final_response TEXT,
+            error TEXT,
+            n_batches INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX traces_session ON traces(session_id, seq);
+        CREATE INDEX traces_started ON traces(started_at);
+
+        -- prompt ids that continue an earlier trace (a <task-notification> after a background agent)
+        CREATE TABLE prompt_routes (
+            prompt_id TEXT PRIMARY KEY,
+            trace_id TEXT NOT NULL
+        );
+
+        CREATE TABLE tool_calls (
+            tool_use_id TEXT PRIMARY KEY,
+            trace_id TEXT NOT NULL,
+            session_id TEXT,
+            seq INTEGER NOT NULL,
+            name TEXT,
+            input TEXT,
+            output TEXT,
+            is_error INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            status TEXT NOT NULL DEFAULT 'running',
+            agent_id TEXT,
+            batch INTEGER,
+            started_at REAL,
+            ended_at REAL,
+            duration_ms INTEGER,
+            permission_requested INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX tool_calls_trace ON tool_calls(trace_id, seq);
+
+        CREATE TABLE subagents (
+            agent_id TEXT PRIMARY KEY,
+            session_id TEXT,
+            trace_id TEXT,
+            parent_tool_use_id TEXT,
+            agent_type TEXT,
+            background INTEGER,
+            started_at REAL,
+            ended_at REAL,
+            final_response TEXT,
+            transcript_path TEXT
+        );
+        CREATE INDEX subagents_parent ON subagents(parent_tool_use_id);
+
+        -- assistant text written before each tool call, read from the transcripts
+        CREATE TABLE reasoning (
+            tool_use_id TEXT PRIMARY KEY,
+            text TEXT NOT NULL
+        );
+
+        CREATE TABLE transcript_offsets (
+            path TEXT PRIMARY KEY,
+            session_id TEXT,
+            offset INTEGER NOT NULL DEFAULT 0,
+            pending_text TEXT NOT NULL DEFAULT ''
+        );
+
+        -- journal records committed but maybe not yet deleted (the journal's offsets)
+        CREATE TABLE journal_done (
+            name TEXT PRIMARY KEY,
+            mtime_ns INTEGER NOT NULL,
+            size INTEGER NOT NULL
+        );
+
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            journal_name TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            received_at REAL,
+            quarantined_at REAL NOT NULL,
+            sample TEXT
+        );
+        """
+    )
+    db["traces"].enable_fts(["prompt", "final_response"], create_triggers=True, tokenize="porter")
+
+
+# Append only: a migration, once released, never changes.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+
+
+def _private_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+
+
+def connect(path: Path, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (and bring up to date) the database: WAL, busy timeout, private file modes."""
+    old = os.umask(0o077)
+    try:
+        _private_file(path)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        db = sqlite_utils.Database(conn)
+        if migrate:
+            apply_migrations(db)
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(path) + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+        return db
+    finally:
+        os.umask(old)
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def apply_migrations(db: sqlite_utils.Database) -> None:
+    current = schema_version(db)
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema version {current} is newer than this cc-capture ({len(MIGRATIONS)}): upgrade cc-capture"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        with transaction(db):
+            MIGRATIONS[version - 1](db)
+            db.execute(f"PRAGMA user_version={version}")
+
+
+class transaction:
+    """`with transaction(db):` BEGIN IMMEDIATE … COMMIT, or ROLLBACK on error."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.conn = db.conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+# ---------------------------------------------------------------- queries
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1000):03d}Z"
+
+
+def _rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
+    cur = db.execute(sql, params)
+    cols = [c[0] for c in cur.description]
+    for row in cur:
+        yield dict(zip(cols, row))
+
+
+def _json_or_text(value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+TRACE_COLUMNS = """
+    t.trace_id, t.session_id, t.prompt, t.started_at, t.ended_at, t.status, t.final_response, t.error,
+    (SELECT json_group_array(name) FROM (SELECT name FROM tool_calls c
+        WHERE c.trace_id = t.trace_id AND c.agent_id IS NULL ORDER BY c.seq)) AS tool_sequence,
+    (SELECT count(*) FROM tool_calls c WHERE c.trace_id = t.trace_id) AS n_tool_calls
+"""
+
+
+def _trace_summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "trace_id": row["trace_id"],
+        "session_id": row["session_id"],
+        "prompt": row["prompt"],
+        "started_at": iso(row["started_at"]),
+        "ended_at": iso(row["ended_at"]),
+        "status": row["status"],
+        "tool_sequence": json.loads(row["tool_sequence"] or "[]"),
+        "n_tool_calls": row["n_tool_calls"],
+        "final_response": row["final_response"],
+        "error": row["error"],
+    }
+
+
+def list_traces(db: sqlite_utils.Database, limit: int = 20, session: str | None = None) -> list[dict[str, Any]]:
+    """Traces, newest first; `session` may be a full id or a unique prefix."""
+    where, params = "", []
+    if session:
+        where = "WHERE t.session_id LIKE ? || '%'"
+        params.append(session)
+    sql = f"SELECT {TRACE_COLUMNS} FROM traces t {where} ORDER BY t.started_at DESC, t.seq DESC LIMIT ?"
+    return [_trace_summary(r) for r in _rows(db, sql, [*params, limit])]
+
+
+def resolve_trace_id(db: sqlite_utils.Database, ref: str) -> list[str]:
+    """Trace ids matching a full id or a prefix (the CLI accepts short ids)."""
+    return [r[0] for r in db.execute("SELECT trace_id FROM traces WHERE trace_id LIKE ? || '%' LIMIT 5", [ref])]
+
+
+def get_trace(db: sqlite_utils.Database, trace_id: str) -> dict[str, Any] | None:
+    rows = list(_rows(db, f"SELECT {TRACE_COLUMNS} FROM traces t WHERE t.trace_id = ?", [trace_id]))
+    if not rows:
+        return None
+    trace = _trace_summary(rows[0])
+    calls = _rows(
+        db,
+        """
+        SELECT c.*, r.text AS reasoning, s.parent_tool_use_id
+        FROM tool_calls c
+        LEFT JOIN reasoning r ON r.tool_use_id = c.tool_use_id
+        LEFT JOIN subagents s ON s.agent_id = c.agent_id
+        WHERE c.trace_id = ? ORDER BY c.seq
+        """,
+        [trace_id],
+    )
+    trace["tool_calls"] = [
+        {
+            "tool_use_id": c["tool_use_id"],
+            "name": c["name"],
+            "input": _json_or_text(c["input"]),
+            "output": _json_or_text(c["output"]),
+            "is_error": bool(c["is_error"]),
+            "error": c["error"],
+            "status": c["status"],
+            "reasoning": c["reasoning"],
+            "agent_id": c["agent_id"],
+            "parent_tool_use_id": c["parent_tool_use_id"],
+            "batch": c["batch"],
+            "started_at": iso(c["started_at"]),
+            "duration_ms": c["duration_ms"],
+        }
+        for c in calls
+    ]
+    trace["subagents"] = [
+        {
+            "agent_id": s["agent_id"],
+            "agent_type": s["agent_type"],
+            "parent_tool_use_id": s["parent_tool_use_id"],
+            "background": None if s["background"] is None else bool(s["background"]),
+            "started_at": iso(s["started_at"]),
+            "ended_at": iso(s["ended_at"]),
+            "final_response": s["final_response"],
+        }
+        for s in _rows(db, "SELECT * FROM subagents WHERE trace_id = ? ORDER BY started_at", [trace_id])
+    ]
+    return trace
+
+
+def search_traces(db: sqlite_utils.Database, query: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Full-text search over prompts and final answers (SQLite FTS5 query syntax, words ANDed)."""
+    terms = " ".join('"' + w.replace('"', '""') + '"' for w in query.split())
+    if not terms:
+        return []
+    sql = f"""
+        SELECT {TRACE_COLUMNS},
+               snippet(traces_fts, -1, '[', ']', '…', 12) AS snippet
+        FROM traces_fts JOIN traces t ON t.rowid = traces_fts.rowid
+        WHERE traces_fts MATCH ? ORDER BY rank LIMIT ?
+    """
+    out = []
+    for r in _rows(db, sql, [terms, limit]):
+        item = _trace_summary(r)
+        item["snippet"] = r["snippet"]
+        out.append(item)
+    return out
+
+
+def counts(db: sqlite_utils.Database) -> dict[str, int]:
+    tables = ["events", "sessions", "traces", "tool_calls", "quarantine"]
+    sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in tables)
+    values = db.execute(sql).fetchone()
+    names = ["events", "sessions", "traces", "tool_calls", "quarantined"]
+    return dict(zip(names, values))
+
+
+def last_event_at(db: sqlite_utils.Database) -> float | None:
+    return db.execute("SELECT max(received_at) FROM events").fetchone()[0]
+
+
+def trace_status_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    return dict(db.execute("SELECT status, count(*) FROM traces GROUP BY status").fetchall())
