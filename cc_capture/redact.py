@@ -37,6 +37,9 @@ _FORMAT_RE = re.compile("|".join(f"(?P<{kind}>{pat})" for kind, pat in _FORMATS)
 # Passwords in URLs: scheme://user:PASSWORD@host
 _URL_PASSWORD_RE = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@'\"]+:)(?P<pw>[^@\s/'\"]+)(?P<at>@)")
 
+# .netrc and similar: "machine HOST login USER password SECRET" (whitespace, no `=`).
+_NETRC_RE = re.compile(r"(?P<head>\b(?:machine|login)\s+\S+(?:\s+login\s+\S+)?\s+password\s+)(?P<pw>\S+)")
+
 # Words that make a name look secret. Bare `key` and `pwd` count only as JSON field names:
 # in free text they are too often prose ("the key: ...") or the working directory (PWD=/home).
 _SECRET_WORDS = (
@@ -95,6 +98,7 @@ def redact_text(text: str) -> str:
     """Replace every secret in `text` with a `[REDACTED:kind]` marker."""
     text = _FORMAT_RE.sub(lambda m: MARK.format(m.lastgroup), text)
     text = _URL_PASSWORD_RE.sub(lambda m: f"{m.group('head')}{MARK.format('password')}{m.group('at')}", text)
+    text = _NETRC_RE.sub(lambda m: f"{m.group('head')}{MARK.format('password')}", text)
     return _ASSIGN_RE.sub(_replace_assignment, text)
 
 

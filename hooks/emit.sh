@@ -23,7 +23,8 @@ fail() {
 [ -d "$dir" ] || mkdir -p "$dir" 2>/dev/null || fail "cannot create journal directory $dir"
 set -C
 n=0
-until : >"$dir/$$-$n.ev" 2>/dev/null; do
+# `true`, not `:`: a failed redirection on a special builtin would exit the shell.
+until { true >"$dir/$$-$n.ev"; } 2>/dev/null; do
     n=$((n + 1))
     [ "$n" -lt 64 ] || fail "cannot create a journal record in $dir"
 done

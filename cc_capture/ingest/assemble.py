@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import uuid
+from typing import Any
 
 import msgspec
 
@@ -182,7 +183,9 @@ class Assembler:
 
     # ------------------------------------------------------------ tool calls
 
-    def _upsert_call(self, ev: HookEvent, ts: float, trace_id: str, tool_use_id: str) -> None:
+    def _upsert_call(self, ev: HookEvent, ts: float, trace_id: str, tool_use_id: str,
+                     name: str | None = None, tool_input: msgspec.Raw | None = None) -> None:
+        """Create the call at first sight (whichever event that is), or fill what it lacks."""
         self.conn.execute(
             """
             INSERT INTO tool_calls (tool_use_id, trace_id, session_id, seq, name, input, agent_id, started_at)
@@ -193,8 +196,8 @@ class Assembler:
                 agent_id = coalesce(agent_id, excluded.agent_id)
             """,
             (
-                tool_use_id, trace_id, ev.session_id, trace_id, ev.tool_name,
-                raw_json(ev.tool_input), ev.agent_id, ts,
+                tool_use_id, trace_id, ev.session_id, trace_id, name or ev.tool_name,
+                raw_json(ev.tool_input if tool_input is None else tool_input), ev.agent_id, ts,
             ),
         )
 
@@ -204,12 +207,15 @@ class Assembler:
         return text[: self.max_output_chars] + TRUNCATION_MARK.format(len(text.encode()))
 
     def _output(self, raw: msgspec.Raw) -> str | None:
-        """The tool output as stored: its JSON, or a JSON string holding the cut text if too long."""
+        """The tool output as stored: its JSON, with long strings cut when it is over the cap."""
         if not raw:
             return None
         data = bytes(raw)
         if len(data) <= self.max_output_chars:
             return data.decode()
+        shortened = msgspec.json.encode(shorten_strings(msgspec.json.decode(data), self.max_output_chars))
+        if len(shortened) <= 2 * self.max_output_chars:
+            return shortened.decode()
         return msgspec.json.encode(self._cap(data.decode(errors="replace"))).decode()
 
     def _on_PreToolUse(self, ev: HookEvent, ts: float, trace_id: str) -> None:
@@ -228,7 +234,7 @@ class Assembler:
                 if launch.isAsync:
                     status = "async_launched"
         self.conn.execute(
-            "UPDATE tool_calls SET output = ?, status = ?, is_error = 0, ended_at = ?, "
+            "UPDATE tool_calls SET output = ?, status = ?, is_error = 0, error = NULL, ended_at = ?, "
             "duration_ms = coalesce(?, duration_ms) WHERE tool_use_id = ?",
             (self._output(ev.tool_response), status, ts, _ms(ev.duration_ms), ev.tool_use_id),
         )
@@ -266,6 +272,7 @@ class Assembler:
         for call in ev.tool_calls or []:
             if not call.tool_use_id:
                 continue
+            self._upsert_call(ev, ts, trace_id, call.tool_use_id, call.tool_name, call.tool_input)
             self.conn.execute("UPDATE tool_calls SET batch = ? WHERE tool_use_id = ?", (batch, call.tool_use_id))
             self.conn.execute(
                 "UPDATE tool_calls SET status = 'not_run', is_error = 1, error = ?, ended_at = ? "
@@ -334,6 +341,17 @@ class Assembler:
             (ev.agent_id, ev.session_id, trace_id, ev.agent_type, ts, ts, ev.last_assistant_message,
              ev.agent_transcript_path),
         )
+
+
+def shorten_strings(value: Any, limit: int) -> Any:
+    """Cut every string in a decoded JSON value to `limit` characters, with a visible marker."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + TRUNCATION_MARK.format(len(value.encode()))
+    if isinstance(value, dict):
+        return {k: shorten_strings(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shorten_strings(v, limit) for v in value]
+    return value
 
 
 def _ms(value: float | None) -> int | None:

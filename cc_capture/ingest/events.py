@@ -16,6 +16,7 @@ RAW_ABSENT = msgspec.Raw()  # an absent raw field; empty, so falsy
 class BatchCall(msgspec.Struct):
     tool_use_id: str | None = None
     tool_name: str | None = None
+    tool_input: msgspec.Raw = RAW_ABSENT
     tool_response: msgspec.Raw = RAW_ABSENT
 
 

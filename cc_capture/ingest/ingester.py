@@ -19,7 +19,7 @@ import sqlite_utils
 
 from cc_capture import journal
 from cc_capture.config import CaptureSettings, Paths
-from cc_capture.ingest.assemble import Assembler
+from cc_capture.ingest.assemble import Assembler, shorten_strings
 from cc_capture.ingest.events import HookEvent, decode
 from cc_capture.ingest.reasoning import subagent_transcript, sync_reasoning
 from cc_capture.redact import redact_payload, redact_text
@@ -38,17 +38,6 @@ class PassResult:
     quarantined: int = 0
     waiting: int = 0  # records still being written
     transcripts: dict[Path, str | None] = field(default_factory=dict)  # transcript → session to re-read
-
-
-def _shorten(value: Any, limit: int) -> Any:
-    """Cut every long string in a decoded payload (for records over max_event_bytes)."""
-    if isinstance(value, str):
-        return value if len(value) <= limit else value[:limit] + f"\n…[cc-capture: truncated, {len(value)} chars in all]"
-    if isinstance(value, dict):
-        return {k: _shorten(v, limit) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shorten(v, limit) for v in value]
-    return value
 
 
 class Ingester:
@@ -133,7 +122,7 @@ class Ingester:
             raise Quarantined("not a hook payload: no hook_event_name")
         oversized = len(raw) > self.settings.max_event_bytes
         if oversized:
-            decoded = _shorten(decoded, self.settings.max_output_chars)
+            decoded = shorten_strings(decoded, self.settings.max_output_chars)
             raw = msgspec.json.encode(decoded)
         decoded, clean = redact_payload(raw, decoded)
         try:

@@ -1,0 +1,81 @@
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cc_capture import store
+from cc_capture.config import CaptureSettings, Paths
+
+REPO = Path(__file__).resolve().parent.parent
+EMITTER = REPO / "hooks" / "emit.sh"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def shared_dir() -> Path:
+    """The project's shared test data (../shared beside the checkout, or $CC_CAPTURE_SHARED)."""
+    return Path(os.environ.get("CC_CAPTURE_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture
+def shared() -> Path:
+    d = shared_dir()
+    if not (d / "payloads").is_dir():
+        pytest.fail(f"shared test data not found at {d}; set CC_CAPTURE_SHARED")
+    return d
+
+
+@pytest.fixture
+def cc_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "cch"
+    monkeypatch.setenv("CC_CAPTURE_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def paths(cc_home) -> Paths:
+    return Paths(cc_home).ensure()
+
+
+@pytest.fixture
+def db(paths):
+    d = store.connect(paths.db)
+    yield d
+    d.conn.close()
+
+
+def emit(paths: Paths, payload: bytes | str | dict) -> subprocess.CompletedProcess:
+    """Run the real hook emitter with one payload, as Claude Code would."""
+    if isinstance(payload, dict):
+        payload = json.dumps(payload)
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return subprocess.run(["/bin/sh", str(EMITTER), str(paths.home)], input=payload, capture_output=True, timeout=30)
+
+
+def ingest_all(paths: Paths, settings: CaptureSettings | None = None):
+    from cc_capture.ingest.ingester import Ingester
+
+    db = store.connect(paths.db)
+    try:
+        ing = Ingester(paths, settings or CaptureSettings(), db)
+        result = ing.run_pass()
+        ing.sync_transcripts(result.transcripts)
+        return result
+    finally:
+        db.conn.close()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

@@ -1,0 +1,76 @@
+"""Secrets never reach the database: the corpus in fixtures/secrets.txt, end to end."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cc_capture.redact import redact_text, redact_value
+from conftest import emit, ingest_all
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _corpus():
+    rows = []
+    for line in (FIXTURES / "secrets.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            kind, text, secret = line.split("\t")
+            rows.append((kind, text.replace("\\n", "\n"), secret))
+    return rows
+
+
+SECRETS = _corpus()
+NOT_SECRETS = [l for l in (FIXTURES / "not_secrets.txt").read_text().splitlines() if l and not l.startswith("#")]
+
+
+@pytest.mark.parametrize("kind,text,secret", SECRETS, ids=[r[0] for r in SECRETS])
+def test_each_secret_is_redacted(kind, text, secret):
+    out = redact_text(text)
+    assert secret not in out
+    assert "[REDACTED:" in out
+
+
+@pytest.mark.parametrize("text", NOT_SECRETS)
+def test_lookalikes_are_left_alone(text):
+    assert redact_text(text) == text
+
+
+def test_json_fields_with_secret_names():
+    obj = {"password": "pw-Zq81", "accessToken": "abc.def.ghi", "usage": {"input_tokens": 12, "output_tokens": 3},
+           "tokenType": "bearer", "key": "k-938475", "headers": {"Authorization": "Token 8f7e6d5c4b3a"}}
+    out = redact_value(obj)
+    assert out["password"] == out["accessToken"] == out["key"] == out["headers"]["Authorization"] == "[REDACTED:secret]"
+    assert out["usage"] == {"input_tokens": 12, "output_tokens": 3} and out["tokenType"] == "bearer"
+
+
+def test_no_corpus_secret_anywhere_in_the_database_file(paths, tmp_path):
+    """Secrets in prompts, commands, outputs, errors, answers, fields and transcripts: none stored."""
+    transcript = tmp_path / "t.jsonl"
+    lines = []
+    base = {"session_id": "sec", "transcript_path": str(transcript), "cwd": "/w"}
+    all_text = "\n".join(t for _, t, _ in SECRETS)
+    emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt_id": "p", "prompt": all_text})
+    for i, (kind, text, secret) in enumerate(SECRETS):
+        tid = f"toolu_{i:04d}"
+        call = {**base, "prompt_id": "p", "tool_name": "Bash", "tool_use_id": tid,
+                "tool_input": {"command": text, "description": kind, "env": {"SECRET_VALUE": secret}}}
+        emit(paths, {**call, "hook_event_name": "PreToolUse"})
+        if i % 2:
+            emit(paths, {**call, "hook_event_name": "PostToolUse", "tool_response": {"stdout": text, "stderr": ""}})
+        else:
+            emit(paths, {**call, "hook_event_name": "PostToolUseFailure", "error": f"failed: {text}"})
+        lines.append({"type": "assistant", "message": {"model": "m", "content": [
+            {"type": "text", "text": f"I will use {text}"}, {"type": "tool_use", "id": tid, "name": "Bash", "input": {}}]}})
+    emit(paths, {**base, "hook_event_name": "Stop", "prompt_id": "p", "last_assistant_message": all_text})
+    # A record that is quarantined keeps a (redacted) sample too.
+    emit(paths, b'{"hook_event_name": "Stop", "broken": "' + all_text.replace("\n", " ").encode())
+    transcript.write_text("".join(json.dumps(l) + "\n" for l in lines))
+    result = ingest_all(paths)
+    assert result.quarantined == 1 and result.ingested == 2 + 2 * len(SECRETS)
+    blob = b"".join(p.read_bytes() for p in paths.home.glob("cc-capture.db*"))
+    assert b"[REDACTED:" in blob
+    for kind, _, secret in SECRETS:
+        assert secret.encode() not in blob, kind
+        assert json.dumps(secret)[1:-1].encode() not in blob, kind
+    assert not list(paths.journal.glob("*.ev"))  # journals deleted once ingested

@@ -1,0 +1,86 @@
+"""The store: private files, WAL, versioned migrations, full-text search, exactly-once journal."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from cc_capture import journal, store
+from cc_capture.config import CaptureSettings
+from cc_capture.ingest.ingester import Ingester
+from conftest import emit, ingest_all
+
+
+def test_private_files_and_wal(paths, db):
+    assert stat.S_IMODE(os.stat(paths.db).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(paths.home).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(paths.journal).st_mode) == 0o700
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.execute("CREATE TABLE t (x)")  # makes a -wal file appear
+    for side in paths.home.glob("cc-capture.db-*"):
+        assert stat.S_IMODE(os.stat(side).st_mode) == 0o600, side
+
+
+def test_migrations_are_versioned_and_idempotent(paths, db):
+    assert store.schema_version(db) == len(store.MIGRATIONS)
+    store.apply_migrations(db)
+    assert store.schema_version(db) == len(store.MIGRATIONS)
+    assert {"events", "sessions", "traces", "tool_calls", "subagents", "quarantine", "traces_fts"} <= set(db.table_names())
+
+
+def test_newer_schema_is_refused(paths, db):
+    db.execute(f"PRAGMA user_version={len(store.MIGRATIONS) + 1}")
+    with pytest.raises(RuntimeError, match="newer than this cc-capture"):
+        store.connect(paths.db)
+
+
+def test_full_text_search_over_prompts_and_answers(paths, db):
+    for i, (prompt, answer) in enumerate([("Why does the parser crash?", "A null pointer in tokenize."),
+                                          ("Rename the widget", "Renamed it everywhere.")]):
+        base = {"session_id": "s", "prompt_id": f"p{i}"}
+        emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt": prompt})
+        emit(paths, {**base, "hook_event_name": "Stop", "last_assistant_message": answer})
+    ingest_all(paths)
+    assert [r["trace_id"] for r in store.search_traces(db, "parser")] == ["p0"]
+    assert [r["trace_id"] for r in store.search_traces(db, "renamed")] == ["p1"]  # answer text, stemmed
+    assert store.search_traces(db, 'quote"s and AND OR') == []  # query syntax can't break it
+
+
+def test_raw_payload_kept_beside_columns(paths, db):
+    emit(paths, {"hook_event_name": "UserPromptSubmit", "session_id": "s", "prompt_id": "p", "prompt": "hi",
+                 "extra_future_field": {"a": 1}})
+    ingest_all(paths)
+    (payload,) = db.execute("SELECT payload FROM events").fetchone()
+    assert json.loads(payload)["extra_future_field"] == {"a": 1}
+
+
+def test_committed_but_undeleted_record_is_not_ingested_twice(paths, db):
+    """A crash between commit and unlink: the restart deletes the file instead of re-ingesting it."""
+    emit(paths, {"hook_event_name": "UserPromptSubmit", "session_id": "s", "prompt_id": "p", "prompt": "once"})
+    (f,) = journal.list_files(paths.journal)
+    saved = (paths.journal / f.name).read_bytes()
+    ingest_all(paths)
+    # Recreate the state right after the commit: the file still there, its mark committed.
+    (paths.journal / f.name).write_bytes(saved)
+    os.utime(paths.journal / f.name, ns=(f.mtime_ns, f.mtime_ns))
+    db.execute("INSERT INTO journal_done (name, mtime_ns, size) VALUES (?, ?, ?)", (f.name, f.mtime_ns, f.size))
+    r = ingest_all(paths)
+    assert r.ingested == 0
+    assert db.execute("SELECT count(*) FROM events").fetchone() == (1,)
+    assert not list(paths.journal.glob("*.ev")) and db.execute("SELECT count(*) FROM journal_done").fetchone() == (0,)
+
+
+def test_a_new_record_reusing_a_done_name_is_still_ingested(paths, db):
+    """pid reuse: a mark for the same name but another file (mtime/size) must not hide it."""
+    emit(paths, {"hook_event_name": "UserPromptSubmit", "session_id": "s", "prompt_id": "p", "prompt": "new"})
+    (f,) = journal.list_files(paths.journal)
+    db.execute("INSERT INTO journal_done (name, mtime_ns, size) VALUES (?, ?, ?)", (f.name, f.mtime_ns - 10**9, 7))
+    assert ingest_all(paths).ingested == 1
+
+
+def test_batches_commit_separately(paths, db):
+    for i in range(25):
+        emit(paths, {"hook_event_name": "UserPromptSubmit", "session_id": "s", "prompt_id": f"p{i}", "prompt": "x"})
+    r = Ingester(paths, CaptureSettings(batch_events=10), db).run_pass()
+    assert r.ingested == 25 and db.execute("SELECT count(*) FROM traces").fetchone() == (25,)
