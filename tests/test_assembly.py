@@ -159,3 +159,10 @@ def test_reingesting_raw_events_is_idempotent(background_session, db, paths, sha
         "tool_calls": [{k: v for k, v in c.items() if k not in ("started_at", "batch")} for c in t["tool_calls"]],
         "subagents": [{k: v for k, v in s.items() if not k.endswith("_at")} for s in t["subagents"]]}, sort_keys=True)
     assert strip(before) == strip(after)
+
+
+def test_parallel_calls_follow_the_models_order_not_the_hooks(paths, shared, db):
+    replay(paths, shared, ["UserPromptSubmit", "PreToolUse_parallel_Grep", "PreToolUse_parallel_Glob",
+                           "PostToolUse_parallel_Grep", "PostToolUse_parallel_Glob", "PostToolBatch_parallel_Glob_Grep"])
+    ingest_all(paths)
+    assert store.get_trace(db, TRACE)["tool_sequence"] == ["Glob", "Grep"]

@@ -269,9 +269,8 @@ class Assembler:
         """One round of tool calls: number it, and settle calls that never ran (permission refused)."""
         self.conn.execute("UPDATE traces SET n_batches = n_batches + 1 WHERE trace_id = ?", (trace_id,))
         (batch,) = self.conn.execute("SELECT n_batches FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
-        for call in ev.tool_calls or []:
-            if not call.tool_use_id:
-                continue
+        calls = [c for c in ev.tool_calls or [] if c.tool_use_id]
+        for call in calls:
             self._upsert_call(ev, ts, trace_id, call.tool_use_id, call.tool_name, call.tool_input)
             self.conn.execute("UPDATE tool_calls SET batch = ? WHERE tool_use_id = ?", (batch, call.tool_use_id))
             self.conn.execute(
@@ -279,6 +278,12 @@ class Assembler:
                 "WHERE tool_use_id = ? AND status = 'running'",
                 (self._cap(raw_text(call.tool_response)), ts, call.tool_use_id),
             )
+        # Hooks of parallel calls may finish in any order; the batch lists them as the model wrote them.
+        ids = [c.tool_use_id for c in calls]
+        marks = ",".join("?" * len(ids))
+        seqs = sorted(r[0] for r in self.conn.execute(f"SELECT seq FROM tool_calls WHERE tool_use_id IN ({marks})", ids))
+        for tool_use_id, seq in zip(ids, seqs):
+            self.conn.execute("UPDATE tool_calls SET seq = ? WHERE tool_use_id = ?", (seq, tool_use_id))
 
     # ------------------------------------------------------------ subagents
 

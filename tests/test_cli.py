@@ -1,0 +1,120 @@
+"""`ccd` read commands: --json shapes (stable keys), tables, clear errors; nothing heavy imported."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import emit, ingest_all
+
+TRACE_KEYS = {"trace_id", "session_id", "prompt", "started_at", "ended_at", "status", "tool_sequence", "n_tool_calls",
+              "final_response"}
+CALL_KEYS = {"tool_use_id", "name", "input", "output", "is_error", "error", "reasoning", "agent_id",
+             "parent_tool_use_id", "batch", "started_at", "duration_ms"}
+
+
+def ccd(*args, check=True):
+    p = subprocess.run([sys.executable, "-m", "cc_capture", *args], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, COLUMNS="200"))
+    if check and p.returncode != 0:
+        raise AssertionError(f"ccd {args} failed ({p.returncode}): {p.stderr}")
+    return p
+
+
+@pytest.fixture
+def captured(paths, shared):
+    from test_assembly import SESSION_42067652, replay
+
+    replay(paths, shared, SESSION_42067652)
+    base = {"session_id": "s2", "cwd": "/w"}
+    emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt_id": "later", "prompt": "Explain the flaky test"})
+    emit(paths, {**base, "hook_event_name": "Stop", "prompt_id": "later", "last_assistant_message": "A race in setup."})
+    ingest_all(paths)
+    return paths
+
+
+def test_traces_list_json(captured):
+    rows = json.loads(ccd("traces", "list", "--json").stdout)
+    assert [r["trace_id"] for r in rows] == ["later", "a5432553-5623-4791-bb0f-a31532771193"]  # newest first
+    assert all(TRACE_KEYS <= set(r) for r in rows)
+    assert rows[1]["tool_sequence"] == ["Bash", "Glob", "Grep", "Bash", "Read", "Write", "Agent"]
+    assert json.loads(ccd("traces", "list", "--json", "--limit", "1").stdout)[0]["trace_id"] == "later"
+    assert [r["trace_id"] for r in json.loads(ccd("traces", "list", "--json", "--session", "4206").stdout)] == [
+        "a5432553-5623-4791-bb0f-a31532771193"]
+
+
+def test_traces_show_json_by_prefix(captured):
+    t = json.loads(ccd("traces", "show", "a5432553", "--json").stdout)
+    assert TRACE_KEYS <= set(t) and len(t["tool_calls"]) == 8
+    assert all(CALL_KEYS <= set(c) for c in t["tool_calls"])
+
+
+def test_human_output(captured):
+    out = ccd("traces", "list").stdout
+    assert "a5432553" in out and "Run the scripted steps." in out
+    shown = ccd("traces", "show", "a5432553").stdout
+    assert "echo hello" in shown and "All scenario steps complete." in shown
+    status = ccd("status").stdout
+    assert "daemon not running" in status and "traces" in status
+
+
+def test_search(captured):
+    rows = json.loads(ccd("search", "flaky", "--json").stdout)
+    assert [r["trace_id"] for r in rows] == ["later"] and "[flaky]" in rows[0]["snippet"]
+    assert json.loads(ccd("search", "nothing-matches-this", "--json").stdout) == []
+
+
+def test_status_json(captured):
+    s = json.loads(ccd("status", "--json").stdout)
+    assert s["daemon"] == {"running": False, "pid": None, "uptime_s": None}
+    assert s["counts"] == {"events": 32, "sessions": 2, "traces": 2, "tool_calls": 8, "quarantined": 0}
+    assert s["journal_backlog_bytes"] == 0 and s["db_bytes"] > 0 and s["last_event_at"].endswith("Z")
+    assert s["hook_errors"]["count"] == 0
+
+
+def test_status_shows_hook_errors_and_backlog(paths):
+    (paths.home / "hook-errors.log").write_text("123\tcannot create a journal record in /x\n")
+    emit(paths, {"hook_event_name": "Stop"})
+    s = json.loads(ccd("status", "--json").stdout)
+    assert s["hook_errors"]["count"] == 1 and s["hook_errors"]["recent"] == ["cannot create a journal record in /x"]
+    assert s["journal_backlog_bytes"] > 0
+    assert "cannot create a journal record" in ccd("status").stdout
+
+
+def test_unknown_trace_is_a_clear_error(paths):
+    p = ccd("traces", "show", "nope", check=False)
+    assert p.returncode == 1 and "no trace matches 'nope'" in p.stderr
+
+
+def test_invalid_settings_file_is_a_clear_error(paths):
+    (paths.home / "config.toml").write_text("[capture]\nbatch_events = -3\n")
+    p = ccd("ingest", check=False)
+    assert p.returncode == 1 and "batch_events" in p.stderr and "config.toml" in p.stderr
+
+
+HEAVY = ("torch", "transformers", "trl", "unsloth", "peft", "datasets", "accelerate", "bitsandbytes")
+
+
+def test_status_and_capture_never_try_to_import_heavy_libraries(paths):
+    """An import hook records every attempt, so this holds whether or not torch is installed."""
+    code = f"""
+import sys
+attempts = []
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {HEAVY!r}:
+            attempts.append(name)
+        return None
+sys.meta_path.insert(0, Spy())
+from typer.testing import CliRunner
+from cc_capture.cli.main import app
+for args in (['status', '--json'], ['traces', 'list', '--json'], ['ingest'], ['hooks', 'status']):
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, (args, r.output)
+import cc_capture.daemon, cc_capture.ingest.ingester
+print(attempts)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,112 @@
+"""The daemon as a real background process: live ingest, restarts, kill -9 mid-burst, signals."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cc_capture import daemon, store
+from conftest import EMITTER, emit, wait_for
+
+
+def count(paths, sql="SELECT count(*) FROM events"):
+    db = store.connect(paths.db)
+    try:
+        return db.execute(sql).fetchone()[0]
+    finally:
+        db.conn.close()
+
+
+@pytest.fixture
+def running(paths):
+    info = daemon.start(paths)
+    assert info.running and info.pid
+    yield info
+    daemon.stop(paths)
+
+
+def prompt(i, session="s"):
+    return {"hook_event_name": "UserPromptSubmit", "session_id": session, "prompt_id": f"p{i}", "prompt": f"n={i}"}
+
+
+def test_live_ingest_and_clean_stop(paths, running):
+    emit(paths, prompt(1))
+    wait_for(lambda: count(paths) == 1, message="event ingested")
+    assert not list(paths.journal.glob("*.ev"))
+    info = daemon.info(paths)
+    assert info.pid == running.pid and info.uptime_s >= 0
+    assert daemon.stop(paths)
+    assert not daemon.info(paths).running and not paths.pidfile.exists()
+    assert "ccd daemon stopped" in paths.daemon_log.read_text()
+
+
+def test_events_wait_while_daemon_is_down(paths):
+    for i in range(20):
+        assert emit(paths, prompt(i)).returncode == 0
+    assert count(paths) == 0 and len(list(paths.journal.glob("*.ev"))) == 20
+    daemon.start(paths)
+    try:
+        wait_for(lambda: count(paths) == 20, message="backlog ingested on start")
+    finally:
+        daemon.stop(paths)
+
+
+def test_only_one_daemon_per_home(paths, running):
+    p = subprocess.run([sys.executable, "-m", "cc_capture", "daemon", "run"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "already running" in p.stderr and str(running.pid) in p.stderr
+    assert daemon.start(paths).pid == running.pid  # start is idempotent
+
+
+def test_stale_pidfile_does_not_block_start(paths):
+    paths.pidfile.write_text(json.dumps({"pid": 999999, "started_at": 0}))
+    info = daemon.start(paths)
+    try:
+        assert info.pid != 999999
+    finally:
+        daemon.stop(paths)
+
+
+BURST = 3000
+
+
+def test_kill_9_mid_burst_loses_and_duplicates_nothing(paths):
+    """Thousands of real hook runs; the daemon is SIGKILLed mid-way and restarted."""
+    script = (
+        f'i=0; while [ $i -lt {BURST} ]; do '
+        f'printf \'{{"hook_event_name":"UserPromptSubmit","session_id":"burst","prompt_id":"p%d","prompt":"n=%d"}}\' $i $i'
+        f' | sh {EMITTER} {paths.home}; i=$((i+1)); done'
+    )
+    first = daemon.start(paths)
+    burst = subprocess.Popen(["sh", "-c", script])
+    try:
+        wait_for(lambda: count(paths) > 300, timeout=120, message="some of the burst ingested")
+        os.kill(first.pid, signal.SIGKILL)
+        wait_for(lambda: not daemon.info(paths).running, message="daemon gone")
+        killed_at = count(paths)
+        time.sleep(0.5)  # events keep arriving while it is down
+        second = daemon.start(paths)
+        assert second.pid != first.pid
+        assert burst.wait(timeout=300) == 0
+        wait_for(lambda: count(paths) == BURST, timeout=120, message="whole burst ingested")
+    finally:
+        burst.kill()
+        daemon.stop(paths)
+    assert killed_at < BURST
+    assert count(paths, "SELECT count(DISTINCT prompt_id) FROM events") == BURST
+    assert count(paths, "SELECT count(*) FROM traces") == BURST
+    assert count(paths, "SELECT count(*) FROM quarantine") == 0
+    assert not list(paths.journal.glob("*.ev"))
+
+
+def test_sigterm_in_foreground_run(paths):
+    p = subprocess.Popen([sys.executable, "-m", "cc_capture", "daemon", "run"], stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: daemon.info(paths).running, message="foreground daemon up")
+    emit(paths, prompt(1))
+    wait_for(lambda: count(paths) == 1, message="ingested")
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 0
+    assert "ccd daemon stopped" in p.stderr.read()

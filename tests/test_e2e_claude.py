@@ -1,0 +1,201 @@
+"""End to end: the real Claude Code CLI (pinned), our hooks installed as `ccd hooks install` does,
+a scripted Anthropic API on 127.0.0.1, and the stored traces checked field by field."""
+
+import json
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from cc_capture import daemon, store
+from cc_capture.config import Paths
+from conftest import ingest_all, wait_for
+from support.claude import claude_env, ensure_claude, run_claude
+from support.scripted_api import Scenario, ScriptedAPI, text, tool
+
+pytestmark = pytest.mark.claude
+
+ALLOWED = ["--allowedTools", "Bash,Read,Glob,Grep,Agent"]
+
+
+@pytest.fixture(scope="session")
+def claude_bin():
+    return ensure_claude()
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    """A temporary HOME with the hooks installed, a project folder, and a private cc-capture home."""
+    home = tmp_path / "home"
+    project = home / "project"
+    project.mkdir(parents=True)
+    cc_home = tmp_path / "cch"
+    monkeypatch.setenv("CC_CAPTURE_HOME", str(cc_home))
+    subprocess.run([sys.executable, "-m", "cc_capture", "hooks", "install", "--settings",
+                    str(home / ".claude" / "settings.json")], check=True, capture_output=True)
+    return home, project, Paths(cc_home).ensure()
+
+
+def run(claude_bin, world, scenarios, prompt, *args):
+    home, project, paths = world
+    with ScriptedAPI(scenarios) as api:
+        r = run_claude(claude_bin, claude_env(home, paths.home, api.url), project, prompt, *ALLOWED, *args)
+    assert r.returncode == 0, r.stderr
+    assert not api.unmatched, api.unmatched
+    return r
+
+
+def the_trace(paths, prompt_marker):
+    db = store.connect(paths.db)
+    try:
+        (row,) = [t for t in store.list_traces(db, limit=100) if prompt_marker in (t["prompt"] or "")]
+        return store.get_trace(db, row["trace_id"])
+    finally:
+        db.conn.close()
+
+
+def test_sequential_parallel_and_failing_calls(claude_bin, world):
+    _, project, paths = world
+    (project / "notes.md").write_text("# notes\n")
+    steps = [
+        [text("First I list the folder."), tool("Bash", command="ls", description="list")],
+        [text("Now two searches at once."), tool("Glob", pattern="*.md"), tool("Grep", pattern="zzz_nomatch", path=".")],
+        [text("This one fails on purpose."), tool("Bash", command="echo oops >&2; exit 3", description="fail")],
+        [text("Recovered. The folder holds notes.md.")],
+    ]
+    r = run(claude_bin, world, [Scenario("SEQ-MARKER", steps)], "SEQ-MARKER: inspect the project")
+    assert "Recovered" in r.stdout
+    ingest_all(paths)
+    t = the_trace(paths, "SEQ-MARKER")
+    assert t["prompt"] == "SEQ-MARKER: inspect the project"
+    assert t["status"] == "completed" and t["final_response"] == "Recovered. The folder holds notes.md."
+    assert t["tool_sequence"] == ["Bash", "Glob", "Grep", "Bash"] and t["n_tool_calls"] == 4
+    ls, glob, grep, fail = t["tool_calls"]
+    assert (ls["name"], ls["input"], ls["reasoning"]) == ("Bash", {"command": "ls", "description": "list"},
+                                                          "First I list the folder.")
+    assert "notes.md" in ls["output"]["stdout"] and not ls["is_error"] and ls["batch"] == 1
+    assert ls["tool_use_id"] == steps[0][1]["id"] and ls["duration_ms"] >= 0 and ls["started_at"]
+    assert glob["reasoning"] == "Now two searches at once." and grep["reasoning"] == ""
+    assert glob["batch"] == grep["batch"] == 2
+    assert glob["output"]["filenames"] == ["notes.md"] or glob["output"]["numFiles"] == 1
+    assert fail["is_error"] and fail["status"] == "error" and "Exit code 3" in fail["error"] and "oops" in fail["error"]
+    assert fail["reasoning"] == "This one fails on purpose." and fail["batch"] == 3
+    assert all(c["agent_id"] is None and c["parent_tool_use_id"] is None for c in t["tool_calls"])
+    db = store.connect(paths.db)
+    assert db.execute("SELECT model FROM sessions").fetchone() == ("claude-opus-5-5",)
+
+
+def test_foreground_and_background_subagents(claude_bin, world):
+    _, _, paths = world
+    main = Scenario("AGENTS-MARKER", [
+        [text("Delegating in the foreground."),
+         tool("Agent", description="fg echo", prompt="FG-SUB: echo fg", subagent_type="general-purpose",
+              run_in_background=False)],
+        [text("And one in the background."),
+         tool("Agent", description="bg echo", prompt="BG-SUB: echo bg", subagent_type="general-purpose")],
+        [text("Both launched.")],
+        [text("Background agent reported back.")],
+    ])
+    fg = Scenario("FG-SUB", [[text("fg working"), tool("Bash", command="echo from-fg", description="fg")],
+                             [text("fg done")]])
+    bg = Scenario("BG-SUB", [[text("bg working"), tool("Bash", command="echo from-bg", description="bg")],
+                             [text("bg done")]])
+    run(claude_bin, world, [main, fg, bg], "AGENTS-MARKER: use subagents")
+    ingest_all(paths)
+    t = the_trace(paths, "AGENTS-MARKER")
+    db = store.connect(paths.db)
+    assert db.execute("SELECT count(*) FROM traces").fetchone() == (1,)  # no trace for the task-notification
+    calls = t["tool_calls"]
+    fg_call, bg_call = [c for c in calls if c["name"] == "Agent"]
+    fg_inner = next(c for c in calls if c["input"].get("command") == "echo from-fg")
+    bg_inner = next(c for c in calls if c["input"].get("command") == "echo from-bg")
+    assert fg_inner["parent_tool_use_id"] == fg_call["tool_use_id"] and fg_inner["reasoning"] == "fg working"
+    assert bg_inner["parent_tool_use_id"] == bg_call["tool_use_id"] and bg_inner["reasoning"] == "bg working"
+    assert fg_inner["output"]["stdout"] == "from-fg" and bg_inner["output"]["stdout"] == "from-bg"
+    assert fg_call["status"] == "ok" and bg_call["status"] == "async_launched"
+    assert t["tool_sequence"] == ["Agent", "Agent"]
+    subs = {s["parent_tool_use_id"]: s for s in t["subagents"]}
+    assert subs[fg_call["tool_use_id"]]["background"] is False
+    assert subs[fg_call["tool_use_id"]]["final_response"] == "fg done"
+    assert subs[bg_call["tool_use_id"]]["background"] is True
+    assert subs[bg_call["tool_use_id"]]["final_response"] == "bg done"
+    assert t["status"] == "completed" and t["final_response"] in ("Both launched.", "Background agent reported back.")
+
+
+def test_second_turn_with_resume(claude_bin, world):
+    _, _, paths = world
+    session = str(uuid.uuid4())
+    sc = Scenario("TURNS-MARKER", [
+        [text("Turn one."), tool("Bash", command="echo one", description="one")],
+        [text("First answer.")],
+        [text("Turn two."), tool("Bash", command="echo two", description="two")],
+        [text("Second answer.")],
+    ])
+    run(claude_bin, world, [sc], "TURNS-MARKER: first", "--session-id", session)
+    run(claude_bin, world, [sc], "and now the second turn", "--resume", session)
+    ingest_all(paths)
+    db = store.connect(paths.db)
+    rows = store.list_traces(db, session=session)
+    assert [r["prompt"] for r in rows] == ["and now the second turn", "TURNS-MARKER: first"]
+    assert [r["final_response"] for r in rows] == ["Second answer.", "First answer."]
+    assert [r["tool_sequence"] for r in rows] == [["Bash"], ["Bash"]]
+    second = store.get_trace(db, rows[0]["trace_id"])
+    assert second["tool_calls"][0]["input"]["command"] == "echo two"
+    assert second["tool_calls"][0]["reasoning"] == "Turn two."
+    assert db.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
+
+
+def test_secrets_in_a_command_never_stored(claude_bin, world):
+    _, _, paths = world
+    key = "sk-ant-api03-" + "Zq8Xw7Vu6Ts5Rq4Po3Nm2Lk1Jh0Gf9Ed8Cb7Az6"
+    pw = "Tr0ub4dor-and-3-horses"
+    sc = Scenario("SECRET-MARKER", [
+        [text(f"Exporting the key {key} now."),
+         tool("Bash", command=f"export ANTHROPIC_API_KEY={key}; echo DB_PASSWORD={pw}", description="env")],
+        [text(f"Done; the password was {pw} and DB_PASSWORD={pw}.")],
+    ])
+    run(claude_bin, world, [sc], f"SECRET-MARKER: use key {key}")
+    ingest_all(paths)
+    t = the_trace(paths, "SECRET-MARKER")
+    (call,) = t["tool_calls"]
+    assert "[REDACTED:" in call["input"]["command"] and "[REDACTED:" in call["output"]["stdout"]
+    blob = b"".join(p.read_bytes() for p in paths.home.glob("cc-capture.db*"))
+    assert key.encode() not in blob
+    assert f"DB_PASSWORD={pw}".encode() not in blob
+
+
+def test_eight_sessions_at_once_with_the_daemon(claude_bin, world):
+    home, project, paths = world
+    scenarios = [Scenario(f"PAR-{i}-MARKER", [
+        [text(f"session {i} step"), tool("Bash", command=f"echo session-{i}", description="echo")],
+        [text(f"session {i} done")],
+    ]) for i in range(8)]
+    daemon.start(paths)
+    try:
+        with ScriptedAPI(scenarios) as api:
+            env = claude_env(home, paths.home, api.url)
+            with ThreadPoolExecutor(8) as pool:
+                results = list(pool.map(lambda i: run_claude(claude_bin, env, project, f"PAR-{i}-MARKER go", *ALLOWED),
+                                        range(8)))
+        assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+
+        def all_done():
+            db = store.connect(paths.db)
+            try:
+                rows = store.list_traces(db, limit=50)
+                ok = [store.get_trace(db, r["trace_id"]) for r in rows if r["status"] == "completed"]
+                return len(ok) == 8 and all(t["tool_calls"][0]["reasoning"] for t in ok) and ok
+            finally:
+                db.conn.close()
+
+        traces = wait_for(all_done, timeout=60, message="8 traces with reasoning, live")
+    finally:
+        daemon.stop(paths)
+    for t in traces:
+        i = t["prompt"].split("-")[1]
+        assert t["final_response"] == f"session {i} done"
+        assert t["tool_calls"][0]["output"]["stdout"] == f"session-{i}"
+        assert t["tool_calls"][0]["reasoning"] == f"session {i} step"
+    assert len({t["session_id"] for t in traces}) == 8
