@@ -1,0 +1,123 @@
+#!/bin/sh
+# cc-capture installer: a private venv, the `ccd` command, the Claude Code hooks, the daemon.
+#
+#   ./install.sh                      install (idempotent) and start capturing
+#   ./install.sh --uninstall          remove hooks, service, venv and `ccd`; keep captured data
+#   ./install.sh --uninstall --purge  ... and delete captured data too
+#
+# Honours HOME, XDG_DATA_HOME, XDG_CONFIG_HOME, CC_CAPTURE_HOME and PYTHON (the interpreter, >= 3.10).
+set -eu
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+
+action=install
+purge=0
+for arg in "$@"; do
+    case $arg in
+        --uninstall) action=uninstall ;;
+        --purge) purge=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) die "unknown option: $arg (see --help)" ;;
+    esac
+done
+[ "$purge" = 0 ] || [ "$action" = uninstall ] || die "--purge goes with --uninstall"
+
+here=$(cd "$(dirname "$0")" && pwd)
+data=${CC_CAPTURE_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/cc-capture}
+config_home=${XDG_CONFIG_HOME:-$HOME/.config}
+bindir=$HOME/.local/bin
+venv=$data/venv
+ccd=$venv/bin/ccd
+unit=$config_home/systemd/user/cc-capture.service
+plist=$HOME/Library/LaunchAgents/dev.cc-capture.ccd.plist
+export CC_CAPTURE_HOME="$data"
+
+has_systemd_user() {
+    [ "$(uname -s)" != Darwin ] && command -v systemctl >/dev/null 2>&1 &&
+        systemctl --user show-environment >/dev/null 2>&1
+}
+
+# Fill a template's @CCD@ and @DATA@ (escaped for sed; for XML too when $3 = xml).
+render() {
+    c=$ccd d=$data
+    if [ "${3:-}" = xml ]; then
+        c=$(printf '%s' "$c" | sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g')
+        d=$(printf '%s' "$d" | sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g')
+    fi
+    c=$(printf '%s' "$c" | sed 's/[&|\\]/\\&/g')
+    d=$(printf '%s' "$d" | sed 's/[&|\\]/\\&/g')
+    sed "s|@CCD@|$c|g; s|@DATA@|$d|g" "$1" >"$2"
+    chmod 600 "$2"
+}
+
+install() {
+    py=${PYTHON:-python3}
+    command -v "$py" >/dev/null 2>&1 || die "$py not found: install Python 3.10 or newer, or set PYTHON"
+    "$py" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
+        die "$("$py" --version 2>&1) is too old: cc-capture needs Python 3.10 or newer (set PYTHON)"
+    umask 077
+    mkdir -p "$data" && chmod 700 "$data"
+    say "==> Python environment in $venv"
+    [ -x "$venv/bin/python" ] || "$py" -m venv "$venv" || die "could not create a venv (on Debian/Ubuntu: apt install python3-venv)"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here" || die "pip could not install cc-capture from $here"
+    mkdir -p "$bindir"
+    ln -sf "$ccd" "$bindir/ccd"
+    say "==> ccd is at $bindir/ccd"
+    case ":$PATH:" in *":$bindir:"*) ;; *) say "    (add $bindir to your PATH)" ;; esac
+
+    say "==> Claude Code hooks"
+    "$ccd" hooks install
+    say "    Prefer the plugin? Run \`ccd hooks uninstall\`, then inside Claude Code:"
+    say "      /plugin marketplace add $here"
+    say "      /plugin install cc-capture@cc-capture"
+
+    say "==> Daemon"
+    if [ "$(uname -s)" = Darwin ]; then
+        mkdir -p "$(dirname "$plist")"
+        render "$here/daemon/dev.cc-capture.ccd.plist" "$plist" xml
+        launchctl bootout "gui/$(id -u)/dev.cc-capture.ccd" >/dev/null 2>&1 || true
+        launchctl bootstrap "gui/$(id -u)" "$plist" || die "launchctl could not load $plist"
+        say "    launchd agent $plist"
+    elif has_systemd_user; then
+        mkdir -p "$(dirname "$unit")"
+        render "$here/daemon/cc-capture.service" "$unit"
+        systemctl --user daemon-reload
+        systemctl --user enable --now cc-capture.service || die "systemd could not start cc-capture.service"
+        systemctl --user restart cc-capture.service
+        say "    systemd user unit $unit"
+    else
+        "$ccd" daemon stop >/dev/null
+        "$ccd" daemon start
+        say "    no systemd user session or launchd: started in the background; run \`ccd daemon start\` after a reboot"
+    fi
+    say ""
+    "$ccd" status
+}
+
+uninstall() {
+    if [ -x "$ccd" ]; then
+        "$ccd" hooks uninstall || say "    (could not edit settings.json; remove the cc-capture hooks by hand)"
+    fi
+    if [ "$(uname -s)" = Darwin ] && [ -f "$plist" ]; then
+        launchctl bootout "gui/$(id -u)/dev.cc-capture.ccd" >/dev/null 2>&1 || true
+        rm -f "$plist"
+    fi
+    if [ -f "$unit" ]; then
+        if has_systemd_user; then systemctl --user disable --now cc-capture.service || true; fi
+        rm -f "$unit"
+        if has_systemd_user; then systemctl --user daemon-reload || true; fi
+    fi
+    if [ -x "$ccd" ]; then "$ccd" daemon stop || true; fi
+    if [ -L "$bindir/ccd" ] && [ "$(readlink "$bindir/ccd")" = "$ccd" ]; then rm -f "$bindir/ccd"; fi
+    rm -rf "$venv"
+    if [ "$purge" = 1 ]; then
+        rm -rf "$data"
+        say "cc-capture removed, with its data ($data)"
+    else
+        say "cc-capture removed; captured data kept in $data (--uninstall --purge deletes it)"
+    fi
+}
+
+"$action"

@@ -1,0 +1,104 @@
+"""install.sh on a fresh HOME: venv, `ccd`, hooks, service or background daemon; uninstall and purge."""
+
+import json
+import os
+import plistlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, wait_for
+
+
+def fake_systemctl(tmp_path, works: bool) -> Path:
+    """A systemctl that records its calls; without a user session it fails like the real one."""
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "systemctl.calls"}\nexit {0 if works else 1}\n')
+    (fake / "systemctl").chmod(0o755)
+    return fake
+
+
+def fresh_env(tmp_path, systemd_user: bool):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CC_CAPTURE_", "XDG_", "CLAUDE_", "VIRTUAL_ENV", "PYTHON"))}
+    env.update(HOME=str(home), XDG_DATA_HOME=str(tmp_path / "xdg-data"), XDG_CONFIG_HOME=str(tmp_path / "xdg-config"),
+               PYTHON=sys.executable, PIP_CACHE_DIR=os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache/pip")))
+    env["PATH"] = f"{fake_systemctl(tmp_path, systemd_user)}:{env['PATH']}"
+    return home, env
+
+
+def sh(cmd, env, check=True):
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    if check and p.returncode:
+        raise AssertionError(f"{cmd} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def test_install_with_systemd_user_unit(tmp_path):
+    home, env = fresh_env(tmp_path, systemd_user=True)
+    calls = tmp_path / "systemctl.calls"
+    out = sh(["sh", str(REPO / "install.sh")], env).stdout
+    data = tmp_path / "xdg-data" / "cc-capture"
+    unit = tmp_path / "xdg-config" / "systemd" / "user" / "cc-capture.service"
+    ccd = data / "venv" / "bin" / "ccd"
+    text = unit.read_text()
+    assert f'ExecStart="{ccd}" daemon run' in text and f'Environment="CC_CAPTURE_HOME={data}"' in text
+    assert "--user enable --now cc-capture.service" in calls.read_text()
+    assert (home / ".local" / "bin" / "ccd").resolve() == ccd.resolve()
+    settings = json.loads((home / ".claude" / "settings.json").read_text())
+    assert "cc-capture-emit.sh" in settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+    assert "/plugin marketplace add" in out and "traces" in out  # plugin hint, then `ccd status`
+    assert oct(data.stat().st_mode & 0o777) == "0o700"
+    # The hook the installer registered journals into the same place the service reads.
+    hook = settings["hooks"]["Stop"][0]["hooks"][0]["command"]
+    subprocess.run(hook, shell=True, input=b'{"hook_event_name":"Stop"}', env=env, check=True)
+    assert len(list((data / "journal").glob("*.ev"))) == 1
+    sh(["sh", str(REPO / "install.sh"), "--uninstall"], env)
+    assert not unit.exists() and "--user disable --now cc-capture.service" in calls.read_text()
+    assert "hooks" not in json.loads((home / ".claude" / "settings.json").read_text())
+
+
+def test_install_without_systemd_runs_in_background_then_uninstall_and_purge(tmp_path):
+    home, env = fresh_env(tmp_path, systemd_user=False)
+    out = sh(["sh", str(REPO / "install.sh")], env).stdout
+    assert "started in the background" in out and "daemon running" in out
+    ccd = str(home / ".local" / "bin" / "ccd")
+    status = json.loads(sh([ccd, "status", "--json"], env).stdout)
+    assert status["daemon"]["running"]
+    data = Path(status["db_path"]).parent
+    assert data == tmp_path / "xdg-data" / "cc-capture"
+    again = sh(["sh", str(REPO / "install.sh")], env)  # idempotent
+    assert "hooks already installed" in again.stdout
+    assert json.loads(sh([ccd, "status", "--json"], env).stdout)["daemon"]["running"]
+
+    sh(["sh", str(REPO / "install.sh"), "--uninstall"], env)
+    assert not (home / ".local" / "bin" / "ccd").exists() and not (data / "venv").exists()
+    assert (data / "cc-capture.db").exists()  # data kept
+    assert not (data / "ccd.pid").exists()
+    sh(["sh", str(REPO / "install.sh"), "--uninstall", "--purge"], env)
+    assert not data.exists()
+
+
+def test_bad_option_and_old_python_are_clear_errors(tmp_path):
+    home, env = fresh_env(tmp_path, systemd_user=False)
+    p = sh(["sh", str(REPO / "install.sh"), "--frobnicate"], env, check=False)
+    assert p.returncode == 1 and "unknown option: --frobnicate" in p.stderr
+    fake_py = tmp_path / "python2"
+    fake_py.write_text("#!/bin/sh\ncase \"$1\" in --version) echo 'Python 3.8.10';; *) exit 1;; esac\n")
+    fake_py.chmod(0o755)
+    p = sh(["sh", str(REPO / "install.sh")], dict(env, PYTHON=str(fake_py)), check=False)
+    assert p.returncode == 1 and "Python 3.8.10 is too old" in p.stderr
+
+
+def test_service_templates_are_valid(tmp_path):
+    plist = (REPO / "daemon" / "dev.cc-capture.ccd.plist").read_text()
+    parsed = plistlib.loads(plist.replace("@CCD@", "/x/ccd").replace("@DATA@", "/x/data").encode())
+    assert parsed["ProgramArguments"] == ["/x/ccd", "daemon", "run"]
+    assert parsed["EnvironmentVariables"] == {"CC_CAPTURE_HOME": "/x/data"} and parsed["Umask"] == 0o077
+    unit = (REPO / "daemon" / "cc-capture.service").read_text()
+    assert "ExecStart=\"@CCD@\" daemon run" in unit and "[Install]" in unit and "WantedBy=default.target" in unit
