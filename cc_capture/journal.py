@@ -58,14 +58,15 @@ def list_files(journal_dir: Path) -> list[JournalFile]:
     return out
 
 
-def read(journal_dir: Path, f: JournalFile, max_read_bytes: int) -> Record | None:
+def read(journal_dir: Path | str, f: JournalFile, max_read_bytes: int) -> Record | None:
     """Read one record; None if it vanished meanwhile."""
+    path = os.path.join(journal_dir, f.name)
     if f.size > max_read_bytes:
-        with open(journal_dir / f.name, "rb") as fh:
+        with open(path, "rb") as fh:
             fh.seek(max(0, f.size - len(END_MARKER)))
             return Record(f, fh.read() == END_MARKER, None)
     try:
-        with open(journal_dir / f.name, "rb") as fh:
+        with open(path, "rb") as fh:
             data = fh.read()
     except FileNotFoundError:
         return None
@@ -78,8 +79,8 @@ def backlog_bytes(journal_dir: Path) -> int:
     return sum(f.size for f in list_files(journal_dir))
 
 
-def remove(journal_dir: Path, name: str) -> None:
+def remove(journal_dir: Path | str, name: str) -> None:
     try:
-        os.unlink(journal_dir / name)
+        os.unlink(os.path.join(journal_dir, name))
     except FileNotFoundError:
         pass

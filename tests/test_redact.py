@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cc_capture.redact import redact_text, redact_value
+from cc_capture.redact import might_contain_secret, redact_payload, redact_text, redact_value
 from conftest import emit, ingest_all
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -29,6 +29,18 @@ def test_each_secret_is_redacted(kind, text, secret):
     out = redact_text(text)
     assert secret not in out
     assert "[REDACTED:" in out
+
+
+@pytest.mark.parametrize("kind,text,secret", SECRETS, ids=[r[0] for r in SECRETS])
+def test_prefilter_lets_no_secret_through(kind, text, secret):
+    assert might_contain_secret(text) and might_contain_secret(json.dumps({"x": text}).encode())
+
+
+def test_prefilter_passes_clean_payloads_untouched():
+    raw = b'{"hook_event_name":"PostToolUse","tool_response":{"stdout":"hello"}}'
+    assert not might_contain_secret(raw)
+    decoded = json.loads(raw)
+    assert redact_payload(raw, decoded) == (decoded, raw)
 
 
 @pytest.mark.parametrize("text", NOT_SECRETS)

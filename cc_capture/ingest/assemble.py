@@ -34,6 +34,17 @@ class Assembler:
     def __init__(self, conn: sqlite3.Connection, max_output_chars: int) -> None:
         self.conn = conn
         self.max_output_chars = max_output_chars
+        # Per-transaction caches: rows known to exist, and each session's latest event time.
+        self._session_seen: dict[str, float] = {}
+        self._traces_seen: set[str] = set()
+        self._routes: dict[str, str] = {}
+
+    def flush(self) -> None:
+        """Write what the caches deferred (sessions' last event times); call before commit."""
+        self.conn.executemany(
+            "UPDATE sessions SET last_event_at = max(coalesce(last_event_at, 0), ?) WHERE session_id = ?",
+            [(ts, sid) for sid, ts in self._session_seen.items()],
+        )
 
     # ------------------------------------------------------------ entry point
 
@@ -57,6 +68,10 @@ class Assembler:
     # ------------------------------------------------------------ sessions
 
     def _touch_session(self, ev: HookEvent, ts: float) -> None:
+        if ev.session_id in self._session_seen:
+            self._session_seen[ev.session_id] = max(ts, self._session_seen[ev.session_id])
+            return
+        self._session_seen[ev.session_id] = ts
         self.conn.execute(
             """
             INSERT INTO sessions (session_id, cwd, transcript_path, permission_mode, started_at, last_event_at)
@@ -104,6 +119,9 @@ class Assembler:
         return trace_id
 
     def _ensure_trace(self, trace_id: str, ev: HookEvent, ts: float) -> None:
+        if trace_id in self._traces_seen:
+            return
+        self._traces_seen.add(trace_id)
         self.conn.execute(
             """
             INSERT INTO traces (trace_id, session_id, prompt_id, seq, started_at)
@@ -124,8 +142,11 @@ class Assembler:
     def _route(self, ev: HookEvent, ts: float) -> str:
         """The trace an event belongs to: by prompt_id (or its route), else the session's latest."""
         if ev.prompt_id:
-            row = self.conn.execute("SELECT trace_id FROM prompt_routes WHERE prompt_id = ?", (ev.prompt_id,)).fetchone()
-            trace_id = row[0] if row else ev.prompt_id
+            trace_id = self._routes.get(ev.prompt_id)
+            if trace_id is None:
+                row = self.conn.execute("SELECT trace_id FROM prompt_routes WHERE prompt_id = ?",
+                                        (ev.prompt_id,)).fetchone()
+                trace_id = self._routes[ev.prompt_id] = row[0] if row else ev.prompt_id
         else:
             row = self.conn.execute(
                 "SELECT trace_id FROM traces WHERE session_id = ? ORDER BY seq DESC LIMIT 1", (ev.session_id,)
@@ -152,6 +173,7 @@ class Assembler:
             trace_id = row[0] if row else (ev.prompt_id or str(uuid.uuid4()))
             self._ensure_trace(trace_id, ev, ts)
         if ev.prompt_id:
+            self._routes[ev.prompt_id] = trace_id
             self.conn.execute(
                 "INSERT OR REPLACE INTO prompt_routes (prompt_id, trace_id) VALUES (?, ?)", (ev.prompt_id, trace_id)
             )

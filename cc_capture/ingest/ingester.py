@@ -45,6 +45,7 @@ class Ingester:
         self.paths = paths
         self.settings = settings
         self.db = db
+        self.journal_dir = str(paths.journal)
 
     def run_pass(self) -> PassResult:
         """Ingest every complete record in the journal, in batches; return what happened."""
@@ -74,7 +75,7 @@ class Ingester:
         now = time.time()
         records = []
         for f in files:
-            rec = journal.read(self.paths.journal, f, self.settings.max_read_bytes)
+            rec = journal.read(self.journal_dir, f, self.settings.max_read_bytes)
             if rec is None:
                 continue
             if not rec.complete and now - f.received_at < self.settings.incomplete_grace_s:
@@ -87,19 +88,26 @@ class Ingester:
         with transaction(self.db) as conn:
             assembler = Assembler(conn, self.settings.max_output_chars)
             for rec in records:
+                conn.execute("SAVEPOINT record")
                 try:
                     self._ingest_record(conn, assembler, rec, now, result)
                     result.ingested += 1
-                except Quarantined as q:
-                    self._quarantine(conn, rec, str(q), now)
+                except Exception as e:  # one record's failure must not hold up the ones after it
+                    conn.execute("ROLLBACK TO record")
+                    assembler.flush()  # keep what earlier records deferred; its caches may be stale now
+                    assembler = Assembler(conn, self.settings.max_output_chars)
+                    reason = str(e) if isinstance(e, Quarantined) else f"ingest error: {type(e).__name__}: {e}"
+                    self._quarantine(conn, rec, reason, now)
                     result.quarantined += 1
-                conn.execute(
-                    "INSERT OR REPLACE INTO journal_done (name, mtime_ns, size) VALUES (?, ?, ?)",
-                    (rec.file.name, rec.file.mtime_ns, rec.file.size),
-                )
+                conn.execute("RELEASE record")
                 done.append(rec.file.name)
+            assembler.flush()
+            conn.executemany(
+                "INSERT OR REPLACE INTO journal_done (name, mtime_ns, size) VALUES (?, ?, ?)",
+                [(r.file.name, r.file.mtime_ns, r.file.size) for r in records],
+            )
         for name in done:
-            journal.remove(self.paths.journal, name)
+            journal.remove(self.journal_dir, name)
         with transaction(self.db) as conn:
             conn.executemany("DELETE FROM journal_done WHERE name = ?", [(n,) for n in done])
 
