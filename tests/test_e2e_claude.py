@@ -199,3 +199,24 @@ def test_eight_sessions_at_once_with_the_daemon(claude_bin, world):
         assert t["tool_calls"][0]["output"]["stdout"] == f"session-{i}"
         assert t["tool_calls"][0]["reasoning"] == f"session {i} step"
     assert len({t["session_id"] for t in traces}) == 8
+
+
+def test_repository_works_as_a_claude_code_plugin(claude_bin, tmp_path, monkeypatch):
+    """No settings.json hooks: Claude Code loads this checkout as a plugin (hooks/hooks.json)."""
+    from conftest import REPO
+
+    home, cc_home = tmp_path / "home", tmp_path / "cch"
+    project = home / "project"
+    project.mkdir(parents=True)
+    monkeypatch.setenv("CC_CAPTURE_HOME", str(cc_home))
+    sc = Scenario("PLUGIN-MARKER", [[text("Via the plugin."), tool("Bash", command="echo plugged", description="e")],
+                                    [text("Plugin capture works.")]])
+    with ScriptedAPI([sc]) as api:
+        r = run_claude(claude_bin, claude_env(home, cc_home, api.url), project, "PLUGIN-MARKER go",
+                       "--allowedTools", "Bash", "--plugin-dir", str(REPO))
+    assert r.returncode == 0, r.stderr
+    paths = Paths(cc_home)
+    ingest_all(paths)
+    t = the_trace(paths, "PLUGIN-MARKER")
+    assert t["final_response"] == "Plugin capture works." and t["tool_sequence"] == ["Bash"]
+    assert t["tool_calls"][0]["output"]["stdout"] == "plugged" and t["tool_calls"][0]["reasoning"] == "Via the plugin."
