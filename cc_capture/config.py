@@ -69,14 +69,32 @@ class CaptureSettings(BaseModel):
     poll_interval_s: float = Field(1.0, gt=0, description="journal rescan interval, in case a file event is missed")
 
 
+class GateSettings(BaseModel):
+    """Which traces are good enough to learn from (see cc_capture.signals.gates)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_answer_words: int = Field(50, ge=0, description="a tool-less answer shorter than this is trivial")
+    exclude_statuses: list[str] = Field(default_factory=lambda: ["failed", "interrupted", "open"])
+    require_final_answer: bool = True
+    min_prompt_chars: int = Field(8, ge=0, description="shorter prompts are ambiguous")
+    ambiguous_prompts: list[str] = Field(
+        default_factory=lambda: ["continue", "go on", "go ahead", "yes", "no", "ok", "okay", "sure", "do it",
+                                 "try again", "again", "next", "proceed", "thanks", "?"],
+        description="prompts that mean nothing without their context",
+    )
+    honour_feedback: bool = Field(True, description="down excludes; up includes despite trivial/ambiguous")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    gates: GateSettings = Field(default_factory=GateSettings)
 
 
 def load_settings(paths: Paths | None = None) -> Settings:
-    """Read `config.toml` (if any) and `CC_CAPTURE_CAPTURE__<NAME>` overrides into Settings."""
+    """Read `config.toml` (if any) and `CC_CAPTURE_<SECTION>__<NAME>` overrides into Settings."""
     paths = paths or Paths()
     raw: dict = {}
     if paths.config_file.exists():
@@ -84,11 +102,12 @@ def load_settings(paths: Paths | None = None) -> Settings:
             raw = tomllib.loads(paths.config_file.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{paths.config_file}: not valid TOML: {e}") from e
-    prefix = "CC_CAPTURE_CAPTURE__"
+    prefix = "CC_CAPTURE_"
     for key, value in os.environ.items():
-        if key.startswith(prefix):
-            raw.setdefault("capture", {})[key[len(prefix):].lower()] = value
+        section, _, name = key[len(prefix):].partition("__")
+        if key.startswith(prefix) and name and section.lower() in Settings.model_fields:
+            raw.setdefault(section.lower(), {})[name.lower()] = value
     try:
         return Settings.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(f"invalid settings ({paths.config_file} or {prefix}* variables):\n{e}") from e
+        raise ConfigError(f"invalid settings ({paths.config_file} or {prefix}<SECTION>__<NAME> variables):\n{e}") from e

@@ -25,6 +25,7 @@ from typing import IO
 from cc_capture import store
 from cc_capture.config import Paths, Settings, load_settings
 from cc_capture.ingest.ingester import Ingester
+from cc_capture.signals.runner import compute_pending
 
 log = logging.getLogger("ccd")
 
@@ -102,6 +103,7 @@ class Daemon:
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
         db = store.connect(self.paths.db)
+        self.db = db
         ingester = Ingester(self.paths, self.settings.capture, db)
         observer = self._watch()
         log.info("ccd daemon started (pid %d), home %s", os.getpid(), self.paths.home)
@@ -143,6 +145,10 @@ class Daemon:
                     log.info("ingested %d events, quarantined %d", result.ingested, result.quarantined)
                 waiting = result.waiting
                 self._read_hot_transcripts(ingester, now)
+                signals = compute_pending(self.db, self.settings.gates)
+                if signals.computed or signals.failed:
+                    log.info("signals for %d traces (%d qualify, %d failed)", signals.computed, signals.qualifies,
+                             signals.failed)
             except Exception:  # never die on one bad pass: log it, back off, go on
                 log.exception("ingest pass failed")
                 self.stopping.wait(cfg.poll_interval_s)

@@ -26,6 +26,7 @@ def collect(paths: Paths) -> dict[str, Any]:
     try:
         counts = store.counts(db)
         by_status = store.trace_status_counts(db)
+        qualifying = store.qualifying_counts(db)
         last = store.last_event_at(db)
     finally:
         db.conn.close()
@@ -34,6 +35,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         "daemon": {"running": daemon.running, "pid": daemon.pid, "uptime_s": daemon.uptime_s},
         "counts": counts,
         "traces_by_status": by_status,
+        "qualifying": qualifying,
         "journal_backlog_bytes": journal.backlog_bytes(paths.journal),
         "db_path": str(paths.db),
         "db_bytes": db_bytes,

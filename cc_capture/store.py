@@ -141,8 +141,37 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["traces"].enable_fts(["prompt", "final_response"], create_triggers=True, tokenize="porter")
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- signals of closed traces, from extractor `extractor_version`, with the gate decision
+        CREATE TABLE signals (
+            trace_id TEXT PRIMARY KEY,
+            extractor_version INTEGER NOT NULL,
+            computed_at REAL NOT NULL,
+            signals TEXT NOT NULL,
+            vector TEXT NOT NULL,
+            qualifies INTEGER NOT NULL,
+            gate_reasons TEXT NOT NULL
+        );
+        CREATE INDEX signals_qualifies ON signals(qualifies);
+
+        CREATE TABLE feedback (
+            trace_id TEXT PRIMARY KEY,
+            rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+            note TEXT,
+            rated_at REAL NOT NULL
+        );
+
+        -- traces whose signals must be (re)computed once they are closed
+        CREATE TABLE dirty_traces (trace_id TEXT PRIMARY KEY);
+        INSERT INTO dirty_traces SELECT trace_id FROM traces;
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 
 
 def _private_file(path: Path) -> None:
@@ -234,7 +263,8 @@ TRACE_COLUMNS = """
     t.trace_id, t.session_id, t.prompt, t.started_at, t.ended_at, t.status, t.final_response, t.error,
     (SELECT json_group_array(name) FROM (SELECT name FROM tool_calls c
         WHERE c.trace_id = t.trace_id AND c.agent_id IS NULL ORDER BY c.seq)) AS tool_sequence,
-    (SELECT count(*) FROM tool_calls c WHERE c.trace_id = t.trace_id) AS n_tool_calls
+    (SELECT count(*) FROM tool_calls c WHERE c.trace_id = t.trace_id) AS n_tool_calls,
+    (SELECT qualifies FROM signals g WHERE g.trace_id = t.trace_id) AS qualifies
 """
 
 
@@ -250,6 +280,7 @@ def _trace_summary(row: dict[str, Any]) -> dict[str, Any]:
         "n_tool_calls": row["n_tool_calls"],
         "final_response": row["final_response"],
         "error": row["error"],
+        "qualifies": None if row["qualifies"] is None else bool(row["qualifies"]),
     }
 
 
@@ -314,6 +345,14 @@ def get_trace(db: sqlite_utils.Database, trace_id: str) -> dict[str, Any] | None
         }
         for s in _rows(db, "SELECT * FROM subagents WHERE trace_id = ? ORDER BY started_at", [trace_id])
     ]
+    sig = db.execute("SELECT signals, vector, gate_reasons, extractor_version FROM signals WHERE trace_id = ?",
+                     [trace_id]).fetchone()
+    trace["signals"] = json.loads(sig[0]) if sig else None
+    trace["vector"] = json.loads(sig[1]) if sig else None
+    trace["gate_reasons"] = json.loads(sig[2]) if sig else []
+    trace["extractor_version"] = sig[3] if sig else None
+    fb = db.execute("SELECT rating, note, rated_at FROM feedback WHERE trace_id = ?", [trace_id]).fetchone()
+    trace["feedback"] = {"rating": fb[0], "note": fb[1], "rated_at": iso(fb[2])} if fb else None
     return trace
 
 
@@ -350,3 +389,52 @@ def last_event_at(db: sqlite_utils.Database) -> float | None:
 
 def trace_status_counts(db: sqlite_utils.Database) -> dict[str, int]:
     return dict(db.execute("SELECT status, count(*) FROM traces GROUP BY status").fetchall())
+
+
+def qualifying_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """How many closed traces qualify for training, are excluded, or await their signals."""
+    q, x = db.execute("SELECT coalesce(sum(qualifies), 0), coalesce(sum(1 - qualifies), 0) FROM signals").fetchone()
+    (pending,) = db.execute(
+        "SELECT count(*) FROM dirty_traces d JOIN traces t USING (trace_id) WHERE t.status != 'open'"
+    ).fetchone()
+    return {"qualifies": q, "excluded": x, "pending": pending}
+
+
+def mark_dirty(conn: Any, trace_ids: Any) -> None:
+    """Queue traces for (re)computing their signals."""
+    conn.executemany("INSERT OR IGNORE INTO dirty_traces (trace_id) VALUES (?)", [(t,) for t in trace_ids])
+
+
+def feedback_set(conn: Any, trace_id: str, rating: str, note: str | None) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO feedback (trace_id, rating, note, rated_at) VALUES (?, ?, ?, ?)",
+        (trace_id, rating, note, time.time()),
+    )
+    mark_dirty(conn, [trace_id])
+
+
+def latest_completed_trace(db: sqlite_utils.Database) -> str | None:
+    row = db.execute(
+        "SELECT trace_id FROM traces WHERE status = 'completed' ORDER BY coalesce(ended_at, started_at) DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def signal_stats(db: sqlite_utils.Database) -> dict[str, Any]:
+    """Distributions over stored signals: workflows, depths, tools, gate reasons."""
+    def counts(sql: str) -> dict[str, int]:
+        return {str(k): n for k, n in db.execute(sql)}
+
+    return {
+        "traces": counts("SELECT status, count(*) FROM traces GROUP BY status ORDER BY 2 DESC"),
+        "qualifying": qualifying_counts(db),
+        "workflow_types": counts("SELECT json_extract(signals, '$.workflow_type'), count(*) FROM signals "
+                                 "GROUP BY 1 ORDER BY 2 DESC"),
+        "exploration_depths": counts("SELECT json_extract(signals, '$.exploration_depth'), count(*) FROM signals "
+                                     "GROUP BY 1 ORDER BY 2 DESC"),
+        "tools": counts("SELECT name, count(*) FROM tool_calls GROUP BY name ORDER BY 2 DESC"),
+        "gate_reasons": counts("SELECT CASE WHEN instr(j.value, ' (') THEN substr(j.value, 1, instr(j.value, ' (') - 1) "
+                               "ELSE j.value END AS reason, count(*) FROM signals, json_each(signals.gate_reasons) j "
+                               "GROUP BY reason ORDER BY 2 DESC"),
+        "extractor_versions": counts("SELECT extractor_version, count(*) FROM signals GROUP BY 1"),
+    }

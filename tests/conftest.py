@@ -59,13 +59,17 @@ def emit(paths: Paths, payload: bytes | str | dict) -> subprocess.CompletedProce
 
 
 def ingest_all(paths: Paths, settings: CaptureSettings | None = None):
+    """What `ccd ingest` does: one pass over the journal, its transcripts, then pending signals."""
+    from cc_capture.config import GateSettings
     from cc_capture.ingest.ingester import Ingester
+    from cc_capture.signals.runner import compute_pending
 
     db = store.connect(paths.db)
     try:
         ing = Ingester(paths, settings or CaptureSettings(), db)
         result = ing.run_pass()
         ing.sync_transcripts(result.transcripts)
+        compute_pending(db, GateSettings())
         return result
     finally:
         db.conn.close()

@@ -110,3 +110,16 @@ def test_sigterm_in_foreground_run(paths):
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=30) == 0
     assert "ccd daemon stopped" in p.stderr.read()
+
+
+def test_daemon_computes_signals_when_a_trace_closes(paths, running):
+    base = {"session_id": "s", "prompt_id": "live", "cwd": "/w"}
+    emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt": "Which Python does the project need?"})
+    call = {**base, "tool_name": "Read", "tool_use_id": "t1", "tool_input": {"file_path": "/w/pyproject.toml"}}
+    emit(paths, {**call, "hook_event_name": "PreToolUse"})
+    emit(paths, {**call, "hook_event_name": "PostToolUse", "tool_response": {"type": "text"}})
+    wait_for(lambda: count(paths, "SELECT count(*) FROM tool_calls") == 1, message="call ingested")
+    assert count(paths, "SELECT count(*) FROM signals") == 0  # open: not yet
+    emit(paths, {**base, "hook_event_name": "Stop", "last_assistant_message": "Python 3.10 or newer (pyproject.toml)."})
+    wait_for(lambda: count(paths, "SELECT count(*) FROM signals") == 1, message="signals computed live")
+    assert count(paths, "SELECT json_extract(signals, '$.used_rag') FROM signals") == 1

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -220,3 +221,33 @@ def test_repository_works_as_a_claude_code_plugin(claude_bin, tmp_path, monkeypa
     t = the_trace(paths, "PLUGIN-MARKER")
     assert t["final_response"] == "Plugin capture works." and t["tool_sequence"] == ["Bash"]
     assert t["tool_calls"][0]["output"]["stdout"] == "plugged" and t["tool_calls"][0]["reasoning"] == "Via the plugin."
+
+
+def test_rate_slash_command_from_inside_claude_code(claude_bin, tmp_path, monkeypatch):
+    """`/cc-capture:rate up <note>` (the plugin's command) rates the previous trace via `ccd rate`."""
+    from conftest import REPO
+
+    home, cc_home = tmp_path / "home", tmp_path / "cch"
+    project = home / "project"
+    project.mkdir(parents=True)
+    monkeypatch.setenv("CC_CAPTURE_HOME", str(cc_home))
+    task = Scenario("TASK-MARKER", [[text("Checking."), tool("Bash", command="echo ok", description="e")],
+                                    [text("The task is done.")]])
+    confirm = Scenario("cc-capture:rate", [[text("Rated it up.")]])
+    with ScriptedAPI([task, confirm]) as api:
+        env = claude_env(home, cc_home, api.url)
+        env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # where `ccd` is installed
+        plugin = ["--plugin-dir", str(REPO)]
+        assert run_claude(claude_bin, env, project, "TASK-MARKER go", "--allowedTools", "Bash", *plugin).returncode == 0
+        ingest_all(Paths(cc_home))
+        r = run_claude(claude_bin, env, project, "/cc-capture:rate up clear and correct",
+                       "--allowedTools", "Bash(ccd rate:*)", *plugin)
+    assert r.returncode == 0, r.stderr
+    assert "rated " in json.dumps(api.requests[-1]["messages"])  # the command's output reached the model
+    paths = Paths(cc_home)
+    ingest_all(paths)
+    rated = the_trace(paths, "TASK-MARKER")
+    assert rated["feedback"]["rating"] == "up" and rated["feedback"]["note"] == "clear and correct"
+    assert rated["qualifies"] is True and "include: rated up by the user" in rated["gate_reasons"]
+    command = the_trace(paths, "/cc-capture:rate")
+    assert command["qualifies"] is False and "exclude: a cc-capture command, not a task" in command["gate_reasons"]

@@ -23,10 +23,12 @@ app = typer.Typer(
 traces_app = typer.Typer(help="List and inspect traces (one user prompt and everything the agent did for it).",
                          no_args_is_help=True)
 daemon_app = typer.Typer(help="Run, start, stop and inspect the capture daemon.", no_args_is_help=True)
+signals_app = typer.Typer(help="Reasoning signals, behaviour vectors and quality gates.", no_args_is_help=True)
 hooks_app = typer.Typer(help="Register the capture hooks in Claude Code's settings.json.", no_args_is_help=True)
 app.add_typer(traces_app, name="traces")
 app.add_typer(daemon_app, name="daemon")
 app.add_typer(hooks_app, name="hooks")
+app.add_typer(signals_app, name="signals")
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
 
@@ -61,6 +63,9 @@ def status(as_json: bool = JSON_OPT) -> None:
     table.add_column()
     by_status = ", ".join(f"{n} {s}" for s, n in sorted(data["traces_by_status"].items()))
     table.add_row("traces", f"{c['traces']:,}" + (f" ({by_status})" if by_status else ""))
+    q = data["qualifying"]
+    table.add_row("qualifying", f"{q['qualifies']:,} qualify for training, {q['excluded']:,} excluded"
+                  + (f", {q['pending']:,} pending" if q["pending"] else ""))
     table.add_row("sessions", f"{c['sessions']:,}")
     table.add_row("tool calls", f"{c['tool_calls']:,}")
     table.add_row("events", f"{c['events']:,}")
@@ -101,12 +106,14 @@ def _trace_table(rows: list[dict], extra: str | None = None) -> None:
     table.add_column("tools", justify="right")
     table.add_column("prompt")
     table.add_column("workflow")
+    table.add_column("qualifies")
     if extra:
         table.add_column(extra)
     for r in rows:
         cells = [
             r["trace_id"][:8], (r["started_at"] or "")[:19].replace("T", " "), r["status"], str(r["n_tool_calls"]),
             one_line(r["prompt"], 50), one_line(" → ".join(r["tool_sequence"]), 40),
+            {True: "[green]yes[/]", False: "no", None: "-"}[r["qualifies"]],
         ]
         if extra:
             cells.append(one_line(r.get(extra), 60))
@@ -126,8 +133,11 @@ def _resolve(db, ref: str) -> str:
 @traces_app.command("show")
 def traces_show(trace_id: str = typer.Argument(..., help="Trace id (or a unique prefix)."), as_json: bool = JSON_OPT) -> None:
     """One trace with its tool calls, reasoning and final answer."""
+    from cc_capture.signals.vector import VECTOR_NAMES
+
     db = _db()
     trace = store.get_trace(db, _resolve(db, trace_id))
+    trace["vector_names"] = VECTOR_NAMES
     if as_json:
         return print_json(trace)
     console.print(f"[bold]trace[/] {trace['trace_id']}  session {trace['session_id']}  [bold]{trace['status']}[/]")
@@ -147,6 +157,17 @@ def traces_show(trace_id: str = typer.Argument(..., help="Trace id (or a unique 
         console.print(f"\n[bold]final answer[/]\n{trace['final_response']}", highlight=False)
     if trace["error"]:
         console.print(f"\n[bold red]error[/] {trace['error']}", highlight=False)
+    sig = trace["signals"]
+    if sig:
+        verdict = "[green]qualifies[/]" if trace["qualifies"] else "[yellow]excluded[/]"
+        console.print(f"\n[bold]signals[/] {sig['workflow_type']} workflow, {sig['exploration_depth']} exploration, "
+                      f"{sig['reasoning_steps']} steps; {verdict}: {'; '.join(trace['gate_reasons'])}", highlight=False)
+        for label, key in (("constraints", "constraints_detected"), ("self-corrections", "self_corrections"),
+                           ("validations", "validation_checks"), ("assumptions", "assumptions")):
+            if sig[key]:
+                console.print(f"  {label}: {len(sig[key])}", highlight=False)
+    else:
+        console.print("\n[dim]signals: not computed yet (the trace is open, or the daemon has not run)[/]")
 
 
 @app.command()
@@ -184,14 +205,107 @@ def ingest(as_json: bool = JSON_OPT) -> None:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fail("another ccd process is ingesting; try again in a moment")
-        ingester = Ingester(paths, settings.capture, _db())
+        from cc_capture.signals.runner import compute_pending
+
+        db = _db()
+        ingester = Ingester(paths, settings.capture, db)
         result = ingester.run_pass()
         ingester.sync_transcripts(result.transcripts)
+        compute_pending(db, settings.gates)
     summary = {"ingested": result.ingested, "quarantined": result.quarantined, "waiting": result.waiting}
     if as_json:
         return print_json(summary)
     console.print(f"ingested {result.ingested} events, quarantined {result.quarantined}, "
                   f"{result.waiting} still being written")
+
+
+# ---------------------------------------------------------------- signals, feedback, stats
+
+
+def _settings():
+    try:
+        return load_settings(_paths())
+    except ConfigError as e:
+        fail(str(e))
+
+
+@app.command()
+def rate(
+    args: list[str] = typer.Argument(..., metavar="[TRACE] up|down [NOTE...]",
+                                     help="Optional trace id (default: the latest completed trace), up or down, "
+                                          "then an optional note."),
+    note: Optional[str] = typer.Option(None, "--note", help="Why; kept with the rating."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Rate a trace up or down; the quality gates honour it."""
+    at = next((i for i, a in enumerate(args[:2]) if a in ("up", "down")), None)
+    if at is None:
+        fail("usage: ccd rate [TRACE] up|down [NOTE...]  (e.g. `ccd rate up`, `ccd rate 3f2a down wrong file`)", code=2)
+    rating = args[at]
+    note = " ".join(filter(None, [note, " ".join(args[at + 1:])])) or None
+    db = _db()
+    if at == 1:
+        trace_id = _resolve(db, args[0])
+    else:
+        trace_id = store.latest_completed_trace(db)
+        if trace_id is None:
+            fail("no completed trace to rate yet")
+    from cc_capture.signals.runner import compute
+
+    with store.transaction(db) as conn:
+        store.feedback_set(conn, trace_id, rating, note)
+    compute(db, [trace_id], _settings().gates)
+    trace = store.get_trace(db, trace_id)
+    data = {"trace_id": trace_id, "rating": rating, "note": note, "qualifies": trace["qualifies"],
+            "gate_reasons": trace["gate_reasons"]}
+    if as_json:
+        return print_json(data)
+    console.print(f"rated {trace_id[:8]} {rating} ({one_line(trace['prompt'], 60)}); "
+                  f"{'qualifies for training' if trace['qualifies'] else 'excluded from training'}", highlight=False)
+
+
+@signals_app.command("recompute")
+def signals_recompute(
+    everything: bool = typer.Option(False, "--all", help="Every closed trace, not only those of older extractors."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Re-run the signal extractor (and the quality gates) over stored traces."""
+    from rich.progress import Progress
+
+    from cc_capture.signals import EXTRACTOR_VERSION
+    from cc_capture.signals.runner import compute, stale
+
+    db = _db()
+    gates = _settings().gates
+    ids = stale(db, everything)
+    with Progress(console=console, transient=True, disable=as_json) as progress:
+        task = progress.add_task("extracting signals", total=len(ids))
+        result = compute(db, ids, gates, progress=lambda: progress.advance(task))
+    data = {"extractor_version": EXTRACTOR_VERSION, "computed": result.computed, "qualifies": result.qualifies,
+            "failed": result.failed}
+    if as_json:
+        return print_json(data)
+    console.print(f"signals recomputed for {result.computed} traces with extractor v{EXTRACTOR_VERSION}: "
+                  f"{result.qualifies} qualify" + (f", {result.failed} failed (see the log)" if result.failed else ""))
+
+
+@app.command()
+def stats(as_json: bool = JSON_OPT) -> None:
+    """Distributions: workflow types, exploration depths, tools, gate reasons."""
+    data = store.signal_stats(_db())
+    if as_json:
+        return print_json(data)
+    for title, key in (("traces", "traces"), ("workflow types", "workflow_types"),
+                       ("exploration depths", "exploration_depths"), ("tools", "tools"),
+                       ("gate reasons", "gate_reasons")):
+        table = Table(title=title, title_justify="left", show_header=False)
+        table.add_column()
+        table.add_column(justify="right")
+        for name, n in data[key].items():
+            table.add_row(name, f"{n:,}")
+        console.print(table)
+    q = data["qualifying"]
+    console.print(f"qualify: {q['qualifies']:,}  excluded: {q['excluded']:,}  pending: {q['pending']:,}")
 
 
 # ---------------------------------------------------------------- daemon

@@ -122,6 +122,7 @@ class Assembler:
         if trace_id in self._traces_seen:
             return
         self._traces_seen.add(trace_id)
+        self.conn.execute("INSERT OR IGNORE INTO dirty_traces (trace_id) VALUES (?)", (trace_id,))
         self.conn.execute(
             """
             INSERT INTO traces (trace_id, session_id, prompt_id, seq, started_at)

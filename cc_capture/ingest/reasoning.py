@@ -75,6 +75,11 @@ def sync_reasoning(conn: sqlite3.Connection, path: Path, session_id: str | None)
                         "INSERT OR REPLACE INTO reasoning (tool_use_id, text) VALUES (?, ?)",
                         (block.id, redact_text(pending.strip())),
                     )
+                    # the trace's signals read this text: recompute them
+                    conn.execute(
+                        "INSERT OR IGNORE INTO dirty_traces SELECT trace_id FROM tool_calls WHERE tool_use_id = ?",
+                        (block.id,),
+                    )
                     pending = ""
     conn.execute(
         "INSERT OR REPLACE INTO transcript_offsets (path, session_id, offset, pending_text) VALUES (?, ?, ?, ?)",

@@ -1,0 +1,124 @@
+"""Compute and store signals: load a TraceView from the store, extract, vectorise, gate.
+
+The daemon calls `compute_pending` after each ingest pass (traces queued in `dirty_traces`
+once closed); `ccd signals recompute` calls `recompute` for an extractor upgrade or new gates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import msgspec
+import sqlite_utils
+
+from cc_capture.config import GateSettings
+from cc_capture.signals import EXTRACTOR_VERSION
+from cc_capture.signals.extract import EDIT_TOOLS, extract
+from cc_capture.signals.gates import decide
+from cc_capture.signals.model import CallView, TraceView
+from cc_capture.signals.vector import vector
+from cc_capture.store import transaction
+
+log = logging.getLogger("ccd.signals")
+
+
+def _json(value: str | None):
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def load_view(db: sqlite_utils.Database, trace_id: str) -> TraceView | None:
+    row = db.execute(
+        "SELECT t.prompt, t.final_response, t.status, t.started_at, t.ended_at, t.session_id, t.seq, f.rating "
+        "FROM traces t LEFT JOIN feedback f USING (trace_id) WHERE t.trace_id = ?",
+        [trace_id],
+    ).fetchone()
+    if row is None:
+        return None
+    prompt, final, status, started, ended, session_id, seq, rating = row
+    calls = [
+        CallView(name=r[0] or "", input=_json(r[1]), output=_json(r[2]), is_error=bool(r[3]), error=r[4],
+                 reasoning=r[5] or "", agent_id=r[6], batch=r[7], status=r[8])
+        for r in db.execute(
+            "SELECT c.name, c.input, c.output, c.is_error, c.error, r.text, c.agent_id, c.batch, c.status "
+            "FROM tool_calls c LEFT JOIN reasoning r USING (tool_use_id) WHERE c.trace_id = ? ORDER BY c.seq",
+            [trace_id],
+        )
+    ]
+    prior: dict[str, int] = {}
+    marks = ",".join("?" * len(EDIT_TOOLS))
+    for (path,) in db.execute(
+        f"SELECT json_extract(c.input, '$.file_path') FROM tool_calls c JOIN traces t USING (trace_id) "
+        f"WHERE t.session_id = ? AND t.seq < ? AND c.name IN ({marks})",
+        [session_id, seq, *sorted(EDIT_TOOLS)],
+    ):
+        if path:
+            prior[path] = prior.get(path, 0) + 1
+    duration = (ended - started) if started is not None and ended is not None else None
+    return TraceView(trace_id=trace_id, prompt=prompt or "", final_response=final or "", status=status,
+                     calls=calls, duration_s=duration, feedback=rating, prior_session_edits=prior)
+
+
+@dataclass
+class ComputeResult:
+    computed: int = 0
+    qualifies: int = 0
+    failed: int = 0
+
+
+def compute(db: sqlite_utils.Database, trace_ids: Iterable[str], gates: GateSettings,
+            progress: Callable[[], None] | None = None) -> ComputeResult:
+    """Extract, vectorise and gate these traces; one transaction per 200 traces."""
+    result = ComputeResult()
+    ids = list(trace_ids)
+    for start in range(0, len(ids), 200):
+        with transaction(db) as conn:
+            for trace_id in ids[start : start + 200]:
+                try:
+                    view = load_view(db, trace_id)
+                    if view is not None:
+                        sig = extract(view)
+                        ok, reasons = decide(view, sig, gates)
+                        conn.execute(
+                            "INSERT OR REPLACE INTO signals (trace_id, extractor_version, computed_at, signals, vector,"
+                            " qualifies, gate_reasons) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (trace_id, EXTRACTOR_VERSION, time.time(), msgspec.json.encode(sig).decode(),
+                             json.dumps(vector(view, sig)), int(ok), json.dumps(reasons)),
+                        )
+                        result.computed += 1
+                        result.qualifies += ok
+                except Exception:  # a bug on one trace must not stop the others: log it, go on
+                    log.exception("signals failed for trace %s", trace_id)
+                    result.failed += 1
+                conn.execute("DELETE FROM dirty_traces WHERE trace_id = ?", (trace_id,))
+                if progress:
+                    progress()
+    return result
+
+
+def pending(db: sqlite_utils.Database) -> list[str]:
+    """Queued traces that are closed (an open trace waits until it ends)."""
+    return [r[0] for r in db.execute(
+        "SELECT d.trace_id FROM dirty_traces d JOIN traces t USING (trace_id) WHERE t.status != 'open'")]
+
+
+def compute_pending(db: sqlite_utils.Database, gates: GateSettings) -> ComputeResult:
+    return compute(db, pending(db), gates)
+
+
+def stale(db: sqlite_utils.Database, everything: bool = False) -> list[str]:
+    """Closed traces whose signals come from an older extractor (or all closed traces)."""
+    if everything:
+        sql = "SELECT trace_id FROM traces WHERE status != 'open'"
+        return [r[0] for r in db.execute(sql)]
+    sql = ("SELECT t.trace_id FROM traces t LEFT JOIN signals s USING (trace_id) "
+           "WHERE t.status != 'open' AND (s.trace_id IS NULL OR s.extractor_version < ?)")
+    return [r[0] for r in db.execute(sql, [EXTRACTOR_VERSION])]
