@@ -250,7 +250,8 @@ def _rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> Iterator[dic
         yield dict(zip(cols, row))
 
 
-def _json_or_text(value: str | None) -> Any:
+def json_or_text(value: str | None) -> Any:
+    """A stored JSON column decoded, or the text itself when it is not JSON."""
     if value is None:
         return None
     try:
@@ -319,8 +320,8 @@ def get_trace(db: sqlite_utils.Database, trace_id: str) -> dict[str, Any] | None
         {
             "tool_use_id": c["tool_use_id"],
             "name": c["name"],
-            "input": _json_or_text(c["input"]),
-            "output": _json_or_text(c["output"]),
+            "input": json_or_text(c["input"]),
+            "output": json_or_text(c["output"]),
             "is_error": bool(c["is_error"]),
             "error": c["error"],
             "status": c["status"],

@@ -12,7 +12,7 @@ import pytest
 
 from cc_capture import daemon, store
 from cc_capture.config import Paths
-from conftest import ingest_all, wait_for
+from conftest import REPO, ingest_all, wait_for
 from support.claude import claude_env, ensure_claude, run_claude
 from support.scripted_api import Scenario, ScriptedAPI, text, tool
 
@@ -202,19 +202,23 @@ def test_eight_sessions_at_once_with_the_daemon(claude_bin, world):
     assert len({t["session_id"] for t in traces}) == 8
 
 
-def test_repository_works_as_a_claude_code_plugin(claude_bin, tmp_path, monkeypatch):
-    """No settings.json hooks: Claude Code loads this checkout as a plugin (hooks/hooks.json)."""
-    from conftest import REPO
-
+@pytest.fixture
+def plugin_world(tmp_path, monkeypatch):
+    """A temporary HOME with no hooks in settings.json: capture comes from the plugin alone."""
     home, cc_home = tmp_path / "home", tmp_path / "cch"
-    project = home / "project"
-    project.mkdir(parents=True)
+    (home / "project").mkdir(parents=True)
     monkeypatch.setenv("CC_CAPTURE_HOME", str(cc_home))
+    return home, home / "project", cc_home, ["--plugin-dir", str(REPO)]
+
+
+def test_repository_works_as_a_claude_code_plugin(claude_bin, plugin_world):
+    """No settings.json hooks: Claude Code loads this checkout as a plugin (hooks/hooks.json)."""
+    home, project, cc_home, plugin = plugin_world
     sc = Scenario("PLUGIN-MARKER", [[text("Via the plugin."), tool("Bash", command="echo plugged", description="e")],
                                     [text("Plugin capture works.")]])
     with ScriptedAPI([sc]) as api:
         r = run_claude(claude_bin, claude_env(home, cc_home, api.url), project, "PLUGIN-MARKER go",
-                       "--allowedTools", "Bash", "--plugin-dir", str(REPO))
+                       "--allowedTools", "Bash", *plugin)
     assert r.returncode == 0, r.stderr
     paths = Paths(cc_home)
     ingest_all(paths)
@@ -223,21 +227,15 @@ def test_repository_works_as_a_claude_code_plugin(claude_bin, tmp_path, monkeypa
     assert t["tool_calls"][0]["output"]["stdout"] == "plugged" and t["tool_calls"][0]["reasoning"] == "Via the plugin."
 
 
-def test_rate_slash_command_from_inside_claude_code(claude_bin, tmp_path, monkeypatch):
+def test_rate_slash_command_from_inside_claude_code(claude_bin, plugin_world):
     """`/cc-capture:rate up <note>` (the plugin's command) rates the previous trace via `ccd rate`."""
-    from conftest import REPO
-
-    home, cc_home = tmp_path / "home", tmp_path / "cch"
-    project = home / "project"
-    project.mkdir(parents=True)
-    monkeypatch.setenv("CC_CAPTURE_HOME", str(cc_home))
+    home, project, cc_home, plugin = plugin_world
     task = Scenario("TASK-MARKER", [[text("Checking."), tool("Bash", command="echo ok", description="e")],
                                     [text("The task is done.")]])
     confirm = Scenario("cc-capture:rate", [[text("Rated it up.")]])
     with ScriptedAPI([task, confirm]) as api:
         env = claude_env(home, cc_home, api.url)
         env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # where `ccd` is installed
-        plugin = ["--plugin-dir", str(REPO)]
         assert run_claude(claude_bin, env, project, "TASK-MARKER go", "--allowedTools", "Bash", *plugin).returncode == 0
         ingest_all(Paths(cc_home))
         r = run_claude(claude_bin, env, project, "/cc-capture:rate up clear and correct",

@@ -21,18 +21,9 @@ from cc_capture.signals.extract import EDIT_TOOLS, extract
 from cc_capture.signals.gates import decide
 from cc_capture.signals.model import CallView, TraceView
 from cc_capture.signals.vector import vector
-from cc_capture.store import transaction
+from cc_capture.store import json_or_text, transaction
 
 log = logging.getLogger("ccd.signals")
-
-
-def _json(value: str | None):
-    if value is None:
-        return None
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
 
 
 def load_view(db: sqlite_utils.Database, trace_id: str) -> TraceView | None:
@@ -45,7 +36,7 @@ def load_view(db: sqlite_utils.Database, trace_id: str) -> TraceView | None:
         return None
     prompt, final, status, started, ended, session_id, seq, rating = row
     calls = [
-        CallView(name=r[0] or "", input=_json(r[1]), output=_json(r[2]), is_error=bool(r[3]), error=r[4],
+        CallView(name=r[0] or "", input=json_or_text(r[1]), output=json_or_text(r[2]), is_error=bool(r[3]), error=r[4],
                  reasoning=r[5] or "", agent_id=r[6], batch=r[7], status=r[8])
         for r in db.execute(
             "SELECT c.name, c.input, c.output, c.is_error, c.error, r.text, c.agent_id, c.batch, c.status "
