@@ -216,6 +216,10 @@ def apply_migrations(db: sqlite_utils.Database) -> None:
         )
     for version in range(current + 1, len(MIGRATIONS) + 1):
         with transaction(db):
+            # Another process (the daemon, a `ccd` command) may have migrated since we looked:
+            # the write lock is held now, so this check and the migration are atomic.
+            if schema_version(db) >= version:
+                continue
             MIGRATIONS[version - 1](db)
             db.execute(f"PRAGMA user_version={version}")
 

@@ -84,3 +84,17 @@ def test_batches_commit_separately(paths, db):
         emit(paths, {"hook_event_name": "UserPromptSubmit", "session_id": "s", "prompt_id": f"p{i}", "prompt": "x"})
     r = Ingester(paths, CaptureSettings(batch_events=10), db).run_pass()
     assert r.ingested == 25 and db.execute("SELECT count(*) FROM traces").fetchone() == (25,)
+
+
+def test_concurrent_first_connections_migrate_once(tmp_path):
+    """The daemon and a `ccd` command opening a fresh database at once must not both migrate it."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "fresh.db"
+    code = f"from cc_capture import store; from pathlib import Path; store.connect(Path({str(target)!r}))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(8)]
+    errors = [p.communicate()[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    db = store.connect(target)
+    assert store.schema_version(db) == len(store.MIGRATIONS)
