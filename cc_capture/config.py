@@ -67,6 +67,18 @@ class CaptureSettings(BaseModel):
     batch_events: int = Field(2000, gt=0, description="events committed per transaction")
     transcript_hot_s: float = Field(15.0, ge=0, description="keep re-reading a transcript this long after its last event")
     poll_interval_s: float = Field(1.0, gt=0, description="journal rescan interval, in case a file event is missed")
+    mirror_transcripts: bool = Field(True, description="import every transcript under transcript_roots, live")
+    transcript_roots: list[str] | None = Field(None, description="default: ~/.claude/projects and "
+                                                                  "$CLAUDE_CONFIG_DIR/projects")
+
+    def roots(self) -> list[Path]:
+        """Where Claude Code keeps transcripts."""
+        if self.transcript_roots is not None:
+            return [Path(r).expanduser() for r in self.transcript_roots]
+        roots = [Path.home() / ".claude" / "projects"]
+        if os.environ.get("CLAUDE_CONFIG_DIR"):
+            roots.append(Path(os.environ["CLAUDE_CONFIG_DIR"]) / "projects")
+        return list(dict.fromkeys(roots))
 
 
 class GateSettings(BaseModel):

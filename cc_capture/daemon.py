@@ -76,14 +76,26 @@ class _Wake:
         self.event.set()
 
 
+class _TranscriptChanged:
+    """watchdog handler for the transcript folders: any *.jsonl written marks its session."""
+
+    def __init__(self, daemon: "Daemon") -> None:
+        self.daemon = daemon
+
+    def dispatch(self, event) -> None:
+        path = getattr(event, "dest_path", "") or event.src_path
+        if str(path).endswith(".jsonl") and not event.is_directory:
+            self.daemon.transcript_changed(Path(path))
+
+
 class Daemon:
     def __init__(self, paths: Paths | None = None, settings: Settings | None = None) -> None:
         self.paths = (paths or Paths()).ensure()
         self.settings = settings or load_settings(self.paths)
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.hot: dict[Path, tuple[str | None, float]] = {}  # transcript → (session, hot until)
-        self.sizes: dict[Path, int] = {}
+        self.hot: dict[Path, float] = {}  # session transcript → re-read until then
+        self.lock = threading.Lock()  # guards `hot`, which the transcript watcher also fills
 
     def request_stop(self, *_: object) -> None:
         self.stopping.set()
@@ -127,20 +139,46 @@ class Daemon:
 
         observer = Observer()
         observer.schedule(_Wake(self.wake), str(self.paths.journal), recursive=False)
+        if self.settings.capture.mirror_transcripts:
+            for root in self.settings.capture.roots():
+                if root.is_dir():
+                    observer.schedule(_TranscriptChanged(self), str(root), recursive=True)
         observer.daemon = True
         observer.start()
         return observer
 
+    def transcript_changed(self, path: Path) -> None:
+        """Live mirroring: a transcript grew; import its session soon (debounced by the loop)."""
+        main = path.parent.parent.with_suffix(".jsonl") if path.parent.name == "subagents" else path
+        with self.lock:
+            self.hot[main] = time.time() + self.settings.capture.transcript_hot_s
+        self.wake.set()
+
+    def _backfill(self) -> None:
+        """At start: import what changed in the transcript folders while the daemon was down."""
+        from cc_capture.transcripts.importer import import_paths
+
+        roots = [r for r in self.settings.capture.roots() if r.is_dir()]
+        if self.settings.capture.mirror_transcripts and roots:
+            stats = import_paths(self.db, roots)
+            log.info("transcripts: %d files read, %d new traces, %d new tool calls", stats.files, stats.traces,
+                     stats.tool_calls)
+
     def _loop(self, ingester: Ingester) -> None:
         cfg = self.settings.capture
+        try:
+            self._backfill()
+        except Exception:
+            log.exception("transcript backfill failed")
         while not self.stopping.is_set():
             self.wake.clear()
             waiting = 0
             try:
                 result = ingester.run_pass()
                 now = time.time()
-                for path, session in result.transcripts.items():
-                    self.hot[path] = (session, now + cfg.transcript_hot_s)
+                with self.lock:
+                    for path in result.transcripts:
+                        self.hot[path] = now + cfg.transcript_hot_s
                 if result.ingested or result.quarantined:
                     log.info("ingested %d events, quarantined %d", result.ingested, result.quarantined)
                 waiting = result.waiting
@@ -158,20 +196,14 @@ class Daemon:
             self.wake.wait(timeout)
 
     def _read_hot_transcripts(self, ingester: Ingester, now: float) -> None:
-        changed = {}
-        for path, (session, until) in list(self.hot.items()):
-            try:
-                size = path.stat().st_size
-            except FileNotFoundError:
-                size = -1
-            if size >= 0 and size != self.sizes.get(path):
-                self.sizes[path] = size
-                changed[path] = session
-            if now > until:
-                del self.hot[path]
-                self.sizes.pop(path, None)
-        if changed:
-            ingester.sync_transcripts(changed)
+        """Transcripts lag the hooks: re-read a session's files while it is hot (cheap when unchanged)."""
+        with self.lock:
+            paths = list(self.hot)
+            for path, until in list(self.hot.items()):
+                if now > until:
+                    del self.hot[path]
+        if paths:
+            ingester.sync_transcripts(set(paths))
 
 
 # ---------------------------------------------------------------- background control

@@ -170,8 +170,44 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- where each trace and tool call came from: hook events, the transcript, or both
+        ALTER TABLE traces ADD COLUMN source TEXT NOT NULL DEFAULT 'hooks';
+        ALTER TABLE traces ADD COLUMN model TEXT;
+        ALTER TABLE tool_calls ADD COLUMN source TEXT NOT NULL DEFAULT 'hooks';
+        ALTER TABLE subagents ADD COLUMN source TEXT NOT NULL DEFAULT 'hooks';
+
+        -- token usage, once per assistant message (streamed lines repeat it)
+        CREATE TABLE message_usage (
+            message_id TEXT PRIMARY KEY,
+            trace_id TEXT NOT NULL,
+            agent_id TEXT,
+            model TEXT,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cache_read_tokens INTEGER,
+            cache_creation_tokens INTEGER
+        );
+        CREATE INDEX message_usage_trace ON message_usage(trace_id);
+
+        -- which trace a transcript prompt line became (prompts of old versions carry no prompt id)
+        CREATE TABLE transcript_prompts (uuid TEXT PRIMARY KEY, trace_id TEXT NOT NULL);
+
+        -- agent → Task call links read from transcripts (2.1.x progress lines, .meta.json)
+        CREATE TABLE agent_links (agent_id TEXT PRIMARY KEY, tool_use_id TEXT NOT NULL);
+
+        -- the importer keeps a file's whole reading state; start every file afresh
+        ALTER TABLE transcript_offsets ADD COLUMN state TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE transcript_offsets ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+        DELETE FROM transcript_offsets;
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 
 
 def _private_file(path: Path) -> None:
@@ -335,6 +371,7 @@ def get_trace(db: sqlite_utils.Database, trace_id: str) -> dict[str, Any] | None
             "batch": c["batch"],
             "started_at": iso(c["started_at"]),
             "duration_ms": c["duration_ms"],
+            "source": c["source"],
         }
         for c in calls
     ]
@@ -356,6 +393,14 @@ def get_trace(db: sqlite_utils.Database, trace_id: str) -> dict[str, Any] | None
     trace["vector"] = json.loads(sig[1]) if sig else None
     trace["gate_reasons"] = json.loads(sig[2]) if sig else []
     trace["extractor_version"] = sig[3] if sig else None
+    src = db.execute("SELECT source, model FROM traces WHERE trace_id = ?", [trace_id]).fetchone()
+    trace["source"], trace["model"] = src
+    usage = db.execute(
+        "SELECT count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_creation_tokens) "
+        "FROM message_usage WHERE trace_id = ?", [trace_id]).fetchone()
+    trace["usage"] = None if not usage[0] else {
+        "messages": usage[0], "input_tokens": usage[1], "output_tokens": usage[2], "cache_read_tokens": usage[3],
+        "cache_creation_tokens": usage[4]}
     fb = db.execute("SELECT rating, note, rated_at FROM feedback WHERE trace_id = ?", [trace_id]).fetchone()
     trace["feedback"] = {"rating": fb[0], "note": fb[1], "rated_at": iso(fb[2])} if fb else None
     return trace

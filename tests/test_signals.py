@@ -155,10 +155,13 @@ def test_signals_computed_when_a_trace_closes_and_again_when_reasoning_arrives(p
     first = store.get_trace(db, "p1")
     assert first["signals"]["constraints_detected"] == [] and first["extractor_version"] == EXTRACTOR_VERSION
     # The transcript (lagging) brings the text before the call; the trace is queued again.
-    transcript.write_text(json.dumps({"type": "assistant", "message": {"content": [
-        {"type": "text", "text": "I must not change the public API of app.py."},
-        {"type": "tool_use", "id": "p1-t0", "name": "Read", "input": {}}]}}) + "\n")
-    Ingester(paths, CaptureSettings(), db).sync_transcripts({transcript: "s"})  # as the daemon's hot re-read does
+    transcript.write_text("".join(json.dumps(line) + "\n" for line in [
+        {"type": "user", "sessionId": "s", "promptId": "p1", "uuid": "u1",
+         "message": {"role": "user", "content": "Fix the bug in app.py"}},
+        {"type": "assistant", "sessionId": "s", "message": {"id": "m1", "content": [
+            {"type": "text", "text": "I must not change the public API of app.py."},
+            {"type": "tool_use", "id": "p1-t0", "name": "Read", "input": {}}]}}]))
+    Ingester(paths, CaptureSettings(), db).sync_transcripts({transcript})  # as the daemon's hot re-read does
     compute_pending(db, GateSettings())
     again = store.get_trace(db, "p1")
     assert again["signals"]["constraints_detected"] == ["I must not change the public API of app.py."]

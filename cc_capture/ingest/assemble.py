@@ -123,6 +123,7 @@ class Assembler:
             return
         self._traces_seen.add(trace_id)
         self.conn.execute("INSERT OR IGNORE INTO dirty_traces (trace_id) VALUES (?)", (trace_id,))
+        self.conn.execute("UPDATE traces SET source = 'both' WHERE trace_id = ? AND source = 'transcript'", (trace_id,))
         self.conn.execute(
             """
             INSERT INTO traces (trace_id, session_id, prompt_id, seq, started_at)
@@ -216,7 +217,8 @@ class Assembler:
             ON CONFLICT(tool_use_id) DO UPDATE SET
                 name = coalesce(name, excluded.name),
                 input = coalesce(input, excluded.input),
-                agent_id = coalesce(agent_id, excluded.agent_id)
+                agent_id = coalesce(agent_id, excluded.agent_id),
+                source = CASE source WHEN 'transcript' THEN 'both' ELSE source END
             """,
             (
                 tool_use_id, trace_id, ev.session_id, trace_id, name or ev.tool_name,

@@ -21,9 +21,9 @@ from cc_capture import journal
 from cc_capture.config import CaptureSettings, Paths
 from cc_capture.ingest.assemble import Assembler, shorten_strings
 from cc_capture.ingest.events import HookEvent, decode
-from cc_capture.ingest.reasoning import subagent_transcript, sync_reasoning
 from cc_capture.redact import redact_payload, redact_text
 from cc_capture.store import transaction
+from cc_capture.transcripts.importer import Importer, session_files
 
 SAMPLE_CHARS = 4096
 
@@ -37,7 +37,7 @@ class PassResult:
     ingested: int = 0
     quarantined: int = 0
     waiting: int = 0  # records still being written
-    transcripts: dict[Path, str | None] = field(default_factory=dict)  # transcript → session to re-read
+    transcripts: set[Path] = field(default_factory=set)  # sessions' transcripts to (re-)read
 
 
 class Ingester:
@@ -151,10 +151,7 @@ class Ingester:
                              f"({self.settings.max_event_bytes}); stored with long strings cut", now, sample=False)
             result.quarantined += 1
         if ev.transcript_path:
-            result.transcripts[Path(ev.transcript_path)] = ev.session_id
-            if ev.agent_id:
-                sub = ev.agent_transcript_path or subagent_transcript(ev.transcript_path, ev.agent_id)
-                result.transcripts[Path(sub)] = ev.session_id
+            result.transcripts.add(Path(ev.transcript_path))
 
     def _quarantine(self, conn: Any, rec: journal.Record, reason: str, now: float, sample: bool = True) -> None:
         text = None
@@ -167,10 +164,13 @@ class Ingester:
             (rec.file.name, reason, rec.file.size, rec.file.received_at, now, text),
         )
 
-    def sync_transcripts(self, transcripts: dict[Path, str | None]) -> int:
-        """Read new transcript lines (reasoning text before each call, the model) for these files."""
-        n = 0
-        for path, session_id in transcripts.items():
+    def sync_transcripts(self, transcripts: set[Path]) -> int:
+        """Import what these sessions' transcripts added (text before each call, model, usage,
+        calls that fired no hook); returns lines read."""
+        lines = 0
+        for path in transcripts:
             with transaction(self.db) as conn:
-                n += sync_reasoning(conn, path, session_id)
-        return n
+                importer = Importer(conn)
+                importer.import_session(session_files(path))
+                lines += importer.stats.lines
+        return lines

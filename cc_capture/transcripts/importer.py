@@ -1,0 +1,449 @@
+"""Transcripts → the same sessions, traces, tool calls and subagents that live capture makes.
+
+Each file is read from its stored offset with its reading state (current prompt, text since the
+last call, the message being streamed), so importing again adds nothing and a growing file is
+read incrementally. Rows are upserts keyed like live capture's (prompt id, tool_use_id, agent
+id) and marked with their source: a session captured by hooks and later imported stays one
+session; hooks win on timing, status and the final answer, the transcript fills what they
+lack (the text before each call, model, token usage, calls that fired no hook).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+
+import msgspec
+
+from cc_capture.redact import redact_text, redact_value
+from cc_capture.transcripts.parser import (
+    AgentLink, AssistantBlock, Interrupt, Notification, Prompt, ToolResult, parse_line,
+)
+from cc_capture.transcripts.reader import new_lines
+
+AGENT_TOOLS = ("Agent", "Task")
+_TAG_RE = re.compile(r"<(task-id|tool-use-id|result)>(.*?)</\1>", re.S)
+
+
+class FileState(msgspec.Struct, omit_defaults=True):
+    """What reading a file has established so far; stored beside its offset."""
+
+    session: str | None = None
+    trace: str | None = None  # the main chain's current trace (an agent file: its parent's)
+    agent: str | None = None  # an agent file's agent id
+    task_seen: bool = False  # an agent file's first prompt (its task) was read
+    interrupted: bool = False
+    last_ts: float | None = None
+    pending: dict[str, str] = {}  # chain → text since the last tool call
+    final: dict[str, str] = {}  # chain → text of the current message, while it has no tool call
+    text_msg: dict[str, str] = {}  # chain → id of the message `final` belongs to
+    batch_msg: dict[str, str] = {}  # chain → id of the message whose calls form the current batch
+    chains: dict[str, str] = {}  # 1.0.x inline subagents: line uuid → root uuid
+    roots: dict[str, str] = {}  # root uuid → agent id
+
+
+@dataclass
+class ImportStats:
+    files: int = 0
+    bytes: int = 0
+    lines: int = 0
+    sessions: set = field(default_factory=set)
+    traces: int = 0
+    tool_calls: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    deferred: int = 0  # agent files whose parent call is not known yet
+
+    def as_dict(self) -> dict:
+        return {"files": self.files, "bytes": self.bytes, "lines": self.lines, "sessions": len(self.sessions),
+                "traces": self.traces, "tool_calls": self.tool_calls, "skipped": dict(self.skipped.most_common()),
+                "deferred": self.deferred}
+
+
+def _ts(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _redacted_json(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return json.dumps(redact_value(json.loads(text)), ensure_ascii=False)
+    except ValueError:
+        return json.dumps(redact_text(text))
+
+
+# ---------------------------------------------------------------- session files
+
+
+@dataclass
+class SessionFiles:
+    main: Path | None
+    agents: list[Path] = field(default_factory=list)
+
+
+def _first_session_id(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            for raw in fh:
+                line = parse_line(raw.rstrip(b"\n"))
+                if line.session_id:
+                    return line.session_id
+                if line.kind == "bad":
+                    continue
+    except OSError:
+        return None
+    return None
+
+
+def session_files(main: Path) -> SessionFiles:
+    """A 2.1.x session's files: its transcript and `<session>/subagents/agent-*.jsonl`."""
+    return SessionFiles(main, sorted((main.with_suffix("") / "subagents").glob("agent-*.jsonl")))
+
+
+def discover(paths: Iterable[Path]) -> dict[str, SessionFiles]:
+    """Sessions under these files or folders: main transcript and subagent files, by session id."""
+    sessions: dict[str, SessionFiles] = {}
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(p.rglob("*.jsonl")))
+        elif p.suffix == ".jsonl" and p.exists():
+            files.append(p)
+    for f in files:
+        if f.parent.name == "subagents":  # 2.1.x: <session>/subagents/agent-<id>.jsonl
+            sessions.setdefault(f.parent.parent.name, SessionFiles(None)).agents.append(f)
+        elif f.name.startswith("agent-"):  # 2.0.x: flat agent files beside the session
+            sid = _first_session_id(f)
+            if sid:
+                sessions.setdefault(sid, SessionFiles(None)).agents.append(f)
+        else:
+            sessions.setdefault(f.stem, SessionFiles(None)).main = f
+    return sessions
+
+
+# ---------------------------------------------------------------- the importer
+
+
+class Importer:
+    """Imports transcript files into an open transaction's connection."""
+
+    def __init__(self, conn: sqlite3.Connection, stats: ImportStats | None = None) -> None:
+        self.conn = conn
+        self.stats = stats or ImportStats()
+        self.touched: set[str] = set()  # traces changed: their signals are recomputed
+
+    # ------------------------------------------------------------ files
+
+    def import_session(self, files: SessionFiles) -> None:
+        if files.main is not None:
+            self.import_file(files.main, agent_file=False)
+        for agent in sorted(files.agents):
+            self.import_file(agent, agent_file=True)
+
+    def _load(self, path: Path) -> tuple[int, FileState]:
+        row = self.conn.execute("SELECT offset, state FROM transcript_offsets WHERE path = ?", (str(path),)).fetchone()
+        if not row:
+            return 0, FileState()
+        return row[0], msgspec.json.decode(row[1].encode(), type=FileState)
+
+    def import_file(self, path: Path, agent_file: bool) -> None:
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            return
+        offset, state = self._load(path)
+        if size < offset:  # rewritten: read it again from the start
+            offset, state = 0, FileState()
+        if size == offset:
+            return
+        self.stats.files += 1
+        session_dir = path.with_suffix("") if not agent_file else path.parent.parent
+        if agent_file and not self._start_agent_file(path, state):
+            self.stats.deferred += 1
+            return
+        start = offset
+        for raw, end in new_lines(path, offset):
+            offset = end
+            self.stats.lines += 1
+            line = parse_line(raw, session_dir)
+            if line.kind in ("skip", "bad"):
+                self.stats.skipped[line.reason] += 1
+                continue
+            ts = _ts(line.timestamp) or state.last_ts
+            state.last_ts = ts
+            if state.session is None and line.session_id:
+                state.session = line.session_id
+                self._session(line.session_id, line.cwd, path if not agent_file else None, ts)
+            if state.agent and state.agent.startswith("acompact"):
+                self.stats.skipped["compaction agent"] += 1
+                continue
+            self._line(line, state, ts, agent_file)
+        self.stats.bytes += offset - start
+        if state.session:
+            self.stats.sessions.add(state.session)
+        if not agent_file:
+            self._settle_main(state)
+        # the carried text is stored too: secrets out of it, like everything else
+        state.pending = {k: redact_text(v) for k, v in state.pending.items()}
+        state.final = {k: redact_text(v) for k, v in state.final.items()}
+        self.conn.execute(
+            "INSERT OR REPLACE INTO transcript_offsets (path, session_id, offset, pending_text, state, size) "
+            "VALUES (?, ?, ?, '', ?, ?)",
+            (str(path), state.session, offset, msgspec.json.encode(state).decode(), size),
+        )
+        self.conn.executemany("INSERT OR IGNORE INTO dirty_traces (trace_id) VALUES (?)", [(t,) for t in self.touched])
+
+    def _start_agent_file(self, path: Path, state: FileState) -> bool:
+        """An agent file belongs to the trace of the Agent/Task call that launched it; find that call."""
+        if state.trace:
+            return True
+        agent_id = path.stem.removeprefix("agent-")
+        state.agent = agent_id
+        if agent_id.startswith("acompact"):
+            state.trace = ""
+            return True
+        meta = path.with_suffix(".meta.json")
+        if meta.exists():
+            try:
+                tool_use_id = json.loads(meta.read_text()).get("toolUseId")
+            except (OSError, ValueError):
+                tool_use_id = None
+            if tool_use_id:
+                self.conn.execute("INSERT OR REPLACE INTO agent_links (agent_id, tool_use_id) VALUES (?, ?)",
+                                  (agent_id, tool_use_id))
+        parent = self._parent_call(agent_id, None)
+        if parent is None:
+            task = self._agent_task(path)
+            parent = self._parent_call(agent_id, task) if task else None
+        if parent is None:
+            return False
+        tool_use_id, trace_id = parent
+        state.trace = trace_id
+        self._subagent(agent_id, trace_id, tool_use_id, state.session)
+        return True
+
+    def _agent_task(self, path: Path) -> str | None:
+        for raw, _ in new_lines(path, 0):
+            line = parse_line(raw)
+            if line.kind == "prompt":
+                return line.records[0].text
+        return None
+
+    def _parent_call(self, agent_id: str, task: str | None) -> tuple[str, str] | None:
+        """(tool_use_id, trace_id) of the call that launched this agent: by link, else by its task text."""
+        row = self.conn.execute(
+            "SELECT c.tool_use_id, c.trace_id FROM agent_links l JOIN tool_calls c USING (tool_use_id) "
+            "WHERE l.agent_id = ?", (agent_id,)).fetchone()
+        if row or task is None:
+            return row
+        return self.conn.execute(
+            "SELECT c.tool_use_id, c.trace_id FROM tool_calls c WHERE c.name IN ('Agent', 'Task') "
+            "AND json_extract(c.input, '$.prompt') = ? "
+            "AND NOT EXISTS (SELECT 1 FROM subagents s WHERE s.parent_tool_use_id = c.tool_use_id) "
+            "ORDER BY c.started_at LIMIT 1", (redact_text(task),)).fetchone()
+
+    # ------------------------------------------------------------ lines
+
+    def _line(self, line, state: FileState, ts: float | None, agent_file: bool) -> None:
+        chain, agent = "main", state.agent if agent_file else None
+        if line.sidechain and not agent_file:  # 1.0.x: an inline subagent conversation
+            root = line.uuid if (line.kind == "prompt" and line.records[0].sidechain_root) else \
+                state.chains.get(line.parent_uuid or "")
+            if root is None:
+                self.stats.skipped["sidechain without its start"] += 1
+                return
+            if line.uuid:
+                state.chains[line.uuid] = root
+            chain, agent = root, state.roots.get(root)
+        for rec in line.records:
+            if isinstance(rec, Prompt):
+                self._prompt(rec, line, state, ts, chain, agent_file)
+            elif isinstance(rec, AssistantBlock):
+                self._assistant(rec, state, ts, chain, agent)
+            elif isinstance(rec, ToolResult):
+                self._result(rec, state, chain)
+            elif isinstance(rec, Interrupt):
+                state.interrupted = True
+                state.final[chain] = ""
+            elif isinstance(rec, Notification):
+                self._notification(rec, state, ts)
+            elif isinstance(rec, AgentLink):
+                self.conn.execute("INSERT OR REPLACE INTO agent_links (agent_id, tool_use_id) VALUES (?, ?)",
+                                  (rec.agent_id, rec.tool_use_id))
+
+    def _prompt(self, rec: Prompt, line, state: FileState, ts, chain: str, agent_file: bool) -> None:
+        if agent_file:
+            state.task_seen = True  # the subagent's task, not a user prompt
+            return
+        if chain != "main":  # the start of an inline subagent: link it to its Task call
+            parent = self._parent_call("", rec.text)
+            if parent and state.trace:
+                agent_id = "sidechain-" + (rec.uuid or "")[:13]
+                state.roots[chain] = agent_id
+                self._subagent(agent_id, parent[1], parent[0], state.session)
+            return
+        self._settle_main(state, closing=True)
+        state.trace = self._trace_for(rec, state.session, ts)
+        state.interrupted = False
+        state.pending["main"] = state.final["main"] = ""
+
+    def _trace_for(self, rec: Prompt, session: str | None, ts: float | None) -> str:
+        """The trace of a prompt line: its prompt id (as live capture), else a matching hook-captured
+        prompt of this session, else the line's own uuid."""
+        known = self.conn.execute("SELECT trace_id FROM transcript_prompts WHERE uuid = ?", (rec.uuid,)).fetchone()
+        if known:
+            return known[0]
+        prompt = redact_text(rec.text)
+        trace_id = rec.prompt_id
+        if trace_id is None:
+            row = self.conn.execute(
+                "SELECT trace_id FROM traces WHERE session_id = ? AND prompt = ? AND source = 'hooks' "
+                "AND trace_id NOT IN (SELECT trace_id FROM transcript_prompts) ORDER BY seq LIMIT 1",
+                (session, prompt)).fetchone()
+            trace_id = row[0] if row else (rec.uuid or f"{session}:{ts}")
+        cur = self.conn.execute(
+            "INSERT INTO traces (trace_id, session_id, prompt_id, seq, prompt, started_at, source) "
+            "VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM traces WHERE session_id = ?), ?, ?, 'transcript') "
+            "ON CONFLICT(trace_id) DO NOTHING", (trace_id, session, rec.prompt_id, session, prompt, ts))
+        if cur.rowcount:
+            self.stats.traces += 1
+        else:
+            self.conn.execute("UPDATE traces SET source = 'both' WHERE trace_id = ? AND source = 'hooks'", (trace_id,))
+        self.conn.execute("INSERT OR IGNORE INTO transcript_prompts (uuid, trace_id) VALUES (?, ?)",
+                          (rec.uuid or trace_id, trace_id))
+        self.touched.add(trace_id)
+        return trace_id
+
+    def _assistant(self, rec: AssistantBlock, state: FileState, ts, chain: str, agent: str | None) -> None:
+        trace_id = state.trace
+        if not trace_id:
+            self.stats.skipped["assistant before any prompt"] += 1
+            return
+        if rec.usage is not None and rec.message_id:
+            u = rec.usage
+            self.conn.execute(
+                "INSERT OR REPLACE INTO message_usage (message_id, trace_id, agent_id, model, input_tokens, "
+                "output_tokens, cache_read_tokens, cache_creation_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (rec.message_id, trace_id, agent, rec.model, u.input_tokens, u.output_tokens,
+                 u.cache_read_input_tokens, u.cache_creation_input_tokens))
+        if rec.model and not rec.model.startswith("<") and agent is None:
+            self.conn.execute("UPDATE traces SET model = ? WHERE trace_id = ?", (rec.model, trace_id))
+            self.conn.execute("UPDATE sessions SET model = ? WHERE session_id = ?", (rec.model, state.session))
+        if rec.kind in ("text", "thinking"):
+            if rec.text:
+                pending = state.pending.get(chain, "")
+                state.pending[chain] = f"{pending}\n\n{rec.text}" if pending else rec.text
+            if rec.kind == "text":
+                if state.text_msg.get(chain) != rec.message_id:
+                    state.final[chain] = ""
+                    state.text_msg[chain] = rec.message_id or ""
+                final = state.final.get(chain, "")
+                state.final[chain] = (final + rec.text) if final else rec.text.strip()
+            return
+        # a tool call: a new assistant message starts a new batch of the trace
+        if state.batch_msg.get(chain) != rec.message_id:
+            self.conn.execute("UPDATE traces SET n_batches = n_batches + 1 WHERE trace_id = ?", (trace_id,))
+            state.batch_msg[chain] = rec.message_id or ""
+        (batch,) = self.conn.execute("SELECT n_batches FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
+        cur = self.conn.execute(
+            "INSERT INTO tool_calls (tool_use_id, trace_id, session_id, seq, name, input, agent_id, batch, started_at, "
+            "status, source) VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM tool_calls WHERE trace_id = ?), "
+            "?, ?, ?, ?, ?, 'running', 'transcript') "
+            "ON CONFLICT(tool_use_id) DO UPDATE SET source = CASE source WHEN 'hooks' THEN 'both' ELSE source END, "
+            "batch = coalesce(batch, excluded.batch)",
+            (rec.tool_use_id, trace_id, state.session, trace_id, rec.name, _redacted_json(rec.input_json), agent,
+             batch, ts))
+        if cur.rowcount and self.conn.execute("SELECT source FROM tool_calls WHERE tool_use_id = ?",
+                                              (rec.tool_use_id,)).fetchone()[0] == "transcript":
+            self.stats.tool_calls += 1
+        self.conn.execute("INSERT OR REPLACE INTO reasoning (tool_use_id, text) VALUES (?, ?)",
+                          (rec.tool_use_id, redact_text(state.pending.get(chain, "").strip())))
+        state.pending[chain] = state.final[chain] = ""
+        self.touched.add(trace_id)
+
+    def _result(self, rec: ToolResult, state: FileState, chain: str) -> None:
+        state.pending[chain] = state.final[chain] = ""
+        text = redact_text(rec.text)
+        structured = _redacted_json(rec.structured) if rec.structured and rec.structured[:1] in "{[" else None
+        output = structured if structured is not None else json.dumps(text)
+        # hooks' outcome wins; the transcript settles calls that fired no hook (validation errors)
+        self.conn.execute(
+            "UPDATE tool_calls SET output = CASE WHEN ? THEN output ELSE coalesce(output, ?) END, "
+            "is_error = CASE WHEN status = 'running' THEN ? ELSE is_error END, "
+            "error = CASE WHEN status = 'running' AND ? THEN ? ELSE error END, "
+            "status = CASE WHEN status = 'running' THEN ? ELSE status END WHERE tool_use_id = ?",
+            (rec.is_error, output, int(rec.is_error), rec.is_error, text, "error" if rec.is_error else "ok",
+             rec.tool_use_id))
+
+    def _notification(self, rec: Notification, state: FileState, ts) -> None:
+        """A background agent finished: its notification continues the trace that launched it."""
+        tags = dict(_TAG_RE.findall(rec.text))
+        row = self.conn.execute("SELECT trace_id FROM tool_calls WHERE tool_use_id = ?",
+                                (tags.get("tool-use-id"),)).fetchone()
+        if row:
+            self._settle_main(state, closing=True)
+            state.trace = row[0]
+            state.pending["main"] = state.final["main"] = ""
+            if rec.prompt_id:
+                self.conn.execute("INSERT OR IGNORE INTO prompt_routes (prompt_id, trace_id) VALUES (?, ?)",
+                                  (rec.prompt_id, row[0]))
+
+    def _settle_main(self, state: FileState, closing: bool = False) -> None:
+        """A transcript-only trace is completed once its last message is text with no call pending,
+        interrupted if the user stopped it, else still open. Hook-captured traces keep their Stop."""
+        if not state.trace:
+            return
+        final = state.final.get("main", "")
+        if state.interrupted:
+            status = "interrupted"
+        elif final:
+            status = "completed"
+        else:
+            status = "interrupted" if closing else "open"
+        self.conn.execute(
+            "UPDATE traces SET status = ?, final_response = ?, ended_at = ? WHERE trace_id = ? AND source = 'transcript'",
+            (status, redact_text(final) or None, state.last_ts, state.trace))
+        self.touched.add(state.trace)
+
+    # ------------------------------------------------------------ rows
+
+    def _session(self, session_id: str, cwd: str | None, path: Path | None, ts: float | None) -> None:
+        self.conn.execute(
+            "INSERT INTO sessions (session_id, cwd, transcript_path, started_at, last_event_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(session_id) DO UPDATE SET cwd = coalesce(cwd, excluded.cwd), "
+            "transcript_path = coalesce(transcript_path, excluded.transcript_path)",
+            (session_id, cwd, str(path) if path else None, ts, ts))
+
+    def _subagent(self, agent_id: str, trace_id: str, tool_use_id: str, session: str | None) -> None:
+        self.conn.execute(
+            "INSERT INTO subagents (agent_id, session_id, trace_id, parent_tool_use_id, source) "
+            "VALUES (?, ?, ?, ?, 'transcript') ON CONFLICT(agent_id) DO UPDATE SET "
+            "parent_tool_use_id = coalesce(parent_tool_use_id, excluded.parent_tool_use_id), "
+            "source = CASE source WHEN 'hooks' THEN 'both' ELSE source END",
+            (agent_id, session, trace_id, tool_use_id))
+
+
+def import_paths(db, paths: Iterable[Path], progress=None) -> ImportStats:
+    """Import every session under these paths, one transaction per session."""
+    from cc_capture.store import transaction
+
+    stats = ImportStats()
+    for files in discover(paths).values():
+        with transaction(db) as conn:
+            Importer(conn, stats).import_session(files)
+        if progress:
+            progress(files)
+    return stats

@@ -1,0 +1,264 @@
+"""Claude Code transcripts of every known version, read line by line into typed records.
+
+Layouts: 1.0.x sessions with subagent conversations inline (`isSidechain`); 2.0.x flat
+`agent-*.jsonl` files beside the session; 2.1.x `<session>/subagents/agent-<id>.jsonl` (with
+`.meta.json`). Assistant messages may be streamed one content block per line under a repeated
+`message.id`; compaction writes `system/compact_boundary`, an `isCompactSummary` user line and
+an `agent-acompact-*` file; big tool results may be spilled to `<session>/tool-results/`.
+Bookkeeping lines (progress, attachment, queue-operation, file-history-snapshot, summary,
+ai-title, api-request*, ...) and unknown types are counted and skipped, never fatal.
+
+`parse_line` is pure; the importer keeps the per-file state (offset, current prompt, pending
+text) so reading resumes from a stored offset.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from cc_capture.ingest.events import RAW_ABSENT
+
+BOOKKEEPING = {
+    "progress", "attachment", "queue-operation", "file-history-snapshot", "summary", "ai-title", "custom-title",
+    "api-request", "api-request-shape", "api-request-blob", "tools-used", "last-prompt", "atis-latch", "cost-state",
+    "mode", "pr-link", "tag", "x-metadata",
+}
+INTERRUPT_RE = re.compile(r"^\[Request interrupted by user")
+_COMMAND_RE = re.compile(r"<command-name>(.*?)</command-name>.*?(?:<command-args>(.*?)</command-args>|$)", re.S)
+_SPILL_RE = re.compile(r"(/[^\s'\"<>]*/tool-results/[^\s'\"<>]+)")
+TASK_NOTIFICATION = "<task-notification>"
+
+
+class _Block(msgspec.Struct):
+    type: str = ""
+    text: str | None = None
+    thinking: str | None = None
+    id: str | None = None
+    name: str | None = None
+    input: msgspec.Raw = RAW_ABSENT
+    tool_use_id: str | None = None
+    content: msgspec.Raw = RAW_ABSENT
+    is_error: bool | None = None
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+
+
+class _Message(msgspec.Struct):
+    id: str | None = None
+    role: str | None = None
+    model: str | None = None
+    content: list[_Block] | str | None = None
+    usage: _Usage | None = None
+    stop_reason: str | None = None
+
+
+class _ProgressData(msgspec.Struct):
+    type: str | None = None
+    agentId: str | None = None
+
+
+class _Line(msgspec.Struct):
+    type: str = ""
+    subtype: str | None = None
+    uuid: str | None = None
+    parentUuid: str | None = None
+    sessionId: str | None = None
+    isSidechain: bool | None = None
+    isMeta: bool | None = None
+    isCompactSummary: bool | None = None
+    agentId: str | None = None
+    promptId: str | None = None
+    timestamp: str | None = None
+    cwd: str | None = None
+    version: str | None = None
+    message: _Message | None = None
+    toolUseResult: msgspec.Raw = RAW_ABSENT
+    data: _ProgressData | None = None
+    parentToolUseID: str | None = None
+
+
+_decoder = msgspec.json.Decoder(_Line)
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass
+class Prompt:
+    uuid: str | None
+    prompt_id: str | None
+    text: str
+    sidechain_root: bool  # the first line of an inline (1.0.x) subagent conversation
+
+
+@dataclass
+class Notification:
+    """A `<task-notification>`: a background agent finished; it continues the launching trace."""
+
+    text: str
+    prompt_id: str | None
+
+
+@dataclass
+class AssistantBlock:
+    message_id: str | None
+    model: str | None
+    kind: str  # text | thinking | tool_use
+    text: str
+    tool_use_id: str | None
+    name: str | None
+    input_json: str | None
+    usage: _Usage | None
+
+
+@dataclass
+class ToolResult:
+    tool_use_id: str
+    text: str
+    is_error: bool
+    structured: str | None  # toolUseResult, JSON
+
+
+@dataclass
+class Interrupt:
+    pass
+
+
+@dataclass
+class AgentLink:
+    """2.1.x progress lines name the Task/Agent call a subagent works for."""
+
+    agent_id: str
+    tool_use_id: str
+
+
+@dataclass
+class Line:
+    """One transcript line: its common fields and what it holds."""
+
+    kind: str  # prompt | assistant | results | notification | interrupt | link | skip | bad
+    reason: str | None  # why skipped
+    uuid: str | None
+    parent_uuid: str | None
+    session_id: str | None
+    agent_id: str | None
+    sidechain: bool
+    timestamp: str | None
+    cwd: str | None
+    version: str | None
+    records: list
+
+
+def _text_of(content: msgspec.Raw) -> str:
+    """A tool_result's content as text: a string, or its text blocks joined."""
+    if not content:
+        return ""
+    value = msgspec.json.decode(content)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(b.get("text", "") for b in value if isinstance(b, dict) and b.get("type") == "text")
+    return msgspec.json.encode(value).decode()
+
+
+def _prompt_text(text: str) -> str:
+    """A slash command as the user typed it (`/name args`), as live capture records it."""
+    if "<command-name>" in text:
+        m = _COMMAND_RE.search(text)
+        if m:
+            return " ".join(x.strip() for x in (m.group(1), m.group(2) or "") if x and x.strip())
+    return text
+
+
+def unspill(text: str, session_dir: Path | None, limit: int = 1 << 20) -> str:
+    """Replace a reference to a result spilled to `tool-results/` by the file's content, if it exists."""
+    m = _SPILL_RE.search(text)
+    if not m:
+        return text
+    path = Path(m.group(1))
+    if session_dir is not None and not path.exists():
+        path = session_dir / "tool-results" / path.name
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError:
+        return text
+    body = data[:limit].decode("utf-8", errors="replace")
+    return body + ("\n…[cc-capture: truncated]" if len(data) > limit else "")
+
+
+def parse_line(raw: bytes, session_dir: Path | None = None) -> Line:
+    try:
+        d = _decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        return Line("bad", "unreadable line", None, None, None, None, False, None, None, None, [])
+    common = dict(uuid=d.uuid, parent_uuid=d.parentUuid, session_id=d.sessionId, agent_id=d.agentId, sidechain=bool(d.isSidechain),
+                  timestamp=d.timestamp, cwd=d.cwd, version=d.version)
+
+    def skip(reason: str) -> Line:
+        return Line("skip", reason, records=[], **common)
+
+    if d.type == "progress" and d.data is not None and d.data.type == "agent_progress" and d.data.agentId \
+            and d.parentToolUseID:
+        return Line("link", None, records=[AgentLink(d.data.agentId, d.parentToolUseID)], **common)
+    if d.type in BOOKKEEPING:
+        return skip(d.type)
+    if d.type == "system":
+        return skip(f"system/{d.subtype}" if d.subtype else "system")
+    if d.type not in ("user", "assistant"):
+        return skip(f"unknown type {d.type!r}")
+    msg = d.message
+    if msg is None:
+        return skip(f"{d.type} without message")
+    if d.type == "assistant":
+        if not isinstance(msg.content, list):
+            return skip("assistant without content blocks")
+        blocks = []
+        for b in msg.content:
+            if b.type == "text":
+                blocks.append(AssistantBlock(msg.id, msg.model, "text", b.text or "", None, None, None, msg.usage))
+            elif b.type == "thinking":  # the text is often empty (redacted): kept empty, never invented
+                blocks.append(AssistantBlock(msg.id, msg.model, "thinking", b.thinking or "", None, None, None,
+                                             msg.usage))
+            elif b.type == "tool_use" and b.id:
+                blocks.append(AssistantBlock(msg.id, msg.model, "tool_use", "", b.id, b.name,
+                                             bytes(b.input).decode() if b.input else "{}", msg.usage))
+        if not blocks:  # an empty or unknown-block message still carries usage
+            blocks.append(AssistantBlock(msg.id, msg.model, "text", "", None, None, None, msg.usage))
+        return Line("assistant", None, records=blocks, **common)
+    # user lines
+    if d.isCompactSummary:
+        return skip("compact summary")
+    if d.isMeta:
+        return skip("meta")
+    content = msg.content
+    if isinstance(content, str):
+        texts, results = [content], []
+    else:
+        texts = [b.text or "" for b in content or [] if b.type == "text"]
+        results = [b for b in content or [] if b.type == "tool_result" and b.tool_use_id]
+    if results:
+        structured = bytes(d.toolUseResult).decode() if d.toolUseResult else None
+        records = [ToolResult(b.tool_use_id, unspill(_text_of(b.content), session_dir), bool(b.is_error), structured)
+                   for b in results]
+        return Line("results", None, records=records, **common)
+    text = "\n".join(t for t in texts if t)
+    if not text.strip():
+        return skip("empty user line")
+    if INTERRUPT_RE.match(text.strip()):
+        return Line("interrupt", None, records=[Interrupt()], **common)
+    if text.lstrip().startswith(TASK_NOTIFICATION):
+        return Line("notification", None, records=[Notification(text, d.promptId)], **common)
+    if text.lstrip().startswith(("<local-command-stdout>", "<local-command-stderr>", "<bash-stdout>", "<bash-stderr>")):
+        return skip("local command output")
+    root = bool(d.isSidechain) and d.parentUuid is None
+    return Line("prompt", None, records=[Prompt(d.uuid, d.promptId, _prompt_text(text), root)], **common)
