@@ -249,3 +249,108 @@ def test_rate_slash_command_from_inside_claude_code(claude_bin, plugin_world):
     assert rated["qualifies"] is True and "include: rated up by the user" in rated["gate_reasons"]
     command = the_trace(paths, "/cc-capture:rate")
     assert command["qualifies"] is False and "exclude: a cc-capture command, not a task" in command["gate_reasons"]
+
+
+def _comparable(call):
+    """A call as both sources record it. Subagent transcripts keep a tool's text result where
+    hooks have the structured response: compare Bash by its stdout then."""
+    out = call["output"]
+    if isinstance(out, dict) and "stdout" in out:
+        out = out["stdout"]
+    return {k: call[k] for k in ("tool_use_id", "name", "input", "is_error", "status", "reasoning", "agent_id",
+                                 "parent_tool_use_id")} | {"output": out if not call["is_error"] else None,
+                                                            "batch_group": call["batch"] is not None}
+
+
+COMPARE_STEPS = [
+    [text("Look first."), tool("Bash", command="ls", description="ls")],
+    [text("Two searches."), tool("Glob", pattern="*.md"), tool("Grep", pattern="x", path=".")],
+    [text("This fails."), tool("Bash", command="echo bad >&2; exit 2", description="f")],
+    [text("An edit that cannot apply."), tool("Edit", file_path="PLACEHOLDER", old_string="NOT THERE", new_string="y")],
+    [text("Delegate."), tool("Agent", description="fg", prompt="CMPSUB: go", subagent_type="general-purpose",
+                             run_in_background=False)],
+    [text("All compared.")],
+]
+
+
+def _compare_scenario(project):
+    (project / "a.md").write_text("x")
+    steps = [[dict(b, input=dict(b["input"], file_path=str(project / "a.md"))) if b.get("name") == "Edit" else b
+              for b in turn] for turn in COMPARE_STEPS]
+    return [Scenario("CMP-MARKER", steps),
+            Scenario("CMPSUB", [[text("sub step"), tool("Bash", command="echo sub", description="s")],
+                                [text("sub done")]])]
+
+
+def test_import_equals_live_capture(claude_bin, world, tmp_path):
+    """The same session, captured live by hooks and imported from its transcript into another store."""
+    from cc_capture.transcripts.importer import import_paths
+
+    home, project, paths = world
+    run(claude_bin, world, _compare_scenario(project), "CMP-MARKER go", "--allowedTools", "Edit")
+    ingest_all(paths)
+    live = store.connect(paths.db)
+    imported = store.connect(tmp_path / "imported.db")
+    stats = import_paths(imported, [home / ".claude" / "projects"])
+    assert stats.traces == 1 and stats.tool_calls == 7
+    (row,) = store.list_traces(live)
+    a, b = store.get_trace(live, row["trace_id"]), store.get_trace(imported, row["trace_id"])
+    for key in ("trace_id", "session_id", "prompt", "final_response", "status", "tool_sequence", "n_tool_calls"):
+        assert a[key] == b[key], key
+    assert [_comparable(c) for c in a["tool_calls"]] == [_comparable(c) for c in b["tool_calls"]]
+    groups = lambda t: sorted(sorted(c["tool_use_id"] for c in t["tool_calls"] if c["batch"] == n)
+                              for n in {c["batch"] for c in t["tool_calls"]})
+    assert groups(a) == groups(b)  # the same calls share an assistant message
+    edit = next(c for c in b["tool_calls"] if c["name"] == "Edit")
+    assert edit["status"] == "error" and "String to replace not found" in edit["error"]
+    assert (a["source"], b["source"]) == ("both", "transcript")  # live capture reads the transcript too
+
+
+def test_calls_without_hook_events_are_reconciled_from_the_transcript(claude_bin, world):
+    """With no PostToolBatch hook (older Claude Code), a call rejected by validation fires no hook at
+    all; the transcript adds it, in its place, marked as coming from the transcript."""
+    home, project, paths = world
+    settings = home / ".claude" / "settings.json"
+    data = json.loads(settings.read_text())
+    del data["hooks"]["PostToolBatch"]
+    settings.write_text(json.dumps(data))
+    run(claude_bin, world, _compare_scenario(project), "CMP-MARKER go", "--allowedTools", "Edit")
+    ingest_all(paths)  # hook events, then the session's transcript (as the daemon does)
+    after = the_trace(paths, "CMP-MARKER")
+    edit = next(c for c in after["tool_calls"] if c["name"] == "Edit")
+    assert edit["source"] == "transcript" and edit["status"] == "error" and edit["reasoning"] == "An edit that cannot apply."
+    assert after["source"] == "both" and after["tool_sequence"] == ["Bash", "Glob", "Grep", "Bash", "Edit", "Agent"]
+    assert {c["source"] for c in after["tool_calls"] if c["name"] != "Edit"} == {"both"}
+
+
+def test_daemon_mirrors_sessions_that_fired_no_hooks(claude_bin, tmp_path, monkeypatch):
+    """Claude Code with no cc-capture hooks at all: the daemon imports its transcript as it is written."""
+    home, cc_home = tmp_path / "home", tmp_path / "cch"
+    project = home / "project"
+    project.mkdir(parents=True)
+    (home / ".claude" / "projects").mkdir(parents=True)
+    monkeypatch.setenv("CC_CAPTURE_HOME", str(cc_home))
+    monkeypatch.setenv("HOME", str(home))  # the daemon watches $HOME/.claude/projects
+    paths = Paths(cc_home)
+    daemon.start(paths)
+    try:
+        sc = Scenario("MIRROR-MARKER", [[text("Unhooked."), tool("Bash", command="echo m", description="m")],
+                                        [text("Mirrored answer.")]])
+        with ScriptedAPI([sc]) as api:
+            assert run_claude(claude_bin, claude_env(home, cc_home, api.url), project, "MIRROR-MARKER go",
+                              "--allowedTools", "Bash").returncode == 0
+
+        def mirrored():
+            db = store.connect(paths.db)
+            try:
+                rows = [r for r in store.list_traces(db) if r["status"] == "completed"]
+                return rows and store.get_trace(db, rows[0]["trace_id"])
+            finally:
+                db.conn.close()
+
+        t = wait_for(mirrored, timeout=30, message="transcript mirrored")
+    finally:
+        daemon.stop(paths)
+    assert t["prompt"] == "MIRROR-MARKER go" and t["final_response"] == "Mirrored answer."
+    assert t["source"] == "transcript" and t["tool_calls"][0]["reasoning"] == "Unhooked."
+    assert store.connect(paths.db).execute("SELECT count(*) FROM events").fetchone() == (0,)

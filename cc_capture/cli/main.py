@@ -219,6 +219,56 @@ def ingest(as_json: bool = JSON_OPT) -> None:
                   f"{result.waiting} still being written")
 
 
+@app.command("import")
+def import_cmd(
+    paths: Optional[list[Path]] = typer.Argument(None, help="Transcript files or folders (default: "
+                                                 "~/.claude/projects and $CLAUDE_CONFIG_DIR/projects)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Import Claude Code transcripts into traces (idempotent; merges with live-captured sessions)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from cc_capture.signals.runner import compute_pending
+    from cc_capture.transcripts.importer import Importer, ImportStats, discover
+
+    roots = list(paths) if paths else _settings().capture.roots()
+    missing = [str(p) for p in roots if not p.exists()]
+    if paths and missing:
+        fail(f"no such file or folder: {', '.join(missing)}")
+    sessions = discover([p for p in roots if p.exists()])
+    total = sum(f.stat().st_size for s in sessions.values() for f in ([s.main] if s.main else []) + s.agents)
+    db = _db()
+    stats = ImportStats()
+    columns = [TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
+        task = progress.add_task("import", total=total)
+        for files in sessions.values():
+            with store.transaction(db) as conn:
+                Importer(conn, stats).import_session(files)
+            progress.advance(task, sum(f.stat().st_size for f in ([files.main] if files.main else []) + files.agents))
+    signals = compute_pending(db, _settings().gates)
+    data = stats.as_dict() | {"qualifying": signals.qualifies}
+    if as_json:
+        return print_json(data)
+    table = Table(title="import", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in (("files read", stats.files), ("sessions", len(stats.sessions)),
+                         ("new traces", stats.traces), ("new tool calls", stats.tool_calls),
+                         ("lines", stats.lines), ("bytes", human_bytes(stats.bytes))):
+        table.add_row(label, f"{value:,}" if isinstance(value, int) else value)
+    console.print(table)
+    if stats.skipped:
+        skipped = Table(title="skipped lines", title_justify="left", show_header=False)
+        skipped.add_column()
+        skipped.add_column(justify="right")
+        for reason, n in stats.skipped.most_common():
+            skipped.add_row(reason, f"{n:,}")
+        console.print(skipped)
+    if stats.deferred:
+        console.print(f"{stats.deferred} subagent files wait for their parent call (import again later)")
+
+
 # ---------------------------------------------------------------- signals, feedback, stats
 
 

@@ -291,16 +291,18 @@ class Assembler:
         )
 
     def _on_PostToolBatch(self, ev: HookEvent, ts: float, trace_id: str) -> None:
-        """One round of tool calls: number it, and settle calls that never ran (permission refused)."""
+        """One round of tool calls: number it, and settle calls that fired no Post/Failure hook."""
         self.conn.execute("UPDATE traces SET n_batches = n_batches + 1 WHERE trace_id = ?", (trace_id,))
         (batch,) = self.conn.execute("SELECT n_batches FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
         calls = [c for c in ev.tool_calls or [] if c.tool_use_id]
         for call in calls:
             self._upsert_call(ev, ts, trace_id, call.tool_use_id, call.tool_name, call.tool_input)
             self.conn.execute("UPDATE tool_calls SET batch = ? WHERE tool_use_id = ?", (batch, call.tool_use_id))
+            # No Post/Failure came: permission was refused (not run), or Claude Code rejected the
+            # input before running it (a validation error, e.g. an Edit whose old_string is absent).
             self.conn.execute(
-                "UPDATE tool_calls SET status = 'not_run', is_error = 1, error = ?, ended_at = ? "
-                "WHERE tool_use_id = ? AND status = 'running'",
+                "UPDATE tool_calls SET status = CASE permission_requested WHEN 1 THEN 'not_run' ELSE 'error' END, "
+                "is_error = 1, error = ?, ended_at = ? WHERE tool_use_id = ? AND status = 'running'",
                 (self._cap(raw_text(call.tool_response)), ts, call.tool_use_id),
             )
         # Hooks of parallel calls may finish in any order; the batch lists them as the model wrote them.

@@ -30,6 +30,8 @@ from cc_capture.transcripts.parser import (
 from cc_capture.transcripts.reader import new_lines
 
 AGENT_TOOLS = ("Agent", "Task")
+# results of calls that never ran: permission not granted, or rejected by the user
+_NOT_RUN_RE = re.compile(r"^Claude requested permissions? to |^The user doesn't want to proceed with this tool use")
 _TAG_RE = re.compile(r"<(task-id|tool-use-id|result)>(.*?)</\1>", re.S)
 
 
@@ -46,6 +48,8 @@ class FileState(msgspec.Struct, omit_defaults=True):
     final: dict[str, str] = {}  # chain → text of the current message, while it has no tool call
     text_msg: dict[str, str] = {}  # chain → id of the message `final` belongs to
     batch_msg: dict[str, str] = {}  # chain → id of the message whose calls form the current batch
+    batch_no: dict[str, int] = {}  # chain → that batch's number
+    last_call: dict[str, str] = {}  # chain → the last tool call read
     chains: dict[str, str] = {}  # 1.0.x inline subagents: line uuid → root uuid
     roots: dict[str, str] = {}  # root uuid → agent id
 
@@ -353,26 +357,45 @@ class Importer:
                 final = state.final.get(chain, "")
                 state.final[chain] = (final + rec.text) if final else rec.text.strip()
             return
-        # a tool call: a new assistant message starts a new batch of the trace
-        if state.batch_msg.get(chain) != rec.message_id:
-            self.conn.execute("UPDATE traces SET n_batches = n_batches + 1 WHERE trace_id = ?", (trace_id,))
-            state.batch_msg[chain] = rec.message_id or ""
-        (batch,) = self.conn.execute("SELECT n_batches FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
-        cur = self.conn.execute(
-            "INSERT INTO tool_calls (tool_use_id, trace_id, session_id, seq, name, input, agent_id, batch, started_at, "
-            "status, source) VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM tool_calls WHERE trace_id = ?), "
-            "?, ?, ?, ?, ?, 'running', 'transcript') "
-            "ON CONFLICT(tool_use_id) DO UPDATE SET source = CASE source WHEN 'hooks' THEN 'both' ELSE source END, "
-            "batch = coalesce(batch, excluded.batch)",
-            (rec.tool_use_id, trace_id, state.session, trace_id, rec.name, _redacted_json(rec.input_json), agent,
-             batch, ts))
-        if cur.rowcount and self.conn.execute("SELECT source FROM tool_calls WHERE tool_use_id = ?",
-                                              (rec.tool_use_id,)).fetchone()[0] == "transcript":
+        # a tool call: the calls of one assistant message form one batch
+        existing = self.conn.execute("SELECT batch FROM tool_calls WHERE tool_use_id = ?",
+                                     (rec.tool_use_id,)).fetchone()
+        same_message = state.batch_msg.get(chain) == rec.message_id
+        if existing:  # captured by hooks too: they keep timing and batch; mark both sources
+            self.conn.execute("UPDATE tool_calls SET source = 'both' WHERE tool_use_id = ? AND source = 'hooks'",
+                              (rec.tool_use_id,))
+            batch = existing[0] if existing[0] is not None else (state.batch_no.get(chain) if same_message else None)
+        else:
+            batch = state.batch_no.get(chain) if same_message else None
+            if batch is None:
+                self.conn.execute("UPDATE traces SET n_batches = n_batches + 1 WHERE trace_id = ?", (trace_id,))
+                (batch,) = self.conn.execute("SELECT n_batches FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
+            self._insert_call(rec, trace_id, state, chain, agent, batch, ts)
             self.stats.tool_calls += 1
+        state.batch_msg[chain] = rec.message_id or ""
+        if batch is not None:
+            state.batch_no[chain] = batch
+        state.last_call[chain] = rec.tool_use_id
         self.conn.execute("INSERT OR REPLACE INTO reasoning (tool_use_id, text) VALUES (?, ?)",
                           (rec.tool_use_id, redact_text(state.pending.get(chain, "").strip())))
         state.pending[chain] = state.final[chain] = ""
         self.touched.add(trace_id)
+
+    def _insert_call(self, rec: AssistantBlock, trace_id: str, state: FileState, chain: str, agent: str | None,
+                     batch: int, ts: float | None) -> None:
+        """A call no hook reported: placed right after the call that preceded it in the transcript."""
+        prev = self.conn.execute("SELECT seq FROM tool_calls WHERE tool_use_id = ? AND trace_id = ?",
+                                 (state.last_call.get(chain), trace_id)).fetchone()
+        if prev:
+            self.conn.execute("UPDATE tool_calls SET seq = seq + 1 WHERE trace_id = ? AND seq > ?", (trace_id, prev[0]))
+            seq = prev[0] + 1
+        else:
+            (seq,) = self.conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM tool_calls WHERE trace_id = ?",
+                                       (trace_id,)).fetchone()
+        self.conn.execute(
+            "INSERT INTO tool_calls (tool_use_id, trace_id, session_id, seq, name, input, agent_id, batch, started_at, "
+            "status, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', 'transcript')",
+            (rec.tool_use_id, trace_id, state.session, seq, rec.name, _redacted_json(rec.input_json), agent, batch, ts))
 
     def _result(self, rec: ToolResult, state: FileState, chain: str) -> None:
         state.pending[chain] = state.final[chain] = ""
@@ -385,8 +408,8 @@ class Importer:
             "is_error = CASE WHEN status = 'running' THEN ? ELSE is_error END, "
             "error = CASE WHEN status = 'running' AND ? THEN ? ELSE error END, "
             "status = CASE WHEN status = 'running' THEN ? ELSE status END WHERE tool_use_id = ?",
-            (rec.is_error, output, int(rec.is_error), rec.is_error, text, "error" if rec.is_error else "ok",
-             rec.tool_use_id))
+            (rec.is_error, output, int(rec.is_error), rec.is_error, text,
+             ("not_run" if _NOT_RUN_RE.match(text) else "error") if rec.is_error else "ok", rec.tool_use_id))
 
     def _notification(self, rec: Notification, state: FileState, ts) -> None:
         """A background agent finished: its notification continues the trace that launched it."""

@@ -1,0 +1,178 @@
+"""Transcripts of every version → traces, as live capture makes them; incremental; merged with hooks."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cc_capture import store
+from cc_capture.transcripts.importer import ImportStats, discover, import_paths
+from cc_capture.transcripts.parser import parse_line
+from conftest import ingest_all
+from test_assembly import SESSION_42067652, TRACE, replay
+
+
+@pytest.fixture
+def transcripts(shared):
+    return shared / "transcripts"
+
+
+def test_every_fixture_line_parses(transcripts):
+    for f in transcripts.rglob("*.jsonl"):
+        kinds = [parse_line(raw.rstrip(b"\n")).kind for raw in f.open("rb")]
+        assert "bad" not in kinds, f
+        assert "assistant" in kinds, f
+
+
+def test_discover_groups_session_files(transcripts):
+    sessions = discover([transcripts])
+    s = sessions["ae4a77f8-aedd-4bc1-888f-c94edc91af04"]
+    assert s.main.name == "ae4a77f8-aedd-4bc1-888f-c94edc91af04.jsonl"
+    assert sorted(a.name for a in s.agents) == ["agent-aac57f5.jsonl", "agent-acompact-946d2b.jsonl"]
+    assert len(sessions["42067652-f236-40d4-9ddc-e0f17f556545"].agents) == 1
+
+
+def test_current_layout_background_agent_and_notification(db, transcripts):
+    import_paths(db, [transcripts / "cc-2.1.328"])
+    t = store.get_trace(db, TRACE)
+    assert t["prompt"] == "Run the scripted steps." and t["status"] == "completed"
+    assert t["final_response"] == "All scenario steps complete." and t["source"] == "transcript"
+    assert t["tool_sequence"] == ["Bash", "Bash", "Read", "Glob", "Grep", "Write", "Agent"]
+    calls = {c["tool_use_id"]: c for c in t["tool_calls"]}
+    assert calls["toolu_5873fd9528a84bc19340"]["reasoning"] == "Run a command."
+    assert calls["toolu_5873fd9528a84bc19340"]["output"]["stdout"] == "hello"
+    assert calls["toolu_0c264a30564f4224bd54"]["is_error"] and "Exit code 1" in calls["toolu_0c264a30564f4224bd54"]["error"]
+    assert calls["toolu_145494ae1fb742c4a05d"]["batch"] == calls["toolu_0d1072c126a3443b9cfe"]["batch"]
+    assert calls["toolu_60133dc2291846c09bbf"]["status"] == "not_run"  # permission not granted
+    inner = calls["toolu_d00df597ce3d429790b0"]  # the background subagent's call, linked by .meta.json
+    assert inner["agent_id"] == "af633d67755f43666" and inner["parent_tool_use_id"] == "toolu_5a44b67579e445978d9d"
+    assert t["model"] == "claude-opus-5-5" and t["usage"]["output_tokens"] > 0
+    # the task-notification continued this trace: no trace of its own
+    assert [r["trace_id"] for r in store.list_traces(db) if r["session_id"].startswith("4206")] == [TRACE]
+
+
+def test_2_1_39_progress_links_compaction_and_streamed_messages(db, transcripts):
+    stats = import_paths(db, [transcripts / "spotter-2.1.39"])
+    assert stats.skipped["compaction agent"] == 2 and stats.skipped["compact summary"] == 1
+    (sub,) = db.execute("SELECT agent_id, parent_tool_use_id FROM subagents").fetchall()
+    assert sub[0] == "aac57f5" and sub[1]  # linked through an agent_progress line
+    parent = db.execute("SELECT name FROM tool_calls WHERE tool_use_id = ?", (sub[1],)).fetchone()
+    assert parent == ("Task",)
+    # a message streamed one block per line is counted once (compaction agents are not imported)
+    ids = {json.loads(l)["message"].get("id") for f in (transcripts / "spotter-2.1.39").rglob("*.jsonl")
+           if "acompact" not in f.name for l in f.open() if json.loads(l).get("type") == "assistant"}
+    assert db.execute("SELECT count(*) FROM message_usage").fetchone()[0] == len(ids - {None}) == 237
+    # thinking text comes before the visible text, in order
+    short = next(r for r in store.list_traces(db, limit=50) if (r["prompt"] or "").startswith("mix phx.server"))
+    first = store.get_trace(db, short["trace_id"])["tool_calls"][0]
+    assert first["reasoning"].startswith("The user is having trouble starting their Phoenix server.")
+    assert first["reasoning"].endswith("Let me check the project structure and try running the server to see the error.")
+    assert short["status"] == "interrupted"
+
+
+def test_1_0_x_inline_sidechains_nest_under_their_task(db, transcripts):
+    import_paths(db, [transcripts / "ccviewer-1.0.x"])
+    subs = db.execute("SELECT s.agent_id, c.name, c.trace_id FROM subagents s "
+                      "JOIN tool_calls c ON c.tool_use_id = s.parent_tool_use_id").fetchall()
+    assert len(subs) == 2 and {s[1] for s in subs} == {"Task"}
+    inner = db.execute("SELECT count(*) FROM tool_calls WHERE agent_id LIKE 'sidechain-%'").fetchone()[0]
+    assert inner == 8  # the sidechains' own calls (8 tool_use blocks), under the parent's trace
+    assert len({s[2] for s in subs}) == 1
+    t = store.get_trace(db, subs[0][2])
+    assert t["prompt"].startswith("/orchestrator") and t["status"] == "completed"
+
+
+def test_import_is_idempotent_and_incremental(db, transcripts, tmp_path):
+    src = transcripts / "spotter-2.1.39" / "subagent.jsonl"
+    lines = src.read_bytes().splitlines(keepends=True)
+    target = tmp_path / "proj" / "subagent.jsonl"
+    target.parent.mkdir()
+    half = len(lines) // 2
+    target.write_bytes(b"".join(lines[:half]) + lines[half][: len(lines[half]) // 2])  # a line half written
+    first = import_paths(db, [target.parent])
+    with target.open("r+b") as fh:
+        fh.seek(0)
+        fh.write(b"".join(lines))
+    second = import_paths(db, [target.parent])
+    assert first.lines + second.lines == len(lines)  # nothing read twice, the half line waited
+    incremental = [(r["prompt"], r["status"], r["n_tool_calls"], r["final_response"]) for r in store.list_traces(db)]
+    assert import_paths(db, [target.parent]).lines == 0  # nothing new
+    fresh = store.connect(tmp_path / "fresh.db")
+    import_paths(fresh, [target.parent])
+    assert incremental == [(r["prompt"], r["status"], r["n_tool_calls"], r["final_response"])
+                           for r in store.list_traces(fresh)]
+
+
+def test_unknown_and_broken_lines_are_counted_not_fatal(db, tmp_path):
+    f = tmp_path / "p" / "s1.jsonl"
+    f.parent.mkdir()
+    rows = [
+        {"type": "user", "sessionId": "s1", "uuid": "u1", "message": {"role": "user", "content": "hello there"}},
+        {"type": "brand-new-kind", "sessionId": "s1"},
+        {"type": "assistant", "sessionId": "s1", "message": {"id": "m0", "model": "m", "content": [
+            {"type": "thinking", "thinking": "", "signature": "x"},
+            {"type": "tool_use", "id": "toolu_a", "name": "Bash", "input": {"command": "ls"}}]}},
+        {"type": "assistant", "sessionId": "s1", "message": {"id": "m1", "model": "m", "content": [
+            {"type": "hologram"}, {"type": "text", "text": "Hi! How can I help today with your project?"}]}},
+    ]
+    f.write_text(json.dumps(rows[0]) + "\n{not json\n" + "".join(json.dumps(r) + "\n" for r in rows[1:]))
+    stats = import_paths(db, [f])
+    assert stats.skipped == {"unreadable line": 1, "unknown type 'brand-new-kind'": 1}
+    (t,) = store.list_traces(db)
+    assert t["final_response"] == "Hi! How can I help today with your project?" and t["status"] == "completed"
+    (call,) = store.get_trace(db, t["trace_id"])["tool_calls"]
+    assert call["reasoning"] == ""  # an empty (redacted) thinking block: nothing invented
+
+
+def test_spilled_tool_result_is_read_from_tool_results(db, tmp_path):
+    session = tmp_path / "proj" / "s2.jsonl"
+    spill = session.with_suffix("") / "tool-results" / "toolu_big.txt"
+    spill.parent.mkdir(parents=True)
+    spill.write_text("line\n" * 1000)
+    rows = [
+        {"type": "user", "sessionId": "s2", "uuid": "u1", "message": {"role": "user", "content": "show the log"}},
+        {"type": "assistant", "sessionId": "s2", "message": {"id": "m1", "content": [
+            {"type": "tool_use", "id": "toolu_big", "name": "Bash", "input": {"command": "cat big.log"}}]}},
+        {"type": "user", "sessionId": "s2", "message": {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_big",
+             "content": f"<persisted-output>Output too large. Full output saved to: {spill}\nPreview: line</persisted-output>"}]}},
+        {"type": "assistant", "sessionId": "s2", "message": {"id": "m2", "content": [{"type": "text", "text": "1000 lines."}]}},
+    ]
+    session.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    import_paths(db, [session])
+    (call,) = store.get_trace(db, "u1")["tool_calls"]
+    assert call["output"] == "line\n" * 1000
+
+
+def test_hook_captured_session_imported_later_is_one_session(paths, shared, db, transcripts, tmp_path):
+    """Hooks win on timing, status and answer; the transcript fills model, usage, reasoning."""
+    replay(paths, shared, SESSION_42067652)
+    ingest_all(paths)
+    before = store.get_trace(db, TRACE)
+    stats = import_paths(db, [transcripts / "cc-2.1.328"])
+    assert stats.traces == 2  # the other session's two prompts (556a36c5); 42067652 merged
+    after = store.get_trace(db, TRACE)
+    assert db.execute("SELECT count(*) FROM sessions WHERE session_id LIKE '4206%'").fetchone() == (1,)
+    assert after["source"] == "both" and len(after["tool_calls"]) == len(before["tool_calls"]) == 8
+    assert {c["source"] for c in after["tool_calls"]} == {"both"}
+    assert [c["started_at"] for c in after["tool_calls"]] == [c["started_at"] for c in before["tool_calls"]]
+    assert after["final_response"] == before["final_response"] and after["status"] == "completed"
+    assert after["model"] == "claude-opus-5-5" and after["usage"]["messages"] >= 8
+    denied = next(c for c in after["tool_calls"] if c["name"] == "Write")
+    assert denied["status"] == "not_run"  # the hooks' verdict stands
+    assert import_paths(db, [transcripts / "cc-2.1.328"]).traces == 0
+
+
+def test_ccd_import_summary_json(paths, transcripts):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "cc_capture", "import", str(transcripts), "--json"],
+                       capture_output=True, text=True, check=True)
+    data = json.loads(p.stdout)
+    assert data["sessions"] == 8 and data["traces"] == 14 and data["tool_calls"] == 321
+    assert data["skipped"]["progress"] == 1722
+    again = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "import", str(transcripts), "--json"],
+                                      capture_output=True, text=True, check=True).stdout)
+    assert (again["traces"], again["tool_calls"], again["lines"]) == (0, 0, 0)
