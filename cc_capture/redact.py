@@ -32,7 +32,16 @@ _FORMATS: list[tuple[str, str]] = [
     ("bearer_token", r"(?<=[Bb]earer )[A-Za-z0-9._~+/=\-]{16,}"),
     ("basic_auth", r"(?<=[Aa]uthorization: [Bb]asic )[A-Za-z0-9+/=]{8,}"),
 ]
-_FORMAT_RE = re.compile("|".join(f"(?P<{kind}>{pat})" for kind, pat in _FORMATS))
+# Lower-case literals one of which each format needs: a pattern runs only where its anchor occurs.
+_ANCHORS = {
+    "private_key": ("private key",), "aws_access_key": ("akia", "asia", "agpa", "aida", "aroa", "aipa", "anpa", "anva",
+                                                        "abia", "acca"),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), "gitlab_token": ("gl",),
+    "anthropic_key": ("sk-ant-",), "openai_key": ("sk-",), "slack_token": ("xox",), "slack_webhook": ("hooks.slack.com",),
+    "stripe_key": ("_live_", "_test_", "whsec_"), "google_api_key": ("aiza",), "jwt": ("eyj",),
+    "bearer_token": ("bearer ",), "basic_auth": ("authorization: basic ",),
+}
+_FORMAT_RES = [(kind, re.compile(pat), _ANCHORS[kind]) for kind, pat in _FORMATS]
 
 # Passwords in URLs: scheme://user:PASSWORD@host
 _URL_PASSWORD_RE = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@'\"]+:)(?P<pw>[^@\s/'\"]+)(?P<at>@)")
@@ -47,6 +56,12 @@ _SECRET_WORDS = (
     r"auth[_\-]?key|session[_\-]?key|[a-z0-9]+_pwd|[a-z0-9]+[_\-.]key"
 )
 _TEXT_NAME = rf"[A-Za-z0-9_.\-]*?(?:{_SECRET_WORDS})[A-Za-z0-9_\-]*"
+# Where a secret word occurs in free text; the name around it and the value after it are read
+# from there (cheaper than trying a name at every word of a long tool output).
+_SECRET_WORD_RE = re.compile(rf"(?:{_SECRET_WORDS})", re.IGNORECASE)
+_SECRET_WORD_LOWER_RE = re.compile(rf"(?:{_SECRET_WORDS})")  # on lower-cased text: much faster
+_SECRET_WORD_ANCHORS = ("key", "secret", "pass", "token", "credential", "_pwd")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _FIELD_NAME_RE = re.compile(rf"^(?:{_TEXT_NAME}|key|pwd|pass|authorization|cookie|set-cookie)$", re.IGNORECASE)
 # Names that contain a secret word but hold no secret.
 _NOT_SECRET_NAMES = re.compile(
@@ -54,12 +69,12 @@ _NOT_SECRET_NAMES = re.compile(
     r"num_?tokens|total_?tokens|input_?tokens|output_?tokens|.*key_?(?:id|name|path|file|type|bindings?|s)|primary_?key|"
     r"foreign_?key|sort_?key|partition_?key|cache_?key|.*password_?(?:file|path|prompt|hint|policy|length))$"
 )
-# NAME=value or NAME: value in free text (shell, .env, YAML, code with literal values).
-_ASSIGN_RE = re.compile(
-    rf"(?P<name>\b{_TEXT_NAME}\b)(?P<sep>[\"']?\s*(?:=|:|:=)\s*)"
-    r"(?:\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s\"'`,;)}\]]+))",
-    re.IGNORECASE,
+# After a secret-looking NAME: the separator and the value (quoted, or a bare token).
+_AFTER_NAME_RE = re.compile(
+    r"(?P<sep>[\"']?\s*(?:=|:|:=)\s*)(?:\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s\"'`,;)}\]]+))"
 )
+_WORD_TAIL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
 # Lower-case fragments, one of which every pattern above needs: a payload with none of them is
 # clean. Keep in step with the patterns (tests check every corpus secret trips it).
 _PREFILTER_WORDS = (
@@ -70,7 +85,9 @@ _PREFILTER_WORDS = (
     b"whsec_", b"aiza", b"eyj", b"machine", b"login",
 )
 _PREFILTER_RE = re.compile(b"|".join(re.escape(w) for w in _PREFILTER_WORDS))
+_PREFILTER_STR_RE = re.compile("|".join(re.escape(w.decode()) for w in _PREFILTER_WORDS))
 _URL_USERINFO_RE = re.compile(rb"://[^/\s\"]*:[^@\s\"]*@")
+_URL_USERINFO_STR_RE = re.compile(r"://[^/\s\"]*:[^@\s\"]*@")
 
 
 def _looks_like_value(value: str) -> bool:
@@ -90,23 +107,58 @@ def _looks_like_expression(value: str) -> bool:
     return "(" in value or "[" in value or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+", value) is not None
 
 
-def _replace_assignment(m: re.Match[str]) -> str:
-    if _NOT_SECRET_NAMES.match(m.group("name")):
-        return m.group(0)
-    bare = m.group("bare")
-    value = bare if bare is not None else (m.group("dq") if m.group("dq") is not None else m.group("sq"))
-    if not _looks_like_value(value) or (bare is not None and _looks_like_expression(bare)):
-        return m.group(0)
-    quote = "" if bare is not None else ('"' if m.group("dq") is not None else "'")
-    return f"{m.group('name')}{m.group('sep')}{quote}{MARK.format('secret')}{quote}"
+def _redact_assignments(text: str) -> str:
+    """`NAME=value` / `NAME: value` where NAME looks secret: the value is replaced."""
+    low = text.lower()
+    if not any(a in low for a in _SECRET_WORD_ANCHORS):
+        return text
+    # lower() keeps positions unless a character changes length (rare): then search case-blind
+    haystack, rx = (low, _SECRET_WORD_LOWER_RE) if len(low) == len(text) else (text, _SECRET_WORD_RE)
+    out, last, pos = [], 0, 0
+    while True:
+        m = rx.search(haystack, pos)
+        if not m:
+            break
+        start, end = m.start(), m.end()
+        while start > 0 and text[start - 1] in _NAME_CHARS:
+            start -= 1
+        while end < len(text) and text[end] in _WORD_TAIL:
+            end += 1
+        pos = max(end, m.end())
+        if start < last:
+            continue
+        name = text[start:end].lstrip(".-")
+        after = _AFTER_NAME_RE.match(text, end)
+        if not name or not after or _NOT_SECRET_NAMES.match(name):
+            continue
+        bare = after.group("bare")
+        value = bare if bare is not None else (after.group("dq") if after.group("dq") is not None else after.group("sq"))
+        if not _looks_like_value(value) or (bare is not None and _looks_like_expression(bare)):
+            pos = after.end()
+            continue
+        quote = "" if bare is not None else ('"' if after.group("dq") is not None else "'")
+        out.append(text[last:end] + after.group("sep") + quote + MARK.format("secret") + quote)
+        last = pos = after.end()
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
 
 
 def redact_text(text: str) -> str:
     """Replace every secret in `text` with a `[REDACTED:kind]` marker."""
-    text = _FORMAT_RE.sub(lambda m: MARK.format(m.lastgroup), text)
-    text = _URL_PASSWORD_RE.sub(lambda m: f"{m.group('head')}{MARK.format('password')}{m.group('at')}", text)
-    text = _NETRC_RE.sub(lambda m: f"{m.group('head')}{MARK.format('password')}", text)
-    return _ASSIGN_RE.sub(_replace_assignment, text)
+    if not might_contain_secret(text):
+        return text
+    low = text.lower()
+    for kind, rx, anchors in _FORMAT_RES:
+        if any(a in low for a in anchors):
+            text = rx.sub(MARK.format(kind), text)
+            low = text.lower()
+    if "://" in text and "@" in text:
+        text = _URL_PASSWORD_RE.sub(lambda m: f"{m.group('head')}{MARK.format('password')}{m.group('at')}", text)
+    if "password" in low and ("machine" in low or "login" in low):
+        text = _NETRC_RE.sub(lambda m: f"{m.group('head')}{MARK.format('password')}", text)
+    return _redact_assignments(text)
 
 
 def is_secret_name(name: str) -> bool:
@@ -130,7 +182,9 @@ def redact_value(value: Any, name: str | None = None) -> Any:
 def might_contain_secret(raw: bytes | str) -> bool:
     """Cheap test: False means no pattern could match, so the payload can be stored as it is."""
     if isinstance(raw, str):
-        raw = raw.encode("utf-8", "surrogatepass")
+        if _PREFILTER_STR_RE.search(raw.lower()):
+            return True
+        return "://" in raw and _URL_USERINFO_STR_RE.search(raw) is not None
     if _PREFILTER_RE.search(raw.lower()):
         return True
     return b"://" in raw and _URL_USERINFO_RE.search(raw) is not None

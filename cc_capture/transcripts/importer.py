@@ -23,7 +23,7 @@ from typing import Iterable
 
 import msgspec
 
-from cc_capture.redact import redact_text, redact_value
+from cc_capture.redact import might_contain_secret, redact_text, redact_value
 from cc_capture.transcripts.parser import (
     AgentLink, AssistantBlock, Interrupt, Notification, Prompt, ToolResult, parse_line,
 )
@@ -81,8 +81,11 @@ def _ts(value: str | None) -> float | None:
 
 
 def _redacted_json(text: str | None) -> str | None:
+    """JSON text with secrets out (as is when the prefilter finds nothing that could be one)."""
     if text is None:
         return None
+    if not might_contain_secret(text):
+        return text
     try:
         return json.dumps(redact_value(json.loads(text)), ensure_ascii=False)
     except ValueError:
@@ -399,9 +402,13 @@ class Importer:
 
     def _result(self, rec: ToolResult, state: FileState, chain: str) -> None:
         state.pending[chain] = state.final[chain] = ""
+        row = self.conn.execute("SELECT status, output IS NOT NULL FROM tool_calls WHERE tool_use_id = ?",
+                                (rec.tool_use_id,)).fetchone()
+        if row is None or (row[0] != "running" and row[1]):
+            return  # unknown call, or hooks already settled it: nothing to redact or store
         text = redact_text(rec.text)
-        structured = _redacted_json(rec.structured) if rec.structured and rec.structured[:1] in "{[" else None
-        output = structured if structured is not None else json.dumps(text)
+        structured = rec.structured if rec.structured and rec.structured[:1] in "{[" and not rec.is_error else None
+        output = _redacted_json(structured) if structured is not None else json.dumps(text)
         # hooks' outcome wins; the transcript settles calls that fired no hook (validation errors)
         self.conn.execute(
             "UPDATE tool_calls SET output = CASE WHEN ? THEN output ELSE coalesce(output, ?) END, "

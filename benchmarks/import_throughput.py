@@ -1,0 +1,104 @@
+"""Transcript import throughput (MB/s) against plain `json.loads` over the same lines, and memory.
+
+The corpus is made from the real transcripts in ../shared/transcripts (every layout), copied
+with fresh session, message, tool and line ids until it reaches --mb. In the same run:
+  baseline: `json.loads` of every line (no store);
+  import:   `ccd import`'s importer into a fresh database.
+Memory: the importer runs in fresh processes on corpora of --mb / 5 and --mb; peak RSS should
+not grow with the corpus (streaming, no whole-file reads).
+Goals: import >= 0.5x of bare parsing, and >= 50 MB/s.
+
+    python benchmarks/import_throughput.py [--mb 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCE = REPO.parent / "shared" / "transcripts"
+
+
+def make_corpus(root: Path, mb: int) -> int:
+    """Copies of every fixture session, each under fresh ids; returns bytes written."""
+    sessions = [p for p in SOURCE.rglob("*.jsonl") if p.parent.name != "subagents"]
+    total, k = 0, 0
+    while total < mb * 1_000_000:
+        for main in sessions:
+            k += 1
+            tag = f"c{k:05d}".encode()
+            project = root / f"-corpus-{k % 50:02d}"
+            files = [main] + sorted((main.with_suffix("") / "subagents").glob("*"))
+            sid = main.stem.encode()
+            for f in files:
+                data = f.read_bytes()
+                for old in (b'"uuid":"', b'"parentUuid":"', b'"promptId":"', b'"id":"msg_', b'"toolu_', b'"id":"toolu_',
+                            b'"tool_use_id":"toolu_', b'toolUseId":"toolu_'):
+                    data = data.replace(old, old + tag)
+                data = data.replace(sid, sid[:-6] + tag + b"x")
+                rel = f.relative_to(main.parent)
+                target = project / str(rel).replace(main.stem, main.stem[:-6] + f"c{k:05d}x")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+                total += len(data)
+    return total
+
+
+def bare_parse(root: Path) -> float:
+    t0 = time.perf_counter()
+    for f in root.rglob("*.jsonl"):
+        with open(f, "rb") as fh:
+            for line in fh:
+                json.loads(line)
+    return time.perf_counter() - t0
+
+
+IMPORT_CHILD = """
+import resource, sys, time
+from pathlib import Path
+from cc_capture import store
+from cc_capture.transcripts.importer import import_paths
+db = store.connect(Path(sys.argv[2]))
+t0 = time.perf_counter()
+stats = import_paths(db, [Path(sys.argv[1])])
+print(time.perf_counter() - t0, stats.bytes, stats.traces, stats.tool_calls,
+      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def run_import(root: Path, db: Path) -> tuple[float, int, int, int, int]:
+    out = subprocess.run([sys.executable, "-c", IMPORT_CHILD, str(root), str(db)], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return float(out[0]), int(out[1]), int(out[2]), int(out[3]), int(out[4])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=int, default=500)
+    mb = ap.parse_args().mb
+    with tempfile.TemporaryDirectory() as tmp:
+        small, big = Path(tmp) / "small", Path(tmp) / "big"
+        small_bytes = make_corpus(small, max(1, mb // 5))
+        big_bytes = make_corpus(big, mb)
+        bare = bare_parse(big)
+        seconds, read, traces, calls, rss_big = run_import(big, Path(tmp) / "big.db")
+        _, _, _, _, rss_small = run_import(small, Path(tmp) / "small.db")
+        shutil.rmtree(big)
+    print(f"corpus {big_bytes / 1e6:.0f} MB ({traces:,} traces, {calls:,} tool calls) made from the real fixtures:")
+    print(f"  baseline json.loads of every line: {big_bytes / 1e6 / bare:7.1f} MB/s")
+    print(f"  import (parse, redact, assemble, store): {read / 1e6 / seconds:7.1f} MB/s = "
+          f"{bare / seconds:.2f}x of bare parsing (goals: >= 0.5x, >= 50 MB/s)")
+    print(f"  peak RSS: {rss_small / 1024:.0f} MB on {small_bytes / 1e6:.0f} MB, {rss_big / 1024:.0f} MB on "
+          f"{big_bytes / 1e6:.0f} MB ({rss_big / rss_small:.2f}x for {big_bytes / small_bytes:.1f}x the corpus)")
+
+
+if __name__ == "__main__":
+    main()
