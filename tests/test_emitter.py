@@ -5,9 +5,7 @@ import os
 import stat
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import pytest
 
 from cc_capture import journal
 from cc_capture.hooks_install import HOOK_EVENTS

@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-from conftest import REPO, wait_for
+from conftest import REPO
 
 
 def fake_systemctl(tmp_path, works: bool) -> Path:

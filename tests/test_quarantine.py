@@ -1,10 +1,9 @@
 """Bad records are quarantined with a reason, never crash ingest, never hold up later events."""
 
-import json
 import os
 import time
 
-from cc_capture import journal, store
+from cc_capture import store
 from cc_capture.config import CaptureSettings
 from conftest import emit, ingest_all
 

@@ -2,12 +2,11 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from cc_capture import store
-from cc_capture.transcripts.importer import ImportStats, discover, import_paths
+from cc_capture.transcripts.importer import discover, import_paths
 from cc_capture.transcripts.parser import parse_line
 from conftest import ingest_all
 from test_assembly import SESSION_42067652, TRACE, replay
@@ -176,3 +175,18 @@ def test_ccd_import_summary_json(paths, transcripts):
     again = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "import", str(transcripts), "--json"],
                                       capture_output=True, text=True, check=True).stdout)
     assert (again["traces"], again["tool_calls"], again["lines"]) == (0, 0, 0)
+
+
+def test_2_0_flat_agent_files_link_by_task_prompt(db, transcripts, tmp_path):
+    """2.0.x kept subagents in flat `agent-<id>.jsonl` files beside the session, with no .meta.json:
+    the real 2.1.328 files laid out that way link by the agent's task prompt."""
+    src = transcripts / "cc-2.1.328"
+    project = tmp_path / "-home-user-project"
+    project.mkdir()
+    shutil.copy(src / "42067652-f236-40d4-9ddc-e0f17f556545.jsonl", project)
+    shutil.copy(src / "42067652-f236-40d4-9ddc-e0f17f556545" / "subagents" / "agent-af633d67755f43666.jsonl", project)
+    sessions = discover([project])
+    assert [a.name for a in sessions["42067652-f236-40d4-9ddc-e0f17f556545"].agents] == ["agent-af633d67755f43666.jsonl"]
+    import_paths(db, [project])
+    calls = {c["tool_use_id"]: c for c in store.get_trace(db, TRACE)["tool_calls"]}
+    assert calls["toolu_d00df597ce3d429790b0"]["parent_tool_use_id"] == "toolu_5a44b67579e445978d9d"

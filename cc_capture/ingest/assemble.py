@@ -23,7 +23,7 @@ AGENT_TOOLS = ("Agent", "Task")
 TASK_NOTIFICATION = "<task-notification>"
 TRUNCATION_MARK = "\n…[cc-capture: truncated, {} bytes in all]"
 
-_TAG_RE = re.compile(r"<(task-id|tool-use-id|status|result)>(.*?)</\1>", re.S)
+TASK_TAGS_RE = re.compile(r"<(task-id|tool-use-id|status|result)>(.*?)</\1>", re.S)  # of a <task-notification>
 # Events that belong to a session but to no trace.
 _SESSION_ONLY = {"SessionStart", "SessionEnd", "Notification", "PreCompact", "PostCompact"}
 
@@ -158,7 +158,7 @@ class Assembler:
         return trace_id
 
     def _task_notification(self, ev: HookEvent, prompt: str, ts: float) -> str:
-        tags = dict(_TAG_RE.findall(prompt))
+        tags = dict(TASK_TAGS_RE.findall(prompt))
         trace_id = None
         if tags.get("tool-use-id"):
             row = self.conn.execute(

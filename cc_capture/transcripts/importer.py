@@ -14,7 +14,6 @@ import json
 import os
 import re
 import sqlite3
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,16 +22,15 @@ from typing import Iterable
 
 import msgspec
 
+from cc_capture.ingest.assemble import TASK_TAGS_RE
 from cc_capture.redact import might_contain_secret, redact_text, redact_value
 from cc_capture.transcripts.parser import (
     AgentLink, AssistantBlock, Interrupt, Notification, Prompt, ToolResult, parse_line,
 )
 from cc_capture.transcripts.reader import new_lines
 
-AGENT_TOOLS = ("Agent", "Task")
 # results of calls that never ran: permission not granted, or rejected by the user
 _NOT_RUN_RE = re.compile(r"^Claude requested permissions? to |^The user doesn't want to proceed with this tool use")
-_TAG_RE = re.compile(r"<(task-id|tool-use-id|result)>(.*?)</\1>", re.S)
 
 
 class FileState(msgspec.Struct, omit_defaults=True):
@@ -420,7 +418,7 @@ class Importer:
 
     def _notification(self, rec: Notification, state: FileState, ts) -> None:
         """A background agent finished: its notification continues the trace that launched it."""
-        tags = dict(_TAG_RE.findall(rec.text))
+        tags = dict(TASK_TAGS_RE.findall(rec.text))
         row = self.conn.execute("SELECT trace_id FROM tool_calls WHERE tool_use_id = ?",
                                 (tags.get("tool-use-id"),)).fetchone()
         if row:

@@ -199,7 +199,7 @@ def unspill(text: str, session_dir: Path | None, limit: int = 1 << 20) -> str:
 def parse_line(raw: bytes, session_dir: Path | None = None) -> Line:
     try:
         d = _decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+    except (msgspec.DecodeError, msgspec.ValidationError):
         return Line("bad", "unreadable line", None, None, None, None, False, None, None, None, [])
     common = dict(uuid=d.uuid, parent_uuid=d.parentUuid, session_id=d.sessionId, agent_id=d.agentId, sidechain=bool(d.isSidechain),
                   timestamp=d.timestamp, cwd=d.cwd, version=d.version)
