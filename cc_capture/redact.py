@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import ahocorasick
 import msgspec
 
 MARK = "[REDACTED:{}]"
@@ -41,7 +42,7 @@ _ANCHORS = {
     "stripe_key": ("_live_", "_test_", "whsec_"), "google_api_key": ("aiza",), "jwt": ("eyj",),
     "bearer_token": ("bearer ",), "basic_auth": ("authorization: basic ",),
 }
-_FORMAT_RES = [(kind, re.compile(pat), _ANCHORS[kind]) for kind, pat in _FORMATS]
+_FORMAT_RES = [(kind, re.compile(pat)) for kind, pat in _FORMATS]
 
 # Passwords in URLs: scheme://user:PASSWORD@host
 _URL_PASSWORD_RE = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@'\"]+:)(?P<pw>[^@\s/'\"]+)(?P<at>@)")
@@ -58,9 +59,10 @@ _SECRET_WORDS = (
 _TEXT_NAME = rf"[A-Za-z0-9_.\-]*?(?:{_SECRET_WORDS})[A-Za-z0-9_\-]*"
 # Where a secret word occurs in free text; the name around it and the value after it are read
 # from there (cheaper than trying a name at every word of a long tool output).
-_SECRET_WORD_RE = re.compile(rf"(?:{_SECRET_WORDS})", re.IGNORECASE)
-_SECRET_WORD_LOWER_RE = re.compile(rf"(?:{_SECRET_WORDS})")  # on lower-cased text: much faster
-_SECRET_WORD_ANCHORS = ("key", "secret", "pass", "token", "credential", "_pwd")
+_TEXT_NAME_RE = re.compile(rf"{_TEXT_NAME}", re.IGNORECASE)
+# Literals every secret word contains; an automaton finds them in one pass, and the name around
+# each hit must then match _TEXT_NAME in full.
+_SECRET_WORD_ANCHORS = ("key", "secret", "passwd", "password", "passphrase", "token", "credential", "_pwd")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _FIELD_NAME_RE = re.compile(rf"^(?:{_TEXT_NAME}|key|pwd|pass|authorization|cookie|set-cookie)$", re.IGNORECASE)
 # Names that contain a secret word but hold no secret.
@@ -84,10 +86,24 @@ _PREFILTER_WORDS = (
     b"glcbt-", b"glimt-", b"gloas-", b"glsoat-", b"glagent-", b"sk-", b"xox", b"hooks.slack.com", b"_live_", b"_test_",
     b"whsec_", b"aiza", b"eyj", b"machine", b"login",
 )
-_PREFILTER_RE = re.compile(b"|".join(re.escape(w) for w in _PREFILTER_WORDS))
-_PREFILTER_STR_RE = re.compile("|".join(re.escape(w.decode()) for w in _PREFILTER_WORDS))
-_URL_USERINFO_RE = re.compile(rb"://[^/\s\"]*:[^@\s\"]*@")
-_URL_USERINFO_STR_RE = re.compile(r"://[^/\s\"]*:[^@\s\"]*@")
+_URL_USERINFO_RE = re.compile(r"://[^/\s\"]*:[^@\s\"]*@")
+
+
+def _automaton_of(words) -> "ahocorasick.Automaton":
+    automaton = ahocorasick.Automaton()
+    for word in words:
+        automaton.add_word(word, word)
+    automaton.make_automaton()
+    return automaton
+
+
+_PREFILTER = _automaton_of(w.decode() for w in _PREFILTER_WORDS)
+_KINDS_AC = ahocorasick.Automaton()
+for _kind, _anchors in _ANCHORS.items():
+    for _anchor in _anchors:
+        _KINDS_AC.add_word(_anchor, _kind) if _anchor not in _KINDS_AC else None
+_KINDS_AC.make_automaton()
+_SECRET_WORDS_AC = _automaton_of(_SECRET_WORD_ANCHORS)
 
 
 def _looks_like_value(value: str) -> bool:
@@ -110,26 +126,24 @@ def _looks_like_expression(value: str) -> bool:
 def _redact_assignments(text: str) -> str:
     """`NAME=value` / `NAME: value` where NAME looks secret: the value is replaced."""
     low = text.lower()
-    if not any(a in low for a in _SECRET_WORD_ANCHORS):
-        return text
-    # lower() keeps positions unless a character changes length (rare): then search case-blind
-    haystack, rx = (low, _SECRET_WORD_LOWER_RE) if len(low) == len(text) else (text, _SECRET_WORD_RE)
+    if len(low) != len(text):  # a character whose lower case is longer: positions would drift
+        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
     out, last, pos = [], 0, 0
-    while True:
-        m = rx.search(haystack, pos)
-        if not m:
-            break
-        start, end = m.start(), m.end()
+    for hit_end, word in _SECRET_WORDS_AC.iter(low):
+        hit_start = hit_end - len(word) + 1
+        if hit_start < pos:
+            continue
+        start, end = hit_start, hit_end + 1
         while start > 0 and text[start - 1] in _NAME_CHARS:
             start -= 1
         while end < len(text) and text[end] in _WORD_TAIL:
             end += 1
-        pos = max(end, m.end())
+        pos = end
         if start < last:
             continue
         name = text[start:end].lstrip(".-")
         after = _AFTER_NAME_RE.match(text, end)
-        if not name or not after or _NOT_SECRET_NAMES.match(name):
+        if not name or not after or _NOT_SECRET_NAMES.match(name) or not _TEXT_NAME_RE.fullmatch(name):
             continue
         bare = after.group("bare")
         value = bare if bare is not None else (after.group("dq") if after.group("dq") is not None else after.group("sq"))
@@ -147,13 +161,14 @@ def _redact_assignments(text: str) -> str:
 
 def redact_text(text: str) -> str:
     """Replace every secret in `text` with a `[REDACTED:kind]` marker."""
-    if not might_contain_secret(text):
-        return text
     low = text.lower()
-    for kind, rx, anchors in _FORMAT_RES:
-        if any(a in low for a in anchors):
+    if not _might(low, text):
+        return text
+    kinds = {kind for _, kind in _KINDS_AC.iter(low)}  # which format patterns can match at all
+    for kind, rx in _FORMAT_RES:
+        if kind in kinds:
             text = rx.sub(MARK.format(kind), text)
-            low = text.lower()
+    low = text.lower()
     if "://" in text and "@" in text:
         text = _URL_PASSWORD_RE.sub(lambda m: f"{m.group('head')}{MARK.format('password')}{m.group('at')}", text)
     if "password" in low and ("machine" in low or "login" in low):
@@ -181,13 +196,15 @@ def redact_value(value: Any, name: str | None = None) -> Any:
 
 def might_contain_secret(raw: bytes | str) -> bool:
     """Cheap test: False means no pattern could match, so the payload can be stored as it is."""
-    if isinstance(raw, str):
-        if _PREFILTER_STR_RE.search(raw.lower()):
-            return True
-        return "://" in raw and _URL_USERINFO_STR_RE.search(raw) is not None
-    if _PREFILTER_RE.search(raw.lower()):
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    return _might(raw.lower(), raw)
+
+
+def _might(low: str, text: str) -> bool:
+    for _ in _PREFILTER.iter(low):
         return True
-    return b"://" in raw and _URL_USERINFO_RE.search(raw) is not None
+    return "://" in text and _URL_USERINFO_RE.search(text) is not None
 
 
 def redact_payload(raw: bytes, decoded: Any) -> tuple[Any, bytes]:

@@ -194,6 +194,8 @@ def _v3(db: sqlite_utils.Database) -> None:
 
         -- which trace a transcript prompt line became (prompts of old versions carry no prompt id)
         CREATE TABLE transcript_prompts (uuid TEXT PRIMARY KEY, trace_id TEXT NOT NULL);
+        CREATE INDEX transcript_prompts_trace ON transcript_prompts(trace_id);
+        CREATE INDEX tool_calls_session ON tool_calls(session_id);
 
         -- agent → Task call links read from transcripts (2.1.x progress lines, .meta.json)
         CREATE TABLE agent_links (agent_id TEXT PRIMARY KEY, tool_use_id TEXT NOT NULL);

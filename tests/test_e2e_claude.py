@@ -233,7 +233,7 @@ def test_rate_slash_command_from_inside_claude_code(claude_bin, plugin_world):
     task = Scenario("TASK-MARKER", [[text("Checking."), tool("Bash", command="echo ok", description="e")],
                                     [text("The task is done.")]])
     confirm = Scenario("cc-capture:rate", [[text("Rated it up.")]])
-    with ScriptedAPI([task, confirm]) as api:
+    with ScriptedAPI([confirm, task]) as api:  # the rating prompt quotes the task's marker: match it first
         env = claude_env(home, cc_home, api.url)
         env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # where `ccd` is installed
         assert run_claude(claude_bin, env, project, "TASK-MARKER go", "--allowedTools", "Bash", *plugin).returncode == 0

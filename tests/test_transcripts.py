@@ -190,3 +190,35 @@ def test_2_0_flat_agent_files_link_by_task_prompt(db, transcripts, tmp_path):
     import_paths(db, [project])
     calls = {c["tool_use_id"]: c for c in store.get_trace(db, TRACE)["tool_calls"]}
     assert calls["toolu_d00df597ce3d429790b0"]["parent_tool_use_id"] == "toolu_5a44b67579e445978d9d"
+
+
+def test_a_tool_use_id_from_another_session_is_skipped_not_fatal(db, tmp_path):
+    def session(sid):
+        return "".join(json.dumps(r) + "\n" for r in [
+            {"type": "user", "sessionId": sid, "uuid": f"u-{sid}", "message": {"role": "user", "content": "go on then"}},
+            {"type": "assistant", "sessionId": sid, "message": {"id": f"m-{sid}", "content": [
+                {"type": "tool_use", "id": "toolu_same", "name": "Bash", "input": {"command": "ls"}}]}}])
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a.jsonl").write_text(session("a"))
+    (tmp_path / "p" / "b.jsonl").write_text(session("b"))
+    stats = import_paths(db, [tmp_path / "p"])
+    assert stats.failed == {} and stats.tool_calls == 1
+    assert stats.skipped["tool_use_id already used by another session"] == 1
+    assert db.execute("SELECT count(*) FROM traces").fetchone() == (2,)
+
+
+def test_a_failing_session_is_reported_and_the_others_imported(db, transcripts, monkeypatch):
+    from cc_capture.transcripts import importer
+
+    original = importer.Importer._assistant
+
+    def broken(self, rec, state, *args):
+        if state.session == "42067652-f236-40d4-9ddc-e0f17f556545":
+            raise RuntimeError("simulated bug")
+        return original(self, rec, state, *args)
+
+    monkeypatch.setattr(importer.Importer, "_assistant", broken)
+    stats = import_paths(db, [transcripts / "cc-2.1.328"])
+    assert stats.failed == {"42067652-f236-40d4-9ddc-e0f17f556545": "RuntimeError: simulated bug"}
+    assert db.execute("SELECT count(*) FROM traces WHERE session_id LIKE '4206%'").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM traces WHERE session_id LIKE '556a%'").fetchone() == (2,)

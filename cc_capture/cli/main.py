@@ -229,7 +229,7 @@ def import_cmd(
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from cc_capture.signals.runner import compute_pending
-    from cc_capture.transcripts.importer import Importer, ImportStats, discover
+    from cc_capture.transcripts.importer import ImportStats, discover, import_session
 
     roots = list(paths) if paths else _settings().capture.roots()
     missing = [str(p) for p in roots if not p.exists()]
@@ -242,9 +242,8 @@ def import_cmd(
     columns = [TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
         task = progress.add_task("import", total=total)
-        for files in sessions.values():
-            with store.transaction(db) as conn:
-                Importer(conn, stats).import_session(files)
+        for sid, files in sessions.items():
+            import_session(db, sid, files, stats)
             progress.advance(task, sum(f.stat().st_size for f in ([files.main] if files.main else []) + files.agents))
     signals = compute_pending(db, _settings().gates)
     data = stats.as_dict() | {"qualifying": signals.qualifies}
@@ -267,6 +266,11 @@ def import_cmd(
         console.print(skipped)
     if stats.deferred:
         console.print(f"{stats.deferred} subagent files wait for their parent call (import again later)")
+    for sid, error in stats.failed.items():
+        console.print(f"[red]session {sid} was not imported:[/] {error} (nothing of it was stored; see the log)",
+                      highlight=False)
+    if stats.failed:
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------- signals, feedback, stats

@@ -11,6 +11,7 @@ lack (the text before each call, model, token usage, calls that fired no hook).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -29,6 +30,7 @@ from cc_capture.transcripts.parser import (
 )
 from cc_capture.transcripts.reader import new_lines
 
+log = logging.getLogger("ccd.import")
 # results of calls that never ran: permission not granted, or rejected by the user
 _NOT_RUN_RE = re.compile(r"^Claude requested permissions? to |^The user doesn't want to proceed with this tool use")
 
@@ -62,11 +64,12 @@ class ImportStats:
     tool_calls: int = 0
     skipped: Counter = field(default_factory=Counter)
     deferred: int = 0  # agent files whose parent call is not known yet
+    failed: dict = field(default_factory=dict)  # session → error
 
     def as_dict(self) -> dict:
         return {"files": self.files, "bytes": self.bytes, "lines": self.lines, "sessions": len(self.sessions),
                 "traces": self.traces, "tool_calls": self.tool_calls, "skipped": dict(self.skipped.most_common()),
-                "deferred": self.deferred}
+                "deferred": self.deferred, "failed": self.failed}
 
 
 def _ts(value: str | None) -> float | None:
@@ -149,6 +152,16 @@ class Importer:
         self.conn = conn
         self.stats = stats or ImportStats()
         self.touched: set[str] = set()  # traces changed: their signals are recomputed
+        # Caches and buffers (one import = one transaction): what is already stored, read once,
+        # and rows written in bulk at the end of each file.
+        self._calls: dict[str, list] = {}  # tool_use_id → [trace_id, batch, status, has_output, seq]
+        self._calls_loaded: set[str | None] = set()  # sessions whose calls are in _calls
+        self._batches: dict[str, int] = {}  # trace → n_batches
+        self._max_seq: dict[str, int] = {}  # trace → highest seq
+        self._models: dict[str, str] = {}  # trace → model written
+        self._usage: dict[str, tuple] = {}  # message id → usage row (the last line of a message wins)
+        self._reasoning: dict[str, str] = {}  # tool_use_id → text before it
+        self._new_calls: dict[str, dict] = {}  # calls no hook reported, written in bulk (with their results)
 
     # ------------------------------------------------------------ files
 
@@ -204,12 +217,65 @@ class Importer:
         # the carried text is stored too: secrets out of it, like everything else
         state.pending = {k: redact_text(v) for k, v in state.pending.items()}
         state.final = {k: redact_text(v) for k, v in state.final.items()}
+        self._flush()
         self.conn.execute(
             "INSERT OR REPLACE INTO transcript_offsets (path, session_id, offset, pending_text, state, size) "
             "VALUES (?, ?, ?, '', ?, ?)",
             (str(path), state.session, offset, msgspec.json.encode(state).decode(), size),
         )
         self.conn.executemany("INSERT OR IGNORE INTO dirty_traces (trace_id) VALUES (?)", [(t,) for t in self.touched])
+
+    def _flush_calls(self) -> None:
+        """Write the buffered new calls (before anything queries tool_calls)."""
+        if not self._new_calls:
+            return
+        ids = list(self._new_calls)
+        taken = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            taken |= {r[0] for r in self.conn.execute(f"SELECT tool_use_id FROM tool_calls WHERE tool_use_id IN ({marks})",
+                                                      chunk)}
+        for tool_use_id in taken:  # the id belongs to a call of another session: keep that one
+            del self._new_calls[tool_use_id]
+            self._calls.pop(tool_use_id, None)
+            self._reasoning.pop(tool_use_id, None)
+            self.stats.tool_calls -= 1
+            self.stats.skipped["tool_use_id already used by another session"] += 1
+        self.conn.executemany(
+            "INSERT INTO tool_calls (tool_use_id, trace_id, session_id, seq, name, input, agent_id, batch, started_at, "
+            "status, output, is_error, error, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'transcript')",
+            [(k, c["entry"][0], c["session"], c["entry"][4], c["name"], c["input"], c["agent"], c["entry"][1],
+              c["started_at"], c["entry"][2], c["output"], c["is_error"], c["error"]) for k, c in self._new_calls.items()])
+        self._new_calls.clear()
+
+    def _flush(self) -> None:
+        """Write the buffered rows: new calls, usage, reasoning, batch counters."""
+        self._flush_calls()
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO message_usage (message_id, trace_id, agent_id, model, input_tokens, output_tokens, "
+            "cache_read_tokens, cache_creation_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(self._usage.values()))
+        self.conn.executemany("INSERT OR REPLACE INTO reasoning (tool_use_id, text) VALUES (?, ?)",
+                              [(k, redact_text(v)) for k, v in self._reasoning.items()])
+        self.conn.executemany("UPDATE traces SET n_batches = ? WHERE trace_id = ?",
+                              [(n, t) for t, n in self._batches.items()])
+        self._usage.clear()
+        self._reasoning.clear()
+
+    def _known_calls(self, session: str | None) -> dict[str, list]:
+        if session not in self._calls_loaded:
+            self._calls_loaded.add(session)
+            for row in self.conn.execute("SELECT tool_use_id, trace_id, batch, status, output IS NOT NULL, seq "
+                                         "FROM tool_calls WHERE session_id = ?", (session,)):
+                self._calls[row[0]] = list(row[1:])
+        return self._calls
+
+    def _trace_counters(self, trace_id: str) -> None:
+        if trace_id not in self._batches:
+            n, top = self.conn.execute(
+                "SELECT t.n_batches, (SELECT coalesce(max(seq), 0) FROM tool_calls WHERE trace_id = t.trace_id) "
+                "FROM traces t WHERE t.trace_id = ?", (trace_id,)).fetchone() or (0, 0)
+            self._batches[trace_id], self._max_seq[trace_id] = n, top
 
     def _start_agent_file(self, path: Path, state: FileState) -> bool:
         """An agent file belongs to the trace of the Agent/Task call that launched it; find that call."""
@@ -229,10 +295,12 @@ class Importer:
             if tool_use_id:
                 self.conn.execute("INSERT OR REPLACE INTO agent_links (agent_id, tool_use_id) VALUES (?, ?)",
                                   (agent_id, tool_use_id))
-        parent = self._parent_call(agent_id, None)
+        session = _first_session_id(path)
+        state.session = session
+        parent = self._parent_call(agent_id, None, session)
         if parent is None:
             task = self._agent_task(path)
-            parent = self._parent_call(agent_id, task) if task else None
+            parent = self._parent_call(agent_id, task, session) if task else None
         if parent is None:
             return False
         tool_use_id, trace_id = parent
@@ -247,18 +315,19 @@ class Importer:
                 return line.records[0].text
         return None
 
-    def _parent_call(self, agent_id: str, task: str | None) -> tuple[str, str] | None:
+    def _parent_call(self, agent_id: str, task: str | None, session: str | None) -> tuple[str, str] | None:
         """(tool_use_id, trace_id) of the call that launched this agent: by link, else by its task text."""
+        self._flush_calls()
         row = self.conn.execute(
             "SELECT c.tool_use_id, c.trace_id FROM agent_links l JOIN tool_calls c USING (tool_use_id) "
             "WHERE l.agent_id = ?", (agent_id,)).fetchone()
         if row or task is None:
             return row
         return self.conn.execute(
-            "SELECT c.tool_use_id, c.trace_id FROM tool_calls c WHERE c.name IN ('Agent', 'Task') "
+            "SELECT c.tool_use_id, c.trace_id FROM tool_calls c WHERE c.session_id = ? AND c.name IN ('Agent', 'Task') "
             "AND json_extract(c.input, '$.prompt') = ? "
             "AND NOT EXISTS (SELECT 1 FROM subagents s WHERE s.parent_tool_use_id = c.tool_use_id) "
-            "ORDER BY c.started_at LIMIT 1", (redact_text(task),)).fetchone()
+            "ORDER BY c.started_at LIMIT 1", (session, redact_text(task))).fetchone()
 
     # ------------------------------------------------------------ lines
 
@@ -294,7 +363,7 @@ class Importer:
             state.task_seen = True  # the subagent's task, not a user prompt
             return
         if chain != "main":  # the start of an inline subagent: link it to its Task call
-            parent = self._parent_call("", rec.text)
+            parent = self._parent_call("", rec.text, state.session)
             if parent and state.trace:
                 agent_id = "sidechain-" + (rec.uuid or "")[:13]
                 state.roots[chain] = agent_id
@@ -315,8 +384,9 @@ class Importer:
         trace_id = rec.prompt_id
         if trace_id is None:
             row = self.conn.execute(
-                "SELECT trace_id FROM traces WHERE session_id = ? AND prompt = ? AND source = 'hooks' "
-                "AND trace_id NOT IN (SELECT trace_id FROM transcript_prompts) ORDER BY seq LIMIT 1",
+                "SELECT trace_id FROM traces t WHERE session_id = ? AND prompt = ? AND source = 'hooks' "
+                "AND NOT EXISTS (SELECT 1 FROM transcript_prompts p WHERE p.trace_id = t.trace_id) "
+                "ORDER BY seq LIMIT 1",
                 (session, prompt)).fetchone()
             trace_id = row[0] if row else (rec.uuid or f"{session}:{ts}")
         cur = self.conn.execute(
@@ -339,12 +409,10 @@ class Importer:
             return
         if rec.usage is not None and rec.message_id:
             u = rec.usage
-            self.conn.execute(
-                "INSERT OR REPLACE INTO message_usage (message_id, trace_id, agent_id, model, input_tokens, "
-                "output_tokens, cache_read_tokens, cache_creation_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (rec.message_id, trace_id, agent, rec.model, u.input_tokens, u.output_tokens,
-                 u.cache_read_input_tokens, u.cache_creation_input_tokens))
-        if rec.model and not rec.model.startswith("<") and agent is None:
+            self._usage[rec.message_id] = (rec.message_id, trace_id, agent, rec.model, u.input_tokens,
+                                           u.output_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens)
+        if rec.model and not rec.model.startswith("<") and agent is None and self._models.get(trace_id) != rec.model:
+            self._models[trace_id] = rec.model
             self.conn.execute("UPDATE traces SET model = ? WHERE trace_id = ?", (rec.model, trace_id))
             self.conn.execute("UPDATE sessions SET model = ? WHERE session_id = ?", (rec.model, state.session))
         if rec.kind in ("text", "thinking"):
@@ -359,66 +427,78 @@ class Importer:
                 state.final[chain] = (final + rec.text) if final else rec.text.strip()
             return
         # a tool call: the calls of one assistant message form one batch
-        existing = self.conn.execute("SELECT batch FROM tool_calls WHERE tool_use_id = ?",
-                                     (rec.tool_use_id,)).fetchone()
+        calls = self._known_calls(state.session)
+        self._trace_counters(trace_id)
+        existing = calls.get(rec.tool_use_id)
         same_message = state.batch_msg.get(chain) == rec.message_id
         if existing:  # captured by hooks too: they keep timing and batch; mark both sources
             self.conn.execute("UPDATE tool_calls SET source = 'both' WHERE tool_use_id = ? AND source = 'hooks'",
                               (rec.tool_use_id,))
-            batch = existing[0] if existing[0] is not None else (state.batch_no.get(chain) if same_message else None)
+            batch = existing[1] if existing[1] is not None else (state.batch_no.get(chain) if same_message else None)
         else:
             batch = state.batch_no.get(chain) if same_message else None
             if batch is None:
-                self.conn.execute("UPDATE traces SET n_batches = n_batches + 1 WHERE trace_id = ?", (trace_id,))
-                (batch,) = self.conn.execute("SELECT n_batches FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
+                self._batches[trace_id] += 1
+                batch = self._batches[trace_id]
             self._insert_call(rec, trace_id, state, chain, agent, batch, ts)
             self.stats.tool_calls += 1
         state.batch_msg[chain] = rec.message_id or ""
         if batch is not None:
             state.batch_no[chain] = batch
         state.last_call[chain] = rec.tool_use_id
-        self.conn.execute("INSERT OR REPLACE INTO reasoning (tool_use_id, text) VALUES (?, ?)",
-                          (rec.tool_use_id, redact_text(state.pending.get(chain, "").strip())))
+        self._reasoning[rec.tool_use_id] = state.pending.get(chain, "").strip()
         state.pending[chain] = state.final[chain] = ""
         self.touched.add(trace_id)
 
     def _insert_call(self, rec: AssistantBlock, trace_id: str, state: FileState, chain: str, agent: str | None,
                      batch: int, ts: float | None) -> None:
         """A call no hook reported: placed right after the call that preceded it in the transcript."""
-        prev = self.conn.execute("SELECT seq FROM tool_calls WHERE tool_use_id = ? AND trace_id = ?",
-                                 (state.last_call.get(chain), trace_id)).fetchone()
-        if prev:
-            self.conn.execute("UPDATE tool_calls SET seq = seq + 1 WHERE trace_id = ? AND seq > ?", (trace_id, prev[0]))
-            seq = prev[0] + 1
+        prev = self._calls.get(state.last_call.get(chain) or "")
+        top = self._max_seq[trace_id]
+        if prev and prev[0] == trace_id and prev[4] < top:  # in the middle of hook-captured calls
+            self.conn.execute("UPDATE tool_calls SET seq = seq + 1 WHERE trace_id = ? AND seq > ?", (trace_id, prev[4]))
+            for call in self._calls.values():  # buffered calls are in _calls too
+                if call[0] == trace_id and call[4] > prev[4] and call is not prev:
+                    call[4] += 1
+            seq = prev[4] + 1
         else:
-            (seq,) = self.conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM tool_calls WHERE trace_id = ?",
-                                       (trace_id,)).fetchone()
-        self.conn.execute(
-            "INSERT INTO tool_calls (tool_use_id, trace_id, session_id, seq, name, input, agent_id, batch, started_at, "
-            "status, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', 'transcript')",
-            (rec.tool_use_id, trace_id, state.session, seq, rec.name, _redacted_json(rec.input_json), agent, batch, ts))
+            seq = top + 1
+        self._max_seq[trace_id] = top + 1
+        entry = [trace_id, batch, "running", False, seq]
+        self._calls[rec.tool_use_id] = entry
+        self._new_calls[rec.tool_use_id] = {
+            "entry": entry, "session": state.session, "name": rec.name, "input": _redacted_json(rec.input_json),
+            "agent": agent, "started_at": ts, "output": None, "is_error": 0, "error": None}
 
     def _result(self, rec: ToolResult, state: FileState, chain: str) -> None:
         state.pending[chain] = state.final[chain] = ""
-        row = self.conn.execute("SELECT status, output IS NOT NULL FROM tool_calls WHERE tool_use_id = ?",
-                                (rec.tool_use_id,)).fetchone()
-        if row is None or (row[0] != "running" and row[1]):
+        known = self._known_calls(state.session).get(rec.tool_use_id)
+        if known is None or (known[2] != "running" and known[3]):
             return  # unknown call, or hooks already settled it: nothing to redact or store
-        text = redact_text(rec.text)
+        known[3] = True
         structured = rec.structured if rec.structured and rec.structured[:1] in "{[" and not rec.is_error else None
+        # redact only what is stored: the structured result, or else the text
+        text = redact_text(rec.text) if structured is None else ""
         output = _redacted_json(structured) if structured is not None else json.dumps(text)
+        status = ("not_run" if _NOT_RUN_RE.match(rec.text) else "error") if rec.is_error else "ok"
+        new = self._new_calls.get(rec.tool_use_id)
+        if new is not None:  # still buffered: settle it in memory
+            new["entry"][2] = status
+            new.update(output=None if rec.is_error else output, is_error=int(rec.is_error),
+                       error=text if rec.is_error else None)
+            return
         # hooks' outcome wins; the transcript settles calls that fired no hook (validation errors)
         self.conn.execute(
             "UPDATE tool_calls SET output = CASE WHEN ? THEN output ELSE coalesce(output, ?) END, "
             "is_error = CASE WHEN status = 'running' THEN ? ELSE is_error END, "
             "error = CASE WHEN status = 'running' AND ? THEN ? ELSE error END, "
             "status = CASE WHEN status = 'running' THEN ? ELSE status END WHERE tool_use_id = ?",
-            (rec.is_error, output, int(rec.is_error), rec.is_error, text,
-             ("not_run" if _NOT_RUN_RE.match(text) else "error") if rec.is_error else "ok", rec.tool_use_id))
+            (rec.is_error, output, int(rec.is_error), rec.is_error, text, status, rec.tool_use_id))
 
     def _notification(self, rec: Notification, state: FileState, ts) -> None:
         """A background agent finished: its notification continues the trace that launched it."""
         tags = dict(TASK_TAGS_RE.findall(rec.text))
+        self._flush_calls()
         row = self.conn.execute("SELECT trace_id FROM tool_calls WHERE tool_use_id = ?",
                                 (tags.get("tool-use-id"),)).fetchone()
         if row:
@@ -466,12 +546,21 @@ class Importer:
 
 def import_paths(db, paths: Iterable[Path], progress=None) -> ImportStats:
     """Import every session under these paths, one transaction per session."""
-    from cc_capture.store import transaction
-
     stats = ImportStats()
-    for files in discover(paths).values():
-        with transaction(db) as conn:
-            Importer(conn, stats).import_session(files)
+    for sid, files in discover(paths).items():
+        import_session(db, sid, files, stats)
         if progress:
             progress(files)
     return stats
+
+
+def import_session(db, session_id: str, files: SessionFiles, stats: ImportStats) -> None:
+    """One session in one transaction; a failure is recorded and leaves the store as it was."""
+    from cc_capture.store import transaction
+
+    try:
+        with transaction(db) as conn:
+            Importer(conn, stats).import_session(files)
+    except Exception as e:  # a bug on one session must not stop the others: report it
+        log.exception("import of session %s failed", session_id)
+        stats.failed[session_id] = f"{type(e).__name__}: {e}"

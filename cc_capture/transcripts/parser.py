@@ -181,7 +181,7 @@ def _prompt_text(text: str) -> str:
 
 def unspill(text: str, session_dir: Path | None, limit: int = 1 << 20) -> str:
     """Replace a reference to a result spilled to `tool-results/` by the file's content, if it exists."""
-    m = _SPILL_RE.search(text)
+    m = _SPILL_RE.search(text) if "/tool-results/" in text else None
     if not m:
         return text
     path = Path(m.group(1))
@@ -201,17 +201,18 @@ def parse_line(raw: bytes, session_dir: Path | None = None) -> Line:
         d = _decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return Line("bad", "unreadable line", None, None, None, None, False, None, None, None, [])
-    common = dict(uuid=d.uuid, parent_uuid=d.parentUuid, session_id=d.sessionId, agent_id=d.agentId, sidechain=bool(d.isSidechain),
-                  timestamp=d.timestamp, cwd=d.cwd, version=d.version)
+    if d.type == "progress" and d.data is not None and d.data.type == "agent_progress" and d.data.agentId \
+            and d.parentToolUseID:
+        return Line("link", None, d.uuid, d.parentUuid, d.sessionId, d.agentId, bool(d.isSidechain), d.timestamp,
+                    d.cwd, d.version, [AgentLink(d.data.agentId, d.parentToolUseID)])
+    if d.type in BOOKKEEPING:  # most lines: skipped before anything else is built
+        return Line("skip", d.type, None, None, None, None, False, None, None, None, [])
+    common = dict(uuid=d.uuid, parent_uuid=d.parentUuid, session_id=d.sessionId, agent_id=d.agentId,
+                  sidechain=bool(d.isSidechain), timestamp=d.timestamp, cwd=d.cwd, version=d.version)
 
     def skip(reason: str) -> Line:
         return Line("skip", reason, records=[], **common)
 
-    if d.type == "progress" and d.data is not None and d.data.type == "agent_progress" and d.data.agentId \
-            and d.parentToolUseID:
-        return Line("link", None, records=[AgentLink(d.data.agentId, d.parentToolUseID)], **common)
-    if d.type in BOOKKEEPING:
-        return skip(d.type)
     if d.type == "system":
         return skip(f"system/{d.subtype}" if d.subtype else "system")
     if d.type not in ("user", "assistant"):
