@@ -2,6 +2,8 @@
 # cc-capture installer: a private venv, the `ccd` command, the Claude Code hooks, the daemon.
 #
 #   ./install.sh                      install (idempotent) and start capturing
+#   ./install.sh --train              ... and the training extra (CPU, or CUDA without unsloth)
+#   ./install.sh --gpu                ... and the CUDA extra (unsloth, bitsandbytes) instead
 #   ./install.sh --uninstall          remove hooks, service, venv and `ccd`; keep captured data
 #   ./install.sh --uninstall --purge  ... and delete captured data too
 #
@@ -14,10 +16,13 @@ usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 
 action=install
 purge=0
+extra=""
 for arg in "$@"; do
     case $arg in
         --uninstall) action=uninstall ;;
         --purge) purge=1 ;;
+        --train) extra="[train]" ;;
+        --gpu) extra="[gpu]" ;;
         -h | --help) usage; exit 0 ;;
         *) die "unknown option: $arg (see --help)" ;;
     esac
@@ -61,7 +66,14 @@ install() {
     mkdir -p "$data" && chmod 700 "$data"
     say "==> Python environment in $venv"
     [ -x "$venv/bin/python" ] || "$py" -m venv "$venv" || die "could not create a venv (on Debian/Ubuntu: apt install python3-venv)"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here" || die "pip could not install cc-capture from $here"
+    if [ "$extra" = "[train]" ]; then
+        # torch==2.13.0 is the CPU build: any other torch request pulls several GB of CUDA packages
+        set -- -c "$here/constraints/cpu.txt"
+    else
+        set --
+    fi
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here$extra" "$@" ||
+        die "pip could not install cc-capture$extra from $here"
     mkdir -p "$bindir"
     ln -sf "$ccd" "$bindir/ccd"
     say "==> ccd is at $bindir/ccd"

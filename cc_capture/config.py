@@ -13,6 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cc_capture.train.config import TrainSettings
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -98,11 +100,23 @@ class GateSettings(BaseModel):
     honour_feedback: bool = Field(True, description="down excludes; up includes despite trivial/ambiguous")
 
 
+class DatasetSettings(BaseModel):
+    """How traces become training examples (cc_capture.datasets)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(4096, gt=256, description="longer conversations are split at step boundaries")
+    max_tool_output_tokens: int = Field(1024, gt=0, description="tool outputs are cut to this, with a marker")
+    eval_percent: int = Field(10, ge=0, le=50, description="share of sessions held out for evaluation")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     gates: GateSettings = Field(default_factory=GateSettings)
+    datasets: DatasetSettings = Field(default_factory=DatasetSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
 
 
 def load_settings(paths: Paths | None = None) -> Settings:

@@ -208,8 +208,36 @@ def _v3(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v4(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- traces made up by `ccd bootstrap` (never used for evaluation; trained on only if asked)
+        ALTER TABLE traces ADD COLUMN synthetic INTEGER NOT NULL DEFAULT 0;
+
+        -- training runs: what was trained on what, how it went, what it produced
+        CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,
+            phase TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            ended_at REAL,
+            pid INTEGER,
+            backend TEXT,
+            config TEXT NOT NULL,
+            dataset_path TEXT,
+            dataset_manifest TEXT,
+            metrics TEXT NOT NULL DEFAULT '{}',
+            artifacts TEXT NOT NULL DEFAULT '{}',
+            error TEXT,
+            log_path TEXT
+        );
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 
 
 def _private_file(path: Path) -> None:

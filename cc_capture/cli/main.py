@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -24,11 +26,15 @@ traces_app = typer.Typer(help="List and inspect traces (one user prompt and ever
                          no_args_is_help=True)
 daemon_app = typer.Typer(help="Run, start, stop and inspect the capture daemon.", no_args_is_help=True)
 signals_app = typer.Typer(help="Reasoning signals, behaviour vectors and quality gates.", no_args_is_help=True)
+dataset_app = typer.Typer(help="Training datasets (SFT, DPO) built from qualifying traces.", no_args_is_help=True)
+runs_app = typer.Typer(help="Training runs: what was trained on what, how it went.", no_args_is_help=True)
 hooks_app = typer.Typer(help="Register the capture hooks in Claude Code's settings.json.", no_args_is_help=True)
 app.add_typer(traces_app, name="traces")
 app.add_typer(daemon_app, name="daemon")
 app.add_typer(hooks_app, name="hooks")
 app.add_typer(signals_app, name="signals")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(runs_app, name="runs")
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
 
@@ -360,6 +366,162 @@ def stats(as_json: bool = JSON_OPT) -> None:
         console.print(table)
     q = data["qualifying"]
     console.print(f"qualify: {q['qualifies']:,}  excluded: {q['excluded']:,}  pending: {q['pending']:,}")
+
+
+# ---------------------------------------------------------------- datasets and training
+
+
+def _build_dataset(dpo: bool, include_synthetic: bool):
+    from cc_capture.datasets.build import DatasetError, build
+
+    try:
+        return build(_db(), _paths().home / "datasets", _settings().datasets, dpo=dpo,
+                     include_synthetic=include_synthetic)
+    except DatasetError as e:
+        fail(str(e))
+
+
+@dataset_app.command("build")
+def dataset_build(
+    dpo: bool = typer.Option(False, "--dpo", help="Preference pairs for DPO instead of SFT conversations."),
+    include_synthetic: bool = typer.Option(False, "--include-synthetic", help="Also bootstrap (synthetic) traces."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Build a training dataset (JSONL + a Hugging Face `datasets` folder + manifest.json)."""
+    result = _build_dataset(dpo, include_synthetic)
+    data = {"path": str(result.path), "counts": result.counts, "manifest": result.manifest}
+    if as_json:
+        return print_json(data)
+    m = result.manifest
+    console.print(f"{m['kind']} dataset: {result.counts['train']} train, {result.counts['eval']} eval examples "
+                  f"from {m['traces']} traces ({m['duplicates_dropped']} duplicates dropped) → {result.path}")
+
+
+def _wait_for_run(run_id: str, proc, as_json: bool) -> None:
+    """Follow the worker's progress file with a progress bar until it exits; Ctrl-C interrupts it."""
+    import signal as _signal
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress_file = _paths().home / "runs" / run_id / "progress.jsonl"
+    seen = 0
+    columns = [TextColumn("training {task.fields[phase]}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("train", total=None, phase="", loss="-")
+        try:
+            while proc.poll() is None:
+                time.sleep(0.2)
+                if progress_file.exists():
+                    lines = progress_file.read_text().splitlines()
+                    for line in lines[seen:]:
+                        p = json.loads(line)
+                        if "step" not in p:
+                            continue
+                        bar.update(task, completed=p.get("step", 0), total=p.get("max_steps") or None,
+                                   loss=f"{p['loss']:.4f}" if "loss" in p else "-")
+                    seen = len(lines)
+        except KeyboardInterrupt:
+            proc.send_signal(_signal.SIGTERM)
+            proc.wait()
+
+
+@app.command()
+def train(
+    phase: str = typer.Option("sft", "--phase", help="sft, dpo or grpo."),
+    base_model: Optional[str] = typer.Option(None, "--base-model", help="A local folder or a model name."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps."),
+    dataset: Optional[Path] = typer.Option(None, "--dataset", help="A folder from `ccd dataset build`."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted run from its checkpoint."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Train (in a subprocess, with checkpoints and a log) and record the run."""
+    import subprocess
+
+    from cc_capture.train import runs
+
+    if phase not in ("sft", "dpo", "grpo"):
+        fail(f"--phase must be sft, dpo or grpo, not {phase!r}", code=2)
+    db = _db()
+    if resume:
+        run = runs.get(db, resume)
+        if run is None:
+            fail(f"no run matches {resume!r}; `ccd runs list` shows them")
+        if run["status"] == "completed":
+            fail(f"run {run['run_id']} is already completed")
+        run_id = run["run_id"]
+    else:
+        cfg = _settings().train.model_dump()
+        if base_model:
+            cfg["base_model"] = base_model
+        if max_steps is not None:
+            cfg["max_steps"] = max_steps
+        if dataset is None:
+            built = _build_dataset(dpo=phase == "dpo", include_synthetic=False)
+            dataset, manifest = built.path, built.manifest
+        else:
+            if not (dataset / "hf").is_dir():
+                fail(f"{dataset} is not a dataset folder from `ccd dataset build` (no hf/ inside)")
+            manifest = json.loads((dataset / "manifest.json").read_text())
+        expected = "dpo" if phase == "dpo" else "sft"
+        if manifest["kind"] != expected:
+            fail(f"the {phase} phase needs a {expected} dataset; {dataset} is {manifest['kind']}")
+        run_id = runs.create(db, phase, cfg, str(dataset), manifest)
+    run_dir = _paths().home / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log = open(run_dir / "train.log", "a")
+    runs.update(db, run_id, log_path=str(run_dir / "train.log"))
+    proc = subprocess.Popen([sys.executable, "-m", "cc_capture.train.worker", run_id], stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    _wait_for_run(run_id, proc, as_json)
+    run = runs.get(db, run_id)
+    data = {"run_id": run_id, "phase": run["phase"], "status": run["status"], "backend": run["backend"],
+            "metrics": run["metrics"], "artifacts": run["artifacts"], "error": run["error"]}
+    if as_json:
+        print_json(data)
+    else:
+        console.print(f"run {run_id} ({run['phase']}, {run['backend']}): [bold]{run['status']}[/]", highlight=False)
+        for k, v in run["metrics"].items():
+            console.print(f"  {k}: {v}", highlight=False)
+        if run["error"]:
+            console.print(f"[red]{run['error']}[/] (log: {run_dir / 'train.log'})", highlight=False)
+    if run["status"] != "completed":
+        raise typer.Exit(1)
+
+
+@runs_app.command("list")
+def runs_list(limit: int = typer.Option(20, "--limit", "-n", min=1), as_json: bool = JSON_OPT) -> None:
+    """Training runs, newest first."""
+    from cc_capture.train import runs
+
+    rows = runs.listing(_db(), limit)
+    if as_json:
+        return print_json(rows)
+    if not rows:
+        console.print("No training runs yet: `ccd train --phase sft` starts one.")
+        return
+    table = Table()
+    for col in ("run", "phase", "status", "backend", "created (UTC)", "train loss", "steps"):
+        table.add_column(col)
+    for r in rows:
+        m = r["metrics"] or {}
+        table.add_row(r["run_id"], r["phase"], r["status"], r["backend"] or "-",
+                      (r["created_at"] or "")[:19].replace("T", " "),
+                      f"{m['train_loss']:.4f}" if m.get("train_loss") is not None else "-", str(m.get("steps", "-")))
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."), as_json: bool = JSON_OPT) -> None:
+    """One run: config, dataset manifest, metrics, artifacts."""
+    from cc_capture.train import runs
+
+    run = runs.get(_db(), run_id)
+    if run is None:
+        fail(f"no run matches {run_id!r}; `ccd runs list` shows them")
+    if as_json:
+        return print_json(run)
+    console.print_json(json.dumps(run))
 
 
 # ---------------------------------------------------------------- daemon

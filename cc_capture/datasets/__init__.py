@@ -1,0 +1,1 @@
+"""SFT and DPO datasets from qualifying traces, in Hugging Face chat formats (see `build`)."""

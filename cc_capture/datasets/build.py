@@ -1,0 +1,157 @@
+"""Build the SFT (or DPO) dataset from the store: qualifying traces only, split by session,
+de-duplicated, redaction checked again, written as JSONL and as a Hugging Face `datasets` folder
+with a manifest (counts, token statistics, a hash of the trace ids, the extractor version)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from cc_capture import store
+from cc_capture.config import DatasetSettings
+from cc_capture.datasets.conversation import conversations, estimate_tokens, tool_schemas
+from cc_capture.datasets.preferences import rating_pairs, self_correction_pairs
+from cc_capture.redact import redact_value
+from cc_capture.signals import EXTRACTOR_VERSION
+
+
+class DatasetError(Exception):
+    """The dataset can't be built as asked; the message says why."""
+
+
+@dataclass
+class BuildResult:
+    path: Path
+    counts: dict[str, int]
+    manifest: dict[str, Any]
+
+
+def split_of(session_id: str, eval_percent: int) -> str:
+    """Deterministic split by session: no session is in two splits."""
+    digest = int(hashlib.sha256(session_id.encode()).hexdigest()[:8], 16)
+    return "eval" if digest % 100 < eval_percent else "train"
+
+
+def _qualifying(db: sqlite_utils.Database, include_synthetic: bool) -> list[dict[str, Any]]:
+    sql = ("SELECT t.trace_id FROM traces t JOIN signals s USING (trace_id) WHERE s.qualifies = 1"
+           + ("" if include_synthetic else " AND t.synthetic = 0") + " ORDER BY t.started_at, t.seq")
+    return [store.get_trace(db, r[0]) for r in db.execute(sql)]
+
+
+def _recheck(example: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Redact again (a newer pattern may catch what ingest missed); True if anything changed."""
+    clean = redact_value(example)
+    return clean, clean != example
+
+
+def _dedup_key(example: dict[str, Any]) -> str:
+    """Content identity of an example: its messages with tool-call ids replaced by their position
+    (two captures of the same work differ only in ids)."""
+    ids: dict[str, str] = {}
+
+    def norm(msgs: list[dict]) -> list[dict]:
+        out = []
+        for m in msgs:
+            m = dict(m)
+            if m.get("tool_calls"):
+                m["tool_calls"] = [dict(tc, id=ids.setdefault(tc["id"], str(len(ids)))) for tc in m["tool_calls"]]
+            if m.get("tool_call_id"):
+                m["tool_call_id"] = ids.setdefault(m["tool_call_id"], str(len(ids)))
+            out.append(m)
+        return out
+
+    content = {k: norm(example[k]) for k in ("messages", "prompt", "chosen", "rejected") if k in example}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def build(db: sqlite_utils.Database, out_root: Path, settings: DatasetSettings, dpo: bool = False,
+          include_synthetic: bool = False) -> BuildResult:
+    traces = _qualifying(db, include_synthetic)
+    if not traces:
+        raise DatasetError("no qualifying traces yet: `ccd stats` shows why traces are excluded")
+    tools = json.dumps(tool_schemas(traces), ensure_ascii=False)
+    rows: dict[str, list[dict]] = {"train": [], "eval": []}
+    seen: set[str] = set()
+    duplicates = redacted_again = 0
+    if dpo:
+        candidates = [p for t in traces for p in self_correction_pairs(t, settings.max_tool_output_tokens)]
+        rated = {r[0]: r[1] for r in db.execute("SELECT trace_id, rating FROM feedback")}
+        everything = [store.get_trace(db, tid) for tid in rated]
+        candidates += rating_pairs([t for t in everything if rated[t["trace_id"]] == "up"],
+                                   [t for t in everything if rated[t["trace_id"]] == "down"],
+                                   settings.max_tool_output_tokens)
+        examples = [(p["session_id"], dict(p, tools=tools)) for p in candidates]
+    else:
+        examples = []
+        for t in traces:
+            parts = conversations(t, settings.max_tool_output_tokens, settings.max_tokens)
+            for i, msgs in enumerate(parts):
+                examples.append((t["session_id"], {"messages": msgs, "tools": tools, "trace_id": t["trace_id"],
+                                                   "session_id": t["session_id"], "part": i, "parts": len(parts),
+                                                   "synthetic": False}))
+    for session_id, example in examples:
+        key = _dedup_key(example)
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        example, changed = _recheck(example)
+        redacted_again += changed
+        rows[split_of(session_id, settings.eval_percent)].append(example)
+
+    kind = "dpo" if dpo else "sft"
+    trace_ids = sorted(t["trace_id"] for t in traces)
+    ids_hash = hashlib.sha256("\n".join(trace_ids).encode()).hexdigest()
+    path = out_root / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{ids_hash[:8]}"
+    path.mkdir(parents=True, mode=0o700, exist_ok=True)
+    for split, items in rows.items():
+        _write_jsonl(path / f"{split}.jsonl", items)
+    token_counts = [sum(estimate_tokens(json.dumps(m, ensure_ascii=False))
+                        for m in (r.get("messages") or r["prompt"] + r["chosen"])) for r in rows["train"] + rows["eval"]]
+    manifest = {
+        "kind": kind, "created_at": store.iso(time.time()), "extractor_version": EXTRACTOR_VERSION,
+        "counts": {s: len(r) for s, r in rows.items()}, "traces": len(traces), "trace_ids_sha256": ids_hash,
+        "sessions": {s: len({r["session_id"] for r in items}) for s, items in rows.items()},
+        "duplicates_dropped": duplicates, "redacted_again": redacted_again, "include_synthetic": include_synthetic,
+        "origins": _origins(rows) if dpo else None,
+        "tokens": {"total": sum(token_counts), "max": max(token_counts, default=0),
+                   "mean": round(statistics.mean(token_counts), 1) if token_counts else 0,
+                   "estimate": "characters / 4"},
+        "settings": settings.model_dump(), "tools": [t["function"]["name"] for t in json.loads(tools)],
+    }
+    fd = os.open(path / "manifest.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(manifest, fh, indent=2)
+    _save_hf(path, rows)
+    return BuildResult(path, manifest["counts"], manifest)
+
+
+def _origins(rows: dict[str, list[dict]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for items in rows.values():
+        for r in items:
+            out[r["origin"]] = out.get(r["origin"], 0) + 1
+    return out
+
+
+def _save_hf(path: Path, rows: dict[str, list[dict]]) -> None:
+    """The same rows as a `datasets.DatasetDict` folder (`load_from_disk`), for trl."""
+    from datasets import Dataset, DatasetDict
+
+    DatasetDict({split: Dataset.from_list(items) for split, items in rows.items() if items}).save_to_disk(
+        str(path / "hf"))

@@ -1,0 +1,234 @@
+"""The training process: `python -m cc_capture.train.worker RUN_ID` (started by `ccd train`).
+
+Runs one phase of one run row, in its own process so the daemon and the CLI never hold torch.
+Checkpoints go to `runs/<id>/checkpoints`; started again, a run resumes from the last one.
+Progress lines (JSON) go to `runs/<id>/progress.jsonl` for the CLI's progress bar.
+
+Backends: unsloth when CUDA is there and unsloth is installed (4-bit QLoRA); otherwise
+transformers + peft, with bitsandbytes 4-bit on CUDA when asked and installed, and on the CPU
+in full precision. DPO and GRPO start from the last completed SFT run's adapter merged into its
+base model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from cc_capture import store
+from cc_capture.config import Paths
+from cc_capture.train import runs
+from cc_capture.train.config import TrainSettings
+
+
+def choose_backend(cfg: TrainSettings) -> str:
+    import importlib.util
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if cfg.backend == "unsloth" or (cfg.backend == "auto" and cuda and importlib.util.find_spec("unsloth")):
+        if not cuda:
+            raise RuntimeError("the unsloth backend needs a CUDA GPU")
+        return "unsloth"
+    if cuda and cfg.load_in_4bit and importlib.util.find_spec("bitsandbytes"):
+        return "transformers+qlora"
+    return "transformers" + ("+cuda" if cuda else "+cpu")
+
+
+def _progress_callback(path: Path):
+    """A TrainerCallback writing one JSON line per log event (what `ccd train` shows)."""
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            fields = {k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))}
+            with open(path, "a") as fh:
+                fh.write(json.dumps({"step": state.global_step, "max_steps": state.max_steps, **fields}) + "\n")
+
+    return Progress()
+
+
+def _tokenizer(base: str):
+    from transformers import AutoTokenizer
+
+    from cc_capture.train.tiny import chat_template
+
+    tok = AutoTokenizer.from_pretrained(base)
+    tok.chat_template = chat_template()  # ours: tool calls in one turn, assistant-only loss markers
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _model(base: str, cfg: TrainSettings, backend: str):
+    """(model, peft_config) for the backend; unsloth returns a model with LoRA already applied."""
+    from peft import LoraConfig
+
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules, task_type="CAUSAL_LM")
+    if backend == "unsloth":
+        from unsloth import FastLanguageModel
+
+        model, _ = FastLanguageModel.from_pretrained(base, max_seq_length=cfg.max_length, load_in_4bit=cfg.load_in_4bit)
+        model = FastLanguageModel.get_peft_model(model, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                                                 lora_dropout=cfg.lora_dropout, random_state=cfg.seed)
+        return model, None
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {}
+    if backend == "transformers+qlora":
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                           bnb_4bit_compute_dtype=torch.bfloat16)
+    return AutoModelForCausalLM.from_pretrained(base, **kwargs), lora
+
+
+def _common_args(cfg: TrainSettings, run_dir: Path, backend: str) -> dict[str, Any]:
+    cpu = backend.endswith("+cpu")
+    return dict(output_dir=str(run_dir / "checkpoints"), learning_rate=cfg.learning_rate,
+                num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
+                gradient_accumulation_steps=cfg.gradient_accumulation_steps, logging_steps=1,
+                save_steps=cfg.save_steps, save_total_limit=2, seed=cfg.seed, report_to=[], use_cpu=cpu,
+                bf16=not cpu, fp16=False, disable_tqdm=True)
+
+
+def _last_checkpoint(run_dir: Path) -> str | None:
+    """The newest complete checkpoint: the Trainer writes trainer_state.json last, so a checkpoint an
+    interruption cut short has none and is passed over."""
+    checkpoints = sorted((c for c in (run_dir / "checkpoints").glob("checkpoint-*") if (c / "trainer_state.json").exists()),
+                         key=lambda p: int(p.name.split("-")[1]))
+    return str(checkpoints[-1]) if checkpoints else None
+
+
+def _merged_sft(db, run_dir: Path, cfg: TrainSettings) -> str:
+    """DPO and GRPO train on the SFT model: its adapter merged into its base, saved once."""
+    sft = runs.latest_completed(db, "sft")
+    if sft is None:
+        raise RuntimeError("no completed SFT run: run `ccd train --phase sft` first")
+    merged = run_dir / "merged-sft"
+    if not (merged / "config.json").exists():
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(sft["artifacts"]["adapter_dir"])
+        model.merge_and_unload().save_pretrained(merged)
+        _tokenizer(sft["config"]["base_model"]).save_pretrained(merged)
+    return str(merged)
+
+
+def _train(trainer, run_dir: Path) -> dict[str, Any]:
+    checkpoint = _last_checkpoint(run_dir)
+    with open(run_dir / "progress.jsonl", "a") as fh:
+        fh.write(json.dumps({"event": "start", "pid": os.getpid(), "resume_from": checkpoint}) + "\n")
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    metrics = {"train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
+               "last_loss": losses[-1] if losses else None, "steps": trainer.state.global_step,
+               "runtime_s": result.metrics.get("train_runtime")}
+    for key in ("eval_loss", "rewards/accuracies", "reward", "rewards/behavioural_reward/mean"):
+        values = [h[key] for h in trainer.state.log_history if key in h]
+        if values:
+            metrics[key.replace("/", "_")] = values[-1]
+    tokens = trainer.state.log_history[-1].get("num_tokens") if trainer.state.log_history else None
+    if tokens and result.metrics.get("train_runtime"):
+        metrics["tokens_per_s"] = round(tokens / result.metrics["train_runtime"], 1)
+    return metrics
+
+
+def run_phase(db, run: dict, run_dir: Path) -> tuple[dict, dict, str]:
+    from datasets import Dataset, load_from_disk
+
+    cfg = TrainSettings(**run["config"])
+    backend = choose_backend(cfg)
+    runs.update(db, run["run_id"], backend=backend)
+    progress = _progress_callback(run_dir / "progress.jsonl")
+    data = load_from_disk(str(Path(run["dataset_path"]) / "hf"))
+    train, evaluation = data["train"], data["eval"] if "eval" in data else None
+    phase = run["phase"]
+    base = cfg.base_model if phase == "sft" else _merged_sft(db, run_dir, cfg)
+    tok = _tokenizer(base)
+    model, lora = _model(base, cfg, backend)
+    common = _common_args(cfg, run_dir, backend)
+    if phase == "sft":
+        from trl import SFTConfig, SFTTrainer
+
+        trainer = SFTTrainer(model=model, args=SFTConfig(assistant_only_loss=True, max_length=cfg.max_length,
+                                                         eval_strategy="epoch" if evaluation else "no", **common),
+                             train_dataset=train.select_columns(["messages"]),
+                             eval_dataset=evaluation.select_columns(["messages"]) if evaluation else None,
+                             processing_class=tok, peft_config=lora, callbacks=[progress])
+    elif phase == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        trainer = DPOTrainer(model=model, args=DPOConfig(beta=cfg.dpo_beta, max_length=cfg.max_length, **common),
+                             train_dataset=train.select_columns(["prompt", "chosen", "rejected"]),
+                             processing_class=tok, peft_config=lora, callbacks=[progress])
+    elif phase == "grpo":
+        from trl import GRPOConfig, GRPOTrainer
+
+        from cc_capture.datasets.conversation import next_step_prompts
+        from cc_capture.train.reward import behavioural_reward
+
+        rows = [r for m in train["messages"] for r in next_step_prompts(m)]
+        if not rows:
+            raise RuntimeError("the SFT dataset has no step with a tool call to learn from")
+        generations = cfg.grpo_num_generations
+        trainer = GRPOTrainer(
+            model=model, reward_funcs=behavioural_reward, processing_class=tok, peft_config=lora, callbacks=[progress],
+            train_dataset=Dataset.from_list(rows),
+            args=GRPOConfig(num_generations=generations, max_completion_length=cfg.grpo_max_completion_length,
+                            generation_batch_size=generations, **dict(common, per_device_train_batch_size=generations)))
+    else:
+        raise RuntimeError(f"unknown phase {phase!r}")
+    metrics = _train(trainer, run_dir)
+    adapter = run_dir / "adapter"
+    trainer.save_model(str(adapter))
+    tok.save_pretrained(str(adapter))
+    artifacts = {"adapter_dir": str(adapter), "checkpoints_dir": str(run_dir / "checkpoints"),
+                 "log": str(run_dir / "train.log")}
+    if phase != "sft":
+        artifacts["base_model_dir"] = base
+    return metrics, artifacts, backend
+
+
+def main(run_id: str) -> int:
+    paths = Paths()
+    db = store.connect(paths.db)
+    run = runs.get(db, run_id)
+    if run is None:
+        print(f"no run {run_id}", file=sys.stderr)
+        return 2
+    run_dir = paths.home / "runs" / run["run_id"]
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def interrupted(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    runs.update(db, run["run_id"], status="running", pid=os.getpid(), started_at=time.time(), error=None)
+    try:
+        metrics, artifacts, backend = run_phase(db, run, run_dir)
+    except KeyboardInterrupt:
+        runs.update(db, run["run_id"], status="interrupted", ended_at=time.time(),
+                    error="interrupted; `ccd train --resume RUN` continues from the last checkpoint")
+        return 130
+    except Exception as e:
+        traceback.print_exc()
+        runs.update(db, run["run_id"], status="failed", ended_at=time.time(), error=f"{type(e).__name__}: {e}")
+        return 1
+    runs.update(db, run["run_id"], status="completed", ended_at=time.time(), metrics=metrics, artifacts=artifacts,
+                backend=backend)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,278 @@
+"""Datasets from captured traces, and real training on CPU: SFT, DPO and GRPO of a tiny Llama
+built here (no model can be downloaded), through `ccd dataset build`, `ccd train` and `ccd runs`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("trl", reason="the training extra is not installed (pip install -e '.[train]')")
+
+from cc_capture import store  # noqa: E402
+from cc_capture.datasets.build import split_of  # noqa: E402
+from conftest import emit, ingest_all, wait_for  # noqa: E402
+
+pytestmark = pytest.mark.training
+LONG = "The change is done and verified. " * 12
+
+
+def session(paths, sid, prompt, steps, answer):
+    """A real captured session: hook payloads through the emitter and ingest (with a transcript)."""
+    base = {"session_id": sid, "prompt_id": f"{sid}-p", "cwd": "/w"}
+    emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt": prompt})
+    for b, batch in enumerate(steps):
+        calls = []
+        for i, (name, inp, out, ok) in enumerate(batch):
+            tid = f"{sid}-t{b}{i}"
+            call = {**base, "tool_name": name, "tool_use_id": tid, "tool_input": inp}
+            emit(paths, {**call, "hook_event_name": "PreToolUse"})
+            if ok:
+                emit(paths, {**call, "hook_event_name": "PostToolUse", "tool_response": {"stdout": out, "stderr": ""}})
+            else:
+                emit(paths, {**call, "hook_event_name": "PostToolUseFailure", "error": out})
+            calls.append({"tool_name": name, "tool_input": inp, "tool_use_id": tid, "tool_response": out})
+        emit(paths, {**base, "hook_event_name": "PostToolBatch", "tool_calls": calls})
+    emit(paths, {**base, "hook_event_name": "Stop", "last_assistant_message": answer})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    home = tmp_path_factory.mktemp("train")
+    old = os.environ.get("CC_CAPTURE_HOME")
+    os.environ["CC_CAPTURE_HOME"] = str(home / "cch")
+    from cc_capture.config import Paths
+
+    paths = Paths(home / "cch").ensure()
+    (paths.home / "config.toml").write_text("[datasets]\neval_percent = 30\n[train]\nlearning_rate = 0.005\n"
+                                            "batch_size = 2\ngradient_accumulation_steps = 1\nsave_steps = 5\n"
+                                            "max_length = 1024\ngrpo_num_generations = 2\n"
+                                            "grpo_max_completion_length = 16\n")
+    for k in range(8):
+        session(paths, f"s{k}", f"List the Python files in package {k} and count them",
+                [[("Bash", {"command": f"ls pkg{k}"}, "a.py\nb.py", True)],
+                 [("Grep", {"pattern": "def ", "path": f"pkg{k}"}, "a.py:def f()", True),
+                  ("Read", {"file_path": f"pkg{k}/a.py"}, "def f(): pass", True)]], f"There are 2 files. {LONG}")
+    # a self-correction: a failed call, then a different one that works
+    session(paths, "fix", "Run the unit tests of the parser",
+            [[("Bash", {"command": "pytest tests/parser"}, "Exit code 4\nno such dir", False)],
+             [("Bash", {"command": "pytest tests/test_parser.py"}, "5 passed", True)]], f"All 5 pass. {LONG}")
+    session(paths, "dup", "List the Python files in package 0 and count them",  # same content as s0: a duplicate
+            [[("Bash", {"command": "ls pkg0"}, "a.py\nb.py", True)],
+             [("Grep", {"pattern": "def ", "path": "pkg0"}, "a.py:def f()", True),
+              ("Read", {"file_path": "pkg0/a.py"}, "def f(): pass", True)]], f"There are 2 files. {LONG}")
+    ingest_all(paths)
+    db = store.connect(paths.db)
+    with store.transaction(db) as conn:
+        store.feedback_set(conn, "s1-p", "up", None)
+        store.feedback_set(conn, "s2-p", "down", "wrong package")
+    from cc_capture.config import GateSettings
+    from cc_capture.signals.runner import compute_pending
+
+    compute_pending(db, GateSettings())
+    yield paths
+    if old is None:
+        os.environ.pop("CC_CAPTURE_HOME", None)
+    else:
+        os.environ["CC_CAPTURE_HOME"] = old
+
+
+def ccd(*args, check=True, timeout=600):
+    p = subprocess.run([sys.executable, "-m", "cc_capture", *args], capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
+    if check and p.returncode:
+        raise AssertionError(f"ccd {args}: {p.stdout}\n{p.stderr}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def sft_dataset(world):
+    return json.loads(ccd("dataset", "build", "--json").stdout)
+
+
+def read_jsonl(path):
+    return [json.loads(l) for l in Path(path).read_text().splitlines()]
+
+
+def test_sft_dataset_shape_splits_and_manifest(sft_dataset):
+    path = Path(sft_dataset["path"])
+    rows = read_jsonl(path / "train.jsonl") + read_jsonl(path / "eval.jsonl")
+    m = sft_dataset["manifest"]
+    assert sft_dataset["counts"] == m["counts"] and m["counts"]["train"] > 0 and m["counts"]["eval"] > 0
+    assert m["duplicates_dropped"] == 1 and m["traces"] == 9  # s2 rated down: excluded
+    assert m["extractor_version"] >= 1 and len(m["trace_ids_sha256"]) == 64 and m["tokens"]["max"] > 0
+    train_sessions = {r["session_id"] for r in read_jsonl(path / "train.jsonl")}
+    eval_sessions = {r["session_id"] for r in read_jsonl(path / "eval.jsonl")}
+    assert not train_sessions & eval_sessions
+    assert all(split_of(s, 30) == "eval" for s in eval_sessions)
+    example = next(r for r in rows if r["trace_id"] == "s0-p" or r["trace_id"] == "dup-p")
+    roles = [m["role"] for m in example["messages"]]
+    assert roles == ["system", "user", "assistant", "tool", "assistant", "tool", "tool", "assistant"]
+    parallel = example["messages"][4]
+    assert [tc["function"]["name"] for tc in parallel["tool_calls"]] == ["Grep", "Read"]
+    assert all(isinstance(tc["function"]["arguments"], str) for tc in parallel["tool_calls"])
+    assert json.loads(parallel["tool_calls"][0]["function"]["arguments"]) == {"path": "pkg0", "pattern": "def "}
+    tools = {t["function"]["name"]: t for t in json.loads(example["tools"])}
+    assert set(tools) == {"Bash", "Grep", "Read"}
+    assert tools["Grep"]["function"]["parameters"]["required"] == ["path", "pattern"]
+    from datasets import load_from_disk
+
+    hf = load_from_disk(str(path / "hf"))
+    assert hf["train"].num_rows == m["counts"]["train"]
+    assert oct(os.stat(path / "train.jsonl").st_mode & 0o777) == "0o600"
+
+
+def test_long_traces_split_and_outputs_truncated(world):
+    from cc_capture.config import DatasetSettings
+    from cc_capture.datasets.conversation import conversations
+
+    db = store.connect(world.db)
+    t = store.get_trace(db, "s3-p")
+    t["tool_calls"][0]["output"] = {"stdout": "x" * 50_000}
+    parts = conversations(t, max_tool_output_tokens=100, max_tokens=300)
+    assert len(parts) == 2  # split at a step boundary, not cut at the end
+    assert parts[0][-1]["role"] == "tool" and parts[1][-1]["content"].startswith("There are 2 files")
+    assert "[truncated: 49600 more characters]" in parts[0][3]["content"]
+    assert parts[1][2]["role"] == "system" and "Bash" in parts[1][2]["content"]
+    assert DatasetSettings().max_tool_output_tokens == 1024
+
+
+def test_dpo_pairs_with_origins(world):
+    data = json.loads(ccd("dataset", "build", "--dpo", "--json").stdout)
+    rows = read_jsonl(Path(data["path"]) / "train.jsonl") + read_jsonl(Path(data["path"]) / "eval.jsonl")
+    origins = {r["origin"] for r in rows}
+    assert origins == {"self_correction", "rating"}
+    fix = next(r for r in rows if r["origin"] == "self_correction")
+    assert "tests/test_parser.py" in fix["chosen"][0]["tool_calls"][0]["function"]["arguments"]
+    assert "tests/parser" in fix["rejected"][0]["tool_calls"][0]["function"]["arguments"]
+    rating = next(r for r in rows if r["origin"] == "rating")
+    assert rating["trace_ids"] == ["s1-p", "s2-p"]
+    assert data["manifest"]["origins"] == {"self_correction": 1, "rating": 1}
+
+
+def test_synthetic_traces_only_when_asked(world):
+    db = store.connect(world.db)
+    db.execute("UPDATE traces SET synthetic = 1 WHERE trace_id = 's4-p'")
+    try:
+        without = json.loads(ccd("dataset", "build", "--json").stdout)["manifest"]["traces"]
+        with_ = json.loads(ccd("dataset", "build", "--include-synthetic", "--json").stdout)["manifest"]["traces"]
+    finally:
+        db.execute("UPDATE traces SET synthetic = 0 WHERE trace_id = 's4-p'")
+    assert with_ == without + 1
+
+
+@pytest.fixture(scope="module")
+def tiny(world, sft_dataset, tmp_path_factory):
+    from cc_capture.train.tiny import make_tiny_model
+
+    texts = [l for l in (Path(sft_dataset["path"]) / "train.jsonl").read_text().splitlines()] * 5
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny", texts)
+
+
+@pytest.fixture(scope="module")
+def sft_run(world, sft_dataset, tiny):
+    out = ccd("train", "--phase", "sft", "--base-model", str(tiny), "--max-steps", "30",
+              "--dataset", sft_dataset["path"], "--json")
+    return json.loads(out.stdout)
+
+
+def test_sft_trains_and_loss_falls(sft_run):
+    assert sft_run["status"] == "completed" and sft_run["phase"] == "sft"
+    assert sft_run["backend"] == "transformers+cpu"
+    m = sft_run["metrics"]
+    assert m["steps"] == 30 and m["last_loss"] < m["first_loss"]
+    adapter = Path(sft_run["artifacts"]["adapter_dir"])
+    assert (adapter / "adapter_config.json").exists() and (adapter / "adapter_model.safetensors").exists()
+    assert json.loads((adapter / "adapter_config.json").read_text())["r"] == 16
+
+
+def test_runs_list_and_show(sft_run):
+    listed = json.loads(ccd("runs", "list", "--json").stdout)
+    assert sft_run["run_id"] in [r["run_id"] for r in listed]
+    shown = json.loads(ccd("runs", "show", sft_run["run_id"], "--json").stdout)
+    assert shown["config"]["lora_r"] == 16 and shown["config"]["max_steps"] == 30
+    assert shown["dataset_manifest"]["kind"] == "sft" and shown["status"] == "completed"
+    assert Path(shown["log_path"]).exists()
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(world, sft_dataset, tiny):
+    p = subprocess.Popen([sys.executable, "-m", "cc_capture", "train", "--phase", "sft", "--base-model", str(tiny),
+                          "--max-steps", "400", "--dataset", sft_dataset["path"], "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    runs_dir = world.home / "runs"
+    before = {d.name for d in runs_dir.iterdir()} if runs_dir.exists() else set()
+    checkpoint = wait_for(lambda: [c for c in runs_dir.glob("*/checkpoints/checkpoint-*")
+                                   if c.parent.parent.name not in before and int(c.name.split("-")[1]) >= 10
+                                   and (c / "trainer_state.json").exists()],
+                          timeout=300, message="a checkpoint of the new run")
+    p.send_signal(signal.SIGINT)  # Ctrl-C: ccd stops the worker, which records the run as interrupted
+    out, _ = p.communicate(timeout=120)
+    run = json.loads(out)
+    assert run["status"] == "interrupted"
+    run_id = run["run_id"]
+    assert checkpoint[0].parent.parent.name == run_id
+    db = store.connect(world.db)
+    db.execute("UPDATE runs SET config = json_set(config, '$.max_steps', 15) WHERE run_id = ?", [run_id])
+    resumed = json.loads(ccd("train", "--resume", run_id, "--json").stdout)
+    assert resumed["status"] == "completed" and resumed["metrics"]["steps"] == 15
+    events = [json.loads(l) for l in (runs_dir / run_id / "progress.jsonl").read_text().splitlines()]
+    starts = [i for i, e in enumerate(events) if e.get("event") == "start"]
+    assert len(starts) == 2 and events[starts[0]]["resume_from"] is None
+    resumed_from = events[starts[1]]["resume_from"]
+    assert resumed_from and int(resumed_from.rsplit("-", 1)[1]) >= 10
+    after = [e["step"] for e in events[starts[1]:] if "loss" in e]
+    assert after[0] == int(resumed_from.rsplit("-", 1)[1]) + 1 and after[-1] == 15  # went on, not from step 1
+
+
+def test_dpo_trains_on_the_merged_sft_model(world, sft_run):
+    out = json.loads(ccd("train", "--phase", "dpo", "--max-steps", "4", "--json").stdout)
+    assert out["status"] == "completed", out
+    assert Path(out["artifacts"]["base_model_dir"]).name == "merged-sft"
+    assert (Path(out["artifacts"]["adapter_dir"]) / "adapter_config.json").exists()
+    assert out["metrics"]["steps"] == 4 and out["metrics"]["train_loss"] is not None
+
+
+def test_grpo_trains_with_the_behavioural_reward(world, sft_run, sft_dataset):
+    out = json.loads(ccd("train", "--phase", "grpo", "--max-steps", "2", "--dataset", sft_dataset["path"],
+                         "--json").stdout)
+    assert out["status"] == "completed", out
+    assert out["metrics"]["steps"] == 2
+    assert any(k.startswith("reward") for k in out["metrics"]), out["metrics"]
+
+
+def test_train_errors_are_clear(world, sft_dataset):
+    bad = ccd("train", "--phase", "ppo", check=False)
+    assert bad.returncode == 2 and "--phase must be sft, dpo or grpo" in bad.stderr
+    wrong = ccd("train", "--phase", "dpo", "--dataset", sft_dataset["path"], check=False)
+    assert wrong.returncode == 1 and "needs a dpo dataset" in wrong.stderr
+
+
+def test_training_template_renders_several_calls_and_masks_assistant_output(tiny):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny)
+    conversation = [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Check it."},
+        {"role": "assistant", "content": "Two checks.", "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "Bash", "arguments": '{"command":"ls"}'}},
+            {"id": "b", "type": "function", "function": {"name": "Read", "arguments": {"file_path": "x.py"}}}]},
+        {"role": "tool", "content": "x.py", "tool_call_id": "a"}, {"role": "tool", "content": "pass", "tool_call_id": "b"},
+        {"role": "assistant", "content": "Fine."}]
+    text = tok.apply_chat_template(conversation, tokenize=False)
+    assert text == (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nCheck it.<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\nTwo checks.\n<|python_tag|>"
+        '{"name": "Bash", "parameters": {"command":"ls"}}\n{"name": "Read", "parameters": {"file_path": "x.py"}}<|eom_id|>'
+        "<|start_header_id|>ipython<|end_header_id|>\n\nx.py<|eot_id|>"
+        "<|start_header_id|>ipython<|end_header_id|>\n\npass<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\nFine.<|eot_id|>")
+    out = tok.apply_chat_template(conversation, return_dict=True, return_assistant_tokens_mask=True)
+    trained = tok.decode([t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m])
+    assert trained == ('Two checks.\n<|python_tag|>{"name": "Bash", "parameters": {"command":"ls"}}\n'
+                       '{"name": "Read", "parameters": {"file_path": "x.py"}}<|eom_id|>Fine.<|eot_id|>')
