@@ -8,5 +8,10 @@ py=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 # torch is pinned to the CPU build (constraints/cpu.txt): any other torch pulls GBs of CUDA packages.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev,train]" -c constraints/cpu.txt
+# Go renders the Ollama template in its test, as Ollama does; Debian/Ubuntu CI machines get it here.
+if ! command -v go >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go) >/dev/null 2>&1 ||
+        echo "tests/run.sh: could not install golang-go; the Ollama template test will say so" >&2
+fi
 export OMP_NUM_THREADS=1
 exec .venv/bin/python -m pytest "$@"

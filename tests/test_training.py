@@ -276,3 +276,49 @@ def test_training_template_renders_several_calls_and_masks_assistant_output(tiny
     trained = tok.decode([t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m])
     assert trained == ('Two checks.\n<|python_tag|>{"name": "Bash", "parameters": {"command":"ls"}}\n'
                        '{"name": "Read", "parameters": {"file_path": "x.py"}}<|eom_id|>Fine.<|eot_id|>')
+
+
+def _ollama_render(conversation, tools, tmp_path):
+    """Render with Go's text/template, as Ollama does (tests/support/ollama_render)."""
+    import shutil
+
+    go = shutil.which("go")
+    if go is None:
+        if os.environ.get("CI"):
+            pytest.fail("Go is needed in CI to check the Ollama template (tests/run.sh installs golang-go)")
+        pytest.skip("Go is not installed: the Ollama template check needs it")
+    from cc_capture.datasets.templates import OLLAMA_TEMPLATE
+
+    messages = [{"role": m["role"], "content": m["content"] or "",
+                 "tool_calls": [{"function": {"name": tc["function"]["name"],
+                                              "arguments": json.loads(tc["function"]["arguments"])}}
+                                for tc in m.get("tool_calls") or []]} for m in conversation]
+    harness = Path(__file__).parent / "support" / "ollama_render"
+    env = dict(os.environ, GOCACHE=str(tmp_path / "gocache"), GOPATH=str(tmp_path / "gopath"), GOFLAGS="-mod=mod")
+    p = subprocess.run([go, "run", ".", str(OLLAMA_TEMPLATE)], cwd=harness, env=env, capture_output=True, text=True,
+                       input=json.dumps({"messages": messages, "tools": tools}), timeout=300)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def test_ollama_template_renders_what_training_saw(tiny, sft_dataset, tmp_path):
+    """The deployment (Go) template and the training (Jinja) template agree, token for token."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny)
+    rows = read_jsonl(Path(sft_dataset["path"]) / "train.jsonl")[:2]
+    tricky = [{"role": "system", "content": "Be careful."}, {"role": "user", "content": "Compare a < b & c > d"},
+              {"role": "assistant", "content": "", "tool_calls": [
+                  {"id": "x", "type": "function", "function": {
+                      "name": "Bash", "arguments": json.dumps({"command": "test 1 < 2 && echo é > f"})}}]},
+              {"role": "tool", "content": "ok", "tool_call_id": "x"}]
+    from cc_capture.datasets.conversation import arguments_json
+
+    tricky[2]["tool_calls"][0]["function"]["arguments"] = arguments_json({"command": "test 1 < 2 && echo é > f"})
+    cases = [(r["messages"], json.loads(r["tools"])) for r in rows] + [(tricky, json.loads(rows[0]["tools"]))]
+    for conversation, tools in cases:
+        ends_with_answer = conversation[-1]["role"] == "assistant"
+        jinja = tok.apply_chat_template(conversation, tools=tools, tokenize=False,
+                                        add_generation_prompt=not ends_with_answer)
+        assert jinja.startswith(tok.bos_token)
+        assert _ollama_render(conversation, tools, tmp_path) == jinja[len(tok.bos_token):]

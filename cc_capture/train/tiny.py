@@ -14,7 +14,9 @@ SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
 
 
 def chat_template() -> str:
-    return (Path(__file__).resolve().parent.parent / "datasets" / "templates" / "llama31_tools.jinja").read_text()
+    from cc_capture.datasets.templates import TRAINING_TEMPLATE
+
+    return TRAINING_TEMPLATE.read_text()
 
 
 def make_tiny_model(out: Path, texts: Iterable[str], vocab_size: int = 512, hidden: int = 64, layers: int = 2,
