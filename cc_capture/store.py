@@ -423,8 +423,8 @@ def get_trace(db: sqlite_utils.Database, trace_id: str) -> dict[str, Any] | None
     trace["vector"] = json.loads(sig[1]) if sig else None
     trace["gate_reasons"] = json.loads(sig[2]) if sig else []
     trace["extractor_version"] = sig[3] if sig else None
-    src = db.execute("SELECT source, model FROM traces WHERE trace_id = ?", [trace_id]).fetchone()
-    trace["source"], trace["model"] = src
+    src = db.execute("SELECT source, model, synthetic FROM traces WHERE trace_id = ?", [trace_id]).fetchone()
+    trace["source"], trace["model"], trace["synthetic"] = src[0], src[1], bool(src[2])
     usage = db.execute(
         "SELECT count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_creation_tokens) "
         "FROM message_usage WHERE trace_id = ?", [trace_id]).fetchone()

@@ -397,6 +397,38 @@ def dataset_build(
                   f"from {m['traces']} traces ({m['duplicates_dropped']} duplicates dropped) → {result.path}")
 
 
+@app.command()
+def bootstrap(
+    traces: int = typer.Option(..., "--traces", min=1, max=10_000, help="How many synthetic traces."),
+    project: Path = typer.Option(Path("."), "--project", help="The project whose files make them concrete."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Synthetic traces for a cold start, from workflow templates over your project's files
+    (read-only). Marked synthetic: never evaluated on; trained on only with --include-synthetic."""
+    from cc_capture.datasets.bootstrap import BootstrapError, generate, store_traces
+    from cc_capture.signals.runner import compute_pending
+
+    try:
+        made = generate(project, traces, seed)
+    except BootstrapError as e:
+        fail(str(e))
+    db = _db()
+    with store.transaction(db) as conn:
+        session_id = store_traces(conn, made, project.resolve())
+    signals = compute_pending(db, _settings().gates)
+    workflows: dict[str, int] = {}
+    for t in made:
+        workflows[t.workflow] = workflows.get(t.workflow, 0) + 1
+    data = {"session_id": session_id, "created": len(made), "project": str(project.resolve()),
+            "workflows": workflows, "qualifying": signals.qualifies}
+    if as_json:
+        return print_json(data)
+    console.print(f"{len(made)} synthetic traces from {len(workflows)} workflows over {project.resolve()} "
+                  f"(session {session_id}); {signals.qualifies} qualify. They train only with "
+                  "`ccd dataset build --include-synthetic`.", highlight=False)
+
+
 def _wait_for_run(run_id: str, proc, as_json: bool) -> None:
     """Follow the worker's progress file with a progress bar until it exits; Ctrl-C interrupts it."""
     import signal as _signal

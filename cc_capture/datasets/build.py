@@ -103,7 +103,7 @@ def build(db: sqlite_utils.Database, out_root: Path, settings: DatasetSettings, 
             for i, msgs in enumerate(parts):
                 examples.append((t["session_id"], {"messages": msgs, "tools": tools, "trace_id": t["trace_id"],
                                                    "session_id": t["session_id"], "part": i, "parts": len(parts),
-                                                   "synthetic": False}))
+                                                   "synthetic": bool(t["synthetic"])}))
     for session_id, example in examples:
         key = _dedup_key(example)
         if key in seen:
@@ -112,7 +112,9 @@ def build(db: sqlite_utils.Database, out_root: Path, settings: DatasetSettings, 
         seen.add(key)
         example, changed = _recheck(example)
         redacted_again += changed
-        rows[split_of(session_id, settings.eval_percent)].append(example)
+        # synthetic traces are never used for evaluation
+        split = "train" if example.get("synthetic") else split_of(session_id, settings.eval_percent)
+        rows[split].append(example)
 
     kind = "dpo" if dpo else "sft"
     trace_ids = sorted(t["trace_id"] for t in traces)
