@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from conftest import REPO
 
@@ -101,3 +102,17 @@ def test_service_templates_are_valid(tmp_path):
     assert parsed["EnvironmentVariables"] == {"CC_CAPTURE_HOME": "/x/data"} and parsed["Umask"] == 0o077
     unit = (REPO / "daemon" / "cc-capture.service").read_text()
     assert "ExecStart=\"@CCD@\" daemon run" in unit and "[Install]" in unit and "WantedBy=default.target" in unit
+
+
+@pytest.mark.training
+def test_install_with_the_training_extra(tmp_path):
+    """--train adds transformers + peft + trl >= 1.16 with the CPU torch pinned (constraints/cpu.txt)."""
+    home, env = fresh_env(tmp_path, systemd_user=False)
+    sh(["sh", str(REPO / "install.sh"), "--train"], env)
+    venv_python = tmp_path / "xdg-data" / "cc-capture" / "venv" / "bin" / "python"
+    versions = sh([str(venv_python), "-c", "import torch, trl, peft, transformers; "
+                   "print(torch.__version__, trl.__version__)"], env).stdout.split()
+    assert versions[0] == "2.13.0+cpu"
+    assert tuple(int(x) for x in versions[1].split(".")[:2]) >= (1, 16)
+    assert "--phase" in sh([str(home / ".local" / "bin" / "ccd"), "train", "--help"], env).stdout
+    sh(["sh", str(REPO / "install.sh"), "--uninstall", "--purge"], env)

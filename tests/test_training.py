@@ -322,3 +322,12 @@ def test_ollama_template_renders_what_training_saw(tiny, sft_dataset, tmp_path):
                                         add_generation_prompt=not ends_with_answer)
         assert jinja.startswith(tok.bos_token)
         assert _ollama_render(conversation, tools, tmp_path) == jinja[len(tok.bos_token):]
+
+
+def test_old_trl_on_cpu_is_refused_with_a_clear_reason():
+    from cc_capture.train.worker import check_trl
+
+    with pytest.raises(RuntimeError, match=r"trl 1\.15\.0 cannot train on the CPU.*--train"):
+        check_trl("1.15.0", cuda=False)
+    check_trl("1.15.0", cuda=True)  # unsloth's pin, on CUDA: fine
+    check_trl("1.16.0", cuda=False)

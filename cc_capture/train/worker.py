@@ -27,12 +27,22 @@ from cc_capture.train import runs
 from cc_capture.train.config import TrainSettings
 
 
+def check_trl(version: str, cuda: bool) -> None:
+    """trl before 1.16 cannot train on a CPU (its fused log-prob path needs CUDA): say so up front."""
+    major, minor = (int(x) for x in version.split(".")[:2])
+    if not cuda and (major, minor) < (1, 16):
+        raise RuntimeError(f"trl {version} cannot train on the CPU (its fused log-prob path needs CUDA); "
+                           "install the train extra (trl >= 1.16): ./install.sh --train")
+
+
 def choose_backend(cfg: TrainSettings) -> str:
     import importlib.util
 
     import torch
+    import trl
 
     cuda = torch.cuda.is_available()
+    check_trl(trl.__version__, cuda)
     if cfg.backend == "unsloth" or (cfg.backend == "auto" and cuda and importlib.util.find_spec("unsloth")):
         if not cuda:
             raise RuntimeError("the unsloth backend needs a CUDA GPU")
