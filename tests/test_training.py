@@ -331,3 +331,17 @@ def test_old_trl_on_cpu_is_refused_with_a_clear_reason():
         check_trl("1.15.0", cuda=False)
     check_trl("1.15.0", cuda=True)  # unsloth's pin, on CUDA: fine
     check_trl("1.16.0", cuda=False)
+
+
+def test_divergence_pairs_from_a_trained_model(world, sft_run):
+    out = json.loads(ccd("dataset", "build", "--dpo", "--divergences-from", sft_run["run_id"], "--max-prompts", "6",
+                         "--json").stdout)
+    rows = read_jsonl(Path(out["path"]) / "train.jsonl") + read_jsonl(Path(out["path"]) / "eval.jsonl")
+    divergent = [r for r in rows if r["origin"] == "divergence"]
+    assert divergent and out["manifest"]["origins"]["divergence"] == len(divergent)
+    pair = divergent[0]
+    assert pair["run_id"] == sft_run["run_id"] and 0 <= pair["score"] < 0.5
+    assert pair["chosen"][0]["tool_calls"]  # Claude's step: it called tools
+    assert pair["chosen"] != pair["rejected"] and pair["prompt"][-1]["role"] in ("user", "tool")
+    bad = ccd("dataset", "build", "--divergences-from", sft_run["run_id"], check=False)
+    assert bad.returncode == 2 and "goes with --dpo" in bad.stderr

@@ -371,12 +371,12 @@ def stats(as_json: bool = JSON_OPT) -> None:
 # ---------------------------------------------------------------- datasets and training
 
 
-def _build_dataset(dpo: bool, include_synthetic: bool):
+def _build_dataset(dpo: bool, include_synthetic: bool, extra_pairs: list | None = None):
     from cc_capture.datasets.build import DatasetError, build
 
     try:
         return build(_db(), _paths().home / "datasets", _settings().datasets, dpo=dpo,
-                     include_synthetic=include_synthetic)
+                     include_synthetic=include_synthetic, extra_pairs=extra_pairs)
     except DatasetError as e:
         fail(str(e))
 
@@ -385,10 +385,27 @@ def _build_dataset(dpo: bool, include_synthetic: bool):
 def dataset_build(
     dpo: bool = typer.Option(False, "--dpo", help="Preference pairs for DPO instead of SFT conversations."),
     include_synthetic: bool = typer.Option(False, "--include-synthetic", help="Also bootstrap (synthetic) traces."),
+    divergences_from: Optional[str] = typer.Option(None, "--divergences-from", metavar="RUN",
+                                                   help="With --dpo: add pairs where this SFT run's model diverges "
+                                                        "from Claude (needs the train extra)."),
+    max_prompts: int = typer.Option(50, "--max-prompts", min=1, help="Prompts to try for divergences."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Build a training dataset (JSONL + a Hugging Face `datasets` folder + manifest.json)."""
-    result = _build_dataset(dpo, include_synthetic)
+    extra = None
+    if divergences_from:
+        from cc_capture.train import runs
+
+        if not dpo:
+            fail("--divergences-from goes with --dpo", code=2)
+        run = runs.get(_db(), divergences_from)
+        if run is None or run["status"] != "completed" or run["phase"] != "sft":
+            fail(f"{divergences_from!r} is not a completed SFT run; `ccd runs list` shows them")
+        from cc_capture.train.divergence import find
+
+        with console.status("generating with the local model to find divergences", spinner="dots"):
+            extra = find(run, Path(run["dataset_path"]), max_prompts=max_prompts)
+    result = _build_dataset(dpo, include_synthetic, extra)
     data = {"path": str(result.path), "counts": result.counts, "manifest": result.manifest}
     if as_json:
         return print_json(data)

@@ -80,7 +80,8 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def build(db: sqlite_utils.Database, out_root: Path, settings: DatasetSettings, dpo: bool = False,
-          include_synthetic: bool = False) -> BuildResult:
+          include_synthetic: bool = False, extra_pairs: list[dict] | None = None) -> BuildResult:
+    """`extra_pairs`: preference pairs made elsewhere (divergences of a trained model from Claude)."""
     traces = _qualifying(db, include_synthetic)
     if not traces:
         raise DatasetError("no qualifying traces yet: `ccd stats` shows why traces are excluded")
@@ -95,6 +96,7 @@ def build(db: sqlite_utils.Database, out_root: Path, settings: DatasetSettings, 
         candidates += rating_pairs([t for t in everything if rated[t["trace_id"]] == "up"],
                                    [t for t in everything if rated[t["trace_id"]] == "down"],
                                    settings.max_tool_output_tokens)
+        candidates += extra_pairs or []
         examples = [(p["session_id"], dict(p, tools=tools)) for p in candidates]
     else:
         examples = []

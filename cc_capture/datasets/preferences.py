@@ -4,7 +4,8 @@
   the same point of the conversation, the step that worked is chosen over the step that failed.
 - `rating`: a trace rated up against one rated down whose prompt is similar (word overlap):
   for the same prompt, the first step of the good one is chosen over that of the bad one.
-Pairs from local-model-vs-Claude divergences need the evaluation step, which does not exist yet.
+- `divergence`: where a trained local model's next step differs from Claude's (made by
+  `cc_capture.train.divergence`, which needs the model, and passed to the builder).
 """
 
 from __future__ import annotations
