@@ -60,7 +60,7 @@ def emitter_source() -> Path:
 def install_emitter(paths: Paths) -> Path:
     """Copy the emitter into the data folder, so the hook keeps working whatever happens to the venv."""
     paths.ensure()
-    target = paths.home / "hooks" / EMITTER_NAME
+    target = paths.hooks_dir / EMITTER_NAME
     target.parent.mkdir(mode=0o700, exist_ok=True)
     tmp = target.with_suffix(".tmp")
     shutil.copyfile(emitter_source(), tmp)
