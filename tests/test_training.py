@@ -184,6 +184,7 @@ def test_sft_trains_and_loss_falls(sft_run):
     assert sft_run["backend"] == "transformers+cpu"
     m = sft_run["metrics"]
     assert m["steps"] == 30 and m["last_loss"] < m["first_loss"]
+    assert m["tokens_per_s"] > 0 and m["runtime_s"] > 0
     adapter = Path(sft_run["artifacts"]["adapter_dir"])
     assert (adapter / "adapter_config.json").exists() and (adapter / "adapter_model.safetensors").exists()
     assert json.loads((adapter / "adapter_config.json").read_text())["r"] == 16

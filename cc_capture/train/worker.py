@@ -147,7 +147,7 @@ def _train(trainer, run_dir: Path) -> dict[str, Any]:
         values = [h[key] for h in trainer.state.log_history if key in h]
         if values:
             metrics[key.replace("/", "_")] = values[-1]
-    tokens = trainer.state.log_history[-1].get("num_tokens") if trainer.state.log_history else None
+    tokens = next((h["num_tokens"] for h in reversed(trainer.state.log_history) if "num_tokens" in h), None)
     if tokens and result.metrics.get("train_runtime"):
         metrics["tokens_per_s"] = round(tokens / result.metrics["train_runtime"], 1)
     return metrics
