@@ -155,21 +155,28 @@ class Daemon:
         self.wake.set()
 
     def _backfill(self) -> None:
-        """At start: import what changed in the transcript folders while the daemon was down."""
+        """Import what changed in the transcript folders while the daemon was down (months of history
+        on a first start): in a thread of its own, so live events never wait behind it."""
+        from cc_capture.signals.runner import compute_pending
         from cc_capture.transcripts.importer import import_paths
 
         roots = [r for r in self.settings.capture.roots() if r.is_dir()]
-        if self.settings.capture.mirror_transcripts and roots:
-            stats = import_paths(self.db, roots)
+        if not (self.settings.capture.mirror_transcripts and roots):
+            return
+        db = store.connect(self.paths.db)
+        try:
+            stats = import_paths(db, roots)
+            compute_pending(db, self.settings.gates)
             log.info("transcripts: %d files read, %d new traces, %d new tool calls", stats.files, stats.traces,
                      stats.tool_calls)
+        except Exception:
+            log.exception("transcript backfill failed")
+        finally:
+            db.conn.close()
 
     def _loop(self, ingester: Ingester) -> None:
         cfg = self.settings.capture
-        try:
-            self._backfill()
-        except Exception:
-            log.exception("transcript backfill failed")
+        threading.Thread(target=self._backfill, name="transcript-backfill", daemon=True).start()
         while not self.stopping.is_set():
             self.wake.clear()
             waiting = 0

@@ -123,3 +123,20 @@ def test_daemon_computes_signals_when_a_trace_closes(paths, running):
     emit(paths, {**base, "hook_event_name": "Stop", "last_assistant_message": "Python 3.10 or newer (pyproject.toml)."})
     wait_for(lambda: count(paths, "SELECT count(*) FROM signals") == 1, message="signals computed live")
     assert count(paths, "SELECT json_extract(signals, '$.used_rag') FROM signals") == 1
+
+
+def test_backfill_of_existing_transcripts_does_not_hold_up_live_events(paths, shared, tmp_path, monkeypatch):
+    """History already on disk is imported in the background while hook events are ingested at once."""
+    import shutil
+
+    projects = tmp_path / "home" / ".claude" / "projects"
+    shutil.copytree(shared / "transcripts", projects / "history")
+    (paths.home / "config.toml").write_text(f"[capture]\ntranscript_roots = [{str(projects)!r}]\n")
+    emit(paths, prompt(1, session="live"))
+    daemon.start(paths)
+    try:
+        wait_for(lambda: count(paths, "SELECT count(*) FROM traces WHERE trace_id = 'p1'") == 1, message="live event")
+        wait_for(lambda: count(paths, "SELECT count(*) FROM traces") == 15, timeout=60, message="history imported")
+    finally:
+        daemon.stop(paths)
+    assert count(paths, "SELECT count(*) FROM traces WHERE source = 'transcript'") == 14
