@@ -83,6 +83,8 @@ def _model(base: str, cfg: TrainSettings, backend: str):
 
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=cfg.target_modules, task_type="CAUSAL_LM")
+    # NOT RUN YET: the unsloth and bitsandbytes (QLoRA) branches below were written without a GPU
+    # (none was lent while they were built); CI and the tests cover the CPU path only. See README.
     if backend == "unsloth":
         from unsloth import FastLanguageModel
 
