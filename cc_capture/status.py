@@ -27,6 +27,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         counts = store.counts(db)
         by_status = store.trace_status_counts(db)
         qualifying = store.qualifying_counts(db)
+        last_run = store.last_run(db)
         last = store.last_event_at(db)
     finally:
         db.conn.close()
@@ -41,4 +42,5 @@ def collect(paths: Paths) -> dict[str, Any]:
         "db_bytes": db_bytes,
         "last_event_at": store.iso(last),
         "hook_errors": hook_errors(paths),
+        "last_run": last_run,
     }

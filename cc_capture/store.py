@@ -518,3 +518,19 @@ def signal_stats(db: sqlite_utils.Database) -> dict[str, Any]:
                                "GROUP BY reason ORDER BY 2 DESC"),
         "extractor_versions": counts("SELECT extractor_version, count(*) FROM signals GROUP BY 1"),
     }
+
+
+def quarantined(db: sqlite_utils.Database, limit: int = 50) -> list[dict[str, Any]]:
+    """Journal records that could not be ingested as they were, newest first, with their reason."""
+    return [{"id": r["id"], "journal_name": r["journal_name"], "reason": r["reason"], "size": r["size"],
+             "received_at": iso(r["received_at"]), "quarantined_at": iso(r["quarantined_at"]), "sample": r["sample"]}
+            for r in _rows(db, "SELECT * FROM quarantine ORDER BY id DESC LIMIT ?", [limit])]
+
+
+def last_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    row = db.execute("SELECT run_id, phase, status, ended_at, json_extract(metrics, '$.train_loss'), error "
+                     "FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    return {"run_id": row[0], "phase": row[1], "status": row[2], "ended_at": iso(row[3]), "train_loss": row[4],
+            "error": row[5]}

@@ -118,3 +118,25 @@ print(attempts)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_quarantine_listing_says_why(paths):
+    emit(paths, b'{"hook_event_name": "Stop", "password=hunter2-secret"')
+    ingest_all(paths)
+    (row,) = json.loads(ccd("quarantine", "--json").stdout)
+    assert row["reason"].startswith("malformed JSON") and row["size"] > 0 and row["received_at"].endswith("Z")
+    assert "hunter2-secret" not in row["sample"] and "[REDACTED:secret]" in row["sample"]
+    assert "malformed JSON" in ccd("quarantine").stdout
+
+
+def test_status_reports_the_last_training_run(paths):
+    from cc_capture import store
+    from cc_capture.train import runs
+
+    assert json.loads(ccd("status", "--json").stdout)["last_run"] is None
+    db = store.connect(paths.db)
+    run_id = runs.create(db, "sft", {"base_model": "tiny"}, None, None)
+    runs.update(db, run_id, status="failed", error="RuntimeError: out of memory")
+    last = json.loads(ccd("status", "--json").stdout)["last_run"]
+    assert last["run_id"] == run_id and last["status"] == "failed" and "out of memory" in last["error"]
+    assert "out of memory" in ccd("status").stdout

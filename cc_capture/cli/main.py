@@ -82,6 +82,29 @@ def status(as_json: bool = JSON_OPT) -> None:
     errors = data["hook_errors"]
     table.add_row("hook errors", "none" if not errors["count"] else
                   f"[red]{errors['count']}[/], last: {errors['recent'][-1]}")
+    run = data["last_run"]
+    table.add_row("last training run", "none yet" if run is None else
+                  f"{run['run_id']} ({run['phase']}): {run['status']}"
+                  + (f", train loss {run['train_loss']:.4f}" if run["train_loss"] is not None else "")
+                  + (f" — {run['error']}" if run["error"] else ""))
+    console.print(table)
+
+
+@app.command()
+def quarantine(limit: int = typer.Option(20, "--limit", "-n", min=1), as_json: bool = JSON_OPT) -> None:
+    """Journal records that could not be ingested as they were, with the reason (samples are redacted)."""
+    rows = store.quarantined(_db(), limit)
+    if as_json:
+        return print_json(rows)
+    if not rows:
+        console.print("Nothing quarantined.")
+        return
+    table = Table()
+    for col in ("id", "received (UTC)", "size", "reason"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["id"]), (r["received_at"] or "")[:19].replace("T", " "), human_bytes(r["size"]),
+                      r["reason"])
     console.print(table)
 
 
