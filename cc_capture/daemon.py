@@ -157,7 +157,6 @@ class Daemon:
     def _backfill(self) -> None:
         """Import what changed in the transcript folders while the daemon was down (months of history
         on a first start): in a thread of its own, so live events never wait behind it."""
-        from cc_capture.signals.runner import compute_pending
         from cc_capture.transcripts.importer import import_paths
 
         roots = [r for r in self.settings.capture.roots() if r.is_dir()]

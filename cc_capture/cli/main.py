@@ -476,7 +476,7 @@ def _wait_for_run(run_id: str, proc, as_json: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress_file = _paths().home / "runs" / run_id / "progress.jsonl"
-    seen = 0
+    offset = 0  # bytes of the progress file already shown: only what is appended is read
     columns = [TextColumn("training {task.fields[phase]}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
@@ -485,14 +485,17 @@ def _wait_for_run(run_id: str, proc, as_json: bool) -> None:
             while proc.poll() is None:
                 time.sleep(0.2)
                 if progress_file.exists():
-                    lines = progress_file.read_text().splitlines()
-                    for line in lines[seen:]:
+                    with open(progress_file, "rb") as fh:
+                        fh.seek(offset)
+                        chunk = fh.read()
+                    complete = chunk[: chunk.rfind(b"\n") + 1]
+                    offset += len(complete)
+                    for line in complete.decode().splitlines():
                         p = json.loads(line)
                         if "step" not in p:
                             continue
                         bar.update(task, completed=p.get("step", 0), total=p.get("max_steps") or None,
                                    loss=f"{p['loss']:.4f}" if "loss" in p else "-")
-                    seen = len(lines)
         except KeyboardInterrupt:
             proc.send_signal(_signal.SIGTERM)
             proc.wait()

@@ -72,11 +72,15 @@ def _dedup_key(example: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
+def _write_private(path: Path, text: str) -> None:
+    """A file only the user can read (0600), like everything cc-capture writes."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.write(text)
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    _write_private(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def build(db: sqlite_utils.Database, out_root: Path, settings: DatasetSettings, dpo: bool = False,
@@ -138,9 +142,7 @@ def build(db: sqlite_utils.Database, out_root: Path, settings: DatasetSettings, 
                    "estimate": "characters / 4"},
         "settings": settings.model_dump(), "tools": [t["function"]["name"] for t in json.loads(tools)],
     }
-    fd = os.open(path / "manifest.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(manifest, fh, indent=2)
+    _write_private(path / "manifest.json", json.dumps(manifest, indent=2))
     _save_hf(path, rows)
     return BuildResult(path, manifest["counts"], manifest)
 

@@ -121,7 +121,7 @@ def _last_checkpoint(run_dir: Path) -> str | None:
     return str(checkpoints[-1]) if checkpoints else None
 
 
-def _merged_sft(db, run_dir: Path, cfg: TrainSettings) -> str:
+def _merged_sft(db, run_dir: Path) -> str:
     """DPO and GRPO train on the SFT model: its adapter merged into its base, saved once."""
     sft = runs.latest_completed(db, "sft")
     if sft is None:
@@ -165,7 +165,7 @@ def run_phase(db, run: dict, run_dir: Path) -> tuple[dict, dict, str]:
     data = load_from_disk(str(Path(run["dataset_path"]) / "hf"))
     train, evaluation = data["train"], data["eval"] if "eval" in data else None
     phase = run["phase"]
-    base = cfg.base_model if phase == "sft" else _merged_sft(db, run_dir, cfg)
+    base = cfg.base_model if phase == "sft" else _merged_sft(db, run_dir)
     tok = _tokenizer(base)
     model, lora = _model(base, cfg, backend)
     common = _common_args(cfg, run_dir, backend)

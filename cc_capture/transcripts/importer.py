@@ -41,7 +41,6 @@ class FileState(msgspec.Struct, omit_defaults=True):
     session: str | None = None
     trace: str | None = None  # the main chain's current trace (an agent file: its parent's)
     agent: str | None = None  # an agent file's agent id
-    task_seen: bool = False  # an agent file's first prompt (its task) was read
     interrupted: bool = False
     last_ts: float | None = None
     pending: dict[str, str] = {}  # chain → text since the last tool call
@@ -359,8 +358,7 @@ class Importer:
                                   (rec.agent_id, rec.tool_use_id))
 
     def _prompt(self, rec: Prompt, line, state: FileState, ts, chain: str, agent_file: bool) -> None:
-        if agent_file:
-            state.task_seen = True  # the subagent's task, not a user prompt
+        if agent_file:  # the subagent's task, not a user prompt
             return
         if chain != "main":  # the start of an inline subagent: link it to its Task call
             parent = self._parent_call("", rec.text, state.session)
