@@ -2,10 +2,12 @@
 
 The corpus is made from the real transcripts in ../shared/transcripts (every layout), copied
 with fresh session, message, tool and line ids until it reaches --mb. In the same run:
-  baseline: `json.loads` of every line (no store);
-  import:   `ccd import`'s importer into a fresh database.
-Memory: the importer runs in fresh processes on corpora of --mb / 5 and --mb; peak RSS should
-not grow with the corpus (streaming, no whole-file reads).
+  baseline: `json.loads` of every line, no store (the faster of a run before and one after);
+  import:   `ccd import`'s importer into a fresh database, as `ccd import` runs it (worker
+            processes read, parse and redact ahead: one per core, at most 4) and in one process.
+Memory: the importer runs in fresh processes on corpora of --mb / 5 and --mb; peak RSS (of the
+importing process, and of the largest worker) should not grow with the corpus (streaming, no
+whole-file reads).
 Goals: import >= 0.5x of bare parsing, and >= 50 MB/s.
 
     python benchmarks/import_throughput.py [--mb 500]
@@ -15,12 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from cc_capture.transcripts.importer import default_workers
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO.parent / "shared" / "transcripts"
@@ -67,36 +73,56 @@ from cc_capture import store
 from cc_capture.transcripts.importer import import_paths
 db = store.connect(Path(sys.argv[2]))
 t0 = time.perf_counter()
-stats = import_paths(db, [Path(sys.argv[1])])
-print(time.perf_counter() - t0, stats.bytes, stats.traces, stats.tool_calls,
-      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+stats = import_paths(db, [Path(sys.argv[1])], workers=int(sys.argv[3]))
+print(time.perf_counter() - t0, stats.bytes, stats.traces, stats.tool_calls, len(stats.failed),
+      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 
-def run_import(root: Path, db: Path) -> tuple[float, int, int, int, int]:
-    out = subprocess.run([sys.executable, "-c", IMPORT_CHILD, str(root), str(db)], capture_output=True, text=True,
-                         check=True).stdout.split()
-    return float(out[0]), int(out[1]), int(out[2]), int(out[3]), int(out[4])
+@dataclass
+class ImportRun:
+    seconds: float
+    bytes: int
+    traces: int
+    tool_calls: int
+    rss_kb: int
+    worker_rss_kb: int
+
+
+def run_import(root: Path, db: Path, workers: int) -> ImportRun:
+    out = subprocess.run([sys.executable, "-c", IMPORT_CHILD, str(root), str(db), str(workers)], capture_output=True,
+                         text=True, check=True).stdout.split()
+    if int(out[4]):
+        raise SystemExit(f"{out[4]} sessions failed to import")
+    return ImportRun(float(out[0]), int(out[1]), int(out[2]), int(out[3]), int(out[5]), int(out[6]))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=500)
     mb = ap.parse_args().mb
+    workers = default_workers()
     with tempfile.TemporaryDirectory() as tmp:
         small, big = Path(tmp) / "small", Path(tmp) / "big"
         small_bytes = make_corpus(small, max(1, mb // 5))
         big_bytes = make_corpus(big, mb)
         bare = bare_parse(big)
-        seconds, read, traces, calls, rss_big = run_import(big, Path(tmp) / "big.db")
-        _, _, _, _, rss_small = run_import(small, Path(tmp) / "small.db")
+        parallel = run_import(big, Path(tmp) / "parallel.db", workers)
+        serial = run_import(big, Path(tmp) / "serial.db", 0)
+        small_run = run_import(small, Path(tmp) / "small.db", workers)
+        bare = min(bare, bare_parse(big))
         shutil.rmtree(big)
-    print(f"corpus {big_bytes / 1e6:.0f} MB ({traces:,} traces, {calls:,} tool calls) made from the real fixtures:")
+    print(f"corpus {big_bytes / 1e6:.0f} MB ({parallel.traces:,} traces, {parallel.tool_calls:,} tool calls) made from "
+          f"the real fixtures, {os.cpu_count()} cores:")
     print(f"  baseline json.loads of every line: {big_bytes / 1e6 / bare:7.1f} MB/s")
-    print(f"  import (parse, redact, assemble, store): {read / 1e6 / seconds:7.1f} MB/s = "
-          f"{bare / seconds:.2f}x of bare parsing (goals: >= 0.5x, >= 50 MB/s)")
-    print(f"  peak RSS: {rss_small / 1024:.0f} MB on {small_bytes / 1e6:.0f} MB, {rss_big / 1024:.0f} MB on "
-          f"{big_bytes / 1e6:.0f} MB ({rss_big / rss_small:.2f}x for {big_bytes / small_bytes:.1f}x the corpus)")
+    for label, run in ((f"import, {workers} worker{'s' * (workers != 1)} (ccd import)", parallel),
+                       ("import, one process", serial)):
+        print(f"  {label:34s} {run.bytes / 1e6 / run.seconds:7.1f} MB/s = {bare / run.seconds:.2f}x of bare parsing "
+              f"(goals: >= 0.5x, >= 50 MB/s)")
+    print(f"  peak RSS, importing process: {small_run.rss_kb / 1024:.0f} MB on {small_bytes / 1e6:.0f} MB, "
+          f"{parallel.rss_kb / 1024:.0f} MB on {big_bytes / 1e6:.0f} MB ({parallel.rss_kb / small_run.rss_kb:.2f}x for "
+          f"{big_bytes / small_bytes:.1f}x the corpus); largest worker: {small_run.worker_rss_kb / 1024:.0f} MB, "
+          f"{parallel.worker_rss_kb / 1024:.0f} MB; one process: {serial.rss_kb / 1024:.0f} MB")
 
 
 if __name__ == "__main__":

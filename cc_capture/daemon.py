@@ -164,7 +164,7 @@ class Daemon:
             return
         db = store.connect(self.paths.db)
         try:
-            stats = import_paths(db, roots)
+            stats = import_paths(db, roots, max_output_chars=self.settings.capture.max_output_chars)
             compute_pending(db, self.settings.gates)
             log.info("transcripts: %d files read, %d new traces, %d new tool calls", stats.files, stats.traces,
                      stats.tool_calls)

@@ -3,16 +3,22 @@
 Two layers: patterns for well-known credential formats (cloud keys, tokens, private keys,
 JWTs, passwords in URLs) applied to every string, and names that look secret (key, token,
 secret, password, ...) whose values are replaced, both in `NAME=value` text and in JSON
-fields. `redact_payload` is the one entry point the ingest path uses; a cheap prefilter lets
-the common, secret-free payload through without a structural walk.
+fields. One Aho-Corasick pass over a text finds every literal any rule needs: none, and the
+text is clean; otherwise it says which patterns to run and where the names are. For JSON
+(`redact_payload` for hook payloads, `redact_json` for transcript tool inputs and results) the
+same pass over the raw text decides whether any rule could fire before anything is decoded:
+most documents that merely mention a key or a token are stored as they came.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-import ahocorasick
+import ahocorasick_rs
 import msgspec
 
 MARK = "[REDACTED:{}]"
@@ -37,7 +43,8 @@ _FORMATS: list[tuple[str, str]] = [
 _ANCHORS = {
     "private_key": ("private key",), "aws_access_key": ("akia", "asia", "agpa", "aida", "aroa", "aipa", "anpa", "anva",
                                                         "abia", "acca"),
-    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), "gitlab_token": ("gl",),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "gitlab_token": ("glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glcbt-", "glimt-", "gloas-", "glsoat-", "glagent-"),
     "anthropic_key": ("sk-ant-",), "openai_key": ("sk-",), "slack_token": ("xox",), "slack_webhook": ("hooks.slack.com",),
     "stripe_key": ("_live_", "_test_", "whsec_"), "google_api_key": ("aiza",), "jwt": ("eyj",),
     "bearer_token": ("bearer ",), "basic_auth": ("authorization: basic ",),
@@ -64,6 +71,8 @@ _TEXT_NAME_RE = re.compile(rf"{_TEXT_NAME}", re.IGNORECASE)
 # each hit must then match _TEXT_NAME in full.
 _SECRET_WORD_ANCHORS = ("key", "secret", "passwd", "password", "passphrase", "token", "credential", "_pwd")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+# Literals of the field names that are secret only as JSON fields (key, pwd, pass, authorization, cookie).
+_FIELD_NAME_WORDS = ("pwd", "pass", "auth", "cookie")
 _FIELD_NAME_RE = re.compile(rf"^(?:{_TEXT_NAME}|key|pwd|pass|authorization|cookie|set-cookie)$", re.IGNORECASE)
 # Names that contain a secret word but hold no secret.
 _NOT_SECRET_NAMES = re.compile(
@@ -89,18 +98,37 @@ _PREFILTER_WORDS = (
 _URL_USERINFO_RE = re.compile(r"://[^/\s\"]*:[^@\s\"]*@")
 
 
-def _automaton_of(pairs) -> "ahocorasick.Automaton":
-    """An Aho-Corasick automaton over (word, value) pairs: all words found in one C-speed pass."""
-    automaton = ahocorasick.Automaton()
-    for word, value in pairs:
-        automaton.add_word(word, value)
-    automaton.make_automaton()
-    return automaton
+@dataclass(frozen=True)
+class _Literal:
+    """A literal some rule needs, and which rules: the format patterns anchored on it, and
+    whether it is part of a secret-looking name."""
+
+    word: str
+    kinds: frozenset[str]
+    secret_word: bool
+    name_word: bool  # part of a name whose value may be a secret: NAME=value, or a JSON field
 
 
-_PREFILTER = _automaton_of((w, w) for w in _PREFILTER_WORDS)
-_KINDS_AC = _automaton_of((anchor, kind) for kind, anchors in _ANCHORS.items() for anchor in anchors)
-_SECRET_WORDS_AC = _automaton_of((w, w) for w in _SECRET_WORD_ANCHORS)
+def _literal_table() -> list[_Literal]:
+    words = sorted(set(_PREFILTER_WORDS) | set(_SECRET_WORD_ANCHORS) | {a for anchors in _ANCHORS.values() for a in anchors})
+    return [_Literal(word, frozenset(kind for kind, anchors in _ANCHORS.items() if word in anchors),
+                     word in _SECRET_WORD_ANCHORS, word in _SECRET_WORD_ANCHORS or word in _FIELD_NAME_WORDS)
+            for word in words]
+
+
+# Every literal of every rule in one automaton: one pass over a text tells whether it can hold a
+# secret at all, which format patterns to run, and where the secret-looking names are.
+_LITERAL_TABLE = _literal_table()
+_LITERALS = ahocorasick_rs.AhoCorasick([lit.word for lit in _LITERAL_TABLE])
+
+
+def _literals_in(low: str) -> list[tuple[int, _Literal]]:
+    """(start index, literal) of every literal in a lower-cased text, overlaps included, by end."""
+    return [(start, _LITERAL_TABLE[i]) for i, start, _ in _LITERALS.find_matches_as_indexes(low, overlapping=True)]
+
+
+# A string shorter than every literal (and than "://") holds no secret by pattern.
+_SHORTEST_LITERAL = min(len("://"), *(len(lit.word) for lit in _LITERAL_TABLE))
 
 
 def _looks_like_value(value: str) -> bool:
@@ -120,16 +148,22 @@ def _looks_like_expression(value: str) -> bool:
     return "(" in value or "[" in value or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+", value) is not None
 
 
-def _redact_assignments(text: str, low: str) -> str:
-    """`NAME=value` / `NAME: value` where NAME looks secret: the value is replaced (`low` is text.lower())."""
+def _secret_words(low: str) -> list[tuple[int, str]]:
+    """(start index, word) of each secret-word literal in a lower-cased text."""
+    return [(start, lit.word) for start, lit in _literals_in(low) if lit.secret_word]
+
+
+def _redact_assignments(text: str, low: str, words: list[tuple[int, str]]) -> str:
+    """`NAME=value` / `NAME: value` where NAME looks secret: the value is replaced (`low` is
+    text.lower(), `words` the secret-word literals found in it)."""
     if len(low) != len(text):  # a character whose lower case is longer: positions would drift
         low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+        words = _secret_words(low)
     out, last, pos = [], 0, 0
-    for hit_end, word in _SECRET_WORDS_AC.iter(low):
-        hit_start = hit_end - len(word) + 1
+    for hit_start, word in words:
         if hit_start < pos:
             continue
-        start, end = hit_start, hit_end + 1
+        start, end = hit_start, hit_start + len(word)
         while start > 0 and text[start - 1] in _NAME_CHARS:
             start -= 1
         while end < len(text) and text[end] in _WORD_TAIL:
@@ -158,21 +192,27 @@ def _redact_assignments(text: str, low: str) -> str:
 def redact_text(text: str) -> str:
     """Replace every secret in `text` with a `[REDACTED:kind]` marker."""
     low = text.lower()
-    if not _might(low, text):
+    hits = _literals_in(low)
+    if not hits and not _has_url_userinfo(text):
         return text
-    kinds = {kind for _, kind in _KINDS_AC.iter(low)}  # which format patterns can match at all
+    original = text
+    kinds = set().union(*(lit.kinds for _, lit in hits))
     for kind, rx in _FORMAT_RES:
         if kind in kinds:
             text = rx.sub(MARK.format(kind), text)
-    low = text.lower()
     if "://" in text and "@" in text:
         text = _URL_PASSWORD_RE.sub(lambda m: f"{m.group('head')}{MARK.format('password')}{m.group('at')}", text)
     if "password" in low and ("machine" in low or "login" in low):
         text = _NETRC_RE.sub(lambda m: f"{m.group('head')}{MARK.format('password')}", text)
+    if text is original:
+        words = [(start, lit.word) for start, lit in hits if lit.secret_word]
+    else:  # a pattern replaced something: the names are found again in the new text
         low = text.lower()
-    return _redact_assignments(text, low)
+        words = _secret_words(low)
+    return _redact_assignments(text, low, words) if words else text
 
 
+@lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     """True for a JSON field name whose string value is a credential (api_key, accessToken, password)."""
     return bool(_FIELD_NAME_RE.match(name)) and not _NOT_SECRET_NAMES.match(name)
@@ -183,7 +223,7 @@ def redact_value(value: Any, name: str | None = None) -> Any:
     if isinstance(value, str):
         if name is not None and is_secret_name(name) and _looks_like_value(value):
             return MARK.format("secret")
-        return redact_text(value)
+        return redact_text(value) if len(value) >= _SHORTEST_LITERAL else value
     if isinstance(value, dict):
         return {k: redact_value(v, k) for k, v in value.items()}
     if isinstance(value, list):
@@ -191,22 +231,59 @@ def redact_value(value: Any, name: str | None = None) -> Any:
     return value
 
 
-def might_contain_secret(raw: bytes | str) -> bool:
-    """Cheap test: False means no pattern could match, so the payload can be stored as it is."""
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", errors="replace")
-    return _might(raw.lower(), raw)
+def redact_json(text: str) -> str:
+    """JSON text with its secrets out; as is (the same object) when nothing in it could be one.
+    Text that is not JSON is redacted as text and stored as a JSON string."""
+    low = text.lower()
+    hits = _literals_in(low)
+    if not _json_may_hold_secret(text, low, hits):
+        return text
+    try:
+        value = msgspec.json.decode(text)
+    except msgspec.ValidationError:  # valid JSON msgspec declines (1e400): the standard library reads it
+        return json.dumps(redact_value(json.loads(text)), ensure_ascii=False)
+    except msgspec.DecodeError:
+        return msgspec.json.encode(redact_text(text)).decode()
+    return msgspec.json.encode(redact_value(value)).decode()
 
 
-def _might(low: str, text: str) -> bool:
-    for _ in _PREFILTER.iter(low):
+# After a name in JSON text: what `_AFTER_NAME_RE` allows before its separator, as JSON writes it
+# (quotes, escaped or not; whitespace, escaped or not), any number of times.
+_JSON_SEPARATOR_RE = re.compile(r"""(?:\\["nrtfb]|\\u00[01][0-9a-fA-F]|["'\s])*[=:]""")
+
+
+def _json_may_hold_secret(text: str, low: str, hits: list[tuple[int, _Literal]]) -> bool:
+    """Whether redacting this JSON document's strings could change anything, judged on its text
+    (`low` its lower case, `hits` the literals in it): a format's anchor, a URL with a password,
+    a netrc line, or a secret-looking name followed by `=` or `:` (an assignment in a string, or a
+    field name). Never False where `redact_value` would redact (each rule needs one of these);
+    most documents that merely mention a token or a key are let through without a decode."""
+    if len(low) != len(text) or _has_url_userinfo(text):
         return True
+    if "password" in low and ("machine" in low or "login" in low):
+        return True
+    for start, lit in hits:
+        if lit.kinds:
+            return True
+        if lit.name_word:
+            end = start + len(lit.word)
+            while end < len(text) and text[end] in _WORD_TAIL:
+                end += 1
+            if _JSON_SEPARATOR_RE.match(text, end):
+                return True
+    return False
+
+
+def _has_url_userinfo(text: str) -> bool:
     return "://" in text and _URL_USERINFO_RE.search(text) is not None
 
 
 def redact_payload(raw: bytes, decoded: Any) -> tuple[Any, bytes]:
-    """Return the redacted object and its JSON encoding; the raw bytes pass through when clean."""
-    if not might_contain_secret(raw):
+    """Return the redacted object (`decoded` is `raw`, JSON, decoded) and its JSON encoding; the
+    raw bytes pass through when their text shows nothing could be redacted."""
+    text = raw.decode("utf-8", errors="replace")
+    low = text.lower()
+    if not _json_may_hold_secret(text, low, _literals_in(low)):
         return decoded, raw
     clean = redact_value(decoded)
     return clean, msgspec.json.encode(clean)

@@ -236,8 +236,22 @@ def _v4(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v5(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- the search index follows the two columns it holds, not every status or counter update
+        DROP TRIGGER traces_au;
+        CREATE TRIGGER traces_au AFTER UPDATE OF prompt, final_response ON traces BEGIN
+          INSERT INTO traces_fts (traces_fts, rowid, prompt, final_response)
+            VALUES ('delete', old.rowid, old.prompt, old.final_response);
+          INSERT INTO traces_fts (rowid, prompt, final_response) VALUES (new.rowid, new.prompt, new.final_response);
+        END;
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 
 
 def _private_file(path: Path) -> None:

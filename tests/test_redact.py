@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cc_capture.redact import might_contain_secret, redact_payload, redact_text, redact_value
+from cc_capture.redact import redact_json, redact_payload, redact_text, redact_value
 from conftest import emit, ingest_all
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -33,12 +33,14 @@ def test_each_secret_is_redacted(kind, text, secret):
 
 @pytest.mark.parametrize("kind,text,secret", SECRETS, ids=[r[0] for r in SECRETS])
 def test_prefilter_lets_no_secret_through(kind, text, secret):
-    assert might_contain_secret(text) and might_contain_secret(json.dumps({"x": text}).encode())
+    """The shortcuts for JSON (a payload, a tool input or result let through undecoded) miss none."""
+    for doc in (json.dumps({"x": text}), json.dumps({"x": ["line\n" + text]}, indent=1)):
+        assert secret not in redact_json(doc)
+        assert secret not in redact_payload(doc.encode(), json.loads(doc))[1].decode()
 
 
 def test_prefilter_passes_clean_payloads_untouched():
-    raw = b'{"hook_event_name":"PostToolUse","tool_response":{"stdout":"hello"}}'
-    assert not might_contain_secret(raw)
+    raw = b'{"hook_event_name":"PostToolUse","tool_response":{"stdout":"hello, my tokens and keys"}}'
     decoded = json.loads(raw)
     assert redact_payload(raw, decoded) == (decoded, raw)
 
@@ -86,3 +88,49 @@ def test_no_corpus_secret_anywhere_in_the_database_file(paths, tmp_path):
         assert secret.encode() not in blob, kind
         assert json.dumps(secret)[1:-1].encode() not in blob, kind
     assert not list(paths.journal.glob("*.ev"))  # journals deleted once ingested
+
+
+def _documents(shared):
+    """JSON documents as tool inputs and results come: every corpus text and look-alike in the
+    places a secret can hide (a value, after a newline or a quote, a field of a secret-looking
+    name, nested, pretty-printed), and every tool input and structured result of the real
+    transcripts."""
+    names = ["password", "api_key", "apiKey", "pass", "pwd", "Authorization", "set-cookie", "key", "token",
+             "max_tokens", "input_tokens", "primary_key", "keyboard", "description", "AUTH_TOKEN"]
+    texts = [t for _, t, _ in SECRETS] + NOT_SECRETS + ["k-938475", "hunter22", "Token 8f7e6d5c4b3a", "none", "ok"]
+    docs = []
+    for text in texts:
+        docs += [json.dumps({"stdout": text}), json.dumps({"content": "first line\n" + text + "\n\tlast"}),
+                 json.dumps([text, {"nested": {"deeper": [text]}}]), json.dumps({"text": f'he said "{text}"'}),
+                 json.dumps({"a": text}, indent=2, ensure_ascii=False), json.dumps(text)]
+        docs += [json.dumps({name: text}) for name in names] + [json.dumps({name: {"value": text}}) for name in names]
+    for f in (shared / "transcripts").rglob("*.jsonl"):
+        for line in f.open(encoding="utf-8"):
+            d = json.loads(line)
+            if isinstance(d.get("toolUseResult"), (dict, list)):
+                docs.append(json.dumps(d["toolUseResult"], ensure_ascii=False))
+            content = (d.get("message") or {}).get("content")
+            for block in content if isinstance(content, list) else []:
+                if isinstance(block, dict) and block.get("type") == "tool_use":
+                    docs.append(json.dumps(block.get("input", {}), ensure_ascii=False))
+    return docs
+
+
+def test_json_redaction_equals_the_walk_of_every_string(shared):
+    """redact_json lets a document through undecoded when its text shows no rule can fire; that
+    must never differ from decoding it and redacting every string and field."""
+    docs = _documents(shared)
+    assert len(docs) > 1000
+    passed_through = 0
+    for doc in docs:
+        out = redact_json(doc)
+        assert json.loads(out) == redact_value(json.loads(doc)), doc[:200]
+        passed_through += out is doc and ("key" in doc.lower() or "token" in doc.lower())
+    assert passed_through > 50  # the shortcut is taken, not only the walk
+
+
+def test_json_redaction_of_text_that_is_not_json():
+    assert json.loads(redact_json("password=hunter22 {broken")) == "password=[REDACTED:secret] {broken"
+    # valid JSON the fast decoder declines (a number out of its range): the standard library reads it
+    assert json.loads(redact_json('{"password": "hunter22", "big": 1e400}')) == {"password": "[REDACTED:secret]",
+                                                                                 "big": float("inf")}

@@ -45,6 +45,12 @@ def test_full_text_search_over_prompts_and_answers(paths, db):
     assert [r["trace_id"] for r in store.search_traces(db, "parser")] == ["p0"]
     assert [r["trace_id"] for r in store.search_traces(db, "renamed")] == ["p1"]  # answer text, stemmed
     assert store.search_traces(db, 'quote"s and AND OR') == []  # query syntax can't break it
+    # the index follows prompt and answer only; other updates leave it consistent with the table
+    db.execute("UPDATE traces SET n_batches = n_batches + 1, status = 'completed'")
+    db.execute("UPDATE traces SET final_response = 'Fixed the lexer.' WHERE trace_id = 'p0'")
+    db.execute("INSERT INTO traces_fts (traces_fts) VALUES ('integrity-check')")  # raises if not
+    assert [r["trace_id"] for r in store.search_traces(db, "lexer")] == ["p0"]
+    assert store.search_traces(db, "tokenize") == []
 
 
 def test_raw_payload_kept_beside_columns(paths, db):

@@ -144,6 +144,30 @@ def test_spilled_tool_result_is_read_from_tool_results(db, tmp_path):
     assert call["output"] == "line\n" * 1000
 
 
+def test_long_outputs_are_cut_as_live_capture_cuts_them(db, tmp_path):
+    from cc_capture.ingest.assemble import cap_output
+
+    session = tmp_path / "proj" / "s3.jsonl"
+    session.parent.mkdir()
+    structured = {"stdout": "x" * 5000, "stderr": "", "interrupted": False}
+    rows = [
+        {"type": "user", "sessionId": "s3", "uuid": "u1", "message": {"role": "user", "content": "run it"}},
+        {"type": "assistant", "sessionId": "s3", "message": {"id": "m1", "content": [
+            {"type": "tool_use", "id": "toolu_long", "name": "Bash", "input": {"command": "yes x"}},
+            {"type": "tool_use", "id": "toolu_fail", "name": "Bash", "input": {"command": "false"}}]}},
+        {"type": "user", "sessionId": "s3", "toolUseResult": structured, "message": {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_long", "content": "x" * 5000}]}},
+        {"type": "user", "sessionId": "s3", "message": {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_fail", "content": "E" * 5000, "is_error": True}]}},
+    ]
+    session.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    import_paths(db, [session], max_output_chars=1000)
+    long, fail = store.get_trace(db, "u1")["tool_calls"]
+    expected = json.loads(cap_output(json.dumps(structured).encode(), 1000))  # what the PostToolUse hook would store
+    assert long["output"] == expected and expected["stdout"].startswith("x" * 1000 + "\n…[cc-capture: truncated")
+    assert fail["error"].startswith("E" * 1000 + "\n…[cc-capture: truncated") and len(fail["error"]) < 1100
+
+
 def test_hook_captured_session_imported_later_is_one_session(paths, shared, db, transcripts, tmp_path):
     """Hooks win on timing, status and answer; the transcript fills model, usage, reasoning."""
     replay(paths, shared, SESSION_42067652)
@@ -222,3 +246,83 @@ def test_a_failing_session_is_reported_and_the_others_imported(db, transcripts, 
     assert stats.failed == {"42067652-f236-40d4-9ddc-e0f17f556545": "RuntimeError: simulated bug"}
     assert db.execute("SELECT count(*) FROM traces WHERE session_id LIKE '4206%'").fetchone() == (0,)
     assert db.execute("SELECT count(*) FROM traces WHERE session_id LIKE '556a%'").fetchone() == (2,)
+
+
+# ---------------------------------------------------------------- reading in ranges, in parallel
+
+def _dump(db) -> dict:
+    """Everything an import writes, in a stable order (the offsets' reading state aside)."""
+    tables = {"sessions": "session_id", "traces": "trace_id", "tool_calls": "tool_use_id", "subagents": "agent_id",
+              "message_usage": "message_id", "reasoning": "tool_use_id", "agent_links": "agent_id"}
+    out = {t: db.execute(f"SELECT * FROM {t} ORDER BY {key}").fetchall() for t, key in tables.items()}
+    out["offsets"] = db.execute("SELECT path, offset, size FROM transcript_offsets ORDER BY path").fetchall()
+    return out
+
+
+def test_ranges_split_anywhere_read_each_complete_line_once(tmp_path):
+    from cc_capture.transcripts.reader import lines_between
+
+    f = tmp_path / "t.jsonl"
+    lines = [b"x" * n for n in (0, 1, 5, 17, 2, 40, 3)]
+    f.write_bytes(b"\n".join(lines) + b"\n" + b"half a line")
+    size = f.stat().st_size
+    for step in range(1, size + 2):
+        got, ends = [], []
+        for at in range(0, size, step):
+            for line, end in lines_between(f, at, min(at + step, size)):
+                got.append(line)
+                ends.append(end)
+        assert got == lines, step  # the unterminated last line waits for its newline
+        assert ends[-1] == size - len(b"half a line")
+
+
+def test_parallel_import_stores_exactly_what_one_process_does(tmp_path, transcripts, monkeypatch):
+    from cc_capture.transcripts import importer, parser
+
+    # every fixture file in several chunks, and the pool used whatever the size
+    monkeypatch.setattr(importer, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(parser, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    serial, parallel = store.connect(tmp_path / "serial.db"), store.connect(tmp_path / "parallel.db")
+    one = import_paths(serial, [transcripts], workers=0)
+    two = import_paths(parallel, [transcripts], workers=2)
+    assert one.failed == two.failed == {}
+    assert (one.lines, one.traces, one.tool_calls, one.skipped) == (two.lines, two.traces, two.tool_calls, two.skipped)
+    assert _dump(serial) == _dump(parallel)
+    assert _dump(serial)["traces"]  # not two empty stores
+    assert import_paths(parallel, [transcripts], workers=2).lines == 0  # idempotent in parallel too
+
+
+def test_a_dead_worker_costs_nothing_but_time(tmp_path, transcripts):
+    """A chunk whose worker process died is parsed by the importing process instead."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from cc_capture.transcripts.importer import Prefetched, _Ahead
+    from cc_capture.transcripts.parser import parse_chunk
+
+    f = next((transcripts / "cc-2.1.328").glob("*.jsonl"))
+    item = _Ahead((f, 0, f.stat().st_size, f.with_suffix("")))
+    item.batch = Future()
+    item.batch.set_exception(BrokenProcessPool("worker killed"))
+    (chunk,) = Prefetched(0, [item]).chunks()
+    assert chunk == parse_chunk(f, 0, f.stat().st_size, f.with_suffix("")) and chunk.lines
+
+
+def test_prefetched_chunks_from_a_stale_offset_are_not_used(db, transcripts, tmp_path):
+    """Another importer (the daemon) read the file meanwhile: chunks planned from the old offset
+    are dropped and the file is read from where the store says."""
+    from cc_capture.transcripts.importer import Importer, ImportStats, Prefetched, SessionFiles, _Ahead
+
+    src = next((transcripts / "cc-2.1.328").glob("*.jsonl"))
+    f = tmp_path / "p" / src.name
+    f.parent.mkdir()
+    f.write_bytes(src.read_bytes())
+    import_paths(db, [f])
+    with f.open("ab") as fh:  # the session goes on
+        fh.write(src.read_bytes().splitlines(keepends=True)[-1])
+    stale = Prefetched(0, [_Ahead((f, 0, f.stat().st_size, f.with_suffix("")))])  # planned before that import
+    stats = ImportStats()
+    with store.transaction(db) as conn:
+        Importer(conn, stats).import_session(SessionFiles(f), {f: stale})
+    assert stats.lines == 1  # only the appended line, nothing twice

@@ -252,29 +252,35 @@ def ingest(as_json: bool = JSON_OPT) -> None:
 def import_cmd(
     paths: Optional[list[Path]] = typer.Argument(None, help="Transcript files or folders (default: "
                                                  "~/.claude/projects and $CLAUDE_CONFIG_DIR/projects)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Processes that read and parse ahead "
+                                          "(default: one per core, at most 4; 0: all in this process)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Import Claude Code transcripts into traces (idempotent; merges with live-captured sessions)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from cc_capture.signals.runner import compute_pending
-    from cc_capture.transcripts.importer import ImportStats, discover, import_session
+    from cc_capture.transcripts.importer import default_workers, discover, import_paths
 
-    roots = list(paths) if paths else _settings().capture.roots()
+    settings = _settings()
+    roots = list(paths) if paths else settings.capture.roots()
     missing = [str(p) for p in roots if not p.exists()]
     if paths and missing:
         fail(f"no such file or folder: {', '.join(missing)}")
-    sessions = discover([p for p in roots if p.exists()])
-    total = sum(f.stat().st_size for s in sessions.values() for f in ([s.main] if s.main else []) + s.agents)
+    roots = [p for p in roots if p.exists()]
+
+    def size(files) -> int:
+        return sum(f.stat().st_size for f in ([files.main] if files.main else []) + files.agents if f.exists())
+
+    total = sum(size(files) for files in discover(roots).values())
     db = _db()
-    stats = ImportStats()
     columns = [TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
         task = progress.add_task("import", total=total)
-        for sid, files in sessions.items():
-            import_session(db, sid, files, stats)
-            progress.advance(task, sum(f.stat().st_size for f in ([files.main] if files.main else []) + files.agents))
-    signals = compute_pending(db, _settings().gates)
+        stats = import_paths(db, roots, progress=lambda files: progress.advance(task, size(files)),
+                             workers=default_workers() if workers is None else workers,
+                             max_output_chars=settings.capture.max_output_chars)
+    signals = compute_pending(db, settings.gates)
     data = stats.as_dict() | {"qualifying": signals.qualifies}
     if as_json:
         return print_json(data)

@@ -22,6 +22,7 @@ from cc_capture.ingest.events import HookEvent, decode_agent_launch, raw_json, r
 AGENT_TOOLS = ("Agent", "Task")
 TASK_NOTIFICATION = "<task-notification>"
 TRUNCATION_MARK = "\n…[cc-capture: truncated, {} bytes in all]"
+DEFAULT_MAX_OUTPUT_CHARS = 256 * 1024  # CaptureSettings.max_output_chars
 
 TASK_TAGS_RE = re.compile(r"<(task-id|tool-use-id|status|result)>(.*?)</\1>", re.S)  # of a <task-notification>
 # Events that belong to a session but to no trace.
@@ -226,23 +227,6 @@ class Assembler:
             ),
         )
 
-    def _cap(self, text: str | None) -> str | None:
-        if text is None or len(text) <= self.max_output_chars:
-            return text
-        return text[: self.max_output_chars] + TRUNCATION_MARK.format(len(text.encode()))
-
-    def _output(self, raw: msgspec.Raw) -> str | None:
-        """The tool output as stored: its JSON, with long strings cut when it is over the cap."""
-        if not raw:
-            return None
-        data = bytes(raw)
-        if len(data) <= self.max_output_chars:
-            return data.decode()
-        shortened = msgspec.json.encode(shorten_strings(msgspec.json.decode(data), self.max_output_chars))
-        if len(shortened) <= 2 * self.max_output_chars:
-            return shortened.decode()
-        return msgspec.json.encode(self._cap(data.decode(errors="replace"))).decode()
-
     def _on_PreToolUse(self, ev: HookEvent, ts: float, trace_id: str) -> None:
         if ev.tool_use_id:
             self._upsert_call(ev, ts, trace_id, ev.tool_use_id)
@@ -261,7 +245,8 @@ class Assembler:
         self.conn.execute(
             "UPDATE tool_calls SET output = ?, status = ?, is_error = 0, error = NULL, ended_at = ?, "
             "duration_ms = coalesce(?, duration_ms) WHERE tool_use_id = ?",
-            (self._output(ev.tool_response), status, ts, _ms(ev.duration_ms), ev.tool_use_id),
+            (cap_output(bytes(ev.tool_response), self.max_output_chars) if ev.tool_response else None, status, ts,
+             _ms(ev.duration_ms), ev.tool_use_id),
         )
 
     def _on_PostToolUseFailure(self, ev: HookEvent, ts: float, trace_id: str) -> None:
@@ -272,7 +257,7 @@ class Assembler:
             "UPDATE tool_calls SET is_error = 1, error = ?, status = ?, ended_at = ?, "
             "duration_ms = coalesce(?, duration_ms) WHERE tool_use_id = ?",
             (
-                self._cap(raw_text(ev.error)), "interrupted" if ev.is_interrupt else "error", ts,
+                cap_text(raw_text(ev.error), self.max_output_chars), "interrupted" if ev.is_interrupt else "error", ts,
                 _ms(ev.duration_ms), ev.tool_use_id,
             ),
         )
@@ -303,7 +288,7 @@ class Assembler:
             self.conn.execute(
                 "UPDATE tool_calls SET status = CASE permission_requested WHEN 1 THEN 'not_run' ELSE 'error' END, "
                 "is_error = 1, error = ?, ended_at = ? WHERE tool_use_id = ? AND status = 'running'",
-                (self._cap(raw_text(call.tool_response)), ts, call.tool_use_id),
+                (cap_text(raw_text(call.tool_response), self.max_output_chars), ts, call.tool_use_id),
             )
         # Hooks of parallel calls may finish in any order; the batch lists them as the model wrote them.
         ids = [c.tool_use_id for c in calls]
@@ -373,6 +358,23 @@ class Assembler:
             (ev.agent_id, ev.session_id, trace_id, ev.agent_type, ts, ts, ev.last_assistant_message,
              ev.agent_transcript_path),
         )
+
+
+def cap_text(text: str | None, limit: int) -> str | None:
+    """A text (an error, a plain output) cut to `limit` characters, with a visible marker."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + TRUNCATION_MARK.format(len(text.encode()))
+
+
+def cap_output(data: bytes, limit: int) -> str:
+    """A tool output as stored: its JSON, with long strings cut when it is over `limit` bytes."""
+    if len(data) <= limit:
+        return data.decode()
+    shortened = msgspec.json.encode(shorten_strings(msgspec.json.decode(data), limit))
+    if len(shortened) <= 2 * limit:
+        return shortened.decode()
+    return msgspec.json.encode(cap_text(data.decode(errors="replace"), limit)).decode()
 
 
 def shorten_strings(value: Any, limit: int) -> Any:

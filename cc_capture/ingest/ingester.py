@@ -170,7 +170,7 @@ class Ingester:
         lines = 0
         for path in transcripts:
             with transaction(self.db) as conn:
-                importer = Importer(conn)
+                importer = Importer(conn, max_output_chars=self.settings.max_output_chars)
                 importer.import_session(session_files(path))
                 lines += importer.stats.lines
         return lines

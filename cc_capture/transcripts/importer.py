@@ -6,33 +6,39 @@ read incrementally. Rows are upserts keyed like live capture's (prompt id, tool_
 id) and marked with their source: a session captured by hooks and later imported stays one
 session; hooks win on timing, status and the final answer, the transcript fills what they
 lack (the text before each call, model, token usage, calls that fired no hook).
+
+Files are read in chunks (byte ranges; see `parser.parse_chunk`). For a bulk import, worker
+processes read, parse and redact chunks a bounded distance ahead while this process, the only
+writer, assembles and stores them in order: sessions go in one SAVEPOINT each, inside
+transactions committed every COMMIT_EVERY_S.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
-import re
 import sqlite3
-from collections import Counter
+import time
+from collections import Counter, deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 import msgspec
 
-from cc_capture.ingest.assemble import TASK_TAGS_RE
-from cc_capture.redact import might_contain_secret, redact_text, redact_value
+from cc_capture.ingest.assemble import DEFAULT_MAX_OUTPUT_CHARS, TASK_TAGS_RE
+from cc_capture.redact import redact_text
 from cc_capture.transcripts.parser import (
-    AgentLink, AssistantBlock, Interrupt, Notification, Prompt, ToolResult, parse_line,
+    CHUNK_BYTES, AgentLink, AssistantBlock, Chunk, Interrupt, Notification, Prompt, ToolResult, decode_chunk, parse_chunk,
+    parse_chunks, parse_chunks_encoded, parse_line,
 )
-from cc_capture.transcripts.reader import new_lines
+from cc_capture.transcripts.reader import lines_between
 
 log = logging.getLogger("ccd.import")
-# results of calls that never ran: permission not granted, or rejected by the user
-_NOT_RUN_RE = re.compile(r"^Claude requested permissions? to |^The user doesn't want to proceed with this tool use")
 
 
 class FileState(msgspec.Struct, omit_defaults=True):
@@ -69,27 +75,6 @@ class ImportStats:
         return {"files": self.files, "bytes": self.bytes, "lines": self.lines, "sessions": len(self.sessions),
                 "traces": self.traces, "tool_calls": self.tool_calls, "skipped": dict(self.skipped.most_common()),
                 "deferred": self.deferred, "failed": self.failed}
-
-
-def _ts(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _redacted_json(text: str | None) -> str | None:
-    """JSON text with secrets out (as is when the prefilter finds nothing that could be one)."""
-    if text is None:
-        return None
-    if not might_contain_secret(text):
-        return text
-    try:
-        return json.dumps(redact_value(json.loads(text)), ensure_ascii=False)
-    except ValueError:
-        return json.dumps(redact_text(text))
 
 
 # ---------------------------------------------------------------- session files
@@ -141,15 +126,52 @@ def discover(paths: Iterable[Path]) -> dict[str, SessionFiles]:
     return sessions
 
 
+def _session_dir(path: Path, agent_file: bool) -> Path:
+    """The folder beside a session's transcript (`subagents/`, spilled `tool-results/`)."""
+    return path.parent.parent if agent_file else path.with_suffix("")
+
+
+class _Ahead:
+    """One chunk handed to the worker processes: parse_chunk's arguments, and once submitted the
+    future of the batch it went in with and its place there."""
+
+    def __init__(self, args: tuple) -> None:
+        self.args = args
+        self.batch: Future | None = None
+        self.index = 0
+
+    def chunk(self) -> Chunk:
+        if self.batch is not None:
+            try:
+                return decode_chunk(self.batch.result()[self.index])
+            except BrokenProcessPool:
+                log.warning("an import worker died; reading %s here", self.args[0])
+        return parse_chunk(*self.args)
+
+
+@dataclass
+class Prefetched:
+    """A file's chunks from `start` on, parsed ahead by worker processes."""
+
+    start: int
+    ahead: list[_Ahead]
+
+    def chunks(self) -> Iterator[Chunk]:
+        for item in self.ahead:
+            yield item.chunk()
+
+
 # ---------------------------------------------------------------- the importer
 
 
 class Importer:
     """Imports transcript files into an open transaction's connection."""
 
-    def __init__(self, conn: sqlite3.Connection, stats: ImportStats | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, stats: ImportStats | None = None,
+                 max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> None:
         self.conn = conn
         self.stats = stats or ImportStats()
+        self.max_output_chars = max_output_chars  # outputs are cut as live capture cuts them
         self.touched: set[str] = set()  # traces changed: their signals are recomputed
         # Caches and buffers (one import = one transaction): what is already stored, read once,
         # and rows written in bulk at the end of each file.
@@ -164,11 +186,12 @@ class Importer:
 
     # ------------------------------------------------------------ files
 
-    def import_session(self, files: SessionFiles) -> None:
+    def import_session(self, files: SessionFiles, prefetched: dict[Path, Prefetched] | None = None) -> None:
+        ahead = prefetched or {}
         if files.main is not None:
-            self.import_file(files.main, agent_file=False)
+            self.import_file(files.main, agent_file=False, prefetched=ahead.get(files.main))
         for agent in sorted(files.agents):
-            self.import_file(agent, agent_file=True)
+            self.import_file(agent, agent_file=True, prefetched=ahead.get(agent))
 
     def _load(self, path: Path) -> tuple[int, FileState]:
         row = self.conn.execute("SELECT offset, state FROM transcript_offsets WHERE path = ?", (str(path),)).fetchone()
@@ -176,38 +199,32 @@ class Importer:
             return 0, FileState()
         return row[0], msgspec.json.decode(row[1].encode(), type=FileState)
 
-    def import_file(self, path: Path, agent_file: bool) -> None:
+    def import_file(self, path: Path, agent_file: bool, prefetched: Prefetched | None = None) -> None:
+        """Read a file from its stored offset; `prefetched` holds its chunks parsed ahead by workers,
+        used only if they start where the store says reading resumes."""
         try:
             size = os.stat(path).st_size
         except FileNotFoundError:
-            return
+            size = -1
         offset, state = self._load(path)
-        if size < offset:  # rewritten: read it again from the start
+        if 0 <= size < offset:  # rewritten: read it again from the start
             offset, state = 0, FileState()
-        if size == offset:
+        if size <= offset:
             return
         self.stats.files += 1
-        session_dir = path.with_suffix("") if not agent_file else path.parent.parent
         if agent_file and not self._start_agent_file(path, state):
             self.stats.deferred += 1
             return
         start = offset
-        for raw, end in new_lines(path, offset):
-            offset = end
-            self.stats.lines += 1
-            line = parse_line(raw, session_dir)
-            if line.kind in ("skip", "bad"):
-                self.stats.skipped[line.reason] += 1
-                continue
-            ts = _ts(line.timestamp) or state.last_ts
-            state.last_ts = ts
-            if state.session is None and line.session_id:
-                state.session = line.session_id
-                self._session(line.session_id, line.cwd, path if not agent_file else None, ts)
-            if state.agent and state.agent.startswith("acompact"):
-                self.stats.skipped["compaction agent"] += 1
-                continue
-            self._line(line, state, ts, agent_file)
+        # chunks parsed ahead from another offset (the daemon read the file meanwhile) are dropped
+        usable = prefetched is not None and prefetched.start == offset
+        chunks = prefetched.chunks() if usable else parse_chunks(path, offset, size, _session_dir(path, agent_file),
+                                                                          self.max_output_chars)
+        for chunk in chunks:
+            offset = max(offset, chunk.end)
+            self.stats.lines += chunk.n_lines
+            self.stats.skipped.update(chunk.skipped)
+            self._chunk(chunk, path, state, agent_file)
         self.stats.bytes += offset - start
         if state.session:
             self.stats.sessions.add(state.session)
@@ -223,6 +240,18 @@ class Importer:
             (str(path), state.session, offset, msgspec.json.encode(state).decode(), size),
         )
         self.conn.executemany("INSERT OR IGNORE INTO dirty_traces (trace_id) VALUES (?)", [(t,) for t in self.touched])
+
+    def _chunk(self, chunk: Chunk, path: Path, state: FileState, agent_file: bool) -> None:
+        for line in chunk.lines:
+            ts = line.ts or state.last_ts
+            state.last_ts = ts
+            if state.session is None and line.session_id:
+                state.session = line.session_id
+                self._session(line.session_id, line.cwd, path if not agent_file else None, ts)
+            if state.agent and state.agent.startswith("acompact"):
+                self.stats.skipped["compaction agent"] += 1
+                continue
+            self._line(line, state, ts, agent_file)
 
     def _flush_calls(self) -> None:
         """Write the buffered new calls (before anything queries tool_calls)."""
@@ -308,7 +337,7 @@ class Importer:
         return True
 
     def _agent_task(self, path: Path) -> str | None:
-        for raw, _ in new_lines(path, 0):
+        for raw, _ in lines_between(path, 0, os.stat(path).st_size):
             line = parse_line(raw)
             if line.kind == "prompt":
                 return line.records[0].text
@@ -465,33 +494,27 @@ class Importer:
         entry = [trace_id, batch, "running", False, seq]
         self._calls[rec.tool_use_id] = entry
         self._new_calls[rec.tool_use_id] = {
-            "entry": entry, "session": state.session, "name": rec.name, "input": _redacted_json(rec.input_json),
+            "entry": entry, "session": state.session, "name": rec.name, "input": rec.input_json,
             "agent": agent, "started_at": ts, "output": None, "is_error": 0, "error": None}
 
     def _result(self, rec: ToolResult, state: FileState, chain: str) -> None:
         state.pending[chain] = state.final[chain] = ""
         known = self._known_calls(state.session).get(rec.tool_use_id)
         if known is None or (known[2] != "running" and known[3]):
-            return  # unknown call, or hooks already settled it: nothing to redact or store
+            return  # unknown call, or hooks already settled it: nothing to store
         known[3] = True
-        structured = rec.structured if rec.structured and rec.structured[:1] in "{[" and not rec.is_error else None
-        # redact only what is stored: the structured result, or else the text
-        text = redact_text(rec.text) if structured is None else ""
-        output = _redacted_json(structured) if structured is not None else json.dumps(text)
-        status = ("not_run" if _NOT_RUN_RE.match(rec.text) else "error") if rec.is_error else "ok"
         new = self._new_calls.get(rec.tool_use_id)
         if new is not None:  # still buffered: settle it in memory
-            new["entry"][2] = status
-            new.update(output=None if rec.is_error else output, is_error=int(rec.is_error),
-                       error=text if rec.is_error else None)
+            new["entry"][2] = rec.status
+            new.update(output=rec.output, is_error=int(rec.is_error), error=rec.error)
             return
         # hooks' outcome wins; the transcript settles calls that fired no hook (validation errors)
         self.conn.execute(
-            "UPDATE tool_calls SET output = CASE WHEN ? THEN output ELSE coalesce(output, ?) END, "
+            "UPDATE tool_calls SET output = coalesce(output, ?), "
             "is_error = CASE WHEN status = 'running' THEN ? ELSE is_error END, "
             "error = CASE WHEN status = 'running' AND ? THEN ? ELSE error END, "
             "status = CASE WHEN status = 'running' THEN ? ELSE status END WHERE tool_use_id = ?",
-            (rec.is_error, output, int(rec.is_error), rec.is_error, text, status, rec.tool_use_id))
+            (rec.output, int(rec.is_error), rec.is_error, rec.error, rec.status, rec.tool_use_id))
 
     def _notification(self, rec: Notification, state: FileState, ts) -> None:
         """A background agent finished: its notification continues the trace that launched it."""
@@ -542,23 +565,144 @@ class Importer:
             (agent_id, session, trace_id, tool_use_id))
 
 
-def import_paths(db, paths: Iterable[Path], progress=None) -> ImportStats:
-    """Import every session under these paths, one transaction per session."""
+# Below this many bytes to read, starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 16 << 20
+# A bulk import commits at least this often (live capture waits for the write lock meanwhile).
+COMMIT_EVERY_S = 0.25
+
+
+def default_workers() -> int:
+    """Worker processes for `ccd import`: one per core but the one this process (the store's only
+    writer, and at most 4 workers' match) keeps busy; none on a single core."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def import_paths(db, paths: Iterable[Path], progress: Callable[[SessionFiles], None] | None = None,
+                 workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> ImportStats:
+    """Import every session under these paths (a failing one is reported and stores nothing). With
+    `workers`, that many processes read, parse and redact the files ahead while this one
+    assembles and stores."""
     stats = ImportStats()
-    for sid, files in discover(paths).items():
-        import_session(db, sid, files, stats)
-        if progress:
-            progress(files)
+    sessions = discover(paths)
+    plan: dict[str, dict[Path, tuple[int, int, Path]]] = {}
+    if workers >= 1:
+        offsets = dict(db.execute("SELECT path, offset FROM transcript_offsets").fetchall())
+        plan = {sid: _unread(files, offsets) for sid, files in sessions.items()}
+    parallel = sum(stop - start for ranges in plan.values() for start, stop, _ in ranges.values()) >= PARALLEL_MIN_BYTES
+    writer = _SessionWriter(db, stats, max_output_chars)
+    try:
+        if workers >= 1 and parallel:
+            _import_ahead(writer, sessions, plan, workers, progress)
+        else:
+            for sid, files in sessions.items():
+                writer.write(sid, files)
+                if progress:
+                    progress(files)
+    finally:
+        writer.commit()
     return stats
 
 
-def import_session(db, session_id: str, files: SessionFiles, stats: ImportStats) -> None:
-    """One session in one transaction; a failure is recorded and leaves the store as it was."""
-    from cc_capture.store import transaction
+def _import_ahead(writer: _SessionWriter, sessions: dict[str, SessionFiles],
+                  plan: dict[str, dict[Path, tuple[int, int, Path]]], workers: int,
+                  progress: Callable[[SessionFiles], None] | None) -> None:
+    """Sessions in order, their chunks parsed by worker processes a bounded distance ahead."""
+    window = (2 * workers + 1) * CHUNK_BYTES  # bytes read ahead: bounds the memory they hold
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        queue: deque = deque()  # (session id, files, prefetched by path, bytes)
+        unsent: list[_Ahead] = []
+        unsent_bytes = ahead_bytes = 0
 
-    try:
-        with transaction(db) as conn:
-            Importer(conn, stats).import_session(files)
-    except Exception as e:  # a bug on one session must not stop the others: report it
-        log.exception("import of session %s failed", session_id)
-        stats.failed[session_id] = f"{type(e).__name__}: {e}"
+        def send() -> None:
+            """Hand the chunks not sent yet to a worker, as one batch (one round trip)."""
+            nonlocal unsent, unsent_bytes
+            if not unsent:
+                return
+            try:
+                batch = pool.submit(parse_chunks_encoded, [item.args for item in unsent])
+            except BrokenProcessPool:  # a worker died: what is left is parsed here
+                batch = None
+            for i, item in enumerate(unsent):
+                item.batch, item.index = batch, i
+            unsent, unsent_bytes = [], 0
+
+        def import_first() -> None:
+            nonlocal ahead_bytes
+            sid, files, prefetched, size = queue.popleft()
+            if unsent:
+                send()
+            writer.write(sid, files, prefetched)
+            ahead_bytes -= size
+            if progress:
+                progress(files)
+
+        for sid, files in sessions.items():
+            prefetched = {}
+            for path, (start, stop, session_dir) in plan[sid].items():
+                items = [_Ahead((path, at, min(at + CHUNK_BYTES, stop), session_dir, writer.max_output_chars))
+                         for at in range(start, stop, CHUNK_BYTES)]
+                prefetched[path] = Prefetched(start, items)
+                for item in items:
+                    unsent.append(item)
+                    unsent_bytes += item.args[2] - item.args[1]
+                    if unsent_bytes >= CHUNK_BYTES:
+                        send()
+            size = sum(stop - start for start, stop, _ in plan[sid].values())
+            queue.append((sid, files, prefetched, size))
+            ahead_bytes += size
+            while ahead_bytes >= window:
+                import_first()
+        while queue:
+            import_first()
+
+
+def _unread(files: SessionFiles, offsets: dict[str, int]) -> dict[Path, tuple[int, int, Path]]:
+    """(start, stop, session folder) of what is new in each file of a session, by path."""
+    unread = {}
+    for path, agent_file in ([(files.main, False)] if files.main else []) + [(a, True) for a in files.agents]:
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            continue
+        start = offsets.get(str(path), 0)
+        start = 0 if size < start else start
+        if size > start:
+            unread[path] = (start, size, _session_dir(path, agent_file))
+    return unread
+
+
+class _SessionWriter:
+    """Stores sessions one SAVEPOINT each, inside transactions of up to COMMIT_EVERY_S seconds:
+    a failing session is recorded and rolled back alone, and a bulk import does not pay a commit
+    (and the rewrite of the same index pages) per session, nor hold the write lock for long."""
+
+    def __init__(self, db, stats: ImportStats, max_output_chars: int) -> None:
+        self.conn = db.conn
+        self.stats = stats
+        self.max_output_chars = max_output_chars
+        self.began: float | None = None
+
+    def write(self, session_id: str, files: SessionFiles, prefetched: dict[Path, Prefetched] | None = None) -> None:
+        if self.began is None:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.began = time.monotonic()
+        self.conn.execute("SAVEPOINT session")
+        try:
+            Importer(self.conn, self.stats, self.max_output_chars).import_session(files, prefetched)
+        except Exception as e:  # a bug on one session must not stop the others: report it
+            self.conn.execute("ROLLBACK TO session")
+            log.exception("import of session %s failed", session_id)
+            self.stats.failed[session_id] = f"{type(e).__name__}: {e}"
+        except BaseException:  # interrupted: keep the sessions already done
+            self.conn.execute("ROLLBACK TO session")
+            self.conn.execute("RELEASE session")
+            self.commit()
+            raise
+        self.conn.execute("RELEASE session")
+        if time.monotonic() - self.began >= COMMIT_EVERY_S:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.began is not None:
+            self.conn.execute("COMMIT")
+            self.began = None

@@ -8,19 +8,26 @@ an `agent-acompact-*` file; big tool results may be spilled to `<session>/tool-r
 Bookkeeping lines (progress, attachment, queue-operation, file-history-snapshot, summary,
 ai-title, api-request*, ...) and unknown types are counted and skipped, never fatal.
 
-`parse_line` is pure; the importer keeps the per-file state (offset, current prompt, pending
-text) so reading resumes from a stored offset.
+`parse_line` is pure, and so is `parse_chunk` (the lines of a byte range of a file), which
+import workers run in parallel. What they return is what the store keeps: tool inputs and
+results come out redacted. The importer keeps the per-file state (offset, current prompt,
+pending text) so reading resumes from a stored offset.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 import msgspec
 
+from cc_capture.ingest.assemble import DEFAULT_MAX_OUTPUT_CHARS, cap_output, cap_text
 from cc_capture.ingest.events import RAW_ABSENT
+from cc_capture.redact import redact_json, redact_text
+from cc_capture.transcripts.reader import lines_between
 
 BOOKKEEPING = {
     "progress", "attachment", "queue-operation", "file-history-snapshot", "summary", "ai-title", "custom-title",
@@ -31,6 +38,10 @@ INTERRUPT_RE = re.compile(r"^\[Request interrupted by user")
 _COMMAND_RE = re.compile(r"<command-name>(.*?)</command-name>.*?(?:<command-args>(.*?)</command-args>|$)", re.S)
 _SPILL_RE = re.compile(r"(/[^\s'\"<>]*/tool-results/[^\s'\"<>]+)")
 TASK_NOTIFICATION = "<task-notification>"
+# results of calls that never ran: permission not granted, or rejected by the user
+_NOT_RUN_RE = re.compile(r"^Claude requested permissions? to |^The user doesn't want to proceed with this tool use")
+# a file is parsed in ranges of this many bytes (a unit of parallel work; bounds memory)
+CHUNK_BYTES = 4 << 20
 
 
 class _Block(msgspec.Struct):
@@ -90,59 +101,60 @@ _decoder = msgspec.json.Decoder(_Line)
 
 
 # ---------------------------------------------------------------- records
+# msgspec Structs: cheap to build, and a chunk parsed by a worker process crosses back to the
+# importer as compact MessagePack (tagged by record type).
 
 
-@dataclass
-class Prompt:
+class Prompt(msgspec.Struct, tag="prompt"):
     uuid: str | None
     prompt_id: str | None
     text: str
     sidechain_root: bool  # the first line of an inline (1.0.x) subagent conversation
 
 
-@dataclass
-class Notification:
+class Notification(msgspec.Struct, tag="notification"):
     """A `<task-notification>`: a background agent finished; it continues the launching trace."""
 
     text: str
     prompt_id: str | None
 
 
-@dataclass
-class AssistantBlock:
+class AssistantBlock(msgspec.Struct, tag="assistant"):
     message_id: str | None
     model: str | None
     kind: str  # text | thinking | tool_use
     text: str
     tool_use_id: str | None
     name: str | None
-    input_json: str | None
+    input_json: str | None  # redacted
     usage: _Usage | None
 
 
-@dataclass
-class ToolResult:
+class ToolResult(msgspec.Struct, tag="result"):
+    """A call's outcome as the store keeps it, secrets out."""
+
     tool_use_id: str
-    text: str
     is_error: bool
-    structured: str | None  # toolUseResult, JSON
+    status: str  # ok | error | not_run
+    output: str | None  # JSON: the structured result (toolUseResult), else the text; None if it failed
+    error: str | None  # the text of a failure
 
 
-@dataclass
-class Interrupt:
+class Interrupt(msgspec.Struct, tag="interrupt"):
     pass
 
 
-@dataclass
-class AgentLink:
+class AgentLink(msgspec.Struct, tag="link"):
     """2.1.x progress lines name the Task/Agent call a subagent works for."""
 
     agent_id: str
     tool_use_id: str
 
 
-@dataclass
-class Line:
+Record = Prompt | Notification | AssistantBlock | ToolResult | Interrupt | AgentLink
+
+
+class Line(msgspec.Struct):
     """One transcript line: its common fields and what it holds."""
 
     kind: str  # prompt | assistant | results | notification | interrupt | link | skip | bad
@@ -152,10 +164,66 @@ class Line:
     session_id: str | None
     agent_id: str | None
     sidechain: bool
-    timestamp: str | None
+    ts: float | None  # the line's timestamp, epoch seconds
     cwd: str | None
     version: str | None
-    records: list
+    records: list[Record]
+
+
+class Chunk(msgspec.Struct):
+    """The lines of a file that start in [start, stop), parsed; skipped lines only counted."""
+
+    start: int
+    end: int  # just past the last complete line read (`start` if none)
+    lines: list[Line] = []
+    n_lines: int = 0
+    skipped: dict[str, int] = {}
+
+
+_chunk_decoder = msgspec.msgpack.Decoder(Chunk)
+
+
+def decode_chunk(data: bytes) -> Chunk:
+    """A chunk from `parse_chunks_encoded`."""
+    return _chunk_decoder.decode(data)
+
+
+def parse_chunk(path: Path, start: int, stop: int, session_dir: Path | None,
+                max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> Chunk:
+    chunk = Chunk(start, start)
+    skipped: Counter = Counter()
+    for raw, end in lines_between(path, start, stop):
+        chunk.end = end
+        chunk.n_lines += 1
+        line = parse_line(raw, session_dir, max_output_chars)
+        if line.kind in ("skip", "bad"):
+            skipped[line.reason] += 1
+        else:
+            chunk.lines.append(line)
+    chunk.skipped = dict(skipped)
+    return chunk
+
+
+def parse_chunks_encoded(ranges: list[tuple[Path, int, int, Path | None, int]]) -> list[bytes]:
+    """`parse_chunk` in a worker process, for several ranges in one round trip (files are often
+    small): each chunk as MessagePack (see `decode_chunk`)."""
+    return [msgspec.msgpack.encode(parse_chunk(*args)) for args in ranges]
+
+
+def parse_chunks(path: Path, start: int, stop: int, session_dir: Path | None,
+                 max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> Iterator[Chunk]:
+    """A file's lines from `start` (a line boundary) to `stop`, a chunk at a time."""
+    for at in range(start, stop, CHUNK_BYTES):
+        yield parse_chunk(path, at, min(at + CHUNK_BYTES, stop), session_dir, max_output_chars)
+
+
+def _ts(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _text_of(content: msgspec.Raw) -> str:
@@ -196,19 +264,32 @@ def unspill(text: str, session_dir: Path | None, limit: int = 1 << 20) -> str:
     return body + ("\n…[cc-capture: truncated]" if len(data) > limit else "")
 
 
-def parse_line(raw: bytes, session_dir: Path | None = None) -> Line:
+def _stored_result(tool_use_id: str, text: str, is_error: bool, structured: str | None, limit: int) -> ToolResult:
+    """Redact only what is stored (a failure's text, else the structured result, else the text),
+    then cut it to `limit` as live capture does."""
+    if is_error:
+        return ToolResult(tool_use_id, True, "not_run" if _NOT_RUN_RE.match(text) else "error", None,
+                          cap_text(redact_text(text), limit))
+    output = redact_json(structured) if structured is not None else msgspec.json.encode(redact_text(text)).decode()
+    if len(output) > limit // 4:  # it may be over the limit in bytes
+        output = cap_output(output.encode(), limit)
+    return ToolResult(tool_use_id, False, "ok", output, None)
+
+
+def parse_line(raw: bytes, session_dir: Path | None = None, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> Line:
     try:
         d = _decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return Line("bad", "unreadable line", None, None, None, None, False, None, None, None, [])
     if d.type == "progress" and d.data is not None and d.data.type == "agent_progress" and d.data.agentId \
             and d.parentToolUseID:
-        return Line("link", None, d.uuid, d.parentUuid, d.sessionId, d.agentId, bool(d.isSidechain), d.timestamp,
-                    d.cwd, d.version, [AgentLink(d.data.agentId, d.parentToolUseID)])
+        return Line("link", None, d.uuid, d.parentUuid, d.sessionId, d.agentId, bool(d.isSidechain),
+                    _ts(d.timestamp), d.cwd, d.version, [AgentLink(d.data.agentId, d.parentToolUseID)])
     if d.type in BOOKKEEPING:  # most lines: skipped before anything else is built
         return Line("skip", d.type, None, None, None, None, False, None, None, None, [])
+    ts = _ts(d.timestamp)
     common = dict(uuid=d.uuid, parent_uuid=d.parentUuid, session_id=d.sessionId, agent_id=d.agentId,
-                  sidechain=bool(d.isSidechain), timestamp=d.timestamp, cwd=d.cwd, version=d.version)
+                  sidechain=bool(d.isSidechain), ts=ts, cwd=d.cwd, version=d.version)
 
     def skip(reason: str) -> Line:
         return Line("skip", reason, records=[], **common)
@@ -232,7 +313,7 @@ def parse_line(raw: bytes, session_dir: Path | None = None) -> Line:
                                              msg.usage))
             elif b.type == "tool_use" and b.id:
                 blocks.append(AssistantBlock(msg.id, msg.model, "tool_use", "", b.id, b.name,
-                                             bytes(b.input).decode() if b.input else "{}", msg.usage))
+                                             redact_json(bytes(b.input).decode()) if b.input else "{}", msg.usage))
         if not blocks:  # an empty or unknown-block message still carries usage
             blocks.append(AssistantBlock(msg.id, msg.model, "text", "", None, None, None, msg.usage))
         return Line("assistant", None, records=blocks, **common)
@@ -249,8 +330,10 @@ def parse_line(raw: bytes, session_dir: Path | None = None) -> Line:
         results = [b for b in content or [] if b.type == "tool_result" and b.tool_use_id]
     if results:
         structured = bytes(d.toolUseResult).decode() if d.toolUseResult else None
-        records = [ToolResult(b.tool_use_id, unspill(_text_of(b.content), session_dir), bool(b.is_error), structured)
-                   for b in results]
+        if structured is not None and structured[:1] not in "{[":
+            structured = None  # a plain string: the result's text says the same
+        records = [_stored_result(b.tool_use_id, unspill(_text_of(b.content), session_dir), bool(b.is_error),
+                                  structured, max_output_chars) for b in results]
         return Line("results", None, records=records, **common)
     text = "\n".join(t for t in texts if t)
     if not text.strip():
