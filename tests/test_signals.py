@@ -212,3 +212,40 @@ def test_cli_rate_show_list_stats_status_recompute(paths):
     assert stats["gate_reasons"]["exclude: rated down by the user"] == 1
     assert json.loads(ccd("status", "--json").stdout)["qualifying"] == {"qualifies": 1, "excluded": 1, "pending": 0}
     assert json.loads(ccd("signals", "recompute", "--all", "--json").stdout)["computed"] == 2
+
+
+def test_word_gates_change_no_detection(shared):
+    """Each pattern runs only on sentences holding a word it needs (read off the regex itself):
+    the sentences found must be exactly those every pattern on every sentence finds."""
+
+    def every_pattern(text):
+        found = {k: [] for k in phrases.KINDS}
+        for s in phrases.sentences(text):
+            for d in phrases.DETECTORS:
+                if any(p.search(s) for p in d.patterns):
+                    found[d.kind].append(s)
+        return found
+
+    texts = [row["text"] for row in LABELLED]
+    for f in (shared / "transcripts").rglob("*.jsonl"):
+        for line in f.open(encoding="utf-8"):
+            content = (json.loads(line).get("message") or {}).get("content")
+            for block in content if isinstance(content, list) else [{"type": "text", "text": content or ""}]:
+                if isinstance(block, dict) and block.get("type") in ("text", "thinking"):
+                    texts.append(block.get("text") or block.get("thinking") or "")
+    assert len(texts) > 500
+    assert sum(bool(s) for t in texts for s in phrases.detect(t).values()) > 100  # not all empty
+    for text in texts:
+        assert phrases.detect(text) == every_pattern(text), text[:200]
+
+
+def test_words_a_pattern_needs():
+    def words(pattern):
+        return phrases._required_words(phrases._sre_parse.parse(pattern, 0))
+
+    assert words(r"\b(?:option|approach) (?:a|b|1|2)\b.{0,80}\bbetter") == {"option", "approach"}
+    assert words(r"\bwithout (?:breaking|changing)\b") == {"without "}
+    assert words(r"(?<![-\w])verif(?:y|ied)\b") == {"verif"}
+    assert words(r"\b(?:I|we) (?:would )?prefer\b") == {"prefer"}
+    assert words(r"^\s*$") is None  # nothing required: such a pattern always runs
+    assert not phrases._UNGATED  # every detector pattern today has words to gate on

@@ -257,9 +257,9 @@ def import_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Import Claude Code transcripts into traces (idempotent; merges with live-captured sessions)."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from cc_capture.signals.runner import compute_pending
+    from cc_capture.signals.runner import compute, pending
     from cc_capture.transcripts.importer import default_workers, discover, import_paths
 
     settings = _settings()
@@ -280,7 +280,11 @@ def import_cmd(
         stats = import_paths(db, roots, progress=lambda files: progress.advance(task, size(files)),
                              workers=default_workers() if workers is None else workers,
                              max_output_chars=settings.capture.max_output_chars)
-    signals = compute_pending(db, settings.gates)
+    traces = pending(db)
+    columns = [TextColumn("reading signals"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
+        task = progress.add_task("signals", total=len(traces))
+        signals = compute(db, traces, settings.gates, progress=lambda: progress.advance(task))
     data = stats.as_dict() | {"qualifying": signals.qualifies}
     if as_json:
         return print_json(data)
