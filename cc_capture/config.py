@@ -64,7 +64,8 @@ class CaptureSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_event_bytes: int = Field(8 * 1024 * 1024, gt=0, description="payloads above this are reduced and quarantined")
-    max_output_chars: int = Field(DEFAULT_MAX_OUTPUT_CHARS, gt=0, description="tool outputs longer than this are cut, with a marker")
+    max_output_chars: int = Field(DEFAULT_MAX_OUTPUT_CHARS, gt=0,
+                                  description="tool outputs longer than this are cut, with a marker")
     max_read_bytes: int = Field(512 * 1024 * 1024, gt=0, description="journal records above this are not read at all")
     incomplete_grace_s: float = Field(120.0, gt=0, description="a record with no end marker this old is quarantined")
     batch_events: int = Field(2000, gt=0, description="events committed per transaction")

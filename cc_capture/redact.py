@@ -44,7 +44,8 @@ _ANCHORS = {
     "private_key": ("private key",), "aws_access_key": ("akia", "asia", "agpa", "aida", "aroa", "aipa", "anpa", "anva",
                                                         "abia", "acca"),
     "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-    "gitlab_token": ("glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glcbt-", "glimt-", "gloas-", "glsoat-", "glagent-"),
+    "gitlab_token": ("glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glcbt-", "glimt-", "gloas-", "glsoat-",
+                     "glagent-"),
     "anthropic_key": ("sk-ant-",), "openai_key": ("sk-",), "slack_token": ("xox",), "slack_webhook": ("hooks.slack.com",),
     "stripe_key": ("_live_", "_test_", "whsec_"), "google_api_key": ("aiza",), "jwt": ("eyj",),
     "bearer_token": ("bearer ",), "basic_auth": ("authorization: basic ",),
@@ -110,7 +111,8 @@ class _Literal:
 
 
 def _literal_table() -> list[_Literal]:
-    words = sorted(set(_PREFILTER_WORDS) | set(_SECRET_WORD_ANCHORS) | {a for anchors in _ANCHORS.values() for a in anchors})
+    anchors = {a for kind_anchors in _ANCHORS.values() for a in kind_anchors}
+    words = sorted(set(_PREFILTER_WORDS) | set(_SECRET_WORD_ANCHORS) | anchors)
     return [_Literal(word, frozenset(kind for kind, anchors in _ANCHORS.items() if word in anchors),
                      word in _SECRET_WORD_ANCHORS, word in _SECRET_WORD_ANCHORS or word in _FIELD_NAME_WORDS)
             for word in words]
@@ -234,9 +236,7 @@ def redact_value(value: Any, name: str | None = None) -> Any:
 def redact_json(text: str) -> str:
     """JSON text with its secrets out; as is (the same object) when nothing in it could be one.
     Text that is not JSON is redacted as text and stored as a JSON string."""
-    low = text.lower()
-    hits = _literals_in(low)
-    if not _json_may_hold_secret(text, low, hits):
+    if not _json_may_hold_secret(text):
         return text
     try:
         value = msgspec.json.decode(text)
@@ -252,17 +252,18 @@ def redact_json(text: str) -> str:
 _JSON_SEPARATOR_RE = re.compile(r"""(?:\\["nrtfb]|\\u00[01][0-9a-fA-F]|["'\s])*[=:]""")
 
 
-def _json_may_hold_secret(text: str, low: str, hits: list[tuple[int, _Literal]]) -> bool:
-    """Whether redacting this JSON document's strings could change anything, judged on its text
-    (`low` its lower case, `hits` the literals in it): a format's anchor, a URL with a password,
-    a netrc line, or a secret-looking name followed by `=` or `:` (an assignment in a string, or a
-    field name). Never False where `redact_value` would redact (each rule needs one of these);
-    most documents that merely mention a token or a key are let through without a decode."""
+def _json_may_hold_secret(text: str) -> bool:
+    """Whether redacting this JSON document's strings could change anything, judged on its text:
+    a format's anchor, a URL with a password, a netrc line, or a secret-looking name followed by
+    `=` or `:` (an assignment in a string, or a field name). Never False where `redact_value`
+    would redact (each rule needs one of these); most documents that merely mention a token or
+    a key are let through without a decode."""
+    low = text.lower()
     if len(low) != len(text) or _has_url_userinfo(text):
         return True
     if "password" in low and ("machine" in low or "login" in low):
         return True
-    for start, lit in hits:
+    for start, lit in _literals_in(low):
         if lit.kinds:
             return True
         if lit.name_word:
@@ -281,9 +282,7 @@ def _has_url_userinfo(text: str) -> bool:
 def redact_payload(raw: bytes, decoded: Any) -> tuple[Any, bytes]:
     """Return the redacted object (`decoded` is `raw`, JSON, decoded) and its JSON encoding; the
     raw bytes pass through when their text shows nothing could be redacted."""
-    text = raw.decode("utf-8", errors="replace")
-    low = text.lower()
-    if not _json_may_hold_secret(text, low, _literals_in(low)):
+    if not _json_may_hold_secret(raw.decode("utf-8", errors="replace")):
         return decoded, raw
     clean = redact_value(decoded)
     return clean, msgspec.json.encode(clean)

@@ -260,7 +260,7 @@ def import_cmd(
     from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from cc_capture.signals.runner import compute, pending
-    from cc_capture.transcripts.importer import default_workers, discover, import_paths
+    from cc_capture.transcripts.importer import default_workers, discover, import_sessions
 
     settings = _settings()
     roots = list(paths) if paths else settings.capture.roots()
@@ -272,14 +272,15 @@ def import_cmd(
     def size(files) -> int:
         return sum(f.stat().st_size for f in ([files.main] if files.main else []) + files.agents if f.exists())
 
-    total = sum(size(files) for files in discover(roots).values())
+    sessions = discover(roots)
+    total = sum(size(files) for files in sessions.values())
     db = _db()
     columns = [TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
         task = progress.add_task("import", total=total)
-        stats = import_paths(db, roots, progress=lambda files: progress.advance(task, size(files)),
-                             workers=default_workers() if workers is None else workers,
-                             max_output_chars=settings.capture.max_output_chars)
+        stats = import_sessions(db, sessions, progress=lambda files: progress.advance(task, size(files)),
+                                workers=default_workers() if workers is None else workers,
+                                max_output_chars=settings.capture.max_output_chars)
     traces = pending(db)
     columns = [TextColumn("reading signals"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True, disable=as_json) as progress:

@@ -5,8 +5,9 @@ rank options, or lay out a plan.
 Each detector is a list of regular expressions over one sentence; a sentence counts once per
 kind. A pattern runs only on sentences that hold one of the words it cannot match without
 (read off the parsed regex; one Aho-Corasick pass per sentence finds them), which makes
-detection about 9x faster on long assistant texts without changing what it finds. The labelled set in tests/fixtures/signals_labelled.jsonl measures them (precision and
-recall per kind, printed by benchmarks/signals_accuracy.py).
+detection about 9x faster on long assistant texts without changing what it finds. The
+labelled set in tests/fixtures/signals_labelled.jsonl measures them (precision and recall per
+kind, printed by benchmarks/signals.py).
 """
 
 from __future__ import annotations

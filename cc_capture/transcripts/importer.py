@@ -579,11 +579,16 @@ def default_workers() -> int:
 
 def import_paths(db, paths: Iterable[Path], progress: Callable[[SessionFiles], None] | None = None,
                  workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> ImportStats:
-    """Import every session under these paths (a failing one is reported and stores nothing). With
+    """Import every session under these files and folders (see `import_sessions`)."""
+    return import_sessions(db, discover(paths), progress, workers, max_output_chars)
+
+
+def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[SessionFiles], None] | None = None,
+                    workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> ImportStats:
+    """Import these sessions (`discover`'s); a failing one is reported and stores nothing. With
     `workers`, that many processes read, parse and redact the files ahead while this one
     assembles and stores."""
     stats = ImportStats()
-    sessions = discover(paths)
     plan: dict[str, dict[Path, tuple[int, int, Path]]] = {}
     if workers >= 1:
         offsets = dict(db.execute("SELECT path, offset FROM transcript_offsets").fetchall())
