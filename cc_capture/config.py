@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cc_capture.ingest.assemble import DEFAULT_MAX_OUTPUT_CHARS
 from cc_capture.train.config import TrainSettings
@@ -49,6 +49,12 @@ class Paths:
         self.hook_errors = self.home / "hook-errors.log"
         self.hooks_dir = self.home / "hooks"
         self.config_file = self.home / "config.toml"
+        self.datasets = self.home / "datasets"
+        self.runs = self.home / "runs"
+        self.models = self.home / "models"
+        self.evalsets = self.home / "evalsets"
+        self.evaluations = self.home / "evaluations"
+        self.pipeline_lock = self.home / "pipeline.lock"
 
     def ensure(self) -> "Paths":
         """Create the private folders (0700) that the daemon and CLI write into."""
@@ -112,6 +118,48 @@ class DatasetSettings(BaseModel):
     eval_percent: int = Field(10, ge=0, le=50, description="share of sessions held out for evaluation")
 
 
+# The metrics of behavioural_similarity and their weights (cc_capture/evaluate/metrics.py says
+# what each measures); `[evaluate] weights` changes them.
+DEFAULT_WEIGHTS = {"valid_call_rate": 0.2, "next_action_accuracy": 0.2, "tool_accuracy": 0.2,
+                   "argument_match": 0.15, "parallel_match": 0.1, "answer_similarity": 0.15}
+
+
+class EvaluateSettings(BaseModel):
+    """How models are scored against held-out Claude traces, and when a challenger replaces the
+    champion (cc_capture.evaluate)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_items: int = Field(300, gt=0, description="eval items at most (sampled deterministically, by trace)")
+    max_new_tokens: int = Field(256, gt=0, description="tokens a model may write for one step")
+    batch_size: int = Field(8, gt=0, description="prompts generated together")
+    bootstrap_samples: int = Field(1000, ge=100, description="resamples (by trace) for intervals and the gate")
+    max_p: float = Field(0.1, gt=0, le=1, description="a challenger's improvement must have p <= this")
+    max_valid_call_drop: float = Field(0.02, ge=0, le=1, description="how much valid_call_rate may fall")
+    min_score: float = Field(0.0, ge=0, le=1, description="behavioural_similarity a challenger must reach")
+    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS),
+                                      description="of the metrics in behavioural_similarity")
+    seed: int = 0
+
+    @field_validator("weights")
+    @classmethod
+    def _known_metrics(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(weights) - set(DEFAULT_WEIGHTS))
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; weights are for {sorted(DEFAULT_WEIGHTS)}")
+        if any(w < 0 for w in weights.values()) or not sum(weights.values()):
+            raise ValueError("weights must be >= 0 and not all 0")
+        return weights
+
+
+class LearningSettings(BaseModel):
+    """The learning pipeline (`ccd pipeline run`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_dpo_pairs: int = Field(20, ge=1, description="DPO runs only when the preference set has this many pairs")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -119,6 +167,8 @@ class Settings(BaseModel):
     gates: GateSettings = Field(default_factory=GateSettings)
     datasets: DatasetSettings = Field(default_factory=DatasetSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
+    learning: LearningSettings = Field(default_factory=LearningSettings)
 
 
 def load_settings(paths: Paths | None = None) -> Settings:

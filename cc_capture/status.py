@@ -7,6 +7,7 @@ from typing import Any
 from cc_capture import journal, store
 from cc_capture.config import Paths
 from cc_capture.daemon import info
+from cc_capture.evaluate import registry
 
 
 def hook_errors(paths: Paths, last: int = 5) -> dict[str, Any]:
@@ -29,6 +30,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         qualifying = store.qualifying_counts(db)
         last_run = store.last_run(db)
         last = store.last_event_at(db)
+        champion = _champion(db)
     finally:
         db.conn.close()
     db_bytes = sum(p.stat().st_size for p in paths.home.glob(paths.db.name + "*") if p.is_file())
@@ -43,4 +45,15 @@ def collect(paths: Paths) -> dict[str, Any]:
         "last_event_at": store.iso(last),
         "hook_errors": hook_errors(paths),
         "last_run": last_run,
+        "champion": champion,
     }
+
+
+def _champion(db) -> dict[str, Any] | None:
+    """The model in service: its version, behavioural similarity (latest eval set) and promotion time."""
+    model = registry.champion(db)
+    if model is None:
+        return None
+    scores = registry.scores_over_time(db, model.sha256)
+    return {"version": model.version, "behavioural_similarity": scores[-1]["behavioural_similarity"] if scores else None,
+            "promoted_at": store.iso(registry.promoted_at(db, model.version))}
