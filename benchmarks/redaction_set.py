@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("CC_CAPTURE_SHARED", REPO.parent / "shared"))
 ROOTS = ("transcripts", "transcripts-more")
 LABELS = REPO / "tests" / "fixtures" / "redaction" / "labelled.jsonl"
 CONTEXT = 60  # characters kept either side of an item, for the labeller
@@ -133,7 +134,7 @@ class Item:
     value: str
     before: str
     after: str
-    label: str | None = None  # secret | not_secret
+    label: str | None = None  # secret | personal (an e-mail address) | not_secret
     rule: str | None = None  # the labelling rule (LABELLING.md) that decided it
     found_by: list[str] = field(default_factory=list)  # detectors that flagged it when extracted
     occurrences: int = 1
@@ -192,13 +193,16 @@ def run(detector: Detector, corpus: list[Text], known: dict[str, Item]) -> Findi
     return out
 
 
+POSITIVE = ("secret", "personal")  # labels a redactor is right to remove
+
+
 def secret_occurrences(corpus: list[Text], items: dict[str, Item]) -> dict[str, list[tuple[tuple[str, int, str], Span]]]:
-    """Where each item labelled secret occurs: (source, line, path) and span, for recall."""
+    """Where each item labelled secret or personal occurs: (source, line, path) and span, for recall."""
     wanted = {}
     for i in items.values():
-        if i.label == "secret":
+        if i.label in POSITIVE:
             wanted.setdefault((i.source, i.value), []).append(i)
-    where: dict[str, list] = {i.id: [] for i in items.values() if i.label == "secret"}
+    where: dict[str, list] = {i.id: [] for i in items.values() if i.label in POSITIVE}
     for t in corpus:
         for (source, value), group in wanted.items():
             if t.source != source or value not in t.text:
@@ -217,10 +221,12 @@ def secret_occurrences(corpus: list[Text], items: dict[str, Item]) -> dict[str, 
 class Score:
     split: str
     flagged: int  # items the detector flagged
-    true: int  # of them, labelled secret
+    true: int  # of them, labelled secret or personal
     unlabelled: int
     secrets: int  # items labelled secret (by any detector)
     caught: int  # of them, flagged by this detector at every occurrence
+    personal: int = 0  # items labelled personal (e-mail addresses)
+    personal_caught: int = 0
 
     @property
     def precision(self) -> float:
@@ -232,9 +238,15 @@ class Score:
         return self.caught / self.secrets if self.secrets else 1.0
 
     def line(self, name: str) -> str:
+        personal = self.personal_caught / self.personal if self.personal else 1.0
         return (f"{name:<16} {self.split:<8} precision {self.precision:.3f} ({self.true}/{self.flagged - self.unlabelled}"
-                f"{f', {self.unlabelled} unlabelled' if self.unlabelled else ''})  recall {self.recall:.3f} "
-                f"({self.caught}/{self.secrets})")
+                f"{f', {self.unlabelled} unlabelled' if self.unlabelled else ''})  recall: secrets {self.recall:.3f} "
+                f"({self.caught}/{self.secrets}), personal e-mail {personal:.3f} ({self.personal_caught}/{self.personal})")
+
+    def as_dict(self) -> dict:
+        return {"split": self.split, "flagged": self.flagged, "right": self.true, "unlabelled": self.unlabelled,
+                "precision": self.precision, "secrets": self.secrets, "secrets_caught": self.caught,
+                "recall": self.recall, "personal": self.personal, "personal_caught": self.personal_caught}
 
 
 def score(found: Findings, items: dict[str, Item], where: dict[str, list]) -> list[Score]:
@@ -242,11 +254,19 @@ def score(found: Findings, items: dict[str, Item], where: dict[str, list]) -> li
     for split in ("tuning", "untuned"):
         flagged = [iid for iid in found.items if (items.get(iid) or found.new[iid]).split == split]
         labels = [items[iid].label if iid in items else None for iid in flagged]
-        secrets = [iid for iid, occ in where.items() if items[iid].split == split]
-        caught = sum(all(any(s.start < sp.end and sp.start < s.end for s in found.spans.get(loc, ()))
-                         for loc, sp in where[iid]) and bool(where[iid]) for iid in secrets)
-        scores.append(Score(split, len(flagged), labels.count("secret"), labels.count(None), len(secrets), caught))
+        counts = {}
+        for label in POSITIVE:
+            wanted = [iid for iid in where if items[iid].split == split and items[iid].label == label]
+            counts[label] = (len(wanted), sum(_caught(found, where[iid]) for iid in wanted))
+        scores.append(Score(split, len(flagged), sum(labels.count(p) for p in POSITIVE), labels.count(None),
+                            *counts["secret"], *counts["personal"]))
     return scores
+
+
+def _caught(found: Findings, occurrences: list) -> bool:
+    """Flagged wherever it occurs (one occurrence left is a leak)."""
+    return bool(occurrences) and all(any(s.start < sp.end and sp.start < s.end for s in found.spans.get(loc, ()))
+                                     for loc, sp in occurrences)
 
 
 def main() -> None:
