@@ -176,3 +176,47 @@ def test_weights_are_checked():
         EvaluateSettings(weights={"speed": 1.0})
     with pytest.raises(ValidationError, match="not all 0"):
         EvaluateSettings(weights={"tool_accuracy": 0.0})
+
+
+def run_ccd(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "cc_capture", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_learning_commands_on_an_empty_home_say_what_to_do(paths):
+    assert json.loads(run_ccd("models", "list", "--json").stdout) == []
+    missing = run_ccd("models", "show", "9")
+    assert missing.returncode == 1 and "no model version '9'" in missing.stderr
+    nothing = run_ccd("eval")
+    assert nothing.returncode == 1 and "no completed training run" in nothing.stderr
+    done = json.loads(run_ccd("pipeline", "run", "--json").stdout)
+    assert done["outcome"] == "skipped" and done["model_version"] is None
+    (step,) = done["steps"]
+    assert step["name"] == "dataset" and step["status"] == "skipped" and "no qualifying traces" in step["detail"]
+    assert json.loads(run_ccd("status", "--json").stdout)["champion"] is None
+
+
+def test_registry_promotion_retires_the_old_champion_and_keeps_every_reason(db, tmp_path):
+    from cc_capture.evaluate import registry
+    from cc_capture.evaluate.registry import ModelStatus
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "w").write_text("a")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "w").write_text("b")
+    base = registry.register(db, base_model="m", runs=[], path=tmp_path / "a",
+                             sha256=registry.files_sha256(tmp_path / "a"), reasons=["base"])
+    tuned = registry.register(db, base_model="m", runs=["r1"], path=tmp_path / "b",
+                              sha256=registry.files_sha256(tmp_path / "b"), reasons=["trained by r1"])
+    assert registry.register(db, base_model="m", runs=["r1"], path=tmp_path / "b", sha256=tuned.sha256,
+                             reasons=["again"]).version == tuned.version  # same weights: same version
+    registry.set_status(db, base.version, ModelStatus.CHAMPION, ["the untuned base"])
+    registry.set_status(db, tuned.version, ModelStatus.CHAMPION, ["better"], {"difference": 0.3})
+    assert registry.champion(db).version == tuned.version and registry.by_run(db, "r1") == registry.get(db, 2)
+    assert registry.get(db, base.version).status is ModelStatus.RETIRED
+    assert [(e["status"], e["reasons"]) for e in registry.events(db, base.version)] == [
+        ("candidate", ["base"]), ("champion", ["the untuned base"]), ("retired", ["replaced by v2"])]
+    assert registry.events(db, tuned.version)[-1]["figures"] == {"difference": 0.3}
+    assert registry.files_sha256(tmp_path / "a") != registry.files_sha256(tmp_path / "b")

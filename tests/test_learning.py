@@ -26,18 +26,11 @@ pytest.importorskip("trl", reason="the training extra is not installed (pip inst
 
 from cc_capture import store  # noqa: E402
 from cc_capture.datasets.bootstrap import generate  # noqa: E402
-from conftest import emit, ingest_all, wait_for  # noqa: E402
+from conftest import emit, ingest_all, relocated_home, wait_for  # noqa: E402
+from test_training import ccd  # noqa: E402
 
 pytestmark = [pytest.mark.training, pytest.mark.timeout(900)]
 SFT_STEPS = 160
-
-
-def ccd(*args, check=True, timeout=600):
-    p = subprocess.run([sys.executable, "-m", "cc_capture", *args], capture_output=True, text=True, timeout=timeout,
-                       env=dict(os.environ, OMP_NUM_THREADS="1"))
-    if check and p.returncode:
-        raise AssertionError(f"ccd {args}: {p.stdout}\n{p.stderr}")
-    return p
 
 
 def replay(paths, sid, trace):
@@ -75,24 +68,16 @@ def make_project(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     home = tmp_path_factory.mktemp("learn")
-    old = os.environ.get("CC_CAPTURE_HOME")
-    os.environ["CC_CAPTURE_HOME"] = str(home / "cch")
-    from cc_capture.config import Paths
-
-    paths = Paths(home / "cch").ensure()
-    config = ("[datasets]\neval_percent = 30\nmax_tool_output_tokens = 24\n"
-              "[train]\nlearning_rate = 0.005\nbatch_size = 4\ngradient_accumulation_steps = 1\nsave_steps = 20\n"
-              "max_length = 768\nepochs = 50\n"
-              "[evaluate]\nmax_items = 60\nmax_new_tokens = 48\nbatch_size = 16\nbootstrap_samples = 400\n")
-    (paths.home / "config.toml").write_text(config)
-    for k, trace in enumerate(generate(make_project(home / "plant"), 80, seed=1)):
-        replay(paths, f"b{k:02d}", trace)
-    ingest_all(paths)
-    yield paths
-    if old is None:
-        os.environ.pop("CC_CAPTURE_HOME", None)
-    else:
-        os.environ["CC_CAPTURE_HOME"] = old
+    with relocated_home(home / "cch") as paths:
+        (paths.home / "config.toml").write_text(
+            "[datasets]\neval_percent = 30\nmax_tool_output_tokens = 24\n"
+            "[train]\nlearning_rate = 0.005\nbatch_size = 4\ngradient_accumulation_steps = 1\nsave_steps = 20\n"
+            "max_length = 768\nepochs = 50\n"
+            "[evaluate]\nmax_items = 60\nmax_new_tokens = 48\nbatch_size = 16\nbootstrap_samples = 400\n")
+        for k, trace in enumerate(generate(make_project(home / "plant"), 80, seed=1)):
+            replay(paths, f"b{k:02d}", trace)
+        ingest_all(paths)
+        yield paths
 
 
 @pytest.fixture(scope="module")

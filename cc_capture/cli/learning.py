@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Optional
 
 import typer
@@ -136,10 +137,10 @@ def pipeline_run(as_json: bool = JSON_OPT) -> None:
     from cc_capture.pipeline import run as pipeline
 
     paths, settings, db = _context()
-    with console.status("pipeline", spinner="dots") as status:
+    with console.status("pipeline", spinner="dots") if not as_json else nullcontext() as status:
         try:
             result = pipeline.run(db, paths, settings,
-                                  on_step=lambda name: None if as_json else status.update(f"pipeline: {name}"))
+                                  on_step=None if as_json else lambda name: status.update(f"pipeline: {name}"))
         except pipeline.PipelineBusy as e:
             fail(str(e))
     data = result.as_json()
