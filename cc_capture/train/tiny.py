@@ -62,7 +62,13 @@ def pretrain(model_dir: Path, texts: Iterable[str], steps: int = 200, learning_r
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     ids = tok("\n\n".join(texts), add_special_tokens=False)["input_ids"]
     blocks = torch.tensor(ids[: len(ids) // block * block]).view(-1, block)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    # The text holds no special token, and next-token loss would push their output rows down
+    # everywhere; a LoRA fine-tune (trl trains no adapter on lm_head) could not lift them again.
+    # Their rows stay as initialised.
+    keep = torch.ones(model.lm_head.weight.shape[0], 1)
+    keep[tok.convert_tokens_to_ids(SPECIAL_TOKENS)] = 0
+    model.lm_head.weight.register_hook(lambda grad: grad * keep)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
     model.train()
     generator = torch.Generator().manual_seed(seed)
     for _ in range(steps):
