@@ -195,7 +195,7 @@ def parse_chunk(path: Path, start: int, stop: int, session_dir: Path | None,
                 max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> Chunk:
     chunk = Chunk(start, start)
     skipped: Counter = Counter()
-    for raw, end in lines_between(path, start, stop):
+    for raw, end in lines_between(path, start, stop, max_output_chars):
         chunk.end = end
         chunk.n_lines += 1
         line = parse_line(raw, session_dir, max_output_chars)
