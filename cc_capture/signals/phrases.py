@@ -91,7 +91,7 @@ PRUNING = _rx(
 SELF_CORRECTION = _rx(
     r"^(?:actually|wait|hmm|oops)\b[,.!:]?|^(?:oh|ah)\b[,!—–-]|^I see\s*[-—–]|^(?:but|okay|ok|no),? (?:wait|actually)\b|[—–-]\s*(?:actually|wait)\b|\bactually, (?:wait|I|let me|looking|thinking|there's|this|the)\b",
     r"\b(?:I was wrong|I got (?:it |this |that )?wrong|I made (?:a|an) (?:mistake|error)|my (?:mistake|bad|error|fault)|that was (?:wrong|incorrect|a mistake)|corrects? me|correcting (?:one|that|my)|I need to correct)\b",
-    r"\b(?:let me|I'll|I need to|I should) (?:correct|redo|revise|reconsider|re-check|recheck|rethink|revisit|step back|try again|retry)\b|\b(?:let me|I'll|I need to|I should) fix (?:that|this|my|it)\b",
+    r"\b(?:let me|I'll|I need to|I should) (?:correct|redo|revise|reconsider|re-check|recheck|rethink|revisit|step back|try again|retry)\b|\blet me fix (?:that|this|my|it)\b|\bI'll fix (?:that|this|my|it)\b|\bI need to fix (?:that|this|my|it)\b",
     r"\bon second thought\b|\bthinking about it more\b|\blooking at (?:this|it) more carefully\b|\bmore carefully\b",
     r"\b(?:that's|that is|this is|that isn't|this isn't) (?:not right|not correct|incorrect|wrong|not what)\b",
     r"\bI (?:misread|misunderstood|overlooked|missed|forgot|accidentally|mistakenly|wrongly|incorrectly)\b",
@@ -99,7 +99,7 @@ SELF_CORRECTION = _rx(
     r"\b(?:I'm|I am|I was|I've been|I had)\b.{0,40}\b(?:incorrect(?:ly)?|wrong(?:ly)?|mistaken|overcomplicating|conflating|miscounting)\b",
     r"\b(?:I'm|I am|I've|I have|I just|and I) ?(?:realiz|realis)(?:ing|ed|e)\b|\bI realized\b",
     r"\b(?:try|trying|take|use|need) (?:a )?(?:different|another|simpler|better) (?:approach|way|method|command|tack)\b",
-    r"\blet me fix (?:it|that|this)\b|\bfixed by\b|\bredoing\b|\btry again\b|\bre-?do(?:ing)? (?:it|that|this|with)\b",
+    r"\blet me fix (?:it|that|this)\b|\bfixed by\b|\bredoing\b|\btry again\b|\b(?:redo|re-do)(?:ing)? (?:it|that|this|with)\b",
     r"\b(?:let me|I'll|I need to|I should) (?:completely |fully )?(?:rewrite|redo|rework|recalculate)\b",
     r"\b(?:do|doing|handle|implement) (?:this|it|that) (?:properly|correctly|right)\b",
     r"\bthat's the (?:bug|issue|problem|mistake)\b|\bmy (?:code|change|edit|fix|implementation|assumption|approach|test|scan|claim|brief|analysis|initial|earlier|first|previous|verification|\d+/\d+)\b.{0,60}\b(?:was|were|is|broke|missed|didn't|doesn't|failed|might be|turned out|relies)\b",
@@ -121,8 +121,8 @@ ASSUMPTION = _rx(
     r"\b(?:it|this|that|there|which|the \w+) (?:seems?|appears?|looks like)\b|^(?:seems|appears|looks like)\b",
     r"\bI (?:believe|think|suspect|expect)\b(?! (?:the|it's) (?:best|better|cleaner|simplest|cleanest))|\bI'm (?:not sure|uncertain)\b|\bnot sure\b",
     r"\b(?:should be|must be) (?:the|a|an|in|at|on)\b.{0,40}\b(?:since|because|given)\b",
-    r"\b(?:might|may)(?! want\b| I\b| be worth\b) (?:be|have|not|still|need|share|pass|break|cause|skip|also|look|refer|affect|contain|come|fail|work|just|actually|mean|explain|require|conflict|\w+(?:ing|ed)\b)",
-    r"\bcould (?:be|cause|break|create|mean|also be|theoretically)\b",
+    r"\b(?:might|may)(?! want\b| I\b| be worth\b) (?:be|have|not|still|need|share|pass|break|cause|skip|also|already|look|refer|affect|contain|come|fail|work|just|actually|mean|explain|require|conflict|\w+(?:ing|ed)\b)",
+    r"\bcould (?:be|cause|break|create|mean|also be|theoretically|conflict|end up)\b|\bshould be (?:stable|fine|safe|correct)\b",
     r"\b(?:suggests?|suggesting|indicates?) (?:that |the |it |something )?|\bwhich would explain\b|\bmust be (?:handled|caused|coming|doing|using)\b",
     r"\bshould (?:still )?(?:pass|work|be fine|be safe|apply|resolve|definitely|render|be picked up)\b",
     r"\b(?:expect(?:ed|ing)?) (?:to|widespread|that|the)\b",
@@ -136,7 +136,9 @@ VALIDATION = _rx(
     r"\ball (?:\w+ )?(?:passing|passed|pass|green|clean|verified)\b|^(?:all green|all pass|clean|verified|confirmed|good)\b",
     r"\bcompiles?\b.{0,20}\b(?:cleanly|successfully|without (?:errors|warnings))\b",
     r"\b(?:let me|let's|I'll|now) (?:test|compile|build|try running)\b",
-    r"(?<![-\w])verif(?:y|ied|ying)\b|\b(?:confirms?|confirmed|confirming) (?:that|the fix|it|this|everything|nothing|the change|the one-line|against)\b|^confirmed\b",
+    r"(?<![-\w])verif(?:y|ied|ying)\b|\b(?:confirms?|confirmed|confirming) (?:that|the|it|this|everything|nothing|against)\b|^confirmed\b",
+    r"\bcheck (?:the )?(?:compilation|build|types|output|rendering)\b|\b(?:quick|final|last|sanity) check\b|\bdo a (?:quick )?check\b|\b(?:checked|cross-check(?:ed)?|proven|smoke test)\b|^(?:testing|checking|verifying)\b|\bexactly what I (?:suspected|needed|expected)\b",
+    r"\b(?:tree|lint|commitlint|working tree|build|output|diff) (?:is |stays )?clean\b|\b(?:let me|I'll|I should|I need to) check (?:if|whether|that)\b.{0,80}\b(?:properly|correctly|still|works?)\b",
     r"\bsanity[- ]check\b|\bdouble-check\b|\bmutation-checked\b|\bchecks out\b|\b(?:works?|working|renders?|rendering|behaves) (?:correctly|as (?:expected|intended))\b",
     r"\b(?:matches?|matching) (?:the backup|what I expected|my assumption|the spec|expected)\b|\bas expected\b|\bno (?:new )?(?:violations|errors|regressions|differences)\b",
     r"\bcompar(?:e|ed|ing)\b.{0,40}\bagainst\b|\bcompare the tree|\bI checked\b|\breports? no\b|\breview (?:the|both|all|its|their)? ?(?:actual )?(?:diffs?|changes)\b",
@@ -187,7 +189,9 @@ SELF_CRITIQUE = _rx(
     r"\b(?:my own scripting error|were mine|wrong twice|mine to own)\b",
     r"\bmy (?:\S+ )?(?:trampoline|guard|test|tests|scan|regex(?:es)?|approach|verification|analysis|assumption|brief|plan|claim|goldens?|first pass|hard-fail fix|change)\b.{0,80}\b(?:was|were|is|never|broke|missed|didn't|doesn't|would|might be|relies|flawed|wrong|artifact|misleading)\b",
     r"\b(?:critical )?(?:flaw|issues?|gaps?|defects?|regression) (?:in|that undermine) my\b|\bundermine my\b|\b(?:would|could) have shipped\b",
-    r"\bI'm (?:overcomplicating|conflating)\b|\bI (?:put|used) the \w+ (?:before|after|in the wrong)\b|\bdidn't catch\b|\bnot verified\b",
+    r"\b(?:would|could) have (?:broken|dropped|shipped|failed|baked)\b|\b(?:a|the) (?:\w+ )?regression (?:where|that|in)\b|\bsilent failure\b|\bdefeats the (?:whole )?(?:point|purpose)\b|\bstill the wrong\b|\bwas an artifact\b|\bturned out to be wrong\b",
+    r"\b(?:real|coverage) gaps\b|\bconfirmed (?:correctness )?bugs\b|\bI got wrong\b|\b(?:stated|my) (?:cause|claim|count|premise)s? (?:was|were) wrong\b|\bmy \S+ (?:\S+ )?(?:didn't work|failed)\b",
+    r"\bI'm (?:overcomplicating|conflating)\b|\bI put the \w+ (?:before|after|in the wrong)\b|\bI used the \w+ (?:before|after|in the wrong)\b|\bdidn't catch\b|\bnot verified\b",
 )
 
 PREFERENCE = _rx(
@@ -208,6 +212,7 @@ PLAN = _rx(
     r"\b(?:let me|I'll|I will|I need to|I should|I'm going to|now I need to|I also need to|we need to|I can)\b[^.;?:]{0,160}?(?:,? (?:and )?then\b|, plus\b|, and I'll\b)",
     r"\b(?:let me|I'll|I will|I need to|I should|I'm going to)\b[^.;?:]{0,120}?\b\w+ [^.;?,()]{1,60}, \w+ [^.;?,()]{1,60}, and (?:\w+ly )?\w+\b",
     r"\b(?:and then|after that|once \w+ (?:lands?|finishes|is done)|next up|next:)\b.{0,40}\b(?:I'll|I will|let me|I can|move|run|kick off|handle|tackle|review)\b|^(?:then|next)\b.{0,60}\b(?:I'll|I need to|let me|I will|I'm going to)\b",
+    r"^(?:read|update|run|check|build|add|fix|write|create|commit|test|move|remove|rebuild|regenerate|reproduce|review|verify|push|install|look|find|delete|rename|extract|wire|apply) [^.;?]{0,120}, then \w+",
     r"^(?:now )?(?:I'm )?\w+ing\b.{0,150}, then (?:\w+ing|I'll)\b|\bis to \w+\b.{0,150}, then\b|\bwait(?:ing)? for\b.{0,80}\bbefore \w+ing\b",
     r"\b(?:two|three|four|five|several) (?:\w+ ){0,2}(?:steps|phases|parallel tasks|tasks|pieces|decisions)\b|\bsequencing\b|\bphase \d\b.{0,40}\b(?:then|focused)\b",
 )
