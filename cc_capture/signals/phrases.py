@@ -239,9 +239,23 @@ DETECTORS = [
 KINDS = [d.kind for d in DETECTORS]
 
 
+def _literal_alternatives(op, av) -> list[str] | None:
+    """The texts of a branch whose every alternative is plain literal text, else None."""
+    if op is not _sre.BRANCH:
+        return None
+    texts = []
+    for branch in av[1]:
+        if not branch or any(o is not _sre.LITERAL for o, _ in branch):
+            return None
+        texts.append("".join(chr(a) for _, a in branch))
+    return texts
+
+
 def _required_words(seq) -> frozenset[str] | None:
     """Lower-case literals one of which every match of this parsed regex sequence contains (the
-    most selective such set), or None where the analysis finds none."""
+    most selective such set), or None where the analysis finds none. A branch of plain words
+    continues the literal text around it ("ha" + (s|ve|d) + " to" gives "has to", ...): the regex
+    parser factors shared prefixes out of alternatives, which would otherwise leave "ha"."""
     best: frozenset[str] | None = None
 
     def consider(words: frozenset[str] | None) -> None:
@@ -249,24 +263,28 @@ def _required_words(seq) -> frozenset[str] | None:
         if words and (best is None or min(map(len, words)) > min(map(len, best))):
             best = words
 
-    run: list[str] = []
+    runs = [""]
     for op, av in seq:
         if op is _sre.LITERAL:
-            run.append(chr(av))
+            runs = [r + chr(av) for r in runs]
             continue
-        if run:
-            consider(frozenset(["".join(run).lower()]))
-            run = []
+        alternatives = _literal_alternatives(op, av)
+        if alternatives is not None and len(runs) * len(alternatives) <= 64:
+            runs = [r + a for r in runs for a in alternatives]
+            continue
+        if all(runs):
+            consider(frozenset(r.lower() for r in runs))
+        runs = [""]
         if op is _sre.BRANCH:
-            alternatives = [_required_words(branch) for branch in av[1]]
-            if all(alternatives):
-                consider(frozenset().union(*alternatives))
+            words = [_required_words(branch) for branch in av[1]]
+            if all(words):
+                consider(frozenset().union(*words))
         elif op is _sre.SUBPATTERN:
             consider(_required_words(av[-1]))
         elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and av[0] >= 1:
             consider(_required_words(av[2]))
-    if run:
-        consider(frozenset(["".join(run).lower()]))
+    if all(runs):
+        consider(frozenset(r.lower() for r in runs))
     return best
 
 
