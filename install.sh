@@ -96,6 +96,7 @@ install() {
         render "$here/daemon/dev.cc-capture.ccd.plist" "$plist" xml
         launchctl bootout "gui/$(id -u)/dev.cc-capture.ccd" >/dev/null 2>&1 || true
         launchctl bootstrap "gui/$(id -u)" "$plist" || die "launchctl could not load $plist"
+        "$ccd" daemon status --wait >/dev/null || die "the daemon did not start (above: why; then rerun ./install.sh)"
         say "    launchd agent $plist"
     elif has_systemd_user; then
         mkdir -p "$(dirname "$unit")"
@@ -103,6 +104,7 @@ install() {
         systemctl --user daemon-reload
         systemctl --user enable --now cc-capture.service || die "systemd could not start cc-capture.service"
         systemctl --user restart cc-capture.service
+        "$ccd" daemon status --wait >/dev/null || die "the daemon did not start (above: why; then rerun ./install.sh)"
         say "    systemd user unit $unit"
     else
         "$ccd" daemon stop >/dev/null

@@ -262,8 +262,92 @@ def _private_file(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+class DatabaseMissing(RuntimeError):
+    """The database file is gone but its write-ahead log is not: a process still writes into the
+    deleted file. Opening (creating) a new one here would make SQLite take that log for its own."""
+
+
+class DatabaseGone(RuntimeError):
+    """The file under an open database was deleted or replaced while it was open."""
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path` now, or None: compared with the one opened, it tells
+    whether the database was deleted or replaced under an open connection."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def restore_deleted(db: sqlite_utils.Database, path: Path) -> bool:
+    """The file under the open `db` was deleted: write what it holds back to `path` (it is still
+    readable through the open connection) and return True; False when nothing could be restored or
+    another file now sits at `path` (then that one is used as it is). The deleted file's
+    write-ahead log and shared memory lose their names first, so no new database ever reads them;
+    this connection keeps them open, so the copy still sees every committed row."""
+    if path.exists():
+        return False
+    for suffix in ("-wal", "-shm"):
+        try:
+            os.unlink(str(path) + suffix)
+        except FileNotFoundError:
+            pass
+    tmp = path.with_name(path.name + ".restoring")
+    try:
+        tmp.unlink(missing_ok=True)
+        old = os.umask(0o077)
+        try:
+            target = sqlite3.connect(str(tmp))
+            try:
+                db.conn.backup(target)
+            finally:
+                target.close()
+        finally:
+            os.umask(old)
+        os.link(tmp, path)  # never over a file that appeared meanwhile
+        return True
+    except (sqlite3.Error, OSError):
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _orphaned_wal(path: Path) -> bool:
+    """A write-ahead log with frames in it beside no database: the database was deleted under it."""
+    try:
+        return not path.exists() and os.path.getsize(str(path) + "-wal") > 0
+    except FileNotFoundError:
+        return False
+
+
+def set_aside_orphans(path: Path) -> Path | None:
+    """Before a new database is made at `path` (the daemon, holding its lock, at start): move a
+    deleted database's write-ahead log and shared memory out of the way, so SQLite never takes them
+    for the new file's. An empty log holds nothing and is removed; one with frames is renamed (a
+    process may still have it open) and its new name returned."""
+    if path.exists():
+        return None
+    aside = None
+    if _orphaned_wal(path):
+        aside = Path(f"{path}-wal.orphaned-{int(time.time())}")
+        os.replace(str(path) + "-wal", aside)
+    for suffix in ("-wal", "-shm"):
+        try:
+            os.unlink(str(path) + suffix)
+        except FileNotFoundError:
+            pass
+    return aside
+
+
 def connect(path: Path, migrate: bool = True) -> sqlite_utils.Database:
     """Open (and bring up to date) the database: WAL, busy timeout, private file modes."""
+    if _orphaned_wal(path):
+        raise DatabaseMissing(
+            f"the database {path} is missing while its write-ahead log is still there: it was deleted while "
+            "the daemon was writing into it. The daemon notices within seconds and restores it; if this "
+            "persists, run `ccd daemon stop && ccd daemon start`")
     old = os.umask(0o077)
     try:
         _private_file(path)
