@@ -250,8 +250,24 @@ def _v5(db: sqlite_utils.Database) -> None:
     )
 
 
+# Tables whose rows hold redacted text, each with the version of the redaction rules that wrote it.
+REDACTED_TABLES = ("events", "traces", "tool_calls", "subagents", "reasoning", "quarantine")
+
+
+def _v6(db: sqlite_utils.Database) -> None:
+    # Every row records the redactor version (cc_capture.redact.VERSION) that wrote it: the
+    # column's default is the current version, and rows stored before it were redacted by the
+    # first rules (1). A new redact.VERSION needs a migration that moves the default on (a test
+    # checks they agree).
+    for table in REDACTED_TABLES:
+        db.executescript(f"""
+            ALTER TABLE {table} ADD COLUMN redactor_version INTEGER NOT NULL DEFAULT 2;
+            UPDATE {table} SET redactor_version = 1;
+        """)
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 
 def _private_file(path: Path) -> None:

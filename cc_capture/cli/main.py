@@ -274,6 +274,8 @@ def import_cmd(
                                                  "~/.claude/projects and $CLAUDE_CONFIG_DIR/projects)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Processes that read and parse ahead "
                                           "(default: one per core, at most 4; 0: all in this process)."),
+    rescan: bool = typer.Option(False, "--rescan", help="Import again the sessions whose earlier import was "
+                                "redacted by older rules (hook-captured data stays)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Import Claude Code transcripts into traces (idempotent; merges with live-captured sessions)."""
@@ -300,7 +302,7 @@ def import_cmd(
         task = progress.add_task("import", total=total)
         stats = import_sessions(db, sessions, progress=lambda files: progress.advance(task, size(files)),
                                 workers=default_workers() if workers is None else workers,
-                                max_output_chars=settings.capture.max_output_chars)
+                                max_output_chars=settings.capture.max_output_chars, rescan=rescan)
     traces = pending(db)
     columns = [TextColumn("reading signals"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
@@ -313,6 +315,7 @@ def import_cmd(
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, value in (("files read", stats.files), ("sessions", len(stats.sessions)),
+                         *((("sessions rescanned", stats.rescanned),) if rescan else ()),
                          ("new traces", stats.traces), ("new tool calls", stats.tool_calls),
                          ("lines", stats.lines), ("bytes", human_bytes(stats.bytes))):
         table.add_row(label, f"{value:,}" if isinstance(value, int) else value)
