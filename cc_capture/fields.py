@@ -83,6 +83,9 @@ def _pick(doc: dict[str, str], *names: str) -> dict[str, str]:
 
 _TIMED = {"started_at": "When it started (Unix seconds)", "ended_at": "When it ended (Unix seconds)"}
 
+# Columns every table of store.REDACTED_TABLES has.
+_REDACTED = {"redactor_version": "Version of the redaction rules that wrote the row (cc_capture.redact.VERSION)"}
+
 TABLES: dict[str, Table] = {
     "traces": Table(
         "One row per user prompt: the prompt, the final answer, how the turn ended",
@@ -94,7 +97,7 @@ TABLES: dict[str, Table] = {
             "source": TRACE_DETAIL["source"],
             "model": TRACE_DETAIL["model"],
             "synthetic": TRACE_DETAIL["synthetic"],
-        }),
+        } | _REDACTED),
     "tool_calls": Table(
         "Every tool call, with its input, output or error, in the order the model made them",
         _pick(TOOL_CALL, "tool_use_id", "name", "input", "output", "is_error", "error", "status", "agent_id",
@@ -104,7 +107,7 @@ TABLES: dict[str, Table] = {
             "seq": "Position of the call in its trace",
             "ended_at": "When the call ended (Unix seconds)",
             "permission_requested": "Whether Claude Code asked the user for permission",
-        }),
+        } | _REDACTED),
     "subagents": Table(
         "Subagents, each nested under the Agent/Task call that started it",
         _pick(SUBAGENT, "agent_id", "agent_type", "parent_tool_use_id", "background", "started_at", "ended_at",
@@ -113,11 +116,11 @@ TABLES: dict[str, Table] = {
             "trace_id": "The trace whose call started it",
             "transcript_path": "The subagent's transcript file",
             "source": TRACE_DETAIL["source"],
-        }),
+        } | _REDACTED),
     "reasoning": Table("The assistant's text before each tool call, read from the transcripts", {
         "tool_use_id": "The call the text preceded",
         "text": TOOL_CALL["reasoning"],
-    }),
+    } | _REDACTED),
     "sessions": Table("Claude Code sessions", {
         "session_id": TRACE["session_id"],
         "cwd": "The working folder",
@@ -185,7 +188,7 @@ TABLES: dict[str, Table] = {
         "tool_use_id": TOOL_CALL["tool_use_id"],
         "agent_id": TOOL_CALL["agent_id"],
         "payload": "The event's JSON, redacted",
-    }),
+    } | _REDACTED),
     "quarantine": Table("Records that could not be ingested as they were, and why", {
         "id": "Row id",
         "journal_name": "The journal file",
@@ -194,7 +197,7 @@ TABLES: dict[str, Table] = {
         "received_at": "When it was written (Unix seconds)",
         "quarantined_at": "When it was quarantined (Unix seconds)",
         "sample": "The start of the record, redacted",
-    }),
+    } | _REDACTED),
     "prompt_routes": Table("Prompt ids that continue an earlier trace (a background agent's notification)", {
         "prompt_id": "The continuing prompt", "trace_id": "The trace it continues"}, hidden=True),
     "transcript_prompts": Table("Which trace a transcript prompt line became", {

@@ -95,7 +95,7 @@ def test_every_column_of_the_store_is_described(db):
     for table in fields.TABLES:
         assert table in db.table_names(), f"fields.TABLES describes {table}, which the store does not have"
         columns = {c.name for c in db[table].columns}
-        assert columns == set(fields.TABLES[table].columns), table
+        assert columns == set(fields.TABLES[table].columns), f"{table}: describe its columns in cc_capture/fields.py"
 
 
 def test_json_keys_are_described_in_fields_and_readme(paths, shared):
