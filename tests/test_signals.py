@@ -279,6 +279,20 @@ def test_stale_finds_older_extractor_versions(paths, db):
     assert stale(db) == ["p1"] and stale(db, everything=True) == ["p1"]
 
 
+def test_recompute_brings_older_extractor_rows_to_the_current_version(paths, db):
+    """Traces computed by extractor v1 are stale under v2, and `ccd signals recompute` updates them."""
+    _trace_events(paths, "p1", "Fix the flaky test", "Actually, the fixture was wrong; all tests pass now.",
+                  [("Bash", {"command": "pytest -q"})])
+    ingest_all(paths)
+    compute_pending(db, GateSettings())
+    db.execute("UPDATE signals SET extractor_version = 1, signals = json_set(signals, '$.self_corrections', json('[]'))")
+    assert EXTRACTOR_VERSION >= 2 and stale(db) == ["p1"]
+    assert json.loads(ccd("signals", "recompute", "--json").stdout)["computed"] == 1
+    version, corrections = db.execute(
+        "SELECT extractor_version, json_array_length(signals, '$.self_corrections') FROM signals").fetchone()
+    assert version == EXTRACTOR_VERSION and corrections >= 1 and stale(db) == []
+
+
 def ccd(*args, check=True):
     p = subprocess.run([sys.executable, "-m", "cc_capture", *args], capture_output=True, text=True, timeout=60)
     if check and p.returncode:
