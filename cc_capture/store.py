@@ -577,9 +577,14 @@ def get_trace(db: sqlite_utils.Database, trace_id: str) -> dict[str, Any] | None
     return trace
 
 
+def fts_query(text: str) -> str:
+    """Words as an FTS5 query that finds them all, each quoted (so `-`, `:` or `"` are plain text)."""
+    return " ".join('"' + w.replace('"', '""') + '"' for w in text.split())
+
+
 def search_traces(db: sqlite_utils.Database, query: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Full-text search over prompts and final answers (SQLite FTS5 query syntax, words ANDed)."""
-    terms = " ".join('"' + w.replace('"', '""') + '"' for w in query.split())
+    """Full-text search over prompts and final answers (every word, ANDed)."""
+    terms = fts_query(query)
     if not terms:
         return []
     sql = f"""
@@ -641,6 +646,14 @@ def latest_completed_trace(db: sqlite_utils.Database) -> str | None:
     return row[0] if row else None
 
 
+# Traces per gate reason, a reason's figures in parentheses left out ("trivial (3 words)" → "trivial").
+GATE_REASON_COUNTS = """
+    SELECT CASE WHEN instr(j.value, ' (') THEN substr(j.value, 1, instr(j.value, ' (') - 1) ELSE j.value END AS reason,
+           count(*) AS traces
+    FROM signals, json_each(signals.gate_reasons) j GROUP BY reason ORDER BY 2 DESC
+"""
+
+
 def signal_stats(db: sqlite_utils.Database) -> dict[str, Any]:
     """Distributions over stored signals: workflows, depths, tools, gate reasons."""
     def counts(sql: str) -> dict[str, int]:
@@ -654,9 +667,7 @@ def signal_stats(db: sqlite_utils.Database) -> dict[str, Any]:
         "exploration_depths": counts("SELECT json_extract(signals, '$.exploration_depth'), count(*) FROM signals "
                                      "GROUP BY 1 ORDER BY 2 DESC"),
         "tools": counts("SELECT name, count(*) FROM tool_calls GROUP BY name ORDER BY 2 DESC"),
-        "gate_reasons": counts("SELECT CASE WHEN instr(j.value, ' (') THEN substr(j.value, 1, instr(j.value, ' (') - 1) "
-                               "ELSE j.value END AS reason, count(*) FROM signals, json_each(signals.gate_reasons) j "
-                               "GROUP BY reason ORDER BY 2 DESC"),
+        "gate_reasons": counts(GATE_REASON_COUNTS),
         "extractor_versions": counts("SELECT extractor_version, count(*) FROM signals GROUP BY 1"),
     }
 
