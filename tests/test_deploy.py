@@ -158,24 +158,6 @@ class SilentServer:
             c.close()
 
 
-def _deployed_v1(db, double, settings, tmp_path):
-    deploy(db, settings, make_artifact(tmp_path, 1))
-    return double.models["cc-capture:latest"]
-
-
-def _assert_failed_cleanly(db, double, settings, alias_before, fault: Fault, words: str, e) -> None:
-    """The error names the cause and the fix; the alias is untouched, no half-made tag is left, and the
-    attempt is recorded as failed with its cause."""
-    assert e.fault is fault, e
-    assert words in str(e).lower()
-    assert double.models.get("cc-capture:latest") is alias_before
-    assert "cc-capture:v2" not in double.models
-    assert records.current(db, settings.alias).model_version == 1
-    failed = records.history(db, settings.alias, status=None)[-1]
-    assert (failed.status, failed.fault, failed.model_version) == (Outcome.FAILED, fault.value, 2)
-    assert failed.error == str(e)
-
-
 def test_ollama_not_running(db, tmp_path):
     settings = DeploySettings(ollama_host=f"http://127.0.0.1:{_closed_port()}")
     with pytest.raises(DeployError) as e:
@@ -195,13 +177,46 @@ def test_ollama_not_reachable(db, tmp_path):
     assert records.history(db, settings.alias, status=None)[-1].fault == "unreachable"
 
 
-@pytest.mark.parametrize("version", ["0.5.4", "0.6.3"])
-def test_ollama_too_old(db, double, settings, tmp_path, version):
-    before = _deployed_v1(db, double, settings, tmp_path)
-    double.version = version
+def _fill_the_disk(double, artifact) -> None:
+    double.disk_bytes = sum(p.stat().st_size for p in double.blobs.values())
+
+
+def _change_the_file(double, artifact) -> None:
+    artifact.path.write_bytes(artifact.path.read_bytes() + b"\0")
+
+
+# (the fault, how the double or the file is made to cause it, words the message must hold)
+FAULTS = {
+    "too_old_0.5.4": (Fault.TOO_OLD, lambda d, a: setattr(d, "version", "0.5.4"), "upgrade ollama to 0.6.4"),
+    "too_old_0.6.3": (Fault.TOO_OLD, lambda d, a: setattr(d, "version", "0.6.3"), "upgrade ollama to 0.6.4"),
+    "out_of_disk": (Fault.OUT_OF_DISK, _fill_the_disk, "free space"),
+    "create_fails_halfway": (Fault.CREATE_FAILED, lambda d, a: setattr(d, "fail_create_after", 2), "unexpected eof"),
+    "no_tools_capability": (Fault.NO_TOOLS, lambda d, a: setattr(d, "drop_template", True), "without 'tools'"),
+    "file_changed_since_export": (Fault.BLOB_REJECTED, _change_the_file, "export this version again"),
+}
+
+
+@pytest.mark.parametrize("case", list(FAULTS))
+def test_a_failed_deploy_changes_nothing_but_its_record_and_the_next_attempt_succeeds(db, double, settings,
+                                                                                       tmp_path, case):
+    fault, cause, words = FAULTS[case]
+    deploy(db, settings, make_artifact(tmp_path, 1))
+    before = double.models["cc-capture:latest"]
+    cause(double, a2 := make_artifact(tmp_path, 2))
     with pytest.raises(DeployError) as e:
-        deploy(db, settings, make_artifact(tmp_path, 2))
-    _assert_failed_cleanly(db, double, settings, before, Fault.TOO_OLD, "upgrade ollama to 0.6.4", e.value)
+        deploy(db, settings, a2)
+    assert e.value.fault is fault, e.value
+    assert words in str(e.value).lower()
+    assert double.models.get("cc-capture:latest") is before
+    assert "cc-capture:v2" not in double.models
+    assert records.current(db, settings.alias).model_version == 1
+    failed = records.history(db, settings.alias, status=None)[-1]
+    assert (failed.status, failed.fault, failed.model_version) == (Outcome.FAILED, fault.value, 2)
+    assert failed.error == str(e.value)
+    double.heal()  # the cause gone (the next pipeline run, the file exported again): it goes through
+    retry = deploy(db, settings, make_artifact(tmp_path, 2))
+    assert retry.deployment.status is Outcome.SUCCEEDED and retry.deployment.previous_version == 1
+    assert double.models["cc-capture:latest"] is double.models["cc-capture:v2"]
 
 
 def test_ollama_too_old_for_files_behind_a_dev_version(db, double, settings, tmp_path):
@@ -210,42 +225,6 @@ def test_ollama_too_old_for_files_behind_a_dev_version(db, double, settings, tmp
     with pytest.raises(DeployError) as e:
         deploy(db, settings, make_artifact(tmp_path, 1))
     assert e.value.fault is Fault.TOO_OLD and "upgrade ollama" in str(e.value).lower()
-
-
-def test_out_of_disk(db, double, settings, tmp_path):
-    before = _deployed_v1(db, double, settings, tmp_path)
-    double.disk_bytes = sum(p.stat().st_size for p in double.blobs.values())
-    with pytest.raises(DeployError) as e:
-        deploy(db, settings, make_artifact(tmp_path, 2))
-    _assert_failed_cleanly(db, double, settings, before, Fault.OUT_OF_DISK, "free space", e.value)
-
-
-def test_create_fails_halfway(db, double, settings, tmp_path):
-    before = _deployed_v1(db, double, settings, tmp_path)
-    double.fail_create_after = 2
-    with pytest.raises(DeployError) as e:
-        deploy(db, settings, make_artifact(tmp_path, 2))
-    _assert_failed_cleanly(db, double, settings, before, Fault.CREATE_FAILED, "unexpected eof", e.value)
-    double.fail_create_after = None  # the next attempt (the next pipeline run) succeeds
-    assert deploy(db, settings, make_artifact(tmp_path, 2)).deployment.previous_version == 1
-    assert double.models["cc-capture:latest"] is double.models["cc-capture:v2"]
-
-
-def test_capability_check_fails(db, double, settings, tmp_path):
-    before = _deployed_v1(db, double, settings, tmp_path)
-    double.drop_template = True
-    with pytest.raises(DeployError) as e:
-        deploy(db, settings, make_artifact(tmp_path, 2))
-    _assert_failed_cleanly(db, double, settings, before, Fault.NO_TOOLS, "without 'tools'", e.value)
-
-
-def test_exported_file_changed_since_export(db, double, settings, tmp_path):
-    before = _deployed_v1(db, double, settings, tmp_path)
-    a2 = make_artifact(tmp_path, 2)
-    a2.path.write_bytes(a2.path.read_bytes() + b"\0")
-    with pytest.raises(DeployError) as e:
-        deploy(db, settings, a2)
-    _assert_failed_cleanly(db, double, settings, before, Fault.BLOB_REJECTED, "export this version again", e.value)
 
 
 # ---------------------------------------------------------------- settings and the double itself

@@ -157,6 +157,10 @@ class OllamaDouble:
         self.server.server_close()
         self._dir.cleanup()
 
+    def heal(self) -> None:
+        """Switch every fault off again."""
+        self.version, self.disk_bytes, self.fail_create_after, self.drop_template = "0.33.0", None, None, False
+
     # ------------------------------------------------------------ helpers
 
     def _gguf(self, digest: str) -> dict[str, Any]:
