@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from cc_capture import journal, store
-from cc_capture.config import Paths
+from cc_capture.config import ConfigError, Paths, load_settings
 from cc_capture.daemon import DaemonInfo, info
+from cc_capture.deploy import status as deploy_status
+from cc_capture.deploy.config import DeploySettings
 from cc_capture.health import disk_space
 
 
@@ -36,6 +38,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         qualifying = store.qualifying_counts(db)
         last_run = store.last_run(db)
         last = store.last_event_at(db)
+        deployed = deploy_status.deployed(db, _deploy_settings(paths))
     finally:
         db.conn.close()
     disk = disk_space(paths.journal)
@@ -53,4 +56,13 @@ def collect(paths: Paths) -> dict[str, Any]:
         "last_event_at": store.iso(last),
         "hook_errors": hook_errors(paths),
         "last_run": last_run,
+        "deployed": deployed,
     }
+
+
+def _deploy_settings(paths: Paths) -> DeploySettings:
+    """`[deploy]` as configured; its defaults when the settings file is invalid (status still reports)."""
+    try:
+        return load_settings(paths).deploy
+    except ConfigError:
+        return DeploySettings()

@@ -250,8 +250,51 @@ def _v5(db: sqlite_utils.Database) -> None:
     )
 
 
+# Tables whose rows hold redacted text, each with the version of the redaction rules that wrote it.
+REDACTED_TABLES = ("events", "traces", "tool_calls", "subagents", "reasoning", "quarantine")
+
+
+def _v6(db: sqlite_utils.Database) -> None:
+    # Every row records the redactor version (cc_capture.redact.VERSION) that wrote it: the
+    # column's default is the current version, and rows stored before it were redacted by the
+    # first rules (1). A new redact.VERSION needs a migration that moves the default on (a test
+    # checks they agree).
+    for table in REDACTED_TABLES:
+        db.executescript(f"""
+            ALTER TABLE {table} ADD COLUMN redactor_version INTEGER NOT NULL DEFAULT 2;
+            UPDATE {table} SET redactor_version = 1;
+        """)
+
+
+def _v7(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        -- every deploy and rollback attempt in Ollama, failed ones included; the alias points at the
+        -- model_version of its newest succeeded row (model_version is the registry's models.version)
+        CREATE TABLE deployments (
+            id INTEGER PRIMARY KEY,
+            action TEXT NOT NULL,
+            model_version INTEGER NOT NULL,
+            tag TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            host TEXT NOT NULL,
+            digest TEXT,
+            quantization TEXT,
+            previous_version INTEGER,
+            status TEXT NOT NULL,
+            fault TEXT,
+            error TEXT,
+            reason TEXT,
+            started_at REAL NOT NULL,
+            ended_at REAL NOT NULL
+        );
+        CREATE INDEX deployments_alias ON deployments(alias, status, id);
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 
 def _private_file(path: Path) -> None:
@@ -534,9 +577,14 @@ def get_trace(db: sqlite_utils.Database, trace_id: str) -> dict[str, Any] | None
     return trace
 
 
+def fts_query(text: str) -> str:
+    """Words as an FTS5 query that finds them all, each quoted (so `-`, `:` or `"` are plain text)."""
+    return " ".join('"' + w.replace('"', '""') + '"' for w in text.split())
+
+
 def search_traces(db: sqlite_utils.Database, query: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Full-text search over prompts and final answers (SQLite FTS5 query syntax, words ANDed)."""
-    terms = " ".join('"' + w.replace('"', '""') + '"' for w in query.split())
+    """Full-text search over prompts and final answers (every word, ANDed)."""
+    terms = fts_query(query)
     if not terms:
         return []
     sql = f"""
@@ -598,6 +646,14 @@ def latest_completed_trace(db: sqlite_utils.Database) -> str | None:
     return row[0] if row else None
 
 
+# Traces per gate reason, a reason's figures in parentheses left out ("trivial (3 words)" → "trivial").
+GATE_REASON_COUNTS = """
+    SELECT CASE WHEN instr(j.value, ' (') THEN substr(j.value, 1, instr(j.value, ' (') - 1) ELSE j.value END AS reason,
+           count(*) AS traces
+    FROM signals, json_each(signals.gate_reasons) j GROUP BY reason ORDER BY 2 DESC
+"""
+
+
 def signal_stats(db: sqlite_utils.Database) -> dict[str, Any]:
     """Distributions over stored signals: workflows, depths, tools, gate reasons."""
     def counts(sql: str) -> dict[str, int]:
@@ -611,9 +667,7 @@ def signal_stats(db: sqlite_utils.Database) -> dict[str, Any]:
         "exploration_depths": counts("SELECT json_extract(signals, '$.exploration_depth'), count(*) FROM signals "
                                      "GROUP BY 1 ORDER BY 2 DESC"),
         "tools": counts("SELECT name, count(*) FROM tool_calls GROUP BY name ORDER BY 2 DESC"),
-        "gate_reasons": counts("SELECT CASE WHEN instr(j.value, ' (') THEN substr(j.value, 1, instr(j.value, ' (') - 1) "
-                               "ELSE j.value END AS reason, count(*) FROM signals, json_each(signals.gate_reasons) j "
-                               "GROUP BY reason ORDER BY 2 DESC"),
+        "gate_reasons": counts(GATE_REASON_COUNTS),
         "extractor_versions": counts("SELECT extractor_version, count(*) FROM signals GROUP BY 1"),
     }
 

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
+from cc_capture.cli.browse import browse
 from cc_capture.cli.output import ago, console, err_console, fail, human_bytes, human_duration, one_line, print_json
 from cc_capture.config import ConfigError, Paths, load_settings
 
@@ -35,6 +36,8 @@ app.add_typer(hooks_app, name="hooks")
 app.add_typer(signals_app, name="signals")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(runs_app, name="runs")
+
+app.command()(browse)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
 
@@ -104,6 +107,10 @@ def status(as_json: bool = JSON_OPT) -> None:
                   f"{run['run_id']} ({run['phase']}): {run['status']}"
                   + (f", train loss {run['train_loss']:.4f}" if run["train_loss"] is not None else "")
                   + (f" — {run['error']}" if run["error"] else ""))
+    dep = data["deployed"]
+    table.add_row("deployed model", "none yet" if dep is None else
+                  f"{dep['tag']} as {dep['alias']} at {dep['host']}, {ago(dep['deployed_at'])}; Ollama: "
+                  + ("[green]answers[/]" if dep["ollama"] == "reachable" else f"[red]{dep['ollama']}[/]"))
     console.print(table)
 
 
@@ -271,6 +278,8 @@ def import_cmd(
                                                  "~/.claude/projects and $CLAUDE_CONFIG_DIR/projects)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Processes that read and parse ahead "
                                           "(default: one per core, at most 4; 0: all in this process)."),
+    rescan: bool = typer.Option(False, "--rescan", help="Import again the sessions whose earlier import was "
+                                "redacted by older rules (hook-captured data stays)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Import Claude Code transcripts into traces (idempotent; merges with live-captured sessions)."""
@@ -297,7 +306,7 @@ def import_cmd(
         task = progress.add_task("import", total=total)
         stats = import_sessions(db, sessions, progress=lambda files: progress.advance(task, size(files)),
                                 workers=default_workers() if workers is None else workers,
-                                max_output_chars=settings.capture.max_output_chars)
+                                max_output_chars=settings.capture.max_output_chars, rescan=rescan)
     traces = pending(db)
     columns = [TextColumn("reading signals"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
@@ -310,6 +319,7 @@ def import_cmd(
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, value in (("files read", stats.files), ("sessions", len(stats.sessions)),
+                         *((("sessions rescanned", stats.rescanned),) if rescan else ()),
                          ("new traces", stats.traces), ("new tool calls", stats.tool_calls),
                          ("lines", stats.lines), ("bytes", human_bytes(stats.bytes))):
         table.add_row(label, f"{value:,}" if isinstance(value, int) else value)
