@@ -9,7 +9,6 @@ The daemon never imports torch or trains in-process (DESIGN.md).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -18,13 +17,14 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from contextlib import ExitStack
 from pathlib import Path
-from typing import IO
 
-from cc_capture import store
+from cc_capture import homelock, store
 from cc_capture.config import Paths, Settings, load_settings
+from cc_capture.homelock import DaemonInfo, HomeBusy, info
 from cc_capture.ingest.ingester import Ingester
+from cc_capture.pipeline.ingest import ingest_pass
 from cc_capture.signals.runner import compute_pending
 
 log = logging.getLogger("ccd")
@@ -32,38 +32,6 @@ log = logging.getLogger("ccd")
 
 class DaemonError(Exception):
     """Starting or stopping the daemon failed; the message says why and what to do."""
-
-
-@dataclass
-class DaemonInfo:
-    running: bool
-    pid: int | None
-    uptime_s: float | None
-
-
-def _open_lock(paths: Paths) -> IO[str]:
-    paths.ensure()
-    fd = os.open(paths.lockfile, os.O_RDWR | os.O_CREAT, 0o600)
-    return os.fdopen(fd, "r+")
-
-
-def info(paths: Paths) -> DaemonInfo:
-    """Whether a daemon holds this home's lock, and its pid and uptime from the pidfile."""
-    if not paths.lockfile.exists():
-        return DaemonInfo(False, None, None)
-    with open(paths.lockfile, "r") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass
-        else:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            return DaemonInfo(False, None, None)
-    try:
-        meta = json.loads(paths.pidfile.read_text())
-        return DaemonInfo(True, int(meta["pid"]), round(time.time() - float(meta["started_at"]), 1))
-    except (OSError, ValueError, KeyError):
-        return DaemonInfo(True, None, None)
 
 
 class _Wake:
@@ -103,36 +71,33 @@ class Daemon:
 
     def run(self) -> None:
         """Run in the foreground until SIGTERM/SIGINT."""
-        lock = _open_lock(self.paths)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = info(self.paths)
-            raise DaemonError(f"a ccd daemon is already running for {self.paths.home} (pid {other.pid})") from None
-        old_umask = os.umask(0o077)
-        self.paths.pidfile.write_text(json.dumps({"pid": os.getpid(), "started_at": time.time()}))
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self.request_stop)
-            signal.signal(signal.SIGINT, self.request_stop)
-        db = store.connect(self.paths.db)
-        self.db = db
-        ingester = Ingester(self.paths, self.settings.capture, db)
-        observer = self._watch()
-        log.info("ccd daemon started (pid %d), home %s", os.getpid(), self.paths.home)
-        try:
-            self._loop(ingester)
-        finally:
-            observer.stop()
-            observer.join(timeout=5)
-            db.conn.close()
+        with ExitStack() as held:
             try:
-                self.paths.pidfile.unlink()
-            except FileNotFoundError:
-                pass
-            os.umask(old_umask)
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            lock.close()
-            log.info("ccd daemon stopped")
+                held.enter_context(homelock.hold(self.paths))
+            except HomeBusy:
+                other = info(self.paths)
+                raise DaemonError(f"a ccd daemon is already running for {self.paths.home} (pid {other.pid})") from None
+            old_umask = os.umask(0o077)
+            self.paths.pidfile.write_text(json.dumps({"pid": os.getpid(), "started_at": time.time()}))
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, self.request_stop)
+                signal.signal(signal.SIGINT, self.request_stop)
+            db = store.connect(self.paths.db)
+            ingester = Ingester(self.paths, self.settings.capture, db)
+            observer = self._watch()
+            log.info("ccd daemon started (pid %d), home %s", os.getpid(), self.paths.home)
+            try:
+                self._loop(ingester)
+            finally:
+                observer.stop()
+                observer.join(timeout=5)
+                db.conn.close()
+                try:
+                    self.paths.pidfile.unlink()
+                except FileNotFoundError:
+                    pass
+                os.umask(old_umask)
+                log.info("ccd daemon stopped")
 
     def _watch(self):  # -> watchdog Observer
         from watchdog.observers import Observer
@@ -180,19 +145,13 @@ class Daemon:
             self.wake.clear()
             waiting = 0
             try:
-                result = ingester.run_pass()
-                now = time.time()
-                with self.lock:
-                    for path in result.transcripts:
-                        self.hot[path] = now + cfg.transcript_hot_s
-                if result.ingested or result.quarantined:
-                    log.info("ingested %d events, quarantined %d", result.ingested, result.quarantined)
-                waiting = result.waiting
-                self._read_hot_transcripts(ingester, now)
-                signals = compute_pending(self.db, self.settings.gates)
-                if signals.computed or signals.failed:
-                    log.info("signals for %d traces (%d qualify, %d failed)", signals.computed, signals.qualifies,
-                             signals.failed)
+                done = ingest_pass(ingester, self.settings.gates, self._hot_transcripts)
+                if done.journal.ingested or done.journal.quarantined:
+                    log.info("ingested %d events, quarantined %d", done.journal.ingested, done.journal.quarantined)
+                waiting = done.journal.waiting
+                if done.signals.computed or done.signals.failed:
+                    log.info("signals for %d traces (%d qualify, %d failed)", done.signals.computed,
+                             done.signals.qualifies, done.signals.failed)
             except Exception:  # never die on one bad pass: log it, back off, go on
                 log.exception("ingest pass failed")
                 self.stopping.wait(cfg.poll_interval_s)
@@ -201,15 +160,18 @@ class Daemon:
                 timeout = min(timeout, 0.05)
             self.wake.wait(timeout)
 
-    def _read_hot_transcripts(self, ingester: Ingester, now: float) -> None:
-        """Transcripts lag the hooks: re-read a session's files while it is hot (cheap when unchanged)."""
+    def _hot_transcripts(self, touched: set[Path]) -> set[Path]:
+        """Transcripts lag the hooks: a session's files are re-read (cheap when unchanged) for
+        transcript_hot_s after its last event; returns those to read in this pass."""
+        now = time.time()
         with self.lock:
-            paths = list(self.hot)
+            for path in touched:
+                self.hot[path] = now + self.settings.capture.transcript_hot_s
+            paths = set(self.hot)
             for path, until in list(self.hot.items()):
                 if now > until:
                     del self.hot[path]
-        if paths:
-            ingester.sync_transcripts(set(paths))
+        return paths
 
 
 # ---------------------------------------------------------------- background control

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cc_capture import journal, store
-from cc_capture.config import Paths
-from cc_capture.daemon import info
+from cc_capture.homelock import info
+from cc_capture.paths import Paths
 
 
 def hook_errors(paths: Paths, last: int = 5) -> dict[str, Any]:

@@ -12,8 +12,9 @@ import typer
 from rich.table import Table
 
 from cc_capture import daemon as daemon_mod
-from cc_capture import hooks_install, status as status_mod, store
-from cc_capture.cli.output import ago, console, fail, human_bytes, human_duration, one_line, print_json
+from cc_capture import hooks_install, store
+from cc_capture.cli import fast
+from cc_capture.cli.output import console, fail, human_bytes, human_duration, one_line, print_json
 from cc_capture.config import ConfigError, Paths, load_settings
 
 app = typer.Typer(
@@ -56,38 +57,7 @@ def _db():
 @app.command()
 def status(as_json: bool = JSON_OPT) -> None:
     """What was captured, the daemon's health, and any hook errors."""
-    data = status_mod.collect(_paths())
-    if as_json:
-        return print_json(data)
-    d, c = data["daemon"], data["counts"]
-    if d["running"]:
-        console.print(f"[green]●[/] daemon running (pid {d['pid']}, up {human_duration(d['uptime_s'])})")
-    else:
-        console.print("[red]●[/] daemon not running: events wait in the journal. Start it with [bold]ccd daemon start[/]")
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    by_status = ", ".join(f"{n} {s}" for s, n in sorted(data["traces_by_status"].items()))
-    table.add_row("traces", f"{c['traces']:,}" + (f" ({by_status})" if by_status else ""))
-    q = data["qualifying"]
-    table.add_row("qualifying", f"{q['qualifies']:,} qualify for training, {q['excluded']:,} excluded"
-                  + (f", {q['pending']:,} pending" if q["pending"] else ""))
-    table.add_row("sessions", f"{c['sessions']:,}")
-    table.add_row("tool calls", f"{c['tool_calls']:,}")
-    table.add_row("events", f"{c['events']:,}")
-    table.add_row("quarantined", f"{c['quarantined']:,}")
-    table.add_row("journal backlog", human_bytes(data["journal_backlog_bytes"]))
-    table.add_row("last event", ago(data["last_event_at"]))
-    table.add_row("database", f"{data['db_path']} ({human_bytes(data['db_bytes'])})")
-    errors = data["hook_errors"]
-    table.add_row("hook errors", "none" if not errors["count"] else
-                  f"[red]{errors['count']}[/], last: {errors['recent'][-1]}")
-    run = data["last_run"]
-    table.add_row("last training run", "none yet" if run is None else
-                  f"{run['run_id']} ({run['phase']}): {run['status']}"
-                  + (f", train loss {run['train_loss']:.4f}" if run["train_loss"] is not None else "")
-                  + (f" — {run['error']}" if run["error"] else ""))
-    console.print(table)
+    fast.status(as_json)
 
 
 @app.command()
@@ -218,29 +188,20 @@ def search(
 @app.command()
 def ingest(as_json: bool = JSON_OPT) -> None:
     """Ingest the journal once, now (the daemon does this continuously)."""
-    from cc_capture.ingest.ingester import Ingester
+    from cc_capture.homelock import HomeBusy
+    from cc_capture.pipeline.ingest import ingest_once
 
     paths = _paths().ensure()
     if daemon_mod.info(paths).running:
         fail("the daemon is running and ingests continuously; nothing to do", code=0)
     try:
-        settings = load_settings(paths)
+        result = ingest_once(paths, load_settings(paths)).journal
     except ConfigError as e:
         fail(str(e))
-    import fcntl
-
-    with open(paths.lockfile, "a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fail("another ccd process is ingesting; try again in a moment")
-        from cc_capture.signals.runner import compute_pending
-
-        db = _db()
-        ingester = Ingester(paths, settings.capture, db)
-        result = ingester.run_pass()
-        ingester.sync_transcripts(result.transcripts)
-        compute_pending(db, settings.gates)
+    except HomeBusy:
+        fail("another ccd process is ingesting; try again in a moment")
+    except RuntimeError as e:  # the database is newer than this cc-capture
+        fail(str(e))
     summary = {"ingested": result.ingested, "quarantined": result.quarantined, "waiting": result.waiting}
     if as_json:
         return print_json(summary)
@@ -409,7 +370,7 @@ def _build_dataset(dpo: bool, include_synthetic: bool, extra_pairs: list | None 
     from cc_capture.datasets.build import DatasetError, build
 
     try:
-        return build(_db(), _paths().home / "datasets", _settings().datasets, dpo=dpo,
+        return build(_db(), _paths().datasets, _settings().datasets, dpo=dpo,
                      include_synthetic=include_synthetic, extra_pairs=extra_pairs)
     except DatasetError as e:
         fail(str(e))
@@ -486,7 +447,7 @@ def _wait_for_run(run_id: str, proc, as_json: bool) -> None:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress_file = _paths().home / "runs" / run_id / "progress.jsonl"
+    progress_file = _paths().run_dir(run_id) / "progress.jsonl"
     offset = 0  # bytes of the progress file already shown: only what is appended is read
     columns = [TextColumn("training {task.fields[phase]}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn()]
@@ -553,7 +514,7 @@ def train(
         if manifest["kind"] != expected:
             fail(f"the {phase} phase needs a {expected} dataset; {dataset} is {manifest['kind']}")
         run_id = runs.create(db, phase, cfg, str(dataset), manifest)
-    run_dir = _paths().home / "runs" / run_id
+    run_dir = _paths().run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log = open(run_dir / "train.log", "a")
     runs.update(db, run_id, log_path=str(run_dir / "train.log"))
@@ -616,11 +577,7 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (or a unique prefix
 @daemon_app.command("run")
 def daemon_run() -> None:
     """Run the daemon in the foreground (what systemd and launchd start)."""
-    daemon_mod.configure_logging()
-    try:
-        daemon_mod.Daemon(_paths()).run()
-    except (daemon_mod.DaemonError, ConfigError) as e:
-        fail(str(e))
+    fast.daemon_run()
 
 
 @daemon_app.command("start")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import msgspec
-import sqlite_utils
 
 from cc_capture.config import GateSettings
 from cc_capture.signals import EXTRACTOR_VERSION
@@ -21,12 +20,12 @@ from cc_capture.signals.extract import EDIT_TOOLS, extract
 from cc_capture.signals.gates import decide
 from cc_capture.signals.model import CallView, TraceView
 from cc_capture.signals.vector import vector
-from cc_capture.store import json_or_text, transaction
+from cc_capture.store import Database, json_or_text, transaction
 
 log = logging.getLogger("ccd.signals")
 
 
-def load_view(db: sqlite_utils.Database, trace_id: str) -> TraceView | None:
+def load_view(db: Database, trace_id: str) -> TraceView | None:
     row = db.execute(
         "SELECT t.prompt, t.final_response, t.status, t.started_at, t.ended_at, t.session_id, t.seq, f.rating "
         "FROM traces t LEFT JOIN feedback f USING (trace_id) WHERE t.trace_id = ?",
@@ -65,7 +64,7 @@ class ComputeResult:
     failed: int = 0
 
 
-def compute(db: sqlite_utils.Database, trace_ids: Iterable[str], gates: GateSettings,
+def compute(db: Database, trace_ids: Iterable[str], gates: GateSettings,
             progress: Callable[[], None] | None = None) -> ComputeResult:
     """Extract, vectorise and gate these traces; one transaction per 200 traces."""
     result = ComputeResult()
@@ -95,17 +94,17 @@ def compute(db: sqlite_utils.Database, trace_ids: Iterable[str], gates: GateSett
     return result
 
 
-def pending(db: sqlite_utils.Database) -> list[str]:
+def pending(db: Database) -> list[str]:
     """Queued traces that are closed (an open trace waits until it ends)."""
     return [r[0] for r in db.execute(
         "SELECT d.trace_id FROM dirty_traces d JOIN traces t USING (trace_id) WHERE t.status != 'open'")]
 
 
-def compute_pending(db: sqlite_utils.Database, gates: GateSettings) -> ComputeResult:
+def compute_pending(db: Database, gates: GateSettings) -> ComputeResult:
     return compute(db, pending(db), gates)
 
 
-def stale(db: sqlite_utils.Database, everything: bool = False) -> list[str]:
+def stale(db: Database, everything: bool = False) -> list[str]:
     """Closed traces whose signals come from an older extractor (or all closed traces)."""
     if everything:
         sql = "SELECT trace_id FROM traces WHERE status != 'open'"

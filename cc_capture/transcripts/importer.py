@@ -57,6 +57,8 @@ class FileState(msgspec.Struct, omit_defaults=True):
     last_call: dict[str, str] = {}  # chain → the last tool call read
     chains: dict[str, str] = {}  # 1.0.x inline subagents: line uuid → root uuid
     roots: dict[str, str] = {}  # root uuid → agent id
+    command: Prompt | None = None  # a slash command the model has not answered yet (not a trace yet)
+    command_ts: float | None = None
 
 
 @dataclass
@@ -397,6 +399,19 @@ class Importer:
                 self._subagent(agent_id, parent[1], parent[0], state.session)
             return
         self._settle_main(state, closing=True)
+        self._drop_command(state)
+        if rec.command:  # built-in commands (/mcp, /clear, ...) run locally: no reply, no trace
+            state.trace, state.command, state.command_ts = None, rec, ts
+            return
+        self._open_trace(rec, state, ts)
+
+    def _drop_command(self, state: FileState) -> None:
+        """The conversation went on past a slash command the model never answered: no trace."""
+        if state.command is not None:
+            self.stats.skipped["slash command with no reply"] += 1
+            state.command = None
+
+    def _open_trace(self, rec: Prompt, state: FileState, ts: float | None) -> None:
         state.trace = self._trace_for(rec, state.session, ts)
         state.interrupted = False
         state.pending["main"] = state.final["main"] = ""
@@ -430,6 +445,9 @@ class Importer:
         return trace_id
 
     def _assistant(self, rec: AssistantBlock, state: FileState, ts, chain: str, agent: str | None) -> None:
+        if state.command is not None and chain == "main":  # the model answers a slash command: a trace
+            command, state.command = state.command, None
+            self._open_trace(command, state, state.command_ts)
         trace_id = state.trace
         if not trace_id:
             self.stats.skipped["assistant before any prompt"] += 1
@@ -524,6 +542,7 @@ class Importer:
                                 (tags.get("tool-use-id"),)).fetchone()
         if row:
             self._settle_main(state, closing=True)
+            self._drop_command(state)
             state.trace = row[0]
             state.pending["main"] = state.final["main"] = ""
             if rec.prompt_id:
