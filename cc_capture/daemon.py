@@ -25,7 +25,6 @@ from cc_capture.config import Paths, Settings, load_settings
 from cc_capture.homelock import DaemonInfo, HomeBusy, info
 from cc_capture.ingest.ingester import Ingester
 from cc_capture.pipeline.ingest import ingest_pass
-from cc_capture.signals.runner import compute_pending
 
 log = logging.getLogger("ccd")
 
@@ -122,15 +121,15 @@ class Daemon:
     def _backfill(self) -> None:
         """Import what changed in the transcript folders while the daemon was down (months of history
         on a first start): in a thread of its own, so live events never wait behind it."""
-        from cc_capture.transcripts.importer import import_paths
+        from cc_capture.pipeline.transcripts import import_transcripts
+        from cc_capture.transcripts.importer import discover
 
         roots = [r for r in self.settings.capture.roots() if r.is_dir()]
         if not (self.settings.capture.mirror_transcripts and roots):
             return
         db = store.connect(self.paths.db)
         try:
-            stats = import_paths(db, roots, max_output_chars=self.settings.capture.max_output_chars)
-            compute_pending(db, self.settings.gates)
+            stats = import_transcripts(db, discover(roots), self.settings).stats
             log.info("transcripts: %d files read, %d new traces, %d new tool calls", stats.files, stats.traces,
                      stats.tool_calls)
         except Exception:

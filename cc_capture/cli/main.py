@@ -218,10 +218,12 @@ def import_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Import Claude Code transcripts into traces (idempotent; merges with live-captured sessions)."""
+    from contextlib import ExitStack
+
     from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from cc_capture.signals.runner import compute, pending
-    from cc_capture.transcripts.importer import default_workers, discover, import_sessions
+    from cc_capture.pipeline.transcripts import import_transcripts
+    from cc_capture.transcripts.importer import default_workers, discover
 
     settings = _settings()
     roots = list(paths) if paths else settings.capture.roots()
@@ -236,17 +238,22 @@ def import_cmd(
     sessions = discover(roots)
     total = sum(size(files) for files in sessions.values())
     db = _db()
-    columns = [TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
-        task = progress.add_task("import", total=total)
-        stats = import_sessions(db, sessions, progress=lambda files: progress.advance(task, size(files)),
-                                workers=default_workers() if workers is None else workers,
-                                max_output_chars=settings.capture.max_output_chars)
-    traces = pending(db)
-    columns = [TextColumn("reading signals"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
-        task = progress.add_task("signals", total=len(traces))
-        signals = compute(db, traces, settings.gates, progress=lambda: progress.advance(task))
+    with ExitStack() as bars:
+        columns = [TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
+        importing = bars.enter_context(Progress(*columns, console=console, transient=True, disable=as_json))
+        task = importing.add_task("import", total=total)
+
+        def reading_signals(n: int):
+            importing.stop()
+            columns = [TextColumn("reading signals"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+            bar = bars.enter_context(Progress(*columns, console=console, transient=True, disable=as_json))
+            signals_task = bar.add_task("signals", total=n)
+            return lambda: bar.advance(signals_task)
+
+        done = import_transcripts(db, sessions, settings, default_workers() if workers is None else workers,
+                                  progress=lambda files: importing.advance(task, size(files)),
+                                  signals_progress=reading_signals)
+    stats, signals = done.stats, done.signals
     data = stats.as_dict() | {"qualifying": signals.qualifies}
     if as_json:
         return print_json(data)

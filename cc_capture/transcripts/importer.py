@@ -603,17 +603,19 @@ def import_paths(db, paths: Iterable[Path], progress: Callable[[SessionFiles], N
 
 
 def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[SessionFiles], None] | None = None,
-                    workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> ImportStats:
+                    workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+                    committed: Callable[[set[str]], None] | None = None) -> ImportStats:
     """Import these sessions (`discover`'s); a failing one is reported and stores nothing. With
     `workers`, that many processes read, parse and redact the files ahead while this one
-    assembles and stores."""
+    assembles and stores. `committed` is told, after each commit, the traces that the sessions it
+    made durable changed (no later session of this import changes them again)."""
     stats = ImportStats()
     plan: dict[str, dict[Path, tuple[int, int, Path]]] = {}
     if workers >= 1:
         offsets = dict(db.execute("SELECT path, offset FROM transcript_offsets").fetchall())
         plan = {sid: _unread(files, offsets) for sid, files in sessions.items()}
     parallel = sum(stop - start for ranges in plan.values() for start, stop, _ in ranges.values()) >= PARALLEL_MIN_BYTES
-    writer = _SessionWriter(db, stats, max_output_chars)
+    writer = _SessionWriter(db, stats, max_output_chars, committed)
     try:
         if workers >= 1 and parallel:
             _import_ahead(writer, sessions, plan, workers, progress)
@@ -700,11 +702,14 @@ class _SessionWriter:
     a failing session is recorded and rolled back alone, and a bulk import does not pay a commit
     (and the rewrite of the same index pages) per session, nor hold the write lock for long."""
 
-    def __init__(self, db, stats: ImportStats, max_output_chars: int) -> None:
+    def __init__(self, db, stats: ImportStats, max_output_chars: int,
+                 committed: Callable[[set[str]], None] | None = None) -> None:
         self.conn = db.conn
         self.stats = stats
         self.max_output_chars = max_output_chars
         self.began: float | None = None
+        self.committed = committed
+        self.touched: set[str] = set()  # traces changed by the sessions of the open transaction
 
     def write(self, session_id: str, files: SessionFiles, prefetched: dict[Path, Prefetched] | None = None) -> None:
         if self.began is None:
@@ -712,14 +717,17 @@ class _SessionWriter:
             self.began = time.monotonic()
         self.conn.execute("SAVEPOINT session")
         try:
-            Importer(self.conn, self.stats, self.max_output_chars).import_session(files, prefetched)
+            importer = Importer(self.conn, self.stats, self.max_output_chars)
+            importer.import_session(files, prefetched)
+            self.touched |= importer.touched
         except Exception as e:  # a bug on one session must not stop the others: report it
             self.conn.execute("ROLLBACK TO session")
             log.exception("import of session %s failed", session_id)
             self.stats.failed[session_id] = f"{type(e).__name__}: {e}"
-        except BaseException:  # interrupted: keep the sessions already done
+        except BaseException:  # interrupted: keep the sessions already done (their signals wait for the next pass)
             self.conn.execute("ROLLBACK TO session")
             self.conn.execute("RELEASE session")
+            self.committed = None
             self.commit()
             raise
         self.conn.execute("RELEASE session")
@@ -730,3 +738,6 @@ class _SessionWriter:
         if self.began is not None:
             self.conn.execute("COMMIT")
             self.began = None
+            touched, self.touched = self.touched, set()
+            if self.committed and touched:
+                self.committed(touched)
