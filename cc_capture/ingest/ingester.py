@@ -1,7 +1,7 @@
 """Journal → store: read complete records, redact, assemble, commit rows and marks together.
 
-Exactly-once without coordination: each record's rows and its done-mark (name, mtime, size)
-commit in one transaction; the file is deleted only after the commit. A restart that finds a
+Exactly-once without coordination: each record's rows and its done-mark (name, and the mtime and
+size of the bytes actually read) commit in one transaction; the file is deleted only after the commit. A restart that finds a
 file whose mark is already committed deletes it instead of ingesting it twice. A bad record
 (malformed, truncated, non-UTF-8, too large) is quarantined with its reason and never holds
 up the records after it.
@@ -77,7 +77,7 @@ class Ingester:
             rec = journal.read(self.journal_dir, f, self.settings.max_read_bytes)
             if rec is None:
                 continue
-            if not rec.complete and now - f.received_at < self.settings.incomplete_grace_s:
+            if not rec.complete and now - rec.file.received_at < self.settings.incomplete_grace_s:
                 result.waiting += 1
                 continue
             records.append(rec)

@@ -31,6 +31,7 @@ from typing import Callable, Iterable, Iterator
 import msgspec
 
 from cc_capture.ingest.assemble import DEFAULT_MAX_OUTPUT_CHARS, TASK_TAGS_RE
+from cc_capture import redact
 from cc_capture.redact import redact_text
 from cc_capture.transcripts.parser import (
     CHUNK_BYTES, AgentLink, AssistantBlock, Chunk, Interrupt, Notification, Prompt, ToolResult, decode_chunk, parse_chunk,
@@ -634,7 +635,8 @@ def _import_ahead(writer: _SessionWriter, sessions: dict[str, SessionFiles],
                   progress: Callable[[SessionFiles], None] | None) -> None:
     """Sessions in order, their chunks parsed by worker processes a bounded distance ahead."""
     window = (2 * workers + 1) * CHUNK_BYTES  # bytes read ahead: bounds the memory they hold
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=redact.configure, initargs=redact.email_rules()) as pool:
         queue: deque = deque()  # (session id, files, prefetched by path, bytes)
         unsent: list[_Ahead] = []
         unsent_bytes = ahead_bytes = 0
