@@ -8,6 +8,7 @@ benchmarks run `ingest_once`, which takes the home lock for one pass.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,15 +24,20 @@ from cc_capture.signals.runner import ComputeResult, compute_pending
 class IngestSummary:
     journal: PassResult
     signals: ComputeResult
+    journal_s: float  # seconds spent on the journal and transcripts, then on signals
+    signals_s: float
 
 
 def ingest_pass(ingester: Ingester, gates: GateSettings,
                 transcripts: Callable[[set[Path]], set[Path]] | None = None) -> IngestSummary:
     """Ingest the journal, read the transcripts of the sessions it touched (or those `transcripts`
     returns when given them), then compute the signals of traces that closed."""
+    t0 = time.perf_counter()
     journal = ingester.run_pass()
     ingester.sync_transcripts(journal.transcripts if transcripts is None else transcripts(journal.transcripts))
-    return IngestSummary(journal, compute_pending(ingester.db, gates))
+    t1 = time.perf_counter()
+    signals = compute_pending(ingester.db, gates)
+    return IngestSummary(journal, signals, t1 - t0, time.perf_counter() - t1)
 
 
 def ingest_once(paths: Paths, settings: Settings) -> IngestSummary:
