@@ -110,16 +110,16 @@ def spans_by_diff(original: str, redacted: str) -> list[Span]:
     return spans
 
 
-Detector = Callable[[str, "str | None"], list[Span]]
+# A detector takes the texts and returns, for each, the spans it would remove.
+Detector = Callable[[list[Text]], list[list[Span]]]
 
 
 def ours() -> Detector:
     """Our redactor as the store applies it: a JSON string field by its name and its text."""
     from cc_capture.redact import redact_value
 
-    def detect(text: str, name: str | None) -> list[Span]:
-        return spans_by_diff(text, redact_value({name: text} if name else [text])[name] if name else
-                             redact_value([text])[0])
+    def detect(corpus: list[Text]) -> list[list[Span]]:
+        return [spans_by_diff(t.text, redact_value(t.text, t.name)) for t in corpus]
 
     return detect
 
@@ -176,11 +176,13 @@ class Findings:
     chars: int = 0
 
 
-def run(detector: Detector, corpus: list[Text], known: dict[str, Item]) -> Findings:
+def run(detector: Detector, corpus: list[Text], known: dict[str, Item],
+        found: list[list[Span]] | None = None) -> Findings:
+    """What the detector flags in the corpus (or what it already `found` there), by item."""
     out = Findings()
-    for t in corpus:
+    for t, spans in zip(corpus, found if found is not None else detector(corpus)):
         out.chars += len(t.text)
-        spans = [s for s in detector(t.text, t.name) if s.end > s.start]
+        spans = [s for s in spans if s.end > s.start]
         if not spans:
             continue
         out.spans[(t.source, t.line, t.path)] = spans

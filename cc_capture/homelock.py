@@ -2,7 +2,9 @@
 
 The daemon holds it for its lifetime; `ccd ingest`, the tests and the benchmarks take it for one
 pass (cc_capture.pipeline.ingest). An flock is released by the kernel when its holder dies, so a
-stale pidfile can never block a start. The pidfile beside it says which daemon holds it.
+stale state file can never block a start. The daemon's state file beside it (`ccd.pid`) says
+which daemon holds it, whether it is ready, its warnings, or why its last start failed; `info`
+reads both without loading the daemon (`ccd status` must start fast).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Iterator
 
 from cc_capture.paths import Paths
@@ -27,6 +29,9 @@ class DaemonInfo:
     running: bool
     pid: int | None
     uptime_s: float | None
+    ready: bool = False  # the store and the watchers are up: it ingests
+    warnings: list[str] = field(default_factory=list)  # degraded, still running (polling, database restored)
+    error: str | None = None  # why the last start failed, when it is not running
 
 
 @contextmanager
@@ -47,8 +52,26 @@ def hold(paths: Paths) -> Iterator[IO[str]]:
         lock.close()
 
 
+def read_state(paths: Paths) -> dict:
+    """The daemon's state file (`ccd.pid`): pid, start time, ready, warnings, or why it could not start."""
+    try:
+        meta = json.loads(paths.pidfile.read_text())
+        return meta if isinstance(meta, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_state(paths: Paths, state: dict) -> None:
+    tmp = paths.pidfile.with_name(paths.pidfile.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(state))
+    os.replace(tmp, paths.pidfile)
+
+
 def info(paths: Paths) -> DaemonInfo:
-    """Whether a daemon holds this home's lock, and its pid and uptime from the pidfile."""
+    """Whether a daemon holds this home's lock; its pid, uptime, readiness and warnings from the
+    state file; or, when none runs, why the last start failed."""
     if not paths.lockfile.exists():
         return DaemonInfo(False, None, None)
     with open(paths.lockfile, "r") as fh:
@@ -58,9 +81,10 @@ def info(paths: Paths) -> DaemonInfo:
             pass
         else:
             fcntl.flock(fh, fcntl.LOCK_UN)
-            return DaemonInfo(False, None, None)
+            return DaemonInfo(False, None, None, error=read_state(paths).get("error"))
+    meta = read_state(paths)
     try:
-        meta = json.loads(paths.pidfile.read_text())
-        return DaemonInfo(True, int(meta["pid"]), round(time.time() - float(meta["started_at"]), 1))
-    except (OSError, ValueError, KeyError):
+        return DaemonInfo(True, int(meta["pid"]), round(time.time() - float(meta["started_at"]), 1),
+                          bool(meta.get("ready")), list(meta.get("warnings", [])))
+    except (ValueError, KeyError, TypeError):
         return DaemonInfo(True, None, None)

@@ -91,6 +91,19 @@ def backlog_bytes(journal_dir: Path) -> int:
     return sum(f.size for f in list_files(journal_dir))
 
 
+def incomplete_count(journal_dir: Path) -> int:
+    """Records without their end marker: being written, or cut short (a killed hook, a full disk)."""
+    n = 0
+    for f in list_files(journal_dir):
+        try:
+            with open(os.path.join(journal_dir, f.name), "rb") as fh:
+                fh.seek(max(0, f.size - len(END_MARKER)))
+                n += fh.read() != END_MARKER
+        except FileNotFoundError:
+            continue
+    return n
+
+
 def remove(journal_dir: Path | str, name: str) -> None:
     try:
         os.unlink(os.path.join(journal_dir, name))

@@ -17,7 +17,10 @@ def status(as_json: bool) -> None:
     from cc_capture import status as status_mod
     from cc_capture.paths import Paths
 
-    data = status_mod.collect(Paths())
+    try:
+        data = status_mod.collect(Paths())
+    except RuntimeError as e:
+        fail(str(e))
     if as_json:
         return print_json(data)
     from rich.table import Table
@@ -26,9 +29,22 @@ def status(as_json: bool) -> None:
 
     d, c = data["daemon"], data["counts"]
     if d["running"]:
-        console.print(f"[green]●[/] daemon running (pid {d['pid']}, up {human_duration(d['uptime_s'])})")
+        dot = "[yellow]●[/]" if d["warnings"] or not d["ready"] else "[green]●[/]"
+        console.print(f"{dot} daemon running (pid {d['pid']}, up {human_duration(d['uptime_s'])})"
+                      + ("" if d["ready"] else ", starting"))
     else:
         console.print("[red]●[/] daemon not running: events wait in the journal. Start it with [bold]ccd daemon start[/]")
+        if d["error"]:
+            console.print(f"  [red]last start failed:[/] {d['error']}", highlight=False)
+    for warning in d["warnings"]:
+        console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+    disk = data["disk"]
+    if disk and disk["full"]:
+        console.print(f"  [red]disk full:[/] {human_bytes(disk['free_bytes'])} free where the journal is "
+                      f"({disk['path']}): hooks cannot record events; free space", highlight=False)
+    elif disk and disk["low"]:
+        console.print(f"  [yellow]disk low:[/] {human_bytes(disk['free_bytes'])} free where the journal is "
+                      f"({disk['path']})", highlight=False)
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -41,7 +57,8 @@ def status(as_json: bool) -> None:
     table.add_row("tool calls", f"{c['tool_calls']:,}")
     table.add_row("events", f"{c['events']:,}")
     table.add_row("quarantined", f"{c['quarantined']:,}")
-    table.add_row("journal backlog", human_bytes(data["journal_backlog_bytes"]))
+    table.add_row("journal backlog", human_bytes(data["journal_backlog_bytes"])
+                  + (f" ({data['journal_incomplete']} records incomplete)" if data["journal_incomplete"] else ""))
     table.add_row("last event", ago(data["last_event_at"]))
     table.add_row("database", f"{data['db_path']} ({human_bytes(data['db_bytes'])})")
     errors = data["hook_errors"]
@@ -68,11 +85,22 @@ def daemon_run() -> None:
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    if args[:1] == ["status"] and set(args[1:]) <= {"--json"}:
-        return status("--json" in args)
-    if args == ["daemon", "run"]:
-        return daemon_run()
-    from cc_capture.cli.main import main as full
+    import sqlite3
 
-    full()
+    try:
+        args = sys.argv[1:]
+        if args[:1] == ["status"] and set(args[1:]) <= {"--json"}:
+            return status("--json" in args)
+        if args == ["daemon", "run"]:
+            return daemon_run()
+        from cc_capture.cli.main import main as full
+
+        full()
+    except sqlite3.DatabaseError as e:  # a damaged or unreadable database: what to do, not a traceback
+        from cc_capture.health import recovery_advice
+        from cc_capture.paths import Paths
+
+        db = Paths().db
+        damaged = any(w in str(e) for w in ("malformed", "not a database", "corrupt"))
+        fail(f"the database {db} " + (f"is damaged ({e}): {recovery_advice(db)}" if damaged
+                                      else f"could not be used: {e}"))

@@ -12,8 +12,9 @@ import typer
 from rich.table import Table
 
 from cc_capture import daemon as daemon_mod
-from cc_capture import hooks_install, store
+from cc_capture import hooks_install, status as status_mod, store
 from cc_capture.cli import fast
+from cc_capture.cli.browse import browse
 from cc_capture.cli.output import console, fail, human_bytes, human_duration, one_line, print_json
 from cc_capture.config import ConfigError, Paths, load_settings
 
@@ -36,6 +37,8 @@ app.add_typer(hooks_app, name="hooks")
 app.add_typer(signals_app, name="signals")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(runs_app, name="runs")
+
+app.command()(browse)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
 
@@ -215,6 +218,8 @@ def import_cmd(
                                                  "~/.claude/projects and $CLAUDE_CONFIG_DIR/projects)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Processes that read and parse ahead "
                                           "(default: one per core, at most 4; 0: all in this process)."),
+    rescan: bool = typer.Option(False, "--rescan", help="Import again the sessions whose earlier import was "
+                                "redacted by older rules (hook-captured data stays)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Import Claude Code transcripts into traces (idempotent; merges with live-captured sessions)."""
@@ -250,7 +255,7 @@ def import_cmd(
             signals_task = bar.add_task("signals", total=n)
             return lambda: bar.advance(signals_task)
 
-        done = import_transcripts(db, sessions, settings, default_workers() if workers is None else workers,
+        done = import_transcripts(db, sessions, settings, default_workers() if workers is None else workers, rescan,
                                   progress=lambda files: importing.advance(task, size(files)),
                                   signals_progress=reading_signals)
     stats, signals = done.stats, done.signals
@@ -261,6 +266,7 @@ def import_cmd(
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, value in (("files read", stats.files), ("sessions", len(stats.sessions)),
+                         *((("sessions rescanned", stats.rescanned),) if rescan else ()),
                          ("new traces", stats.traces), ("new tool calls", stats.tool_calls),
                          ("lines", stats.lines), ("bytes", human_bytes(stats.bytes))):
         table.add_row(label, f"{value:,}" if isinstance(value, int) else value)
@@ -595,6 +601,8 @@ def daemon_start() -> None:
     except daemon_mod.DaemonError as e:
         fail(str(e))
     console.print(f"daemon running (pid {d.pid})")
+    for warning in d.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 @daemon_app.command("stop")
@@ -608,13 +616,26 @@ def daemon_stop() -> None:
 
 
 @daemon_app.command("status")
-def daemon_status(as_json: bool = JSON_OPT) -> None:
-    """Whether the daemon runs, its pid and uptime."""
+def daemon_status(
+    as_json: bool = JSON_OPT,
+    wait: bool = typer.Option(False, "--wait", help="Wait until it is ready (one systemd or launchd started); "
+                              "exit 1 with its reason if it dies first."),
+) -> None:
+    """Whether the daemon runs, its pid and uptime, warnings, or why its last start failed."""
+    if wait:
+        try:
+            daemon_mod.wait_ready(_paths())
+        except daemon_mod.DaemonError as e:
+            fail(str(e))
     d = daemon_mod.info(_paths())
-    data = {"running": d.running, "pid": d.pid, "uptime_s": d.uptime_s}
+    data = status_mod.daemon_dict(d)
     if as_json:
         return print_json(data)
     console.print(f"running (pid {d.pid}, up {human_duration(d.uptime_s)})" if d.running else "not running")
+    for warning in d.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if d.error:
+        console.print(f"[red]last start failed:[/] {d.error}", highlight=False)
 
 
 # ---------------------------------------------------------------- hooks

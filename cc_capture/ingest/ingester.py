@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from cc_capture import journal
+from cc_capture import journal, store
 from cc_capture.config import CaptureSettings, Paths
 from cc_capture.ingest.assemble import Assembler, shorten_strings
 from cc_capture.ingest.events import HookEvent, decode
@@ -45,9 +45,17 @@ class Ingester:
         self.settings = settings
         self.db = db
         self.journal_dir = str(paths.journal)
+        self.db_identity = store.file_identity(paths.db)  # the file `db` was opened on, see _check_db
+
+    def _check_db(self) -> None:
+        """Refuse to go on (and above all to delete journal records) once the database file was
+        deleted or replaced: rows committed into a deleted file are lost with it."""
+        if store.file_identity(self.paths.db) != self.db_identity:
+            raise store.DatabaseGone(f"the database {self.paths.db} was deleted or replaced while open")
 
     def run_pass(self) -> PassResult:
         """Ingest every complete record in the journal, in batches; return what happened."""
+        self._check_db()
         self._settle_done()
         result = PassResult()
         files = journal.list_files(self.paths.journal)
@@ -105,6 +113,7 @@ class Ingester:
                 "INSERT OR REPLACE INTO journal_done (name, mtime_ns, size) VALUES (?, ?, ?)",
                 [(r.file.name, r.file.mtime_ns, r.file.size) for r in records],
             )
+        self._check_db()
         for name in done:
             journal.remove(self.journal_dir, name)
         with transaction(self.db) as conn:

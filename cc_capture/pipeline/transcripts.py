@@ -29,9 +29,10 @@ class TranscriptImport:
 
 
 def import_transcripts(db: Database, sessions: dict[str, SessionFiles], settings: Settings, workers: int = 0,
-                       progress: Callable[[SessionFiles], None] | None = None,
+                       rescan: bool = False, progress: Callable[[SessionFiles], None] | None = None,
                        signals_progress: Callable[[int], Callable[[], None]] | None = None) -> TranscriptImport:
-    """Import these sessions (transcripts.importer, with `workers` processes reading ahead), computing
+    """Import these sessions (transcripts.importer, with `workers` processes reading ahead, and
+    `rescan` to import again sessions redacted by older rules), computing
     the signals of the traces they close as it goes, then those of any other queued trace.
     `signals_progress(n)`, if given, is called before those last n are computed and returns what to
     call after each."""
@@ -40,8 +41,8 @@ def import_transcripts(db: Database, sessions: dict[str, SessionFiles], settings
     def committed(traces: set[str]) -> None:
         done.add(compute(db, pending(db, traces), settings.gates))
 
-    done.stats = import_sessions(db, sessions, progress, workers, settings.capture.max_output_chars,
-                                 committed=committed)
+    done.stats = import_sessions(db, sessions, progress, workers, settings.capture.max_output_chars, rescan,
+                                 committed)
     rest = pending(db)
     done.add(compute(db, rest, settings.gates, signals_progress(len(rest)) if signals_progress else None))
     return done
