@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cc_capture import redact
+from cc_capture.deploy.config import DeploySettings
 from cc_capture.ingest.assemble import DEFAULT_MAX_OUTPUT_CHARS
 from cc_capture.paths import Paths  # noqa: F401  (re-exported: callers load settings from a home's Paths)
 from cc_capture.train.config import TrainSettings
@@ -92,6 +93,7 @@ class Settings(BaseModel):
     gates: GateSettings = Field(default_factory=GateSettings)
     datasets: DatasetSettings = Field(default_factory=DatasetSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    deploy: DeploySettings = Field(default_factory=DeploySettings)
 
 
 def load_settings(paths: Paths | None = None) -> Settings:

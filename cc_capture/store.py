@@ -323,8 +323,35 @@ def _v6(db: Database) -> None:
         """)
 
 
+def _v7(db: Database) -> None:
+    db.executescript(
+        """
+        -- every deploy and rollback attempt in Ollama, failed ones included; the alias points at the
+        -- model_version of its newest succeeded row (model_version is the registry's models.version)
+        CREATE TABLE deployments (
+            id INTEGER PRIMARY KEY,
+            action TEXT NOT NULL,
+            model_version INTEGER NOT NULL,
+            tag TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            host TEXT NOT NULL,
+            digest TEXT,
+            quantization TEXT,
+            previous_version INTEGER,
+            status TEXT NOT NULL,
+            fault TEXT,
+            error TEXT,
+            reason TEXT,
+            started_at REAL NOT NULL,
+            ended_at REAL NOT NULL
+        );
+        CREATE INDEX deployments_alias ON deployments(alias, status, id);
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 
 def _private_file(path: Path) -> None:

@@ -69,6 +69,10 @@ def status(as_json: bool) -> None:
                   f"{run['run_id']} ({run['phase']}): {run['status']}"
                   + (f", train loss {run['train_loss']:.4f}" if run["train_loss"] is not None else "")
                   + (f" — {run['error']}" if run["error"] else ""))
+    dep = data["deployed"]
+    table.add_row("deployed model", "none yet" if dep is None else
+                  f"{dep['tag']} as {dep['alias']} at {dep['host']}, {ago(dep['deployed_at'])}; Ollama: "
+                  + ("[green]answers[/]" if dep["ollama"] == "reachable" else f"[red]{dep['ollama']}[/]"))
     console.print(table)
 
 
