@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import sqlite_utils
 
 from cc_capture import journal, store
 from cc_capture.config import CaptureSettings, Paths
@@ -23,7 +22,7 @@ from cc_capture.health import disk_space
 from cc_capture.ingest.assemble import Assembler, shorten_strings
 from cc_capture.ingest.events import HookEvent, decode, with_lone_surrogates_replaced
 from cc_capture.redact import redact_payload, redact_text
-from cc_capture.store import transaction
+from cc_capture.store import Database, transaction
 from cc_capture.transcripts.importer import Importer, session_files
 
 SAMPLE_CHARS = 4096
@@ -42,7 +41,7 @@ class PassResult:
 
 
 class Ingester:
-    def __init__(self, paths: Paths, settings: CaptureSettings, db: sqlite_utils.Database) -> None:
+    def __init__(self, paths: Paths, settings: CaptureSettings, db: Database) -> None:
         self.paths = paths
         self.settings = settings
         self.db = db

@@ -113,6 +113,7 @@ class Prompt(msgspec.Struct, tag="prompt"):
     prompt_id: str | None
     text: str
     sidechain_root: bool  # the first line of an inline (1.0.x) subagent conversation
+    command: bool = False  # a slash command (`<command-name>`): a trace only once the model answers it
 
 
 class Notification(msgspec.Struct, tag="notification"):
@@ -241,13 +242,13 @@ def _text_of(content: msgspec.Raw) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def _prompt_text(text: str) -> str:
-    """A slash command as the user typed it (`/name args`), as live capture records it."""
-    if "<command-name>" in text:
-        m = _COMMAND_RE.search(text)
-        if m:
-            return " ".join(x.strip() for x in (m.group(1), m.group(2) or "") if x and x.strip())
-    return text
+def _command_text(text: str) -> str | None:
+    """A slash command as the user typed it (`/name args`), as live capture records it; None if
+    the text is not one."""
+    m = _COMMAND_RE.search(text) if "<command-name>" in text else None
+    if m is None:
+        return None
+    return " ".join(x.strip() for x in (m.group(1), m.group(2) or "") if x and x.strip())
 
 
 def unspill(text: str, session_dir: Path | None, limit: int = 1 << 20) -> str:
@@ -375,4 +376,6 @@ def _parse_line(raw: bytes, session_dir: Path | None, max_output_chars: int) -> 
     if text.lstrip().startswith(("<local-command-stdout>", "<local-command-stderr>", "<bash-stdout>", "<bash-stderr>")):
         return skip("local command output")
     root = bool(d.isSidechain) and d.parentUuid is None
-    return Line("prompt", None, records=[Prompt(d.uuid, d.promptId, _prompt_text(text), root)], **common)
+    command = _command_text(text)
+    prompt = Prompt(d.uuid, d.promptId, text if command is None else command, root, command is not None)
+    return Line("prompt", None, records=[prompt], **common)
