@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from cc_capture import journal, store
-from cc_capture.config import Paths
-from cc_capture.daemon import DaemonInfo, info
-from cc_capture.evaluate import registry
+from cc_capture.evaluate.champion import summary as champion_summary
 from cc_capture.health import disk_space
+from cc_capture.homelock import DaemonInfo, info
+from cc_capture.paths import Paths
 
 
 def hook_errors(paths: Paths, last: int = 5) -> dict[str, Any]:
@@ -37,7 +37,8 @@ def collect(paths: Paths) -> dict[str, Any]:
         qualifying = store.qualifying_counts(db)
         last_run = store.last_run(db)
         last = store.last_event_at(db)
-        champion = _champion(db)
+        champion = champion_summary(db)
+        deployed = _deployed(db, paths)
     finally:
         db.conn.close()
     disk = disk_space(paths.journal)
@@ -56,14 +57,21 @@ def collect(paths: Paths) -> dict[str, Any]:
         "hook_errors": hook_errors(paths),
         "last_run": last_run,
         "champion": champion,
+        "deployed": deployed,
     }
 
 
-def _champion(db) -> dict[str, Any] | None:
-    """The model in service: its version, behavioural similarity (latest eval set) and promotion time."""
-    model = registry.champion(db)
-    if model is None:
+def _deployed(db: store.Database, paths: Paths) -> dict[str, Any] | None:
+    """What the deploy alias points at. Only a store that holds deployments loads the settings
+    (pydantic) and the deploy modules: `ccd status` stays fast for everyone else."""
+    if not db.execute("SELECT EXISTS (SELECT 1 FROM deployments)").fetchone()[0]:
         return None
-    scores = registry.scores_over_time(db, model.sha256)
-    return {"version": model.version, "behavioural_similarity": scores[-1]["behavioural_similarity"] if scores else None,
-            "promoted_at": store.iso(registry.promoted_at(db, model.version))}
+    from cc_capture.config import ConfigError, load_settings
+    from cc_capture.deploy import status as deploy_status
+    from cc_capture.deploy.config import DeploySettings
+
+    try:
+        settings = load_settings(paths).deploy  # its defaults when the settings file is invalid: status still reports
+    except ConfigError:
+        settings = DeploySettings()
+    return deploy_status.deployed(db, settings)

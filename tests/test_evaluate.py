@@ -200,7 +200,7 @@ def test_learning_commands_on_an_empty_home_say_what_to_do(paths):
 
 def test_registry_promotion_retires_the_old_champion_and_keeps_every_reason(db, tmp_path):
     from cc_capture.evaluate import registry
-    from cc_capture.evaluate.registry import ModelStatus
+    from cc_capture.evaluate.champion import ModelStatus
 
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "w").write_text("a")

@@ -10,9 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import sqlite_utils
-
-from cc_capture import workers
+from cc_capture import store, workers
 from cc_capture.config import EvaluateSettings, Paths
 from cc_capture.evaluate import items as items_mod
 from cc_capture.evaluate import registry
@@ -60,7 +58,7 @@ def generate_steps(paths: Paths, model: Model, evalset: EvalSet, settings: Evalu
     return json.loads(out.read_text())
 
 
-def evaluate(db: sqlite_utils.Database, paths: Paths, model: Model, evalset: EvalSet, settings: EvaluateSettings,
+def evaluate(db: store.Database, paths: Paths, model: Model, evalset: EvalSet, settings: EvaluateSettings,
              on_progress: Callable[[int, int], None] | None = None) -> Evaluation:
     """The model's figures on this eval set (cached by weights sha256 and set hash)."""
     hit = registry.cached(db, model.sha256, evalset.hash)

@@ -9,22 +9,13 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from cc_capture import store
+from cc_capture.evaluate.champion import ModelStatus
 from cc_capture.evaluate.metrics import COMPOSITE
 from cc_capture.evaluate.scoring import ItemScore, Summary
-
-
-class ModelStatus(str, Enum):
-    CANDIDATE = "candidate"
-    CHAMPION = "champion"
-    REJECTED = "rejected"
-    RETIRED = "retired"
 
 
 @dataclass(frozen=True)
@@ -75,29 +66,29 @@ def _model(row: dict[str, Any]) -> Model:
                  row["created_at"], row["status_at"])
 
 
-def _one(db: sqlite_utils.Database, where: str, params: list) -> Model | None:
+def _one(db: store.Database, where: str, params: list) -> Model | None:
     rows = list(db.query(f"SELECT * FROM models WHERE {where} ORDER BY version DESC LIMIT 1", params))
     return _model(rows[0]) if rows else None
 
 
-def get(db: sqlite_utils.Database, version: int) -> Model | None:
+def get(db: store.Database, version: int) -> Model | None:
     return _one(db, "version = ?", [version])
 
 
-def by_sha256(db: sqlite_utils.Database, sha256: str) -> Model | None:
+def by_sha256(db: store.Database, sha256: str) -> Model | None:
     return _one(db, "sha256 = ?", [sha256])
 
 
-def by_run(db: sqlite_utils.Database, run_id: str) -> Model | None:
+def by_run(db: store.Database, run_id: str) -> Model | None:
     """The model whose last run is this one."""
     return _one(db, "json_extract(runs, '$[#-1]') = ?", [run_id])
 
 
-def champion(db: sqlite_utils.Database) -> Model | None:
+def champion(db: store.Database) -> Model | None:
     return _one(db, "status = ?", [ModelStatus.CHAMPION.value])
 
 
-def listing(db: sqlite_utils.Database) -> list[Model]:
+def listing(db: store.Database) -> list[Model]:
     return [_model(r) for r in db.query("SELECT * FROM models ORDER BY version")]
 
 
@@ -106,7 +97,7 @@ def _event(conn, version: int, status: ModelStatus, reasons: list[str], figures:
                  (version, at, status.value, json.dumps(reasons), json.dumps(figures) if figures else None))
 
 
-def register(db: sqlite_utils.Database, *, base_model: str, runs: list[str], path: Path, sha256: str,
+def register(db: store.Database, *, base_model: str, runs: list[str], path: Path, sha256: str,
              dataset_path: str | None = None, dataset_sha256: str | None = None,
              artifacts: dict[str, Any] | None = None, reasons: list[str]) -> Model:
     """A new candidate (or the model already registered with these weights)."""
@@ -124,7 +115,7 @@ def register(db: sqlite_utils.Database, *, base_model: str, runs: list[str], pat
     return get(db, cur.lastrowid)
 
 
-def set_status(db: sqlite_utils.Database, version: int, status: ModelStatus, reasons: list[str],
+def set_status(db: store.Database, version: int, status: ModelStatus, reasons: list[str],
                figures: dict | None = None) -> None:
     """Change a model's status, or (same status) record a decision about it; a new champion retires
     the old one in the same transaction."""
@@ -140,22 +131,16 @@ def set_status(db: sqlite_utils.Database, version: int, status: ModelStatus, rea
         _event(conn, version, status, reasons, figures, now)
 
 
-def events(db: sqlite_utils.Database, version: int) -> list[dict[str, Any]]:
+def events(db: store.Database, version: int) -> list[dict[str, Any]]:
     return [{"at": store.iso(r["at"]), "status": r["status"], "reasons": json.loads(r["reasons"]),
              "figures": json.loads(r["figures"]) if r["figures"] else None}
             for r in db.query("SELECT * FROM model_events WHERE version = ? ORDER BY id", [version])]
 
 
-def promoted_at(db: sqlite_utils.Database, version: int) -> float | None:
-    rows = list(db.execute("SELECT max(at) FROM model_events WHERE version = ? AND status = ?",
-                           [version, ModelStatus.CHAMPION.value]))
-    return rows[0][0] if rows else None
-
-
 # ---------------------------------------------------------------- evaluations (the score cache)
 
 
-def cached(db: sqlite_utils.Database, model_sha256: str, eval_set_hash: str) -> Evaluation | None:
+def cached(db: store.Database, model_sha256: str, eval_set_hash: str) -> Evaluation | None:
     rows = list(db.query("SELECT * FROM evaluations WHERE model_sha256 = ? AND eval_set_hash = ?",
                          [model_sha256, eval_set_hash]))
     if not rows:
@@ -167,7 +152,7 @@ def cached(db: sqlite_utils.Database, model_sha256: str, eval_set_hash: str) -> 
                       [ItemScore(**s) for s in json.loads(r["item_scores"])], json.loads(r["timings"]))
 
 
-def save(db: sqlite_utils.Database, evaluation: Evaluation) -> None:
+def save(db: store.Database, evaluation: Evaluation) -> None:
     s = evaluation.summary
     with store.transaction(db) as conn:
         conn.execute(
@@ -179,7 +164,7 @@ def save(db: sqlite_utils.Database, evaluation: Evaluation) -> None:
              json.dumps(evaluation.timings)))
 
 
-def scores_over_time(db: sqlite_utils.Database, sha256: str) -> list[dict[str, Any]]:
+def scores_over_time(db: store.Database, sha256: str) -> list[dict[str, Any]]:
     """A model's behavioural similarity on each eval set it was scored on, oldest first."""
     return [{"eval_set_hash": r["eval_set_hash"], "at": store.iso(r["created_at"]),
              COMPOSITE: json.loads(r["metrics"]).get(COMPOSITE), "items": r["items"]}
@@ -187,7 +172,7 @@ def scores_over_time(db: sqlite_utils.Database, sha256: str) -> list[dict[str, A
                               "WHERE model_sha256 = ? ORDER BY created_at", [sha256])]
 
 
-def as_json(db: sqlite_utils.Database, model: Model, detail: bool = False) -> dict[str, Any]:
+def as_json(db: store.Database, model: Model, detail: bool = False) -> dict[str, Any]:
     """The `ccd models list|show --json` shape."""
     history = events(db, model.version)
     scores = scores_over_time(db, model.sha256)

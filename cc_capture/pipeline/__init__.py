@@ -1,2 +1,2 @@
-"""Long-running learning actions as library calls (the CLI, and next the scheduler, call them):
-registering candidate models, evaluating them against the champion, the whole pipeline."""
+"""Long-running actions as library calls: what the CLI, the daemon and (next) the scheduler run alike
+(ingest passes, transcript import, registering and evaluating candidate models, the learning pipeline)."""

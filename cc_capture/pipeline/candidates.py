@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
+from cc_capture import store
 from cc_capture.config import Paths
 from cc_capture.evaluate import registry
-from cc_capture.evaluate.registry import Model, ModelStatus
+from cc_capture.evaluate.champion import ModelStatus
+from cc_capture.evaluate.registry import Model
 from cc_capture.train import runs
 from cc_capture.train.runs import Phase, RunStatus
 
@@ -34,7 +34,7 @@ def _hub_snapshot(name: str) -> Path | None:
     return found[-1] if found else None
 
 
-def base_model(db: sqlite_utils.Database, name: str) -> Model:
+def base_model(db: store.Database, name: str) -> Model:
     """The base model as a registry entry (registered once; its weights hashed)."""
     folder = Path(name) if Path(name).is_dir() else _hub_snapshot(name)
     if folder is None:
@@ -44,7 +44,7 @@ def base_model(db: sqlite_utils.Database, name: str) -> Model:
                              sha256=registry.files_sha256(folder), reasons=["registered as the base model"])
 
 
-def ensure_champion(db: sqlite_utils.Database, base: str) -> Model:
+def ensure_champion(db: store.Database, base: str) -> Model:
     """The champion; before any promotion, the untuned base model becomes it."""
     current = registry.champion(db)
     if current is not None:
@@ -54,7 +54,7 @@ def ensure_champion(db: sqlite_utils.Database, base: str) -> Model:
     return registry.get(db, model.version)
 
 
-def _dataset_of(db: sqlite_utils.Database, run: dict[str, Any]) -> tuple[str | None, str | None]:
+def _dataset_of(db: store.Database, run: dict[str, Any]) -> tuple[str | None, str | None]:
     """The SFT dataset a model's runs started from (evaluation reads its eval split)."""
     sft = run if run["phase"] == Phase.SFT.value else runs.get(db, run["artifacts"].get("from_run", ""))
     if sft is None:
@@ -62,7 +62,7 @@ def _dataset_of(db: sqlite_utils.Database, run: dict[str, Any]) -> tuple[str | N
     return sft["dataset_path"], (sft["dataset_manifest"] or {}).get("trace_ids_sha256")
 
 
-def from_run(db: sqlite_utils.Database, paths: Paths, run_ref: str) -> Model:
+def from_run(db: store.Database, paths: Paths, run_ref: str) -> Model:
     """The candidate a completed run made: its adapter merged into its base, registered once."""
     run = runs.get(db, run_ref)
     if run is None:

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import sqlite_utils
-
+from cc_capture import store
 from cc_capture.config import Paths, Settings
 from cc_capture.evaluate import registry
 from cc_capture.evaluate.evaluator import EvaluationError, evaluate
 from cc_capture.evaluate.gate import Decision, decide
 from cc_capture.evaluate.items import EvalSet, EvalSetError, from_dataset
-from cc_capture.evaluate.registry import Evaluation, Model, ModelStatus
+from cc_capture.evaluate.champion import ModelStatus
+from cc_capture.evaluate.registry import Evaluation, Model
 from cc_capture.evaluate.scoring import paired_difference
 from cc_capture.pipeline.candidates import CandidateError, base_model, ensure_champion, from_run
 from cc_capture.train import runs
@@ -56,7 +56,7 @@ class Report:
         }
 
 
-def latest_sft_dataset(db: sqlite_utils.Database, paths: Paths) -> Path:
+def latest_sft_dataset(db: store.Database, paths: Paths) -> Path:
     run = runs.latest_completed(db, Phase.SFT)
     if run and run["dataset_path"] and Path(run["dataset_path"]).is_dir():
         return Path(run["dataset_path"])
@@ -66,7 +66,7 @@ def latest_sft_dataset(db: sqlite_utils.Database, paths: Paths) -> Path:
     return built[-1]
 
 
-def resolve(db: sqlite_utils.Database, paths: Paths, settings: Settings, ref: str | None) -> Model:
+def resolve(db: store.Database, paths: Paths, settings: Settings, ref: str | None) -> Model:
     """RUN_ID, VERSION (`3` or `v3`), `base`, or nothing: the latest completed SFT/DPO run."""
     try:
         if ref is None:
@@ -86,7 +86,7 @@ def resolve(db: sqlite_utils.Database, paths: Paths, settings: Settings, ref: st
         raise ChallengeError(str(e)) from e
 
 
-def challenge(db: sqlite_utils.Database, paths: Paths, settings: Settings, model: Model, against: str = CHAMPION,
+def challenge(db: store.Database, paths: Paths, settings: Settings, model: Model, against: str = CHAMPION,
               max_items: int | None = None, on_progress: Callable[[str, int, int], None] | None = None) -> Report:
     """Evaluate `model` and compare it with `against` (the champion, or a version) on the same items."""
     cfg = settings.evaluate

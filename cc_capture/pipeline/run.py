@@ -20,8 +20,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import sqlite_utils
-
 from cc_capture import store
 from cc_capture.config import Paths, Settings
 from cc_capture.evaluate import registry
@@ -92,7 +90,7 @@ def _lock(paths: Paths) -> Iterator[Any]:
         yield fh
 
 
-def _save(db: sqlite_utils.Database, p: Pipeline, ended: bool = False) -> None:
+def _save(db: store.Database, p: Pipeline, ended: bool = False) -> None:
     with store.transaction(db) as conn:
         conn.execute("UPDATE pipelines SET status = ?, outcome = ?, model_version = ?, steps = ?, state = ?, "
                      "ended_at = ? WHERE pipeline_id = ?",
@@ -100,7 +98,7 @@ def _save(db: sqlite_utils.Database, p: Pipeline, ended: bool = False) -> None:
                       time.time() if ended else None, p.pipeline_id))
 
 
-def _resume_or_new(db: sqlite_utils.Database) -> Pipeline:
+def _resume_or_new(db: store.Database) -> Pipeline:
     """The last pipeline if it never finished (its process died or was interrupted), else a new one."""
     rows = list(db.query("SELECT * FROM pipelines ORDER BY started_at DESC LIMIT 1"))
     if rows and rows[0]["status"] in ("running", "interrupted"):
@@ -114,7 +112,7 @@ def _resume_or_new(db: sqlite_utils.Database) -> Pipeline:
     return p
 
 
-def _train(db: sqlite_utils.Database, paths: Paths, settings: Settings, p: Pipeline, phase: Phase,
+def _train(db: store.Database, paths: Paths, settings: Settings, p: Pipeline, phase: Phase,
            dataset: Path) -> str:
     """Train one phase (resuming this pipeline's run of it if one was started) and return its id."""
     key = f"{phase.value}_run"
@@ -133,7 +131,7 @@ def _train(db: sqlite_utils.Database, paths: Paths, settings: Settings, p: Pipel
     return p.state[key]
 
 
-def _step(name: str, db: sqlite_utils.Database, paths: Paths, settings: Settings, p: Pipeline) -> str:
+def _step(name: str, db: store.Database, paths: Paths, settings: Settings, p: Pipeline) -> str:
     """Run one step; its detail for the record (Skip when it has nothing to do)."""
     from cc_capture.datasets.build import DatasetError, build
 
@@ -172,7 +170,7 @@ def _step(name: str, db: sqlite_utils.Database, paths: Paths, settings: Settings
     raise ValueError(name)
 
 
-def run(db: sqlite_utils.Database, paths: Paths, settings: Settings,
+def run(db: store.Database, paths: Paths, settings: Settings,
         on_step: Callable[[str], None] | None = None) -> Pipeline:
     """Run (or resume) the pipeline to its end: promoted, rejected, failed or skipped."""
     with _lock(paths) as lock:

@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Union
 
-import sqlite_utils
-
-from cc_capture import workers
+from cc_capture import store, workers
 from cc_capture.config import Paths, Settings
 from cc_capture.train import runs
 from cc_capture.train.runs import Phase, RunDir, RunStatus
@@ -49,7 +47,7 @@ class Finished:
 Event = Union[Started, Step, Finished]
 
 
-def resolve_dataset(db: sqlite_utils.Database, paths: Paths, settings: Settings, phase: Phase,
+def resolve_dataset(db: store.Database, paths: Paths, settings: Settings, phase: Phase,
                     dataset: Path | None) -> tuple[Path, dict[str, Any]]:
     """The dataset folder for the phase and its manifest: the one given, or one built now."""
     from cc_capture.train.methods import METHODS
@@ -72,7 +70,7 @@ def resolve_dataset(db: sqlite_utils.Database, paths: Paths, settings: Settings,
     return dataset, manifest
 
 
-def create(db: sqlite_utils.Database, paths: Paths, settings: Settings, phase: Phase, *,
+def create(db: store.Database, paths: Paths, settings: Settings, phase: Phase, *,
            base_model: str | None = None, max_steps: int | None = None, dataset: Path | None = None) -> str:
     """A new run row (queued) with its settings and dataset."""
     cfg = settings.train.model_dump()
@@ -84,7 +82,7 @@ def create(db: sqlite_utils.Database, paths: Paths, settings: Settings, phase: P
     return runs.create(db, phase, cfg, str(dataset), manifest)
 
 
-def resumable(db: sqlite_utils.Database, run_ref: str) -> str:
+def resumable(db: store.Database, run_ref: str) -> str:
     """The id of a run that can be continued (`--resume`)."""
     run = runs.get(db, run_ref)
     if run is None:
@@ -94,14 +92,14 @@ def resumable(db: sqlite_utils.Database, run_ref: str) -> str:
     return run["run_id"]
 
 
-def start(db: sqlite_utils.Database, paths: Paths, run_id: str) -> subprocess.Popen:
+def start(db: store.Database, paths: Paths, run_id: str) -> subprocess.Popen:
     """Start the worker for a run (it resumes from the run's last checkpoint, if any)."""
     run_dir = RunDir.of(paths, run_id).ensure()
     runs.update(db, run_id, log_path=str(run_dir.log))
     return workers.start("cc_capture.train.worker", [run_id], run_dir.log)
 
 
-def follow(db: sqlite_utils.Database, paths: Paths, run_id: str, proc: subprocess.Popen) -> Iterator[Event]:
+def follow(db: store.Database, paths: Paths, run_id: str, proc: subprocess.Popen) -> Iterator[Event]:
     """The run's progress as events, ending with Finished once the worker exits. Closing the
     iterator early (or Ctrl-C while it waits) stops the worker, which records the run interrupted."""
     run_dir = RunDir.of(paths, run_id)
@@ -118,6 +116,6 @@ def follow(db: sqlite_utils.Database, paths: Paths, run_id: str, proc: subproces
     yield Finished(runs.get(db, run_id))
 
 
-def run(db: sqlite_utils.Database, paths: Paths, run_id: str) -> Iterator[Event]:
+def run(db: store.Database, paths: Paths, run_id: str) -> Iterator[Event]:
     """Start the worker for a run and follow it."""
     return follow(db, paths, run_id, start(db, paths, run_id))
