@@ -96,7 +96,7 @@ def test_invalid_settings_file_is_a_clear_error(paths):
     assert p.returncode == 1 and "batch_events" in p.stderr and "config.toml" in p.stderr
 
 
-HEAVY = ("torch", "transformers", "trl", "unsloth", "peft", "datasets", "accelerate", "bitsandbytes")
+HEAVY = ("torch", "transformers", "trl", "unsloth", "peft", "datasets", "accelerate", "bitsandbytes", "datasette")
 
 
 def test_status_and_capture_never_try_to_import_heavy_libraries(paths):
