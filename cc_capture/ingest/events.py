@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-
-RAW_ABSENT = msgspec.Raw()  # an absent raw field; empty, so falsy
+from cc_capture.claude_format import RAW_ABSENT
 
 
 class BatchCall(msgspec.Struct):
