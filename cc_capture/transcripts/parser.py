@@ -194,7 +194,7 @@ def parse_chunk(path: Path, start: int, stop: int, session_dir: Path | None,
                 max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> Chunk:
     chunk = Chunk(start, start)
     skipped: Counter = Counter()
-    for raw, end in lines_between(path, start, stop):
+    for raw, end in lines_between(path, start, stop, max_output_chars):
         chunk.end = end
         chunk.n_lines += 1
         line = parse_line(raw, session_dir, max_output_chars)
@@ -291,6 +291,21 @@ def _stored_result(tool_use_id: str, text: str, is_error: bool, structured: str 
 
 
 def parse_line(raw: bytes, session_dir: Path | None = None, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> Line:
+    """One transcript line as typed records. A line that is not valid UTF-8 (one bad byte) is read
+    with the bad bytes replaced (U+FFFD): it costs that line's byte, never the session."""
+    try:
+        line = _parse_line(raw, session_dir, max_output_chars)
+    except UnicodeDecodeError:  # in a part read raw (tool input, structured result)
+        line = None
+    if line is not None and line.kind != "bad":
+        return line
+    fixed = raw.decode("utf-8", errors="replace").encode()
+    if fixed == raw and line is not None:
+        return line  # unreadable for another reason
+    return _parse_line(fixed, session_dir, max_output_chars)
+
+
+def _parse_line(raw: bytes, session_dir: Path | None, max_output_chars: int) -> Line:
     try:
         d = _decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
