@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from typing import Any
 
 import msgspec
 
