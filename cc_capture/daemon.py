@@ -29,6 +29,7 @@ from cc_capture import store
 from cc_capture.config import Paths, Settings, load_settings
 from cc_capture.health import database_integrity
 from cc_capture.ingest.ingester import Ingester
+from cc_capture.schedule.scheduler import LearningScheduler
 from cc_capture.signals.runner import compute_pending
 
 log = logging.getLogger("ccd")
@@ -164,6 +165,7 @@ class Daemon:
             signal.signal(signal.SIGINT, self.request_stop)
         observer = None
         failed = None
+        learning = None
         try:
             try:
                 self._open_store()
@@ -175,8 +177,11 @@ class Daemon:
             self.state["ready"] = True
             _write_state(self.paths, self.state)
             log.info("ccd daemon started (pid %d), home %s", os.getpid(), self.paths.home)
+            learning = self._start_learning()
             self._loop()
         finally:
+            if learning is not None:
+                learning.shutdown()
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
@@ -194,6 +199,17 @@ class Daemon:
             lock.close()
             if not failed:
                 log.info("ccd daemon stopped")
+
+    def _start_learning(self) -> LearningScheduler | None:
+        """The learning job, in the scheduler's thread; capture runs on whatever happens to it."""
+        try:
+            learning = LearningScheduler(self.paths, self.settings)
+            learning.start()
+            return learning
+        except Exception as e:
+            self.warn(f"the learning scheduler could not start ({type(e).__name__}: {e}): capture goes on, "
+                      "the model is not retrained on its own")
+            return None
 
     def _open_store(self) -> None:
         """Check the database, open it, and the ingester on it; a damaged file stops the start with

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from cc_capture import journal, store
-from cc_capture.config import Paths
+from cc_capture.config import ConfigError, Paths, load_settings
 from cc_capture.daemon import DaemonInfo, info
 from cc_capture.health import disk_space
+from cc_capture.schedule.state import learning_status
 
 
 def hook_errors(paths: Paths, last: int = 5) -> dict[str, Any]:
@@ -29,8 +30,13 @@ def daemon_dict(d: DaemonInfo) -> dict[str, Any]:
 
 def collect(paths: Paths) -> dict[str, Any]:
     daemon = info(paths)
+    try:
+        learning_settings = load_settings(paths).learning
+    except ConfigError:
+        learning_settings = None  # `ccd status` still answers; the commands that need settings say what is wrong
     db = store.connect(paths.db)
     try:
+        learning = learning_status(db, learning_settings, daemon.running) if learning_settings else None
         counts = store.counts(db)
         by_status = store.trace_status_counts(db)
         qualifying = store.qualifying_counts(db)
@@ -53,4 +59,5 @@ def collect(paths: Paths) -> dict[str, Any]:
         "last_event_at": store.iso(last),
         "hook_errors": hook_errors(paths),
         "last_run": last_run,
+        "learning": learning,
     }

@@ -14,6 +14,7 @@ from rich.table import Table
 from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
 from cc_capture.cli.browse import browse
+from cc_capture.cli.schedule import learning_line, schedule
 from cc_capture.cli.output import ago, console, err_console, fail, human_bytes, human_duration, one_line, print_json
 from cc_capture.config import ConfigError, Paths, load_settings
 
@@ -38,6 +39,7 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(runs_app, name="runs")
 
 app.command()(browse)
+app.command()(schedule)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
 
@@ -107,6 +109,7 @@ def status(as_json: bool = JSON_OPT) -> None:
                   f"{run['run_id']} ({run['phase']}): {run['status']}"
                   + (f", train loss {run['train_loss']:.4f}" if run["train_loss"] is not None else "")
                   + (f" — {run['error']}" if run["error"] else ""))
+    table.add_row("learning", learning_line(data["learning"], d["running"]))
     console.print(table)
 
 
