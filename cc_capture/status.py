@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from cc_capture import journal, store
-from cc_capture.config import ConfigError, Paths, load_settings
-from cc_capture.daemon import DaemonInfo, info
 from cc_capture.health import disk_space
+from cc_capture.homelock import DaemonInfo, info
+from cc_capture.paths import Paths
 from cc_capture.schedule.state import learning_status
 
 
@@ -30,18 +30,15 @@ def daemon_dict(d: DaemonInfo) -> dict[str, Any]:
 
 def collect(paths: Paths) -> dict[str, Any]:
     daemon = info(paths)
-    try:
-        learning_settings = load_settings(paths).learning
-    except ConfigError:
-        learning_settings = None  # `ccd status` still answers; the commands that need settings say what is wrong
     db = store.connect(paths.db)
     try:
-        learning = learning_status(db, learning_settings, daemon.running) if learning_settings else None
         counts = store.counts(db)
         by_status = store.trace_status_counts(db)
         qualifying = store.qualifying_counts(db)
         last_run = store.last_run(db)
         last = store.last_event_at(db)
+        deployed = _deployed(db, paths)
+        learning = learning_status(db, paths, daemon.running)
     finally:
         db.conn.close()
     disk = disk_space(paths.journal)
@@ -59,5 +56,22 @@ def collect(paths: Paths) -> dict[str, Any]:
         "last_event_at": store.iso(last),
         "hook_errors": hook_errors(paths),
         "last_run": last_run,
+        "deployed": deployed,
         "learning": learning,
     }
+
+
+def _deployed(db: store.Database, paths: Paths) -> dict[str, Any] | None:
+    """What the deploy alias points at. Only a store that holds deployments loads the settings
+    (pydantic) and the deploy modules: `ccd status` stays fast for everyone else."""
+    if not db.execute("SELECT EXISTS (SELECT 1 FROM deployments)").fetchone()[0]:
+        return None
+    from cc_capture.config import ConfigError, load_settings
+    from cc_capture.deploy import status as deploy_status
+    from cc_capture.deploy.config import DeploySettings
+
+    try:
+        settings = load_settings(paths).deploy  # its defaults when the settings file is invalid: status still reports
+    except ConfigError:
+        settings = DeploySettings()
+    return deploy_status.deployed(db, settings)

@@ -380,8 +380,7 @@ def test_status_learning_keys_and_line(paths):
     data = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "status", "--json"], capture_output=True,
                                      text=True, check=True).stdout)
     learning = data["learning"]
-    assert set(learning) == {"enabled", "window", "next_check_at", "decided_at", "decision", "waiting_for",
-                             "last_pipeline"}
+    assert set(learning) == {"enabled", "next_check_at", "decided_at", "decision", "waiting_for", "last_pipeline"}
     assert learning["enabled"] is True and learning["decision"] == "wait" and learning["last_pipeline"] is None
     assert any("500 more qualifying traces before the first pipeline" in r for r in learning["waiting_for"])
     assert learning["next_check_at"] is None  # the daemon is not running: nothing will check

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from cc_capture.config import LearningSettings
+if TYPE_CHECKING:  # `ccd status` reads decisions without loading pydantic
+    from cc_capture.config import LearningSettings
 
 GB = 1 << 30
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from cc_capture import store
-from cc_capture.config import LearningSettings, Paths
+from cc_capture.paths import Paths
 from cc_capture.schedule.decide import Action, Decision, StoreState
+from cc_capture.store import Database
+
+if TYPE_CHECKING:  # `ccd status` reads this module without loading pydantic
+    from cc_capture.config import LearningSettings
 
 KEEP_DECISIONS = 2000  # older rows are dropped; waits repeat every check_interval_min
 
@@ -38,18 +40,19 @@ def lock_holder(paths: Paths) -> str | None:
     return None
 
 
-def _has_pipelines(db: sqlite_utils.Database) -> bool:
-    return db["pipelines"].exists()
+def _has_pipelines(db: Database) -> bool:
+    """Whether `ccd pipeline run`'s own record exists in this store (a later migration adds it)."""
+    return db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'pipelines'").fetchone()[0] > 0
 
 
-def qualifying_since(db: sqlite_utils.Database, since: float | None, include_synthetic: bool) -> int:
+def qualifying_since(db: Database, since: float | None, include_synthetic: bool) -> int:
     """Qualifying traces that ended after `since` (all of them when None)."""
     sql = ("SELECT count(*) FROM signals g JOIN traces t USING (trace_id) WHERE g.qualifies = 1 "
            "AND coalesce(t.ended_at, t.started_at) > ?" + ("" if include_synthetic else " AND t.synthetic = 0"))
     return db.execute(sql, [since if since is not None else float("-inf")]).fetchone()[0]
 
 
-def _last_failure(db: sqlite_utils.Database) -> tuple[float, float] | None:
+def _last_failure(db: Database) -> tuple[float, float] | None:
     """(started_at, failed_at) of the latest failed pipeline, from either record."""
     failures = []
     if _has_pipelines(db):
@@ -70,7 +73,7 @@ def _last_failure(db: sqlite_utils.Database) -> tuple[float, float] | None:
     return max(failures, key=lambda f: f[1]) if failures else None
 
 
-def store_state(db: sqlite_utils.Database, learning: LearningSettings, running: str | None) -> StoreState:
+def store_state(db: Database, learning: LearningSettings, running: str | None) -> StoreState:
     starts = [db.execute("SELECT max(at) FROM schedule_decisions WHERE action = 'run'").fetchone()[0]]
     if _has_pipelines(db):
         starts.append(db.execute("SELECT max(started_at) FROM pipelines").fetchone()[0])
@@ -86,7 +89,7 @@ def store_state(db: sqlite_utils.Database, learning: LearningSettings, running: 
     )
 
 
-def record(db: sqlite_utils.Database, at: float, decision: Decision, next_check_at: float | None) -> int:
+def record(db: Database, at: float, decision: Decision, next_check_at: float | None) -> int:
     reasons = json.dumps([{"condition": r.condition, "message": r.message} for r in decision.reasons])
     with store.transaction(db) as conn:
         cur = conn.execute("INSERT INTO schedule_decisions (at, action, reasons, next_check_at) VALUES (?, ?, ?, ?)",
@@ -95,19 +98,19 @@ def record(db: sqlite_utils.Database, at: float, decision: Decision, next_check_
         return cur.lastrowid
 
 
-def record_start(db: sqlite_utils.Database, decision_id: int, pid: int, log_path: str) -> None:
+def record_start(db: Database, decision_id: int, pid: int, log_path: str) -> None:
     with store.transaction(db) as conn:
         conn.execute("UPDATE schedule_decisions SET pid = ?, log_path = ? WHERE id = ?", (pid, log_path, decision_id))
 
 
-def record_end(db: sqlite_utils.Database, decision_id: int, ended_at: float, exit_code: int | None,
+def record_end(db: Database, decision_id: int, ended_at: float, exit_code: int | None,
                log_tail: str) -> None:
     with store.transaction(db) as conn:
         conn.execute("UPDATE schedule_decisions SET ended_at = ?, exit_code = ?, log_tail = ? WHERE id = ?",
                      (ended_at, exit_code, log_tail, decision_id))
 
 
-def unfinished_runs(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def unfinished_runs(db: Database) -> list[dict[str, Any]]:
     """Runs the daemon started and never saw end (it was stopped or killed meanwhile)."""
     return list(db.query("SELECT id, pid, log_path FROM schedule_decisions WHERE action = 'run' AND pid IS NOT NULL "
                          "AND ended_at IS NULL"))
@@ -121,12 +124,12 @@ def _as_json(row: dict[str, Any]) -> dict[str, Any]:
             "ended_at": store.iso(row["ended_at"]), "exit_code": row["exit_code"]}
 
 
-def recent(db: sqlite_utils.Database, limit: int = 20) -> list[dict[str, Any]]:
+def recent(db: Database, limit: int = 20) -> list[dict[str, Any]]:
     """The last decisions, newest first (the `ccd schedule --json` shape, README)."""
     return [_as_json(r) for r in db.query("SELECT * FROM schedule_decisions ORDER BY id DESC LIMIT ?", [limit])]
 
 
-def last_pipeline(db: sqlite_utils.Database) -> dict[str, Any] | None:
+def last_pipeline(db: Database) -> dict[str, Any] | None:
     """The latest pipeline: from `ccd pipeline run`'s own record, else from the daemon's."""
     if _has_pipelines(db):
         row = db.execute("SELECT pipeline_id, coalesce(outcome, status), ended_at, model_version FROM pipelines "
@@ -141,14 +144,24 @@ def last_pipeline(db: sqlite_utils.Database) -> dict[str, Any] | None:
     return {"pipeline_id": None, "outcome": outcome, "ended_at": store.iso(row[0]), "model_version": None}
 
 
-def learning_status(db: sqlite_utils.Database, learning: LearningSettings, daemon_running: bool) -> dict[str, Any]:
-    """`ccd status`'s answer to "when does it learn next, and why not now?" (`learning` in --json, README)."""
+def learning_status(db: Database, paths: Paths, daemon_running: bool) -> dict[str, Any] | None:
+    """`ccd status`'s answer to "when does it learn next, and why not now?" (`learning` in --json,
+    README), from the daemon's last check; the settings (pydantic) are read only before the first
+    one. None when they are invalid."""
     row = next(iter(db.query("SELECT * FROM schedule_decisions ORDER BY id DESC LIMIT 1")), None)
     last = _as_json(row) if row else None
+    if last is not None:
+        enabled = last["conditions"] != ["enabled"]
+    else:
+        from cc_capture.config import ConfigError, load_settings
+
+        try:
+            enabled = load_settings(paths).learning.enabled
+        except ConfigError:
+            return None
     return {
-        "enabled": learning.enabled,
-        "window": learning.window,
-        "next_check_at": last["next_check_at"] if last and daemon_running and learning.enabled else None,
+        "enabled": enabled,
+        "next_check_at": last["next_check_at"] if last and daemon_running else None,
         "decided_at": last["at"] if last else None,
         "decision": last["decision"] if last else None,
         "waiting_for": last["reasons"] if last and last["decision"] == Action.WAIT.value else [],
