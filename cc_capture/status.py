@@ -38,7 +38,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         last_run = store.last_run(db)
         last = store.last_event_at(db)
         deployed = _deployed(db, paths)
-        learning = learning_status(db, paths, daemon.running)
+        learning = learning_status(db, daemon.running)
     finally:
         db.conn.close()
     disk = disk_space(paths.journal)

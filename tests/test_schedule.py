@@ -287,10 +287,10 @@ def test_job_is_coalesced_single_and_forgiving_of_a_down_daemon(paths):
         job = learning.job
         assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time == MISFIRE_GRACE_S >= 3600
         # one job: every check_interval_min, and at the window's start (01:00)
-        noon = datetime(2026, 11, 29, 12, 0).astimezone()
-        fires = {job.trigger.get_next_fire_time(None, noon + timedelta(minutes=m)).strftime("%H:%M")
-                 for m in range(0, 24 * 60, 7)}
-        assert "01:00" in fires
+        before = datetime(2026, 11, 30, 0, 44).astimezone()
+        fires = [job.trigger.get_next_fire_time(None, before + timedelta(seconds=s)) for s in range(0, 16 * 60, 30)]
+        assert "01:00:00" in {f.strftime("%H:%M:%S") for f in fires}
+        assert all(b - a <= timedelta(minutes=15) for a, b in zip(fires, fires[1:]))
         wait_for(lambda: rows(paths, "SELECT * FROM schedule_decisions"), message="the first check at start")
     finally:
         learning.shutdown()

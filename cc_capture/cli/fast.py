@@ -79,10 +79,8 @@ def status(as_json: bool) -> None:
     console.print(table)
 
 
-def learning_line(learning: dict[str, Any] | None, daemon_running: bool) -> str:
+def learning_line(learning: dict[str, Any], daemon_running: bool) -> str:
     """When the model learns next and why not now, in one line."""
-    if learning is None:
-        return "unknown: the settings are invalid (config.toml or CC_CAPTURE_LEARNING__*)"
     if learning["enabled"] is False:
         return "off ([learning] enabled = false)"
     if not daemon_running:

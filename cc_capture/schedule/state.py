@@ -144,23 +144,13 @@ def last_pipeline(db: Database) -> dict[str, Any] | None:
     return {"pipeline_id": None, "outcome": outcome, "ended_at": store.iso(row[0]), "model_version": None}
 
 
-def learning_status(db: Database, paths: Paths, daemon_running: bool) -> dict[str, Any] | None:
+def learning_status(db: Database, daemon_running: bool) -> dict[str, Any]:
     """`ccd status`'s answer to "when does it learn next, and why not now?" (`learning` in --json,
-    README), from the daemon's last check; the settings (pydantic) are read only before the first
-    one. None when they are invalid."""
+    README), from the daemon's last check (so `ccd status` needs no settings, nor pydantic)."""
     row = next(iter(db.query("SELECT * FROM schedule_decisions ORDER BY id DESC LIMIT 1")), None)
     last = _as_json(row) if row else None
-    if last is not None:
-        enabled = last["conditions"] != ["enabled"]
-    else:
-        from cc_capture.config import ConfigError, load_settings
-
-        try:
-            enabled = load_settings(paths).learning.enabled
-        except ConfigError:
-            return None
     return {
-        "enabled": enabled,
+        "enabled": last["conditions"] != ["enabled"] if last else None,
         "next_check_at": last["next_check_at"] if last and daemon_running else None,
         "decided_at": last["at"] if last else None,
         "decision": last["decision"] if last else None,
