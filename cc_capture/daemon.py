@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cc_capture import homelock, store
 from cc_capture.config import Paths, Settings, load_settings
-from cc_capture.health import database_integrity
+from cc_capture.health import database_access, database_integrity
 from cc_capture.homelock import DaemonInfo, HomeBusy, info, read_state, write_state
 from cc_capture.ingest.ingester import Ingester
 from cc_capture.pipeline.ingest import ingest_pass
@@ -156,6 +156,9 @@ class Daemon:
     def _open_store(self) -> None:
         """Check the database, open it, and the ingester on it; a damaged file stops the start with
         what to do (writing into it could lose more)."""
+        denied = database_access(self.paths.db)
+        if denied:
+            raise DaemonError(denied)
         health = database_integrity(self.paths.db)
         if not health.ok:
             raise DaemonError(f"the database {self.paths.db} is damaged ({'; '.join(health.problems)}): "
