@@ -68,7 +68,7 @@ def _deployed(db: store.Database, paths: Paths) -> dict[str, Any] | None:
         return None
     from cc_capture.config import ConfigError, load_settings
     from cc_capture.deploy import status as deploy_status
-    from cc_capture.deploy.config import DeploySettings
+    from cc_capture.config import DeploySettings
 
     try:
         settings = load_settings(paths).deploy  # its defaults when the settings file is invalid: status still reports

@@ -14,9 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cc_capture.config import LearningSettings, Paths
+from cc_capture.config import LearningSettings, Paths, TrainSettings
 from cc_capture.schedule.decide import GB, MachineState
-from cc_capture.train.config import TrainSettings
 
 POWER_SUPPLY = Path("/sys/class/power_supply")
 PROBE_TIMEOUT_S = 10
