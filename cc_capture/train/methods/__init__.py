@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from cc_capture.train.config import TrainSettings
+from cc_capture.config import TrainSettings
 from cc_capture.train.methods import dpo, grpo, sft
 from cc_capture.train.runs import Phase
 

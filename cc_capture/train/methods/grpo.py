@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cc_capture.train.config import TrainSettings
+from cc_capture.config import TrainSettings
 
 if TYPE_CHECKING:
     from cc_capture.train.methods import TrainerInputs
