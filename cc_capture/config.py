@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cc_capture.ingest.assemble import DEFAULT_MAX_OUTPUT_CHARS
 from cc_capture.train.config import TrainSettings
@@ -58,6 +59,19 @@ class Paths:
         return self
 
 
+def private_dir(path: Path) -> Path:
+    """Create a folder (and any missing parents) that only the user can enter: 0700, whatever the umask."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
 class CaptureSettings(BaseModel):
     """Tunables of the capture path."""
 
@@ -70,8 +84,11 @@ class CaptureSettings(BaseModel):
     incomplete_grace_s: float = Field(120.0, gt=0, description="a record with no end marker this old is quarantined")
     batch_events: int = Field(2000, gt=0, description="events committed per transaction")
     transcript_hot_s: float = Field(15.0, ge=0, description="keep re-reading a transcript this long after its last event")
-    poll_interval_s: float = Field(1.0, gt=0, description="journal rescan interval, in case a file event is missed")
+    poll_interval_s: float = Field(1.0, gt=0, le=3600, description="journal rescan interval, in case a file event is "
+                                                               "missed")
     mirror_transcripts: bool = Field(True, description="import every transcript under transcript_roots, live")
+    max_log_bytes: int = Field(5 * 1024 * 1024, gt=0, description="logs/daemon.log and hook-errors.log are rotated "
+                                                                    "to <name>.1 above this size")
     transcript_roots: list[str] | None = Field(None, description="default: ~/.claude/projects and "
                                                                   "$CLAUDE_CONFIG_DIR/projects")
 
@@ -112,6 +129,23 @@ class DatasetSettings(BaseModel):
     eval_percent: int = Field(10, ge=0, le=50, description="share of sessions held out for evaluation")
 
 
+class LearningSettings(BaseModel):
+    """The learning loop (train → evaluate → deploy to a local Ollama); capture works without it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(False, description="the learning loop is in use: `ccd doctor` checks its stack and Ollama")
+    ollama_url: str = Field("http://127.0.0.1:11434", description="the local Ollama server (loopback only)")
+
+    @field_validator("ollama_url")
+    @classmethod
+    def _loopback(cls, url: str) -> str:
+        host = urllib.parse.urlsplit(url).hostname
+        if urllib.parse.urlsplit(url).scheme != "http" or host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("must be an http:// URL on this machine (127.0.0.1, localhost or [::1])")
+        return url.rstrip("/")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -119,6 +153,7 @@ class Settings(BaseModel):
     gates: GateSettings = Field(default_factory=GateSettings)
     datasets: DatasetSettings = Field(default_factory=DatasetSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    learning: LearningSettings = Field(default_factory=LearningSettings)
 
 
 def load_settings(paths: Paths | None = None) -> Settings:
@@ -130,6 +165,9 @@ def load_settings(paths: Paths | None = None) -> Settings:
             raw = tomllib.loads(paths.config_file.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{paths.config_file}: not valid TOML: {e}") from e
+        except OSError as e:
+            raise ConfigError(f"{paths.config_file}: cannot be read ({e.strerror}); it should be a TOML file "
+                              "(or absent)") from e
     prefix = "CC_CAPTURE_"
     for key, value in os.environ.items():
         section, _, name = key[len(prefix):].partition("__")

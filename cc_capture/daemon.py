@@ -25,6 +25,7 @@ from typing import IO
 from cc_capture import store
 from cc_capture.config import Paths, Settings, load_settings
 from cc_capture.ingest.ingester import Ingester
+from cc_capture.logfiles import rotate, rotate_own_log
 from cc_capture.signals.runner import compute_pending
 
 log = logging.getLogger("ccd")
@@ -41,9 +42,11 @@ class DaemonInfo:
     uptime_s: float | None
 
 
-def _open_lock(paths: Paths) -> IO[str]:
+def open_lock(paths: Paths) -> IO[str]:
+    """The home's lock file (0600, also when an older version made it 0644), open for flock."""
     paths.ensure()
     fd = os.open(paths.lockfile, os.O_RDWR | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
     return os.fdopen(fd, "r+")
 
 
@@ -103,7 +106,7 @@ class Daemon:
 
     def run(self) -> None:
         """Run in the foreground until SIGTERM/SIGINT."""
-        lock = _open_lock(self.paths)
+        lock = open_lock(self.paths)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -180,6 +183,7 @@ class Daemon:
             self.wake.clear()
             waiting = 0
             try:
+                self._rotate_logs()
                 result = ingester.run_pass()
                 now = time.time()
                 with self.lock:
@@ -200,6 +204,12 @@ class Daemon:
             if waiting:
                 timeout = min(timeout, 0.05)
             self.wake.wait(timeout)
+
+    def _rotate_logs(self) -> None:
+        limit = self.settings.capture.max_log_bytes
+        if rotate_own_log(self.paths.daemon_log, limit):
+            log.info("daemon.log rotated (over %d bytes); the previous one is daemon.log.1", limit)
+        rotate(self.paths.hook_errors, limit)
 
     def _read_hot_transcripts(self, ingester: Ingester, now: float) -> None:
         """Transcripts lag the hooks: re-read a session's files while it is hot (cheap when unchanged)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cc_capture import journal, store
+from cc_capture import hooks_install, journal, store
 from cc_capture.config import Paths
 from cc_capture.daemon import info
 
@@ -42,5 +42,6 @@ def collect(paths: Paths) -> dict[str, Any]:
         "db_bytes": db_bytes,
         "last_event_at": store.iso(last),
         "hook_errors": hook_errors(paths),
+        "hooks": hooks_install.registration().as_dict(),
         "last_run": last_run,
     }

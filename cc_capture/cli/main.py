@@ -13,8 +13,9 @@ from rich.table import Table
 
 from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
+from cc_capture.cli.doctor import doctor
 from cc_capture.cli.output import ago, console, fail, human_bytes, human_duration, one_line, print_json
-from cc_capture.config import ConfigError, Paths, load_settings
+from cc_capture.config import ConfigError, Paths, load_settings, private_dir
 
 app = typer.Typer(
     help="cc-capture: capture Claude Code sessions into local traces.",
@@ -37,6 +38,20 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(runs_app, name="runs")
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from cc_capture import __version__
+
+        console.print(f"ccd (cc-capture) {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                        help="Print cc-capture's version and exit.")) -> None:
+    """cc-capture: capture Claude Code sessions into local traces."""
 
 
 def _paths() -> Paths:
@@ -64,6 +79,7 @@ def status(as_json: bool = JSON_OPT) -> None:
         console.print(f"[green]●[/] daemon running (pid {d['pid']}, up {human_duration(d['uptime_s'])})")
     else:
         console.print("[red]●[/] daemon not running: events wait in the journal. Start it with [bold]ccd daemon start[/]")
+    _print_hooks_warning(data["hooks"])
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -88,6 +104,27 @@ def status(as_json: bool = JSON_OPT) -> None:
                   + (f", train loss {run['train_loss']:.4f}" if run["train_loss"] is not None else "")
                   + (f" — {run['error']}" if run["error"] else ""))
     console.print(table)
+
+
+def _print_hooks_warning(hooks: dict) -> None:
+    """Capture is silently off when settings.json lost our hooks (`ccd hooks uninstall`, a tool rewriting it)."""
+    total = len(hooks_install.HOOK_EVENTS)
+    fix = "run [bold]ccd hooks install[/] (or enable the cc-capture plugin)"
+    if hooks["error"]:
+        console.print(f"[red]●[/] hooks: {hooks['error']}", highlight=False)
+    elif hooks["missing_scripts"]:
+        console.print(f"[red]●[/] hooks point at a missing script ({', '.join(hooks['missing_scripts'])}): "
+                      "nothing is captured; run [bold]ccd hooks install[/]", highlight=False)
+    elif hooks["plugin_enabled"]:
+        console.print("[green]●[/] hooks registered by the cc-capture plugin")
+    elif not hooks["installed"]:
+        console.print(f"[red]●[/] no capture hooks in {hooks['settings_path']}: nothing is captured; {fix}",
+                      highlight=False)
+    elif hooks["missing"]:
+        console.print(f"[yellow]●[/] hooks registered for {len(hooks['installed'])} of {total} events in "
+                      f"{hooks['settings_path']}; missing: {', '.join(hooks['missing'])}; {fix}", highlight=False)
+    else:
+        console.print(f"[green]●[/] hooks registered for all {total} events")
 
 
 @app.command()
@@ -229,7 +266,7 @@ def ingest(as_json: bool = JSON_OPT) -> None:
         fail(str(e))
     import fcntl
 
-    with open(paths.lockfile, "a+") as lock:
+    with daemon_mod.open_lock(paths) as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -288,7 +325,8 @@ def import_cmd(
         signals = compute(db, traces, settings.gates, progress=lambda: progress.advance(task))
     data = stats.as_dict() | {"qualifying": signals.qualifies}
     if as_json:
-        return print_json(data)
+        print_json(data)
+        raise typer.Exit(1 if stats.failed else 0)
     table = Table(title="import", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -408,11 +446,14 @@ def stats(as_json: bool = JSON_OPT) -> None:
 def _build_dataset(dpo: bool, include_synthetic: bool, extra_pairs: list | None = None):
     from cc_capture.datasets.build import DatasetError, build
 
+    root = _paths().home / "datasets"
     try:
-        return build(_db(), _paths().home / "datasets", _settings().datasets, dpo=dpo,
-                     include_synthetic=include_synthetic, extra_pairs=extra_pairs)
+        return build(_db(), root, _settings().datasets, dpo=dpo, include_synthetic=include_synthetic,
+                     extra_pairs=extra_pairs)
     except DatasetError as e:
         fail(str(e))
+    except OSError as e:
+        fail(f"could not write the dataset under {root}: {e}; nothing of it was kept")
 
 
 @dataset_app.command("build")
@@ -554,7 +595,7 @@ def train(
             fail(f"the {phase} phase needs a {expected} dataset; {dataset} is {manifest['kind']}")
         run_id = runs.create(db, phase, cfg, str(dataset), manifest)
     run_dir = _paths().home / "runs" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(run_dir)
     log = open(run_dir / "train.log", "a")
     runs.update(db, run_id, log_path=str(run_dir / "train.log"))
     proc = subprocess.Popen([sys.executable, "-m", "cc_capture.train.worker", run_id], stdout=log,
@@ -699,6 +740,9 @@ def hooks_status_cmd(settings: Optional[Path] = SETTINGS_OPT, as_json: bool = JS
     else:
         console.print(f"{len(events)} of {len(hooks_install.HOOK_EVENTS)} events hooked in {path}; "
                       f"missing: {', '.join(missing)}")
+
+
+app.command()(doctor)
 
 
 def main() -> None:

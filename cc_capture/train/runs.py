@@ -40,7 +40,8 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def get(db: sqlite_utils.Database, run_id: str) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? || '%' LIMIT 2", [run_id, run_id]))
+    rows = list(db.query("SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' LIMIT 2",
+                         [run_id, store.like_prefix(run_id)]))
     return _row(rows[0]) if len(rows) == 1 else None
 
 
