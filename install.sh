@@ -80,6 +80,12 @@ install() {
     fi
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here$extra" "$@" ||
         die "pip could not install cc-capture$extra from $here"
+    # pip's launcher quotes a venv path that holds a space in "...": a `"`, `$`, backquote or
+    # backslash in it breaks that launcher, so such a path gets one of our own.
+    case $venv in *[\"\$\`\\]*)
+        printf '#!/bin/sh\nexec %s -m cc_capture "$@"\n' "'$(printf '%s' "$venv/bin/python" | sed "s/'/'\\\\''/g")'" >"$ccd"
+        chmod 700 "$ccd" ;;
+    esac
     mkdir -p "$bindir"
     ln -sf "$ccd" "$bindir/ccd"
     say "==> ccd is at $bindir/ccd"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cc_capture import doctor as doctor_lib
@@ -28,7 +29,8 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON (stabl
         table.add_column(style="bold")
         table.add_column()
         for c in checks:
-            table.add_row(MARKS[c.status], c.name, c.message + (f"\n[cyan]→ {c.action}[/]" if c.action else ""))
+            table.add_row(MARKS[c.status], c.name,
+                          escape(c.message) + (f"\n[cyan]→ {escape(c.action)}[/]" if c.action else ""))
         console.print(table, highlight=False)
         failed = [c.name for c in checks if c.status is doctor_lib.Status.FAIL]
         console.print(f"[red]{len(failed)} failed: {', '.join(failed)}[/]" if failed else "[green]all good[/]")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cc_capture import daemon as daemon_mod
@@ -111,18 +112,19 @@ def _print_hooks_warning(hooks: dict) -> None:
     total = len(hooks_install.HOOK_EVENTS)
     fix = "run [bold]ccd hooks install[/] (or enable the cc-capture plugin)"
     if hooks["error"]:
-        console.print(f"[red]●[/] hooks: {hooks['error']}", highlight=False)
+        console.print(f"[red]●[/] hooks: {escape(hooks['error'])}", highlight=False)
     elif hooks["missing_scripts"]:
-        console.print(f"[red]●[/] hooks point at a missing script ({', '.join(hooks['missing_scripts'])}): "
+        console.print(f"[red]●[/] hooks point at a missing script ({escape(', '.join(hooks['missing_scripts']))}): "
                       "nothing is captured; run [bold]ccd hooks install[/]", highlight=False)
     elif hooks["plugin_enabled"]:
         console.print("[green]●[/] hooks registered by the cc-capture plugin")
     elif not hooks["installed"]:
-        console.print(f"[red]●[/] no capture hooks in {hooks['settings_path']}: nothing is captured; {fix}",
+        console.print(f"[red]●[/] no capture hooks in {escape(hooks['settings_path'])}: nothing is captured; {fix}",
                       highlight=False)
     elif hooks["missing"]:
         console.print(f"[yellow]●[/] hooks registered for {len(hooks['installed'])} of {total} events in "
-                      f"{hooks['settings_path']}; missing: {', '.join(hooks['missing'])}; {fix}", highlight=False)
+                      f"{escape(hooks['settings_path'])}; missing: {', '.join(hooks['missing'])}; {fix}",
+                      highlight=False)
     else:
         console.print(f"[green]●[/] hooks registered for all {total} events")
 

@@ -164,8 +164,8 @@ def _require_training_extra() -> None:
     try:
         import datasets  # noqa: F401
     except ImportError as e:
-        raise DatasetError(f"building a dataset needs the training extra ({e}): run `./install.sh --train` "
-                           "(or `pip install 'cc-capture[train]' -c constraints/cpu.txt` in cc-capture's venv)") from None
+        raise DatasetError(f"building a dataset needs the training extra ({e}): run `./install.sh --train` (or "
+                           "`pip install 'cc-capture[train]' -c constraints/cpu.txt` in cc-capture's venv)") from None
 
 
 def _origins(rows: dict[str, list[dict]]) -> dict[str, int]:

@@ -11,6 +11,8 @@ import pytest
 from conftest import wait_for
 from test_install import REPO, fake_systemctl, fresh_env, sh
 
+pytestmark = pytest.mark.timeout(1200)  # a real pip install into a fresh venv, on a busy machine
+
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
