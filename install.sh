@@ -4,6 +4,7 @@
 #   ./install.sh                      install (idempotent) and start capturing
 #   ./install.sh --train              ... and the training extra (CPU, or CUDA without unsloth)
 #   ./install.sh --gpu                ... and the CUDA extra (unsloth, bitsandbytes) instead
+#   ./install.sh --no-browse          ... without Datasette (`ccd browse`; about 11 MB, installed by default)
 #   ./install.sh --uninstall          remove hooks, service, venv and `ccd`; keep captured data
 #   ./install.sh --uninstall --purge  ... and delete captured data too
 #
@@ -12,22 +13,26 @@ set -eu
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 
 action=install
 purge=0
-extra=""
+stack=""
+browse=browse
 for arg in "$@"; do
     case $arg in
         --uninstall) action=uninstall ;;
         --purge) purge=1 ;;
-        --train) extra="[train]" ;;
-        --gpu) extra="[gpu]" ;;
+        --train) stack=train ;;
+        --gpu) stack=gpu ;;
+        --no-browse) browse="" ;;
         -h | --help) usage; exit 0 ;;
         *) die "unknown option: $arg (see --help)" ;;
     esac
 done
 [ "$purge" = 0 ] || [ "$action" = uninstall ] || die "--purge goes with --uninstall"
+extra=$(printf '%s' "$browse,$stack" | sed 's/^,//; s/,$//')
+[ -z "$extra" ] || extra="[$extra]"
 
 here=$(cd "$(dirname "$0")" && pwd)
 data=${CC_CAPTURE_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/cc-capture}
@@ -72,7 +77,7 @@ install() {
     mkdir -p "$data" && chmod 700 "$data"
     say "==> Python environment in $venv"
     [ -x "$venv/bin/python" ] || "$py" -m venv "$venv" || die "could not create a venv (on Debian/Ubuntu: apt install python3-venv)"
-    if [ "$extra" = "[train]" ]; then
+    if [ "$stack" = train ]; then
         # torch==2.13.0 is the CPU build: any other torch request pulls several GB of CUDA packages
         set -- -c "$here/constraints/cpu.txt"
     else
@@ -103,6 +108,7 @@ install() {
         render "$here/daemon/dev.cc-capture.ccd.plist" "$plist" xml
         launchctl bootout "gui/$(id -u)/dev.cc-capture.ccd" >/dev/null 2>&1 || true
         launchctl bootstrap "gui/$(id -u)" "$plist" || die "launchctl could not load $plist"
+        "$ccd" daemon status --wait >/dev/null || die "the daemon did not start (above: why; then rerun ./install.sh)"
         say "    launchd agent $plist"
     elif has_systemd_user; then
         mkdir -p "$(dirname "$unit")"
@@ -110,6 +116,7 @@ install() {
         systemctl --user daemon-reload
         systemctl --user enable --now cc-capture.service || die "systemd could not start cc-capture.service"
         systemctl --user restart cc-capture.service
+        "$ccd" daemon status --wait >/dev/null || die "the daemon did not start (above: why; then rerun ./install.sh)"
         say "    systemd user unit $unit"
     else
         "$ccd" daemon stop >/dev/null

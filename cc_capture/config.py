@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cc_capture import redact
 from cc_capture.ingest.assemble import DEFAULT_MAX_OUTPUT_CHARS
 from cc_capture.train.config import TrainSettings
 
@@ -91,6 +92,9 @@ class CaptureSettings(BaseModel):
                                                                     "to <name>.1 above this size")
     transcript_roots: list[str] | None = Field(None, description="default: ~/.claude/projects and "
                                                                   "$CLAUDE_CONFIG_DIR/projects")
+    redact_emails: redact.EmailPolicy = Field(redact.EmailPolicy.PERSONAL,
+                                              description="personal: all but no-reply and example addresses; all; none")
+    email_allow: list[str] = Field(default_factory=list, description="domains or addresses never redacted")
 
     def roots(self) -> list[Path]:
         """Where Claude Code keeps transcripts."""
@@ -174,6 +178,9 @@ def load_settings(paths: Paths | None = None) -> Settings:
         if key.startswith(prefix) and name and section.lower() in Settings.model_fields:
             raw.setdefault(section.lower(), {})[name.lower()] = value
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(f"invalid settings ({paths.config_file} or {prefix}<SECTION>__<NAME> variables):\n{e}") from e
+    # The redactor of this process follows the settings (the daemon's and every command's).
+    redact.configure(settings.capture.redact_emails, settings.capture.email_allow)
+    return settings

@@ -9,6 +9,7 @@ The daemon never imports torch or trains in-process (DESIGN.md).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -18,17 +19,22 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import sqlite_utils
+
 from cc_capture import store
 from cc_capture.config import Paths, Settings, load_settings
+from cc_capture.health import database_integrity
 from cc_capture.ingest.ingester import Ingester
 from cc_capture.logfiles import rotate, rotate_own_log
 from cc_capture.signals.runner import compute_pending
 
 log = logging.getLogger("ccd")
+
+TRANSCRIPT_POLL_S = 5.0  # transcript folders are polled this often when inotify is unavailable
 
 
 class DaemonError(Exception):
@@ -40,6 +46,26 @@ class DaemonInfo:
     running: bool
     pid: int | None
     uptime_s: float | None
+    ready: bool = False  # the store and the watchers are up: it ingests
+    warnings: list[str] = field(default_factory=list)  # degraded, still running (polling, database restored)
+    error: str | None = None  # why the last start failed, when it is not running
+
+
+def _read_state(paths: Paths) -> dict:
+    """The daemon's state file (`ccd.pid`): pid, start time, ready, warnings, or why it could not start."""
+    try:
+        meta = json.loads(paths.pidfile.read_text())
+        return meta if isinstance(meta, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(paths: Paths, state: dict) -> None:
+    tmp = paths.pidfile.with_name(paths.pidfile.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(state))
+    os.replace(tmp, paths.pidfile)
 
 
 def open_lock(paths: Paths) -> IO[str]:
@@ -51,7 +77,8 @@ def open_lock(paths: Paths) -> IO[str]:
 
 
 def info(paths: Paths) -> DaemonInfo:
-    """Whether a daemon holds this home's lock, and its pid and uptime from the pidfile."""
+    """Whether a daemon holds this home's lock; its pid, uptime, readiness and warnings from the
+    state file; or, when none runs, why the last start failed."""
     if not paths.lockfile.exists():
         return DaemonInfo(False, None, None)
     with open(paths.lockfile, "r") as fh:
@@ -61,22 +88,29 @@ def info(paths: Paths) -> DaemonInfo:
             pass
         else:
             fcntl.flock(fh, fcntl.LOCK_UN)
-            return DaemonInfo(False, None, None)
+            return DaemonInfo(False, None, None, error=_read_state(paths).get("error"))
+    meta = _read_state(paths)
     try:
-        meta = json.loads(paths.pidfile.read_text())
-        return DaemonInfo(True, int(meta["pid"]), round(time.time() - float(meta["started_at"]), 1))
-    except (OSError, ValueError, KeyError):
+        return DaemonInfo(True, int(meta["pid"]), round(time.time() - float(meta["started_at"]), 1),
+                          bool(meta.get("ready")), list(meta.get("warnings", [])))
+    except (ValueError, KeyError, TypeError):
         return DaemonInfo(True, None, None)
 
 
+# Only writes wake the daemon: its own reads of a file fire open/close-without-write events, and
+# waking on those made it spin while a record stayed incomplete (issue 17).
+_WRITE_EVENTS = frozenset({"created", "modified", "moved", "closed"})
+
+
 class _Wake:
-    """watchdog handler: any change in the journal folder wakes the loop."""
+    """watchdog handler: a file written in the journal folder wakes the loop."""
 
     def __init__(self, event: threading.Event) -> None:
         self.event = event
 
-    def dispatch(self, _event: object) -> None:
-        self.event.set()
+    def dispatch(self, event) -> None:
+        if event.event_type in _WRITE_EVENTS:
+            self.event.set()
 
 
 class _TranscriptChanged:
@@ -86,6 +120,8 @@ class _TranscriptChanged:
         self.daemon = daemon
 
     def dispatch(self, event) -> None:
+        if event.event_type not in _WRITE_EVENTS:
+            return
         path = getattr(event, "dest_path", "") or event.src_path
         if str(path).endswith(".jsonl") and not event.is_directory:
             self.daemon.transcript_changed(Path(path))
@@ -99,13 +135,24 @@ class Daemon:
         self.stopping = threading.Event()
         self.hot: dict[Path, float] = {}  # session transcript → re-read until then
         self.lock = threading.Lock()  # guards `hot`, which the transcript watcher also fills
+        self.state: dict = {}  # what the state file says (see info())
+        self.polling = False  # no file events (inotify refused): the journal is polled
+        self.db: sqlite_utils.Database | None = None
+        self.ingester: Ingester | None = None
 
     def request_stop(self, *_: object) -> None:
         self.stopping.set()
         self.wake.set()
 
+    def warn(self, message: str) -> None:
+        """A degraded but running state: logged, and shown by `ccd status` until the daemon stops."""
+        log.warning("%s", message)
+        self.state["warnings"] = self.state.get("warnings", [])[-9:] + [message]
+        _write_state(self.paths, self.state)
+
     def run(self) -> None:
-        """Run in the foreground until SIGTERM/SIGINT."""
+        """Run in the foreground until SIGTERM/SIGINT. Ready (in the state file) only once the store
+        and the watchers are up; a failure before that is written there for `ccd daemon start`."""
         lock = open_lock(self.paths)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -113,42 +160,108 @@ class Daemon:
             other = info(self.paths)
             raise DaemonError(f"a ccd daemon is already running for {self.paths.home} (pid {other.pid})") from None
         old_umask = os.umask(0o077)
-        self.paths.pidfile.write_text(json.dumps({"pid": os.getpid(), "started_at": time.time()}))
+        self.state = {"pid": os.getpid(), "started_at": time.time(), "ready": False, "warnings": []}
+        _write_state(self.paths, self.state)
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
-        db = store.connect(self.paths.db)
-        self.db = db
-        ingester = Ingester(self.paths, self.settings.capture, db)
-        observer = self._watch()
-        log.info("ccd daemon started (pid %d), home %s", os.getpid(), self.paths.home)
+        observer = None
+        failed = None
         try:
-            self._loop(ingester)
-        finally:
-            observer.stop()
-            observer.join(timeout=5)
-            db.conn.close()
             try:
-                self.paths.pidfile.unlink()
-            except FileNotFoundError:
-                pass
+                self._open_store()
+                observer = self._watch()
+            except Exception as e:
+                failed = f"{e}" if isinstance(e, DaemonError) else f"{type(e).__name__}: {e}"
+                log.error("ccd daemon could not start: %s", failed)
+                raise DaemonError(failed) from e
+            self.state["ready"] = True
+            _write_state(self.paths, self.state)
+            log.info("ccd daemon started (pid %d), home %s", os.getpid(), self.paths.home)
+            self._loop()
+        finally:
+            if observer is not None:
+                observer.stop()
+                observer.join(timeout=5)
+            if self.db is not None:
+                self.db.conn.close()
+            if failed:
+                _write_state(self.paths, {"pid": os.getpid(), "error": failed, "failed_at": time.time()})
+            else:
+                try:
+                    self.paths.pidfile.unlink()
+                except FileNotFoundError:
+                    pass
             os.umask(old_umask)
             fcntl.flock(lock, fcntl.LOCK_UN)
             lock.close()
-            log.info("ccd daemon stopped")
+            if not failed:
+                log.info("ccd daemon stopped")
+
+    def _open_store(self) -> None:
+        """Check the database, open it, and the ingester on it; a damaged file stops the start with
+        what to do (writing into it could lose more)."""
+        health = database_integrity(self.paths.db)
+        if not health.ok:
+            raise DaemonError(f"the database {self.paths.db} is damaged ({'; '.join(health.problems)}): "
+                              f"{health.advice}")
+        aside = store.set_aside_orphans(self.paths.db)
+        self.db = store.connect(self.paths.db)
+        self.ingester = Ingester(self.paths, self.settings.capture, self.db)
+        if aside:
+            self.warn(f"the database {self.paths.db} was missing beside its write-ahead log (moved to {aside}); "
+                      "a new database was started; `ccd import` rebuilds traces from the transcripts")
+
+    def _database_gone(self) -> None:
+        """The database file was deleted or replaced under the open connection: stop writing into
+        it, put back what it held (or use the file now there), reopen, say so. Journal records
+        committed into the lost file were not deleted, so they are ingested again into the new one."""
+        restored = store.restore_deleted(self.db, self.paths.db)
+        self.db.conn.close()
+        self.db = None
+        self.db = store.connect(self.paths.db)
+        self.ingester = Ingester(self.paths, self.settings.capture, self.db)
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+        if restored:
+            self.warn(f"the database {self.paths.db} was deleted while the daemon ran ({when}); "
+                      "it was restored from the still-open file and capture goes on")
+        else:
+            self.warn(f"the database {self.paths.db} was deleted or replaced while the daemon ran ({when}); "
+                      "capture goes on in the file now there; `ccd import` rebuilds traces from the transcripts")
+        threading.Thread(target=self._backfill, name="transcript-backfill", daemon=True).start()
 
     def _watch(self):  # -> watchdog Observer
+        """inotify / FSEvents watchers; when the system refuses one (the inotify instance or watch
+        limit, which IDEs commonly exhaust), poll instead and say so: never a dead daemon."""
         from watchdog.observers import Observer
+        from watchdog.observers.polling import PollingObserver
 
-        observer = Observer()
-        observer.schedule(_Wake(self.wake), str(self.paths.journal), recursive=False)
-        if self.settings.capture.mirror_transcripts:
-            for root in self.settings.capture.roots():
-                if root.is_dir():
-                    observer.schedule(_TranscriptChanged(self), str(root), recursive=True)
-        observer.daemon = True
-        observer.start()
-        return observer
+        roots = [r for r in self.settings.capture.roots() if r.is_dir()] \
+            if self.settings.capture.mirror_transcripts else []
+        observer = None
+        try:
+            observer = Observer()  # watchdog >= 6 opens its inotify instance here
+            observer.schedule(_Wake(self.wake), str(self.paths.journal), recursive=False)
+            for root in roots:
+                observer.schedule(_TranscriptChanged(self), str(root), recursive=True)
+            observer.daemon = True
+            observer.start()
+            return observer
+        except OSError as e:
+            if observer is not None:
+                with contextlib.suppress(Exception):
+                    observer.stop()
+            reason = e.strerror or str(e)
+        self.polling = True
+        poller = PollingObserver(timeout=TRANSCRIPT_POLL_S)
+        for root in roots:
+            poller.schedule(_TranscriptChanged(self), str(root), recursive=True)
+        poller.daemon = True
+        poller.start()
+        self.warn(f"file watching unavailable ({reason}): polling the journal every "
+                  f"{self.settings.capture.poll_interval_s:g}s and the transcripts every {TRANSCRIPT_POLL_S:g}s "
+                  "(raise fs.inotify.max_user_instances / max_user_watches and restart the daemon to watch again)")
+        return poller
 
     def transcript_changed(self, path: Path) -> None:
         """Live mirroring: a transcript grew; import its session soon (debounced by the loop)."""
@@ -176,7 +289,7 @@ class Daemon:
         finally:
             db.conn.close()
 
-    def _loop(self, ingester: Ingester) -> None:
+    def _loop(self) -> None:
         cfg = self.settings.capture
         threading.Thread(target=self._backfill, name="transcript-backfill", daemon=True).start()
         while not self.stopping.is_set():
@@ -184,7 +297,7 @@ class Daemon:
             waiting = 0
             try:
                 self._rotate_logs()
-                result = ingester.run_pass()
+                result = self.ingester.run_pass()
                 now = time.time()
                 with self.lock:
                     for path in result.transcripts:
@@ -192,17 +305,25 @@ class Daemon:
                 if result.ingested or result.quarantined:
                     log.info("ingested %d events, quarantined %d", result.ingested, result.quarantined)
                 waiting = result.waiting
-                self._read_hot_transcripts(ingester, now)
+                self._read_hot_transcripts(self.ingester, now)
                 signals = compute_pending(self.db, self.settings.gates)
                 if signals.computed or signals.failed:
                     log.info("signals for %d traces (%d qualify, %d failed)", signals.computed, signals.qualifies,
                              signals.failed)
+            except store.DatabaseGone:
+                log.error("the database %s was deleted or replaced under the daemon", self.paths.db)
+                try:
+                    self._database_gone()
+                except Exception:
+                    log.exception("could not reopen the database")
+                    self.stopping.wait(cfg.poll_interval_s)
+                continue
             except Exception:  # never die on one bad pass: log it, back off, go on
                 log.exception("ingest pass failed")
                 self.stopping.wait(cfg.poll_interval_s)
             timeout = 0.2 if self.hot else cfg.poll_interval_s
-            if waiting:
-                timeout = min(timeout, 0.05)
+            if waiting and self.polling:  # no file events to say when an incomplete record is finished
+                timeout = min(timeout, 0.2)
             self.wake.wait(timeout)
 
     def _rotate_logs(self) -> None:
@@ -225,11 +346,12 @@ class Daemon:
 # ---------------------------------------------------------------- background control
 
 
-def start(paths: Paths, timeout_s: float = 15.0) -> DaemonInfo:
-    """Start `ccd daemon run` detached, logging to logs/daemon.log; wait until it holds the lock."""
+def start(paths: Paths, timeout_s: float = 60.0) -> DaemonInfo:
+    """Start `ccd daemon run` detached, logging to logs/daemon.log; return once it is ready (the store
+    and the watchers up), or raise with the reason it gave for dying."""
     current = info(paths)
     if current.running:
-        return current
+        return wait_ready(paths, timeout_s)
     paths.ensure()
     logf = os.open(paths.daemon_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     env = dict(os.environ, CC_CAPTURE_HOME=str(paths.home))
@@ -238,15 +360,30 @@ def start(paths: Paths, timeout_s: float = 15.0) -> DaemonInfo:
         stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True, env=env, close_fds=True,
     )
     os.close(logf)
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
+    return wait_ready(paths, timeout_s, proc)
+
+
+def wait_ready(paths: Paths, timeout_s: float = 60.0, proc: subprocess.Popen | None = None) -> DaemonInfo:
+    """Wait until the daemon of this home says it is ready; raise DaemonError with its reason if it
+    dies first (also one that systemd or launchd started)."""
+    started = time.time()
+    seen = False
+    while time.time() < started + timeout_s:
         current = info(paths)
-        if current.running and current.pid:
+        if current.running and current.pid and current.ready:
             return current
-        if proc.poll() is not None:
-            raise DaemonError(f"the daemon exited at once (code {proc.returncode}); see {paths.daemon_log}")
+        seen = seen or current.running
+        if proc is not None:
+            exited = proc.poll() is not None
+        else:  # a service manager's daemon: gone after we saw it, or failed just before we looked
+            exited = not current.running and (seen or _read_state(paths).get("failed_at", 0) >= started - 30)
+        if exited:
+            time.sleep(0.05)  # its last words may still be on their way to the state file
+            reason = info(paths).error or "no reason given"
+            code = f" (code {proc.returncode})" if proc is not None else ""
+            raise DaemonError(f"the daemon exited at start{code}: {reason}; log: {paths.daemon_log}")
         time.sleep(0.05)
-    raise DaemonError(f"the daemon did not start within {timeout_s:.0f}s; see {paths.daemon_log}")
+    raise DaemonError(f"the daemon did not become ready within {timeout_s:.0f}s; see {paths.daemon_log}")
 
 
 def stop(paths: Paths, timeout_s: float = 15.0) -> bool:

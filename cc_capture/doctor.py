@@ -12,8 +12,6 @@ import importlib.metadata
 import json
 import os
 import re
-import shutil
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -28,13 +26,12 @@ from typing import Any, Callable
 from cc_capture import hooks_install, journal, store
 from cc_capture.config import ConfigError, Paths, Settings, load_settings
 from cc_capture.daemon import info
+from cc_capture.health import database_integrity, disk_space
 
 # The newest Claude Code whose hook payloads and transcript layout are recorded and tested
 # (../shared/payloads, tests/support/claude.py pins the same CLI).
 KNOWN_CLAUDE_CODE = "2.1.328"
 TRAINING_MODULES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate")
-MIN_FREE_BYTES = 100 * 1024 * 1024  # below this the hooks start losing events
-LOW_FREE_BYTES = 1024 * 1024 * 1024
 STALL_S = 10.0  # a complete journal record this old while the daemon runs: it is not ingesting
 
 
@@ -142,16 +139,6 @@ def check_journal(ctx: Context) -> Check:
     return Check("journal", Status.OK, message, None, details)
 
 
-def _quick_check(db_path: Path) -> list[str]:
-    """`PRAGMA quick_check` on a read-only connection (never migrates, never removes another
-    process's WAL); ['ok'] when the file is sound."""
-    conn = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True, timeout=5)
-    try:
-        return [r[0] for r in conn.execute("PRAGMA quick_check")]
-    finally:
-        conn.close()
-
-
 def check_database(ctx: Context) -> Check:
     db = ctx.paths.db
     details: dict[str, Any] = {"path": str(db), "bytes": None, "quick_check": None}
@@ -159,15 +146,10 @@ def check_database(ctx: Context) -> Check:
         return Check("database", Status.WARN, f"no database yet at {db}",
                      "it is created when the daemon first runs: `ccd daemon start`", details)
     details["bytes"] = db.stat().st_size
-    try:
-        problems = _quick_check(db)
-    except sqlite3.Error as e:
-        problems = [str(e)]
-    details["quick_check"] = problems[:10]
-    if problems != ["ok"]:
-        return Check("database", Status.FAIL, f"{db} is damaged: {problems[0]}",
-                     f"stop the daemon, move {db.name} (and its -wal, -shm) aside, start the daemon; "
-                     "`ccd import` rebuilds the history from the transcripts", details)
+    health = database_integrity(db)
+    details["quick_check"] = ["ok"] if health.ok else health.problems
+    if not health.ok:
+        return Check("database", Status.FAIL, f"{db} is damaged: {health.problems[0]}", health.advice, details)
     return Check("database", Status.OK, f"{db} passes quick_check ({details['bytes']:,} bytes)", None, details)
 
 
@@ -175,14 +157,17 @@ def check_disk(ctx: Context) -> Check:
     where = ctx.paths.home
     while not where.exists() and where != where.parent:  # not created yet: the disk it will be on
         where = where.parent
-    usage = shutil.disk_usage(where)
-    details = {"free_bytes": usage.free, "total_bytes": usage.total}
-    message = f"{usage.free / 2**30:.1f} GB free of {usage.total / 2**30:.1f} GB where {ctx.paths.home} lives"
-    if usage.free < MIN_FREE_BYTES:
-        return Check("disk", Status.FAIL, message + ": hooks lose events when the disk fills",
-                     "free some space on that disk", details)
-    if usage.free < LOW_FREE_BYTES:
-        return Check("disk", Status.WARN, message, "free some space on that disk", details)
+    space = disk_space(where)
+    if space is None:
+        return Check("disk", Status.SKIP, f"cannot tell the free space where {where} lives", None,
+                     {"path": str(where), "free_bytes": None, "total_bytes": None, "full": None, "low": None})
+    details = space.as_dict()
+    message = f"{space.free_bytes / 2**30:.2f} GB free of {space.total_bytes / 2**30:.1f} GB where {where} lives"
+    if space.full:
+        return Check("disk", Status.FAIL, message + ": hooks cannot record events", "free some space on that disk",
+                     details)
+    if space.low:
+        return Check("disk", Status.WARN, message, "free some space on that disk before it fills", details)
     return Check("disk", Status.OK, message, None, details)
 
 

@@ -59,24 +59,49 @@ def list_files(journal_dir: Path) -> list[JournalFile]:
 
 
 def read(journal_dir: Path | str, f: JournalFile, max_read_bytes: int) -> Record | None:
-    """Read one record; None if it vanished meanwhile."""
+    """Read one record; None if it vanished meanwhile.
+
+    The record's identity (size, mtime) is taken from the open file once its bytes are read, never
+    from the listing: a hook may append its end marker between listing and reading, and a done-mark
+    holding the listing's stale size would not recognise the file after a crash (a duplicate), nor
+    would a stale size be a true measure of "too large to read"."""
     path = os.path.join(journal_dir, f.name)
-    if f.size > max_read_bytes:
-        with open(path, "rb") as fh:
-            fh.seek(max(0, f.size - len(END_MARKER)))
-            return Record(f, fh.read() == END_MARKER, None)
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        fh = open(path, "rb")
     except FileNotFoundError:
         return None
+    with fh:
+        st = os.fstat(fh.fileno())
+        if st.st_size > max_read_bytes:
+            fh.seek(max(0, st.st_size - len(END_MARKER)))
+            return Record(JournalFile(st.st_mtime_ns, f.name, st.st_size), fh.read() == END_MARKER, None)
+        data = fh.read()
+        while True:  # the hook may still be appending: the identity is that of the bytes in hand
+            st = os.fstat(fh.fileno())
+            if st.st_size <= len(data):
+                break
+            data += fh.read()
+    read_as = JournalFile(st.st_mtime_ns, f.name, st.st_size)
     if data.endswith(END_MARKER):
-        return Record(f, True, data[: -len(END_MARKER)])
-    return Record(f, False, data)
+        return Record(read_as, True, data[: -len(END_MARKER)])
+    return Record(read_as, False, data)
 
 
 def backlog_bytes(journal_dir: Path) -> int:
     return sum(f.size for f in list_files(journal_dir))
+
+
+def incomplete_count(journal_dir: Path) -> int:
+    """Records without their end marker: being written, or cut short (a killed hook, a full disk)."""
+    n = 0
+    for f in list_files(journal_dir):
+        try:
+            with open(os.path.join(journal_dir, f.name), "rb") as fh:
+                fh.seek(max(0, f.size - len(END_MARKER)))
+                n += fh.read() != END_MARKER
+        except FileNotFoundError:
+            continue
+    return n
 
 
 def remove(journal_dir: Path | str, name: str) -> None:

@@ -1,25 +1,38 @@
-"""Secrets out before anything reaches the store.
+"""Secrets out before anything reaches the store, and nothing else.
 
-Two layers: patterns for well-known credential formats (cloud keys, tokens, private keys,
-JWTs, passwords in URLs) applied to every string, and names that look secret (key, token,
-secret, password, ...) whose values are replaced, both in `NAME=value` text and in JSON
-fields. One Aho-Corasick pass over a text finds every literal any rule needs: none, and the
-text is clean; otherwise it says which patterns to run and where the names are. For JSON
+Three layers, each finding spans of *values* (a name is never replaced):
+- known credential formats (cloud keys, vendor tokens, private key blocks, JWTs, passwords in
+  URLs and on `mysql`/`sshpass` command lines, `.netrc` lines), wherever they are;
+- names that look secret (key, token, secret, password, ...) whose value is replaced, in
+  `NAME=value` text (JSON-escaped too) and in JSON fields, but only where the value is a
+  literal that looks like a secret: identifiers, expressions, references (`$API_KEY`,
+  `os.environ[...]`), placeholders (`<your-key>`, `[PAD]`, `changeme`) and prose pass;
+- personal e-mail addresses (no-reply and example addresses pass; `[capture] redact_emails`).
+One Aho-Corasick pass over a text finds every literal any rule needs: none, and the text is
+clean; otherwise it says which patterns to run and where the names are. For JSON
 (`redact_payload` for hook payloads, `redact_json` for transcript tool inputs and results) the
-same pass over the raw text decides whether any rule could fire before anything is decoded:
-most documents that merely mention a key or a token are stored as they came.
+same pass over the raw text decides whether any rule could fire before anything is decoded.
+`VERSION` is stored with every row the rules wrote, so data redacted by older rules can be found
+and re-imported (`ccd import --rescan`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections import Counter
 from dataclasses import dataclass
+from enum import Enum
 from functools import lru_cache
 from typing import Any
 
 import ahocorasick_rs
 import msgspec
+
+# The rules' version, stored with each row they redacted. 1: keyword rules replaced any value
+# (names and code too); 2: values only, and only values that look like secrets; e-mail addresses.
+VERSION = 2
 
 MARK = "[REDACTED:{}]"
 
@@ -49,14 +62,24 @@ _ANCHORS = {
     "anthropic_key": ("sk-ant-",), "openai_key": ("sk-",), "slack_token": ("xox",), "slack_webhook": ("hooks.slack.com",),
     "stripe_key": ("_live_", "_test_", "whsec_"), "google_api_key": ("aiza",), "jwt": ("eyj",),
     "bearer_token": ("bearer ",), "basic_auth": ("authorization: basic ",),
+    "mysql_password": ("mysql",), "sshpass_password": ("sshpass",),
 }
 _FORMAT_RES = [(kind, re.compile(pat)) for kind, pat in _FORMATS]
 
-# Passwords in URLs: scheme://user:PASSWORD@host
-_URL_PASSWORD_RE = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@'\"]+:)(?P<pw>[^@\s/'\"]+)(?P<at>@)")
+# Passwords on command lines: `mysql -pPASS` (no space: `-p` alone prompts), `sshpass -p PASS`.
+_COMMAND_PASSWORD_RES = [
+    ("mysql_password", re.compile(r"\bmysql(?:dump|admin|sh|import|check|slap)?\b[^\n|;&]*?[ \t]-p"
+                                  r"(?:'(?P<sq>[^'\n]*)'|\"(?P<dq>[^\"\n]*)\"|(?P<bare>[^\s'\"\-][^\s'\"]*))")),
+    ("sshpass_password", re.compile(r"\bsshpass\b[^\n|;&]*?[ \t]-p[ \t]*"
+                                    r"(?:'(?P<sq>[^'\n]*)'|\"(?P<dq>[^\"\n]*)\"|(?P<bare>[^\s'\"]+))")),
+]
+
+# Passwords in URLs: scheme://user:PASSWORD@host; the password may hold an unencoded `@` (the
+# host follows the last one).
+_URL_PASSWORD_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@'\"]*:(?P<pw>[^\s/'\"]+)@")
 
 # .netrc and similar: "machine HOST login USER password SECRET" (whitespace, no `=`).
-_NETRC_RE = re.compile(r"(?P<head>\b(?:machine|login)\s+\S+(?:\s+login\s+\S+)?\s+password\s+)(?P<pw>\S+)")
+_NETRC_RE = re.compile(r"\b(?:machine|login)\s+\S+(?:\s+login\s+\S+)?\s+password\s+(?P<pw>\S+)")
 
 # Words that make a name look secret. Bare `key` and `pwd` count only as JSON field names:
 # in free text they are too often prose ("the key: ...") or the working directory (PWD=/home).
@@ -65,9 +88,11 @@ _SECRET_WORDS = (
     r"auth[_\-]?key|session[_\-]?key|[a-z0-9]+_pwd|[a-z0-9]+[_\-.]key"
 )
 _TEXT_NAME = rf"[A-Za-z0-9_.\-]*?(?:{_SECRET_WORDS})[A-Za-z0-9_\-]*"
-# Where a secret word occurs in free text; the name around it and the value after it are read
-# from there (cheaper than trying a name at every word of a long tool output).
 _TEXT_NAME_RE = re.compile(rf"{_TEXT_NAME}", re.IGNORECASE)
+# Names whose value is a password: any literal counts (words, spaces). A secret (`client_secret`,
+# `secret_key_base`) takes any literal without spaces; keys, tokens and credentials need a value
+# that looks generated (a key *name*, `STORAGE_KEY = 'app-state'`, is no secret).
+_PASSWORD_NAME_RE = re.compile(r"(?i)pass|pwd")
 # Literals every secret word contains; an automaton finds them in one pass, and the name around
 # each hit must then match _TEXT_NAME in full.
 _SECRET_WORD_ANCHORS = ("key", "secret", "passwd", "password", "passphrase", "token", "credential", "_pwd")
@@ -77,15 +102,77 @@ _FIELD_NAME_WORDS = ("pwd", "pass", "auth", "cookie")
 _FIELD_NAME_RE = re.compile(rf"^(?:{_TEXT_NAME}|key|pwd|pass|authorization|cookie|set-cookie)$", re.IGNORECASE)
 # Names that contain a secret word but hold no secret.
 _NOT_SECRET_NAMES = re.compile(
-    r"(?i)^(?:.*tokens?_?(?:count|usage|limit|budget|len|length|ids?|type|s)|max_?tokens?|.*_tokens|tokens|tokeni[sz]e[rd]?.*|"
-    r"num_?tokens|total_?tokens|input_?tokens|output_?tokens|.*key_?(?:id|name|path|file|type|bindings?|s)|primary_?key|"
+    r"(?i)^(?:.*tokens?_?(?:count|usage|limit|budget|len|length|ids?|type|s|idx|index|pos)|max_?tokens?|.*_tokens|tokens|"
+    r"tokeni[sz]e[rd]?.*|num_?tokens|total_?tokens|input_?tokens|output_?tokens|"
+    r".*(?:pad|bos|eos|unk|sep|cls|mask|special|start|end|stop)_?tokens?(?:_ids?)?|"
+    r".*key_?(?:id|name|path|file|type|bindings?|s)|primary_?key|"
     r"foreign_?key|sort_?key|partition_?key|cache_?key|.*password_?(?:file|path|prompt|hint|policy|length))$"
 )
-# After a secret-looking NAME: the separator and the value (quoted, or a bare token).
+# After a secret-looking NAME: the separator (the name's closing quote, escaped as JSON writes it
+# inside a string, then `=`, `:` or `:=`, not `==`, `=>` or `::`), then the value: quoted (on the
+# next line too: `secret_key_base:\n  "..."`) or a bare token on the same line.
 _AFTER_NAME_RE = re.compile(
-    r"(?P<sep>[\"']?\s*(?:=|:|:=)\s*)(?:\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s\"'`,;)}\]]+))"
+    r"(?P<sep>(?:\\*[\"'])?[ \t]*(?::=|=(?![=>~])|:(?![:=]))[ \t]*)"
+    r"(?:(?:\r?\n[ \t]*)?(?P<q>\\*[\"'])(?P<quoted>[^\n]*?)(?P=q)|(?P<bare>(?:[^\s\"'`,;)}\]\\]|\\(?![nrt\"'\\/u]))+))"
 )
 _WORD_TAIL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+# Values that stand for a secret without being one, and words that are never one.
+_PLACEHOLDER_RE = re.compile(
+    r"(?i)^(?:x+|\*+|\.+|-+|#+|0+|changeme|change[_\-]?me|replace[_\-]?me|todo|tbd|fixme|dummy|example|sample|"
+    r"test|testing|secret|password|passwd|pass|token|key|apikey|api[_\-]key|none|null|nil|undefined|true|false|"
+    r"required|optional|string|str|bool|int|number|any|object|redacted|hidden|masked|"
+    r"(?:your|my|insert|enter|put|add|replace)[_\-\s].*|.*[_\-\s]here)$"
+)
+_IDENTIFIER_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+# A chunk of a name made of words: a word, a small number, a word with a version (`v2`, `utf8`).
+_WORD_CHUNK_RE = re.compile(r"[A-Za-z]*[0-9]{0,4}|[0-9]{1,4}[A-Za-z]*")
+_EXPRESSION_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:(?:\.|\?\.|::|->)[A-Za-z_$][A-Za-z0-9_$]*)+")
+
+
+class EmailPolicy(str, Enum):
+    """Which e-mail addresses are redacted (`[capture] redact_emails`)."""
+
+    PERSONAL = "personal"  # all but no-reply, role and example addresses
+    ALL = "all"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class _EmailRules:
+    policy: EmailPolicy = EmailPolicy.PERSONAL
+    allow: tuple[str, ...] = ()  # extra domains or addresses that pass (lower case)
+
+
+_emails = _EmailRules()
+
+# Addresses that belong to no person: no-reply senders (Claude's co-author line, GitHub's
+# private commit addresses), mailer daemons, the reserved example domains (RFC 2606) and the
+# fictional companies of documentation and samples (Microsoft's Contoso, Fabrikam, ...).
+_NOT_PERSONAL_LOCAL_RE = re.compile(r"(?i)^(?:no[_\-.]?reply|do[_\-.]?not[_\-.]?reply|mailer-daemon|postmaster|git)$")
+_NOT_PERSONAL_DOMAIN_RE = re.compile(
+    r"(?i)^(?:(?:.+\.)?(?:users\.)?noreply\.github\.com|(?:.+\.)?example\.(?:com|org|net)|"
+    r"(?:.+\.)?(?:contoso|fabrikam|northwindtraders|adventure-works|wingtiptoys|tailspintoys)\.com|"
+    r".+\.(?:example|test|invalid|localhost)|localhost)$"
+)
+_EMAIL_DOMAIN_RE = re.compile(r"@(?P<domain>[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*"
+                              r"[A-Za-z0-9])?)*\.(?P<tld>[A-Za-z]{2,24}))(?![A-Za-z0-9\-])")
+# Top-level "domains" that are file extensions: `icon@2x.png`, `pkg@1.0.tgz` are no addresses.
+_FILE_TLDS = frozenset("png jpg jpeg gif svg webp ico js mjs cjs ts tsx jsx json py rb go rs md txt css scss html htm "
+                       "xml yaml yml toml lock tgz zip gz map wasm pdf".split())
+_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+
+
+def configure(redact_emails: EmailPolicy | str = EmailPolicy.PERSONAL, email_allow: list[str] | tuple = ()) -> None:
+    """Set this process's e-mail policy (from `[capture]` settings); every redaction after it uses it."""
+    global _emails
+    _emails = _EmailRules(EmailPolicy(redact_emails), tuple(a.lower() for a in email_allow))
+
+
+def email_rules() -> tuple[str, tuple[str, ...]]:
+    """This process's e-mail policy, to hand to worker processes (`configure(*email_rules())`)."""
+    return _emails.policy.value, _emails.allow
+
 
 # Lower-case fragments, one of which every pattern above needs: a payload with none of them is
 # clean. Keep in step with the patterns (tests check every corpus secret trips it).
@@ -94,9 +181,9 @@ _PREFILTER_WORDS = (
     "akia", "asia", "agpa", "aida", "aroa", "aipa", "anpa", "anva", "abia", "acca",
     "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "gldt-", "glrt-", "glptt-", "glft-",
     "glcbt-", "glimt-", "gloas-", "glsoat-", "glagent-", "sk-", "xox", "hooks.slack.com", "_live_", "_test_",
-    "whsec_", "aiza", "eyj", "machine", "login",
+    "whsec_", "aiza", "eyj", "machine", "login", "mysql", "sshpass",
 )
-_URL_USERINFO_RE = re.compile(r"://[^/\s\"]*:[^@\s\"]*@")
+_URL_USERINFO_RE = re.compile(r"://[^/\s\"]*:[^\s\"]*@")
 
 
 @dataclass(frozen=True)
@@ -129,25 +216,60 @@ def _literals_in(low: str) -> list[tuple[int, _Literal]]:
     return [(start, _LITERAL_TABLE[i]) for i, start, _ in _LITERALS.find_matches_as_indexes(low, overlapping=True)]
 
 
-# A string shorter than every literal (and than "://") holds no secret by pattern.
+# A string shorter than every literal (and than "://" and "a@b.cd") holds no secret by pattern.
 _SHORTEST_LITERAL = min(len("://"), *(len(lit.word) for lit in _LITERAL_TABLE))
 
 
+def _is_placeholder(value: str) -> bool:
+    """A reference or a stand-in (`$API_KEY`, `${TOKEN}`, `<your-key>`, `[PAD]`, `xxx`, `changeme`,
+    `REDACTED`, `...`), not a secret."""
+    if value.startswith(("$", "%", "{", "<", "[", "#{", "@", "&", "*")) or value.endswith((">", "}", "]", "...", "…")):
+        return True
+    if "{{" in value or "${" in value or "redacted" in value.lower():
+        return True
+    return _PLACEHOLDER_RE.match(value.strip()) is not None
+
+
 def _looks_like_value(value: str) -> bool:
-    """A literal worth hiding, not a reference, an expression, a number or a placeholder."""
-    if len(value) < 4 or value.isdigit():
-        return False
-    if value.startswith(("$", "%", "{", "<", "[REDACTED")):
-        return False
-    low = value.lower()
-    if low in {"none", "null", "true", "false", "undefined", "nil", "required", "optional", "string", "str", "bool", "int"}:
-        return False
-    return True
+    """A literal worth hiding in a field or after a password's name: not a reference, a number or
+    a placeholder."""
+    return len(value) >= 4 and not value.isdigit() and not _is_placeholder(value)
 
 
-def _looks_like_expression(value: str) -> bool:
-    """An unquoted right-hand side that is code (os.environ[...], self.token, f(x)), not a literal."""
-    return "(" in value or "[" in value or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+", value) is not None
+def _looks_random(value: str) -> bool:
+    """A value that looks generated (a key, a token): long enough, no spaces, several character
+    classes, not words (`omp-studio-session`, `csrfToken`, `app-state-v2`)."""
+    if len(value) < 8 or any(c.isspace() for c in value):
+        return False
+    if all(_WORD_CHUNK_RE.fullmatch(chunk) for chunk in re.split(r"[\-_.:/]+", value)):
+        return False
+    classes = (any(c.islower() for c in value) + any(c.isupper() for c in value) + any(c.isdigit() for c in value)
+               + any(not c.isalnum() and c not in "-_." for c in value))
+    if classes < 2:
+        return False
+    counts = Counter(value)
+    entropy = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    return entropy >= 2.5
+
+
+def _is_code(value: str, tight: bool) -> bool:
+    """An unquoted right-hand side that is code: a call, an index, an attribute, or an identifier
+    (`PASSWORD=hunter22` written tight, as in a shell or an env file, is a literal)."""
+    if "(" in value or "[" in value or _EXPRESSION_RE.fullmatch(value):
+        return True
+    return not tight and _IDENTIFIER_RE.fullmatch(value) is not None and not any(c.isdigit() for c in value)
+
+
+def _secret_value(name: str, value: str, quoted: bool, tight: bool) -> bool:
+    """Whether the value given to a secret-looking name is itself a secret."""
+    if not _looks_like_value(value) or (not quoted and _is_code(value, tight)):
+        return False
+    literal = quoted or tight or not _IDENTIFIER_RE.fullmatch(value) or _looks_random(value)
+    if _PASSWORD_NAME_RE.search(name):
+        return literal
+    if "secret" in name.lower():
+        return literal and len(value) >= 8 and not any(c.isspace() for c in value)
+    return _looks_random(value)
 
 
 def _secret_words(low: str) -> list[tuple[int, str]]:
@@ -155,13 +277,17 @@ def _secret_words(low: str) -> list[tuple[int, str]]:
     return [(start, lit.word) for start, lit in _literals_in(low) if lit.secret_word]
 
 
-def _redact_assignments(text: str, low: str, words: list[tuple[int, str]]) -> str:
-    """`NAME=value` / `NAME: value` where NAME looks secret: the value is replaced (`low` is
-    text.lower(), `words` the secret-word literals found in it)."""
+Span = tuple[int, int, str]  # start, end, kind
+
+
+def _assignment_spans(text: str, low: str, words: list[tuple[int, str]]) -> list[Span]:
+    """`NAME=value` / `NAME: value` where NAME looks secret and the value is a literal that looks
+    like a secret: the value's span (`low` is text.lower(), `words` the secret-word literals)."""
     if len(low) != len(text):  # a character whose lower case is longer: positions would drift
         low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
         words = _secret_words(low)
-    out, last, pos = [], 0, 0
+    spans: list[Span] = []
+    pos = 0
     for hit_start, word in words:
         if hit_start < pos:
             continue
@@ -171,47 +297,99 @@ def _redact_assignments(text: str, low: str, words: list[tuple[int, str]]) -> st
         while end < len(text) and text[end] in _WORD_TAIL:
             end += 1
         pos = end
-        if start < last:
-            continue
         name = text[start:end].lstrip(".-")
         after = _AFTER_NAME_RE.match(text, end)
         if not name or not after or _NOT_SECRET_NAMES.match(name) or not _TEXT_NAME_RE.fullmatch(name):
             continue
-        bare = after.group("bare")
-        value = bare if bare is not None else (after.group("dq") if after.group("dq") is not None else after.group("sq"))
-        if not _looks_like_value(value) or (bare is not None and _looks_like_expression(bare)):
-            pos = after.end()
-            continue
-        quote = "" if bare is not None else ('"' if after.group("dq") is not None else "'")
-        out.append(text[last:end] + after.group("sep") + quote + MARK.format("secret") + quote)
-        last = pos = after.end()
-    if not out:
-        return text
-    out.append(text[last:])
-    return "".join(out)
+        group = "bare" if after.group("bare") is not None else "quoted"
+        value = after.group(group)
+        tight = group == "bare" and after.group("sep") == "="
+        if _secret_value(name, value, group == "quoted", tight):
+            spans.append((after.start(group), after.end(group), "secret"))
+        pos = after.end()
+    return spans
+
+
+def _email_spans(text: str) -> list[Span]:
+    if _emails.policy is EmailPolicy.NONE or "@" not in text:
+        return []
+    spans = []
+    for m in _EMAIL_DOMAIN_RE.finditer(text):
+        start = m.start()
+        while start > 0 and text[start - 1] in _LOCAL_CHARS:
+            start -= 1
+        local = text[start:m.start()].lstrip(".")
+        start = m.start() - len(local)
+        if local and not _email_passes(local, m.group("domain"), m.group("tld"), text[start - 1:start] == "\\"):
+            spans.append((start, m.end(), "email"))
+    return spans
+
+
+def _email_passes(local: str, domain: str, tld: str, after_escape: bool = False) -> bool:
+    """An address that is no person's (no-reply, example, allowed) or no address at all (`icon@2x.png`)."""
+    if tld.lower() in _FILE_TLDS:
+        return True
+    if _emails.policy is EmailPolicy.ALL or after_escape:
+        return False
+    domain = domain.lower()
+    address = f"{local.lower()}@{domain}"
+    return (_NOT_PERSONAL_LOCAL_RE.match(local) is not None or _NOT_PERSONAL_DOMAIN_RE.match(domain) is not None
+            or any(a == address or a == domain or domain.endswith("." + a) for a in _emails.allow))
+
+
+def _group_span(m: re.Match, kind: str) -> Span | None:
+    group = next((g for g in ("sq", "dq", "bare") if m.group(g) is not None), None)
+    if group is None or not _looks_like_value(m.group(group)):
+        return None
+    return m.start(group), m.end(group), kind
+
+
+def secret_spans(text: str) -> list[Span]:
+    """(start, end, kind) of every secret in `text`, sorted, overlaps merged."""
+    low = text.lower()
+    hits = _literals_in(low)
+    if not hits and "@" not in text:  # every rule needs a literal, but addresses and URL passwords an `@`
+        return []
+    spans: list[Span] = []
+    kinds = set().union(*(lit.kinds for _, lit in hits)) if hits else set()
+    for kind, rx in _FORMAT_RES:
+        if kind in kinds:
+            spans += [(m.start(), m.end(), kind) for m in rx.finditer(text)]
+    for kind, rx in _COMMAND_PASSWORD_RES:
+        if kind in kinds:
+            spans += [s for m in rx.finditer(text) if (s := _group_span(m, "password"))]
+    if "://" in text and "@" in text:
+        spans += [(m.start("pw"), m.end("pw"), "password") for m in _URL_PASSWORD_RE.finditer(text)
+                  if not _is_placeholder(m.group("pw"))]
+    if "password" in low and ("machine" in low or "login" in low):
+        spans += [(m.start("pw"), m.end("pw"), "password") for m in _NETRC_RE.finditer(text)
+                  if _looks_like_value(m.group("pw"))]
+    words = [(start, lit.word) for start, lit in hits if lit.secret_word]
+    if words:
+        spans += _assignment_spans(text, low, words)
+    spans += _email_spans(text)
+    if len(spans) < 2:
+        return spans
+    merged: list[Span] = []
+    for start, end, kind in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]), merged[-1][2])
+        else:
+            merged.append((start, end, kind))
+    return merged
 
 
 def redact_text(text: str) -> str:
     """Replace every secret in `text` with a `[REDACTED:kind]` marker."""
-    low = text.lower()
-    hits = _literals_in(low)
-    if not hits and not _has_url_userinfo(text):
+    spans = secret_spans(text)
+    if not spans:
         return text
-    original = text
-    kinds = set().union(*(lit.kinds for _, lit in hits))
-    for kind, rx in _FORMAT_RES:
-        if kind in kinds:
-            text = rx.sub(MARK.format(kind), text)
-    if "://" in text and "@" in text:
-        text = _URL_PASSWORD_RE.sub(lambda m: f"{m.group('head')}{MARK.format('password')}{m.group('at')}", text)
-    if "password" in low and ("machine" in low or "login" in low):
-        text = _NETRC_RE.sub(lambda m: f"{m.group('head')}{MARK.format('password')}", text)
-    if text is original:
-        words = [(start, lit.word) for start, lit in hits if lit.secret_word]
-    else:  # a pattern replaced something: the names are found again in the new text
-        low = text.lower()
-        words = _secret_words(low)
-    return _redact_assignments(text, low, words) if words else text
+    out, last = [], 0
+    for start, end, kind in spans:
+        out += [text[last:start], MARK.format(kind)]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 @lru_cache(maxsize=4096)
@@ -249,17 +427,17 @@ def redact_json(text: str) -> str:
 
 # After a name in JSON text: what `_AFTER_NAME_RE` allows before its separator, as JSON writes it
 # (quotes, escaped or not; whitespace, escaped or not), any number of times.
-_JSON_SEPARATOR_RE = re.compile(r"""(?:\\["nrtfb]|\\u00[01][0-9a-fA-F]|["'\s])*[=:]""")
+_JSON_SEPARATOR_RE = re.compile(r"""(?:\\\\|\\["nrtfb]|\\u00[01][0-9a-fA-F]|["'\s])*[=:]""")
 
 
 def _json_may_hold_secret(text: str) -> bool:
     """Whether redacting this JSON document's strings could change anything, judged on its text:
-    a format's anchor, a URL with a password, a netrc line, or a secret-looking name followed by
-    `=` or `:` (an assignment in a string, or a field name). Never False where `redact_value`
-    would redact (each rule needs one of these); most documents that merely mention a token or
-    a key are let through without a decode."""
+    a format's anchor, a URL with a password, a netrc line, a secret-looking name followed by
+    `=` or `:` (an assignment in a string, or a field name), or a personal e-mail address. Never
+    False where `redact_value` would redact (each rule needs one of these); most documents that
+    merely mention a token or a key are let through without a decode."""
     low = text.lower()
-    if len(low) != len(text) or _has_url_userinfo(text):
+    if len(low) != len(text) or _has_url_userinfo(text) or _email_spans(text):
         return True
     if "password" in low and ("machine" in low or "login" in low):
         return True

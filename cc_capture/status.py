@@ -6,7 +6,8 @@ from typing import Any
 
 from cc_capture import hooks_install, journal, store
 from cc_capture.config import Paths
-from cc_capture.daemon import info
+from cc_capture.daemon import DaemonInfo, info
+from cc_capture.health import disk_space
 
 
 def hook_errors(paths: Paths, last: int = 5) -> dict[str, Any]:
@@ -20,6 +21,12 @@ def hook_errors(paths: Paths, last: int = 5) -> dict[str, Any]:
     return {"count": len(lines), "last_at": store.iso(at), "recent": recent}
 
 
+def daemon_dict(d: DaemonInfo) -> dict[str, Any]:
+    """The daemon's state as `ccd status --json` and `ccd daemon status --json` report it."""
+    return {"running": d.running, "pid": d.pid, "uptime_s": d.uptime_s, "ready": d.ready, "warnings": d.warnings,
+            "error": d.error}
+
+
 def collect(paths: Paths) -> dict[str, Any]:
     daemon = info(paths)
     db = store.connect(paths.db)
@@ -31,13 +38,16 @@ def collect(paths: Paths) -> dict[str, Any]:
         last = store.last_event_at(db)
     finally:
         db.conn.close()
+    disk = disk_space(paths.journal)
     db_bytes = sum(p.stat().st_size for p in paths.home.glob(paths.db.name + "*") if p.is_file())
     return {
-        "daemon": {"running": daemon.running, "pid": daemon.pid, "uptime_s": daemon.uptime_s},
+        "daemon": daemon_dict(daemon),
         "counts": counts,
         "traces_by_status": by_status,
         "qualifying": qualifying,
         "journal_backlog_bytes": journal.backlog_bytes(paths.journal),
+        "journal_incomplete": journal.incomplete_count(paths.journal),
+        "disk": disk.as_dict() if disk else None,
         "db_path": str(paths.db),
         "db_bytes": db_bytes,
         "last_event_at": store.iso(last),

@@ -250,8 +250,24 @@ def _v5(db: sqlite_utils.Database) -> None:
     )
 
 
+# Tables whose rows hold redacted text, each with the version of the redaction rules that wrote it.
+REDACTED_TABLES = ("events", "traces", "tool_calls", "subagents", "reasoning", "quarantine")
+
+
+def _v6(db: sqlite_utils.Database) -> None:
+    # Every row records the redactor version (cc_capture.redact.VERSION) that wrote it: the
+    # column's default is the current version, and rows stored before it were redacted by the
+    # first rules (1). A new redact.VERSION needs a migration that moves the default on (a test
+    # checks they agree).
+    for table in REDACTED_TABLES:
+        db.executescript(f"""
+            ALTER TABLE {table} ADD COLUMN redactor_version INTEGER NOT NULL DEFAULT 2;
+            UPDATE {table} SET redactor_version = 1;
+        """)
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 
 def _private_file(path: Path) -> None:
@@ -262,8 +278,92 @@ def _private_file(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+class DatabaseMissing(RuntimeError):
+    """The database file is gone but its write-ahead log is not: a process still writes into the
+    deleted file. Opening (creating) a new one here would make SQLite take that log for its own."""
+
+
+class DatabaseGone(RuntimeError):
+    """The file under an open database was deleted or replaced while it was open."""
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path` now, or None: compared with the one opened, it tells
+    whether the database was deleted or replaced under an open connection."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def restore_deleted(db: sqlite_utils.Database, path: Path) -> bool:
+    """The file under the open `db` was deleted: write what it holds back to `path` (it is still
+    readable through the open connection) and return True; False when nothing could be restored or
+    another file now sits at `path` (then that one is used as it is). The deleted file's
+    write-ahead log and shared memory lose their names first, so no new database ever reads them;
+    this connection keeps them open, so the copy still sees every committed row."""
+    if path.exists():
+        return False
+    for suffix in ("-wal", "-shm"):
+        try:
+            os.unlink(str(path) + suffix)
+        except FileNotFoundError:
+            pass
+    tmp = path.with_name(path.name + ".restoring")
+    try:
+        tmp.unlink(missing_ok=True)
+        old = os.umask(0o077)
+        try:
+            target = sqlite3.connect(str(tmp))
+            try:
+                db.conn.backup(target)
+            finally:
+                target.close()
+        finally:
+            os.umask(old)
+        os.link(tmp, path)  # never over a file that appeared meanwhile
+        return True
+    except (sqlite3.Error, OSError):
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _orphaned_wal(path: Path) -> bool:
+    """A write-ahead log with frames in it beside no database: the database was deleted under it."""
+    try:
+        return not path.exists() and os.path.getsize(str(path) + "-wal") > 0
+    except FileNotFoundError:
+        return False
+
+
+def set_aside_orphans(path: Path) -> Path | None:
+    """Before a new database is made at `path` (the daemon, holding its lock, at start): move a
+    deleted database's write-ahead log and shared memory out of the way, so SQLite never takes them
+    for the new file's. An empty log holds nothing and is removed; one with frames is renamed (a
+    process may still have it open) and its new name returned."""
+    if path.exists():
+        return None
+    aside = None
+    if _orphaned_wal(path):
+        aside = Path(f"{path}-wal.orphaned-{int(time.time())}")
+        os.replace(str(path) + "-wal", aside)
+    for suffix in ("-wal", "-shm"):
+        try:
+            os.unlink(str(path) + suffix)
+        except FileNotFoundError:
+            pass
+    return aside
+
+
 def connect(path: Path, migrate: bool = True) -> sqlite_utils.Database:
     """Open (and bring up to date) the database: WAL, busy timeout, private file modes."""
+    if _orphaned_wal(path):
+        raise DatabaseMissing(
+            f"the database {path} is missing while its write-ahead log is still there: it was deleted while "
+            "the daemon was writing into it. The daemon notices within seconds and restores it; if this "
+            "persists, run `ccd daemon stop && ccd daemon start`")
     old = os.umask(0o077)
     try:
         _private_file(path)
@@ -457,9 +557,14 @@ def get_trace(db: sqlite_utils.Database, trace_id: str) -> dict[str, Any] | None
     return trace
 
 
+def fts_query(text: str) -> str:
+    """Words as an FTS5 query that finds them all, each quoted (so `-`, `:` or `"` are plain text)."""
+    return " ".join('"' + w.replace('"', '""') + '"' for w in text.split())
+
+
 def search_traces(db: sqlite_utils.Database, query: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Full-text search over prompts and final answers (SQLite FTS5 query syntax, words ANDed)."""
-    terms = " ".join('"' + w.replace('"', '""') + '"' for w in query.split())
+    """Full-text search over prompts and final answers (every word, ANDed)."""
+    terms = fts_query(query)
     if not terms:
         return []
     sql = f"""
@@ -521,6 +626,14 @@ def latest_completed_trace(db: sqlite_utils.Database) -> str | None:
     return row[0] if row else None
 
 
+# Traces per gate reason, a reason's figures in parentheses left out ("trivial (3 words)" → "trivial").
+GATE_REASON_COUNTS = """
+    SELECT CASE WHEN instr(j.value, ' (') THEN substr(j.value, 1, instr(j.value, ' (') - 1) ELSE j.value END AS reason,
+           count(*) AS traces
+    FROM signals, json_each(signals.gate_reasons) j GROUP BY reason ORDER BY 2 DESC
+"""
+
+
 def signal_stats(db: sqlite_utils.Database) -> dict[str, Any]:
     """Distributions over stored signals: workflows, depths, tools, gate reasons."""
     def counts(sql: str) -> dict[str, int]:
@@ -534,9 +647,7 @@ def signal_stats(db: sqlite_utils.Database) -> dict[str, Any]:
         "exploration_depths": counts("SELECT json_extract(signals, '$.exploration_depth'), count(*) FROM signals "
                                      "GROUP BY 1 ORDER BY 2 DESC"),
         "tools": counts("SELECT name, count(*) FROM tool_calls GROUP BY name ORDER BY 2 DESC"),
-        "gate_reasons": counts("SELECT CASE WHEN instr(j.value, ' (') THEN substr(j.value, 1, instr(j.value, ' (') - 1) "
-                               "ELSE j.value END AS reason, count(*) FROM signals, json_each(signals.gate_reasons) j "
-                               "GROUP BY reason ORDER BY 2 DESC"),
+        "gate_reasons": counts(GATE_REASON_COUNTS),
         "extractor_versions": counts("SELECT extractor_version, count(*) FROM signals GROUP BY 1"),
     }
 

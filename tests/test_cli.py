@@ -68,7 +68,9 @@ def test_search(captured):
 
 def test_status_json(captured):
     s = json.loads(ccd("status", "--json").stdout)
-    assert s["daemon"] == {"running": False, "pid": None, "uptime_s": None}
+    assert s["daemon"] == {"running": False, "pid": None, "uptime_s": None, "ready": False, "warnings": [],
+                           "error": None}
+    assert s["journal_incomplete"] == 0 and s["disk"]["free_bytes"] > 0 and s["disk"]["full"] is False
     assert s["counts"] == {"events": 32, "sessions": 2, "traces": 2, "tool_calls": 8, "quarantined": 0}
     assert s["journal_backlog_bytes"] == 0 and s["db_bytes"] > 0 and s["last_event_at"].endswith("Z")
     assert s["hook_errors"]["count"] == 0
@@ -94,7 +96,7 @@ def test_invalid_settings_file_is_a_clear_error(paths):
     assert p.returncode == 1 and "batch_events" in p.stderr and "config.toml" in p.stderr
 
 
-HEAVY = ("torch", "transformers", "trl", "unsloth", "peft", "datasets", "accelerate", "bitsandbytes")
+HEAVY = ("torch", "transformers", "trl", "unsloth", "peft", "datasets", "accelerate", "bitsandbytes", "datasette")
 
 
 def test_status_and_capture_never_try_to_import_heavy_libraries(paths):

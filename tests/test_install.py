@@ -58,6 +58,7 @@ def test_install_with_systemd_user_unit(tmp_path):
     hook = settings["hooks"]["Stop"][0]["hooks"][0]["command"]
     subprocess.run(hook, shell=True, input=b'{"hook_event_name":"Stop"}', env=env, check=True)
     assert len(list((data / "journal").glob("*.ev"))) == 1
+    sh([str(data / "venv" / "bin" / "python"), "-c", "import datasette"], env)  # `ccd browse` is installed by default
     sh(["sh", str(REPO / "install.sh"), "--uninstall"], env)
     assert not unit.exists() and "--user disable --now cc-capture.service" in calls.read_text()
     assert "hooks" not in json.loads((home / ".claude" / "settings.json").read_text())
@@ -65,15 +66,18 @@ def test_install_with_systemd_user_unit(tmp_path):
 
 def test_install_without_systemd_runs_in_background_then_uninstall_and_purge(tmp_path):
     home, env = fresh_env(tmp_path, systemd_user=False)
-    out = sh(["sh", str(REPO / "install.sh")], env).stdout
+    out = sh(["sh", str(REPO / "install.sh"), "--no-browse"], env).stdout
     assert "started in the background" in out and "daemon running" in out
     ccd = str(home / ".local" / "bin" / "ccd")
+    browse = sh([ccd, "browse", "--no-open"], env, check=False)
+    assert browse.returncode == 1 and "Datasette is not installed" in browse.stderr
     status = json.loads(sh([ccd, "status", "--json"], env).stdout)
     assert status["daemon"]["running"]
     data = Path(status["db_path"]).parent
     assert data == tmp_path / "xdg-data" / "cc-capture"
     again = sh(["sh", str(REPO / "install.sh")], env)  # idempotent
     assert "hooks already installed" in again.stdout
+    sh([str(data / "venv" / "bin" / "python"), "-c", "import datasette"], env)  # without --no-browse: added
     assert json.loads(sh([ccd, "status", "--json"], env).stdout)["daemon"]["running"]
 
     sh(["sh", str(REPO / "install.sh"), "--uninstall"], env)

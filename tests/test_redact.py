@@ -134,3 +134,72 @@ def test_json_redaction_of_text_that_is_not_json():
     # valid JSON the fast decoder declines (a number out of its range): the standard library reads it
     assert json.loads(redact_json('{"password": "hunter22", "big": 1e400}')) == {"password": "[REDACTED:secret]",
                                                                                  "big": float("inf")}
+
+
+def test_a_name_is_never_replaced_only_a_value():
+    """The value after a secret-looking name goes, the name stays; prose after "token:" and the
+    code on the next line stay too."""
+    assert redact_text("DB_PASSWORD=Zq8!mv2Lp") == "DB_PASSWORD=[REDACTED:secret]"
+    assert redact_text('client_secret: "9f8e7d6c5b4a39281706f5e4d3c2b1a0"') == 'client_secret: "[REDACTED:secret]"'
+    text = "Process a single token:\n    new_name = token_idx * token\n"
+    assert redact_text(text) == text
+    assert redact_text('secret_key_base:\n    "Hq8vN2mL5xR9tK3wZ7pC4bJ6fD1sG0aE"') == \
+        'secret_key_base:\n    "[REDACTED:secret]"'
+
+
+@pytest.mark.parametrize("kind,text,secret", SECRETS, ids=[r[0] for r in SECRETS])
+def test_redaction_is_idempotent(kind, text, secret):
+    """What is redacted once is not redacted again (the dataset's second pass changes nothing)."""
+    once = redact_text(text)
+    assert redact_text(once) == once
+    assert json.loads(redact_json(json.dumps({"x": once}))) == {"x": once}
+
+
+def test_keyword_values_must_look_like_secrets():
+    # keys and tokens need a generated-looking value; passwords take any literal
+    assert redact_text("STORAGE_KEY = 'app-state-v2'") == "STORAGE_KEY = 'app-state-v2'"
+    assert redact_text("api_key = 'ak93Kq7Lm2Np8Rs4'") == "api_key = '[REDACTED:secret]'"
+    assert redact_text("password = 'open sesame'") == "password = '[REDACTED:secret]'"
+    assert redact_text("password = pw") == "password = pw"  # an identifier: a variable
+    assert redact_text("PASSWORD=hunter22") == "PASSWORD=[REDACTED:secret]"  # shell: a literal
+
+
+def test_personal_email_addresses_are_redacted_no_reply_addresses_pass():
+    from cc_capture import redact
+
+    text = ("Author: Jan Doe <jan.doe@gmail.com>\nCo-Authored-By: Claude <noreply@anthropic.com>\n"
+            "Signed-off-by: 1234+jdoe@users.noreply.github.com, see alice@example.com and icon@2x.png")
+    out = redact_text(text)
+    assert "jan.doe@gmail.com" not in out and "<[REDACTED:email]>" in out
+    assert out.replace("jan.doe@gmail.com", "") == out and out == text.replace("jan.doe@gmail.com", "[REDACTED:email]")
+    try:
+        redact.configure("all")
+        assert "noreply@anthropic.com" not in redact_text(text) and "icon@2x.png" in redact_text(text)
+        redact.configure("none")
+        assert redact_text(text) == text
+        redact.configure("personal", ["gmail.com"])
+        assert redact_text(text) == text
+    finally:
+        redact.configure()
+    # the JSON shortcut sees addresses too
+    doc = json.dumps({"stdout": text})
+    assert "jan.doe@gmail.com" not in redact_json(doc)
+    assert redact_json(json.dumps({"stdout": "Co-Authored-By: Claude <noreply@anthropic.com>"})).endswith('com>"}')
+
+
+def test_email_policy_comes_from_the_settings(paths):
+    from cc_capture import redact
+    from cc_capture.config import load_settings
+
+    text = "Co-Authored-By: Claude <noreply@anthropic.com>, reviewed by bob@corp.io"
+    try:
+        assert load_settings(paths).capture.redact_emails == "personal"
+        assert redact_text(text) == "Co-Authored-By: Claude <noreply@anthropic.com>, reviewed by [REDACTED:email]"
+        paths.config_file.write_text('[capture]\nredact_emails = "all"\n')
+        load_settings(paths)
+        assert redact_text(text).count("[REDACTED:email]") == 2
+        paths.config_file.write_text('[capture]\nemail_allow = ["corp.io"]\n')
+        load_settings(paths)
+        assert redact_text(text) == text
+    finally:
+        redact.configure()

@@ -13,6 +13,7 @@ from cc_capture import store
 from cc_capture.config import CaptureSettings, GateSettings
 from cc_capture.ingest.ingester import Ingester
 from cc_capture.signals import EXTRACTOR_VERSION, phrases
+from cc_capture.signals.evaluate import load, score, wilson
 from cc_capture.signals.extract import extract
 from cc_capture.signals.gates import decide
 from cc_capture.signals.model import CallView, TraceView
@@ -23,6 +24,7 @@ from conftest import emit, ingest_all
 FIXTURES = Path(__file__).parent / "fixtures"
 LABELLED = [json.loads(l) for l in (FIXTURES / "signals_labelled.jsonl").read_text().splitlines()]
 TRACES = json.loads((FIXTURES / "signals_traces.json").read_text())
+REAL = load(FIXTURES / "signals")
 
 
 def precision_recall(rows):
@@ -46,6 +48,44 @@ def test_labelled_set_is_large_and_varied():
 def test_precision_and_recall_floor(kind):
     p, r = precision_recall(LABELLED)[kind]
     assert p >= 0.8 and r >= 0.8, (kind, p, r)
+
+
+def test_real_labelled_set_has_a_fixed_session_split():
+    """1,000+ real sentences, every one labelled, each session wholly in one split."""
+    assert len(REAL) >= 1000 and len({r.id for r in REAL}) == len(REAL)
+    splits = {}
+    for r in REAL:
+        assert splits.setdefault(r.session, r.split) == r.split, r.session
+        assert r.labels <= set(phrases.KINDS), r.labels
+    heldout = sum(r.split == "heldout" for r in REAL) / len(REAL)
+    assert 0.3 <= heldout <= 0.5
+    assert sum(1 for r in REAL if not r.labels) >= 300  # ordinary sentences too
+    # the sessions the older set's transcript sentences came from are never held out
+    old = {r["text"] for r in LABELLED if r["source"] != "written"}
+    assert not [r.text for r in REAL if r.split == "heldout" and r.text in old]
+
+
+def test_real_labelled_set_is_rebuilt_exactly_by_its_script(shared):
+    """sentences.jsonl is what build_sentences.py draws from ../shared (labels are by hand)."""
+    sys.path.insert(0, str(FIXTURES / "signals"))
+    try:
+        import build_sentences
+    finally:
+        sys.path.pop(0)
+    rebuilt = build_sentences.build(shared)
+    stored = [json.loads(l) for l in (FIXTURES / "signals" / "sentences.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["text"], r["split"]) for r in rebuilt] == [(r["id"], r["text"], r["split"]) for r in stored]
+
+
+def test_score_and_wilson_interval():
+    from cc_capture.signals.evaluate import Sentence
+    rows = [Sentence("a", "Let me run the tests.", "dev", "s", frozenset({"validation"})),
+            Sentence("b", "The file is long.", "dev", "s", frozenset())]
+    s = score(rows, ["validation"], lambda text: {"validation": ["x"]})["validation"]
+    assert (s.tp, s.fp, s.fn, s.precision, s.recall, s.headline) == (1, 1, 0, 0.5, 1.0, False)
+    lo, hi = wilson(8, 10)
+    assert 0.48 < lo < 0.5 and 0.94 < hi < 0.95  # the textbook 95% Wilson interval of 8/10
+    assert wilson(0, 0) is None and wilson(0, 5)[0] == 0.0
 
 
 def view(case) -> TraceView:

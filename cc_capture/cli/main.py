@@ -14,8 +14,9 @@ from rich.table import Table
 
 from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
+from cc_capture.cli.browse import browse
 from cc_capture.cli.doctor import doctor
-from cc_capture.cli.output import ago, console, fail, human_bytes, human_duration, one_line, print_json
+from cc_capture.cli.output import ago, console, err_console, fail, human_bytes, human_duration, one_line, print_json
 from cc_capture.config import ConfigError, Paths, load_settings, private_dir
 
 app = typer.Typer(
@@ -37,6 +38,8 @@ app.add_typer(hooks_app, name="hooks")
 app.add_typer(signals_app, name="signals")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(runs_app, name="runs")
+
+app.command()(browse)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
 
@@ -72,14 +75,30 @@ def _db():
 @app.command()
 def status(as_json: bool = JSON_OPT) -> None:
     """What was captured, the daemon's health, and any hook errors."""
-    data = status_mod.collect(_paths())
+    try:
+        data = status_mod.collect(_paths())
+    except RuntimeError as e:
+        fail(str(e))
     if as_json:
         return print_json(data)
     d, c = data["daemon"], data["counts"]
     if d["running"]:
-        console.print(f"[green]●[/] daemon running (pid {d['pid']}, up {human_duration(d['uptime_s'])})")
+        dot = "[yellow]●[/]" if d["warnings"] or not d["ready"] else "[green]●[/]"
+        console.print(f"{dot} daemon running (pid {d['pid']}, up {human_duration(d['uptime_s'])})"
+                      + ("" if d["ready"] else ", starting"))
     else:
         console.print("[red]●[/] daemon not running: events wait in the journal. Start it with [bold]ccd daemon start[/]")
+        if d["error"]:
+            console.print(f"  [red]last start failed:[/] {d['error']}", highlight=False)
+    for warning in d["warnings"]:
+        console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+    disk = data["disk"]
+    if disk and disk["full"]:
+        console.print(f"  [red]disk full:[/] {human_bytes(disk['free_bytes'])} free where the journal is "
+                      f"({disk['path']}): hooks cannot record events; free space", highlight=False)
+    elif disk and disk["low"]:
+        console.print(f"  [yellow]disk low:[/] {human_bytes(disk['free_bytes'])} free where the journal is "
+                      f"({disk['path']})", highlight=False)
     _print_hooks_warning(data["hooks"])
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
@@ -93,7 +112,8 @@ def status(as_json: bool = JSON_OPT) -> None:
     table.add_row("tool calls", f"{c['tool_calls']:,}")
     table.add_row("events", f"{c['events']:,}")
     table.add_row("quarantined", f"{c['quarantined']:,}")
-    table.add_row("journal backlog", human_bytes(data["journal_backlog_bytes"]))
+    table.add_row("journal backlog", human_bytes(data["journal_backlog_bytes"])
+                  + (f" ({data['journal_incomplete']} records incomplete)" if data["journal_incomplete"] else ""))
     table.add_row("last event", ago(data["last_event_at"]))
     table.add_row("database", f"{data['db_path']} ({human_bytes(data['db_bytes'])})")
     errors = data["hook_errors"]
@@ -293,6 +313,8 @@ def import_cmd(
                                                  "~/.claude/projects and $CLAUDE_CONFIG_DIR/projects)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Processes that read and parse ahead "
                                           "(default: one per core, at most 4; 0: all in this process)."),
+    rescan: bool = typer.Option(False, "--rescan", help="Import again the sessions whose earlier import was "
+                                "redacted by older rules (hook-captured data stays)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Import Claude Code transcripts into traces (idempotent; merges with live-captured sessions)."""
@@ -319,7 +341,7 @@ def import_cmd(
         task = progress.add_task("import", total=total)
         stats = import_sessions(db, sessions, progress=lambda files: progress.advance(task, size(files)),
                                 workers=default_workers() if workers is None else workers,
-                                max_output_chars=settings.capture.max_output_chars)
+                                max_output_chars=settings.capture.max_output_chars, rescan=rescan)
     traces = pending(db)
     columns = [TextColumn("reading signals"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
@@ -333,6 +355,7 @@ def import_cmd(
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, value in (("files read", stats.files), ("sessions", len(stats.sessions)),
+                         *((("sessions rescanned", stats.rescanned),) if rescan else ()),
                          ("new traces", stats.traces), ("new tool calls", stats.tool_calls),
                          ("lines", stats.lines), ("bytes", human_bytes(stats.bytes))):
         table.add_row(label, f"{value:,}" if isinstance(value, int) else value)
@@ -674,6 +697,8 @@ def daemon_start() -> None:
     except daemon_mod.DaemonError as e:
         fail(str(e))
     console.print(f"daemon running (pid {d.pid})")
+    for warning in d.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 @daemon_app.command("stop")
@@ -687,13 +712,26 @@ def daemon_stop() -> None:
 
 
 @daemon_app.command("status")
-def daemon_status(as_json: bool = JSON_OPT) -> None:
-    """Whether the daemon runs, its pid and uptime."""
+def daemon_status(
+    as_json: bool = JSON_OPT,
+    wait: bool = typer.Option(False, "--wait", help="Wait until it is ready (one systemd or launchd started); "
+                              "exit 1 with its reason if it dies first."),
+) -> None:
+    """Whether the daemon runs, its pid and uptime, warnings, or why its last start failed."""
+    if wait:
+        try:
+            daemon_mod.wait_ready(_paths())
+        except daemon_mod.DaemonError as e:
+            fail(str(e))
     d = daemon_mod.info(_paths())
-    data = {"running": d.running, "pid": d.pid, "uptime_s": d.uptime_s}
+    data = status_mod.daemon_dict(d)
     if as_json:
         return print_json(data)
     console.print(f"running (pid {d.pid}, up {human_duration(d.uptime_s)})" if d.running else "not running")
+    for warning in d.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if d.error:
+        console.print(f"[red]last start failed:[/] {d.error}", highlight=False)
 
 
 # ---------------------------------------------------------------- hooks
@@ -748,4 +786,16 @@ app.command()(doctor)
 
 
 def main() -> None:
-    app()
+    import sqlite3
+
+    try:
+        app()
+    except sqlite3.DatabaseError as e:  # a damaged or unreadable database: what to do, not a traceback
+        from cc_capture.health import recovery_advice
+
+        db = _paths().db
+        damaged = any(w in str(e) for w in ("malformed", "not a database", "corrupt"))
+        err_console.print(f"[bold red]error:[/] the database {db} " + (
+            f"is damaged ({e}): {recovery_advice(db)}" if damaged else f"could not be used: {e}"),
+            highlight=False, soft_wrap=True)
+        sys.exit(1)

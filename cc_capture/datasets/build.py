@@ -48,10 +48,12 @@ def _qualifying(db: sqlite_utils.Database, include_synthetic: bool) -> list[dict
     return [store.get_trace(db, r[0]) for r in db.execute(sql)]
 
 
-def _recheck(example: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Redact again (a newer pattern may catch what ingest missed); True if anything changed."""
-    clean = redact_value(example)
-    return clean, clean != example
+def _recheck(values: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Redact again what was stored, value by value as ingest redacted it (the same function on the
+    same values, never on their JSON-string form in an example: what these rules stored comes back
+    unchanged; what older rules stored gets what newer ones catch); how many changed."""
+    clean = [redact_value(v) for v in values]
+    return clean, sum(c != v for c, v in zip(clean, values))
 
 
 def _dedup_key(example: dict[str, Any]) -> str:
@@ -93,18 +95,22 @@ def build(db: sqlite_utils.Database, out_root: Path, settings: DatasetSettings, 
     traces = _qualifying(db, include_synthetic)
     if not traces:
         raise DatasetError("no qualifying traces yet: `ccd stats` shows why traces are excluded")
+    traces, redacted_again = _recheck(traces)
     tools = json.dumps(tool_schemas(traces), ensure_ascii=False)
     rows: dict[str, list[dict]] = {"train": [], "eval": []}
     seen: set[str] = set()
-    duplicates = redacted_again = 0
+    duplicates = 0
     if dpo:
         candidates = [p for t in traces for p in self_correction_pairs(t, settings.max_tool_output_tokens)]
         rated = {r[0]: r[1] for r in db.execute("SELECT trace_id, rating FROM feedback")}
-        everything = [store.get_trace(db, tid) for tid in rated]
+        everything, changed = _recheck([store.get_trace(db, tid) for tid in rated])
+        redacted_again += changed
         candidates += rating_pairs([t for t in everything if rated[t["trace_id"]] == "up"],
                                    [t for t in everything if rated[t["trace_id"]] == "down"],
                                    settings.max_tool_output_tokens)
-        candidates += extra_pairs or []
+        extra, changed = _recheck(extra_pairs or [])
+        candidates += extra
+        redacted_again += changed
         examples = [(p["session_id"], dict(p, tools=tools)) for p in candidates]
     else:
         examples = []
@@ -120,8 +126,6 @@ def build(db: sqlite_utils.Database, out_root: Path, settings: DatasetSettings, 
             duplicates += 1
             continue
         seen.add(key)
-        example, changed = _recheck(example)
-        redacted_again += changed
         # synthetic traces are never used for evaluation
         split = "train" if example.get("synthetic") else split_of(session_id, settings.eval_percent)
         rows[split].append(example)

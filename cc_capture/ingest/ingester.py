@@ -1,7 +1,7 @@
 """Journal → store: read complete records, redact, assemble, commit rows and marks together.
 
-Exactly-once without coordination: each record's rows and its done-mark (name, mtime, size)
-commit in one transaction; the file is deleted only after the commit. A restart that finds a
+Exactly-once without coordination: each record's rows and its done-mark (name, and the mtime and
+size of the bytes actually read) commit in one transaction; the file is deleted only after the commit. A restart that finds a
 file whose mark is already committed deletes it instead of ingesting it twice. A bad record
 (malformed, truncated, non-UTF-8, too large) is quarantined with its reason and never holds
 up the records after it.
@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
-from cc_capture import journal
+from cc_capture import journal, store
 from cc_capture.config import CaptureSettings, Paths
 from cc_capture.ingest.assemble import Assembler, shorten_strings
 from cc_capture.ingest.events import HookEvent, decode
@@ -46,9 +46,17 @@ class Ingester:
         self.settings = settings
         self.db = db
         self.journal_dir = str(paths.journal)
+        self.db_identity = store.file_identity(paths.db)  # the file `db` was opened on, see _check_db
+
+    def _check_db(self) -> None:
+        """Refuse to go on (and above all to delete journal records) once the database file was
+        deleted or replaced: rows committed into a deleted file are lost with it."""
+        if store.file_identity(self.paths.db) != self.db_identity:
+            raise store.DatabaseGone(f"the database {self.paths.db} was deleted or replaced while open")
 
     def run_pass(self) -> PassResult:
         """Ingest every complete record in the journal, in batches; return what happened."""
+        self._check_db()
         self._settle_done()
         result = PassResult()
         files = journal.list_files(self.paths.journal)
@@ -78,7 +86,7 @@ class Ingester:
             rec = journal.read(self.journal_dir, f, self.settings.max_read_bytes)
             if rec is None:
                 continue
-            if not rec.complete and now - f.received_at < self.settings.incomplete_grace_s:
+            if not rec.complete and now - rec.file.received_at < self.settings.incomplete_grace_s:
                 result.waiting += 1
                 continue
             records.append(rec)
@@ -106,6 +114,7 @@ class Ingester:
                 "INSERT OR REPLACE INTO journal_done (name, mtime_ns, size) VALUES (?, ?, ?)",
                 [(r.file.name, r.file.mtime_ns, r.file.size) for r in records],
             )
+        self._check_db()
         for name in done:
             journal.remove(self.journal_dir, name)
         with transaction(self.db) as conn:

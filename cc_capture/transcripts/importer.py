@@ -31,6 +31,7 @@ from typing import Callable, Iterable, Iterator
 import msgspec
 
 from cc_capture.ingest.assemble import DEFAULT_MAX_OUTPUT_CHARS, TASK_TAGS_RE
+from cc_capture import redact
 from cc_capture.redact import redact_text
 from cc_capture.transcripts.parser import (
     CHUNK_BYTES, AgentLink, AssistantBlock, Chunk, Interrupt, Notification, Prompt, ToolResult, decode_chunk, parse_chunk,
@@ -70,11 +71,12 @@ class ImportStats:
     skipped: Counter = field(default_factory=Counter)
     deferred: int = 0  # agent files whose parent call is not known yet
     failed: dict = field(default_factory=dict)  # session → error
+    rescanned: int = 0  # sessions whose earlier import was replaced (older redaction rules)
 
     def as_dict(self) -> dict:
         return {"files": self.files, "bytes": self.bytes, "lines": self.lines, "sessions": len(self.sessions),
                 "traces": self.traces, "tool_calls": self.tool_calls, "skipped": dict(self.skipped.most_common()),
-                "deferred": self.deferred, "failed": self.failed}
+                "deferred": self.deferred, "failed": self.failed, "rescanned": self.rescanned}
 
 
 # ---------------------------------------------------------------- session files
@@ -579,23 +581,28 @@ def default_workers() -> int:
 
 
 def import_paths(db, paths: Iterable[Path], progress: Callable[[SessionFiles], None] | None = None,
-                 workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> ImportStats:
+                 workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS, rescan: bool = False) -> ImportStats:
     """Import every session under these files and folders (see `import_sessions`)."""
-    return import_sessions(db, discover(paths), progress, workers, max_output_chars)
+    return import_sessions(db, discover(paths), progress, workers, max_output_chars, rescan)
 
 
 def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[SessionFiles], None] | None = None,
-                    workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> ImportStats:
+                    workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+                    rescan: bool = False) -> ImportStats:
     """Import these sessions (`discover`'s); a failing one is reported and stores nothing. With
     `workers`, that many processes read, parse and redact the files ahead while this one
-    assembles and stores."""
+    assembles and stores. With `rescan`, a session whose earlier import was redacted by older
+    rules (`stale_sessions`) is imported again from its first line, replacing what that import
+    stored (see `forget_import`)."""
     stats = ImportStats()
+    stale = stale_sessions(db, sessions) if rescan else set()
+    stats.rescanned = len(stale)
     plan: dict[str, dict[Path, tuple[int, int, Path]]] = {}
     if workers >= 1:
         offsets = dict(db.execute("SELECT path, offset FROM transcript_offsets").fetchall())
-        plan = {sid: _unread(files, offsets) for sid, files in sessions.items()}
+        plan = {sid: _unread(files, {} if sid in stale else offsets) for sid, files in sessions.items()}
     parallel = sum(stop - start for ranges in plan.values() for start, stop, _ in ranges.values()) >= PARALLEL_MIN_BYTES
-    writer = _SessionWriter(db, stats, max_output_chars)
+    writer = _SessionWriter(db, stats, max_output_chars, stale)
     try:
         if workers >= 1 and parallel:
             _import_ahead(writer, sessions, plan, workers, progress)
@@ -609,12 +616,55 @@ def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[S
     return stats
 
 
+def stale_sessions(db, sessions: dict[str, SessionFiles]) -> set[str]:
+    """Of these sessions (their transcripts on disk), those holding a row their import wrote with
+    older redaction rules than this cc-capture's (`redact.VERSION`)."""
+    stale = set()
+    for table in ("traces", "tool_calls", "subagents"):
+        stale |= {sid for (sid,) in db.execute(
+            f"SELECT DISTINCT session_id FROM {table} WHERE source = 'transcript' AND redactor_version < ?",
+            (redact.VERSION,))}
+    stale |= {sid for (sid,) in db.execute(
+        "SELECT DISTINCT c.session_id FROM reasoning r JOIN tool_calls c USING (tool_use_id) "
+        "WHERE r.redactor_version < ?", (redact.VERSION,))}
+    return stale & set(sessions)
+
+
+def forget_import(conn: sqlite3.Connection, session_id: str, files: SessionFiles | None = None) -> None:
+    """Remove what importing this session's transcripts stored, so it can be imported afresh:
+    the traces, calls and subagents only the transcript had, the text before each call, usage,
+    the links and the read offsets. Hook-captured data stays (rows both sources had go back to
+    the hooks' and are merged again); so does feedback, which the re-import's traces (the same
+    ids: the prompt's id or line uuid) find again."""
+    in_traces = "(SELECT trace_id FROM traces WHERE session_id = ?)"
+    in_calls = "(SELECT tool_use_id FROM tool_calls WHERE session_id = ?)"
+    transcript_traces = "(SELECT trace_id FROM traces WHERE session_id = ? AND source = 'transcript')"
+    for sql in (f"DELETE FROM reasoning WHERE tool_use_id IN {in_calls}",
+                f"DELETE FROM agent_links WHERE tool_use_id IN {in_calls}",
+                f"DELETE FROM message_usage WHERE trace_id IN {in_traces}",
+                f"DELETE FROM transcript_prompts WHERE trace_id IN {in_traces}",
+                f"DELETE FROM signals WHERE trace_id IN {transcript_traces}",
+                f"DELETE FROM dirty_traces WHERE trace_id IN {transcript_traces}",
+                "DELETE FROM tool_calls WHERE session_id = ? AND source = 'transcript'",
+                "DELETE FROM subagents WHERE session_id = ? AND source = 'transcript'",
+                "DELETE FROM traces WHERE session_id = ? AND source = 'transcript'",
+                "UPDATE tool_calls SET source = 'hooks' WHERE session_id = ? AND source = 'both'",
+                "UPDATE subagents SET source = 'hooks' WHERE session_id = ? AND source = 'both'",
+                "UPDATE traces SET source = 'hooks' WHERE session_id = ? AND source = 'both'",
+                "DELETE FROM transcript_offsets WHERE session_id = ?"):
+        conn.execute(sql, (session_id,))
+    if files is not None:
+        conn.executemany("DELETE FROM transcript_offsets WHERE path = ?",
+                         [(str(p),) for p in ([files.main] if files.main else []) + files.agents])
+
+
 def _import_ahead(writer: _SessionWriter, sessions: dict[str, SessionFiles],
                   plan: dict[str, dict[Path, tuple[int, int, Path]]], workers: int,
                   progress: Callable[[SessionFiles], None] | None) -> None:
     """Sessions in order, their chunks parsed by worker processes a bounded distance ahead."""
     window = (2 * workers + 1) * CHUNK_BYTES  # bytes read ahead: bounds the memory they hold
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=redact.configure, initargs=redact.email_rules()) as pool:
         queue: deque = deque()  # (session id, files, prefetched by path, bytes)
         unsent: list[_Ahead] = []
         unsent_bytes = ahead_bytes = 0
@@ -682,10 +732,11 @@ class _SessionWriter:
     a failing session is recorded and rolled back alone, and a bulk import does not pay a commit
     (and the rewrite of the same index pages) per session, nor hold the write lock for long."""
 
-    def __init__(self, db, stats: ImportStats, max_output_chars: int) -> None:
+    def __init__(self, db, stats: ImportStats, max_output_chars: int, forget: set[str] = frozenset()) -> None:
         self.conn = db.conn
         self.stats = stats
         self.max_output_chars = max_output_chars
+        self.forget = forget  # sessions whose earlier import is replaced (in the same savepoint)
         self.began: float | None = None
 
     def write(self, session_id: str, files: SessionFiles, prefetched: dict[Path, Prefetched] | None = None) -> None:
@@ -694,6 +745,8 @@ class _SessionWriter:
             self.began = time.monotonic()
         self.conn.execute("SAVEPOINT session")
         try:
+            if session_id in self.forget:
+                forget_import(self.conn, session_id, files)
             Importer(self.conn, self.stats, self.max_output_chars).import_session(files, prefetched)
         except Exception as e:  # a bug on one session must not stop the others: report it
             self.conn.execute("ROLLBACK TO session")

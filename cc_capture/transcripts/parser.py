@@ -36,7 +36,10 @@ BOOKKEEPING = {
 }
 INTERRUPT_RE = re.compile(r"^\[Request interrupted by user")
 _COMMAND_RE = re.compile(r"<command-name>(.*?)</command-name>.*?(?:<command-args>(.*?)</command-args>|$)", re.S)
-_SPILL_RE = re.compile(r"(/[^\s'\"<>]*/tool-results/[^\s'\"<>]+)")
+# Claude Code's own marker for a result spilled to a file: the whole result starts with it, e.g.
+# "<persisted-output>\nOutput too large (53.6KB). Full output saved to: /home/u/.claude/projects/
+# -w/<session>/tool-results/toolu_01X.txt\n\nPreview (first 2KB):\n..." (2.1.x; Windows paths too).
+_SPILL_RE = re.compile(r"\A<persisted-output>\s*Output too large[^\n]*?Full output saved to: ([^\n]+)")
 TASK_NOTIFICATION = "<task-notification>"
 # results of calls that never ran: permission not granted, or rejected by the user
 _NOT_RUN_RE = re.compile(r"^Claude requested permissions? to |^The user doesn't want to proceed with this tool use")
@@ -248,13 +251,25 @@ def _prompt_text(text: str) -> str:
 
 
 def unspill(text: str, session_dir: Path | None, limit: int = 1 << 20) -> str:
-    """Replace a reference to a result spilled to `tool-results/` by the file's content, if it exists."""
-    m = _SPILL_RE.search(text) if "/tool-results/" in text else None
+    """A result Claude Code spilled to `tool-results/`, read back from there.
+
+    Only Claude Code's own marker is followed (at the start of the result, not a path anywhere in
+    the text: an `ls` output or a web page may name any file), and only to a file that resolves
+    inside this session's `tool-results/` folder (no `..`, no symlink out, no other session)."""
+    m = _SPILL_RE.match(text) if session_dir is not None and text.startswith("<persisted-output>") else None
     if not m:
         return text
-    path = Path(m.group(1))
-    if session_dir is not None and not path.exists():
-        path = session_dir / "tool-results" / path.name
+    parts = re.split(r"[\\/]", m.group(1).strip())
+    if len(parts) < 3 or parts[-2] != "tool-results" or parts[-3] != session_dir.name:
+        return text
+    folder = session_dir / "tool-results"
+    try:
+        path = (folder / parts[-1]).resolve(strict=True)
+        inside = path.parent == folder.resolve(strict=True) and path.is_file()
+    except (OSError, RuntimeError):  # missing, unreadable, a symlink loop
+        return text
+    if not inside:
+        return text
     try:
         with open(path, "rb") as fh:
             data = fh.read(limit + 1)

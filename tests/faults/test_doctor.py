@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import emit, wait_for
+from conftest import REPO, emit, wait_for
 from test_cli import ccd
 
 CHECKS = ["config", "hooks", "daemon", "journal", "database", "disk", "file_modes", "transcripts", "claude_code",
@@ -62,6 +62,15 @@ def test_a_healthy_installation_passes(daemon):
     assert checks["daemon"]["details"]["running"] and checks["journal"]["details"]["files"] == 0
     human = ccd("doctor")
     assert "all good" in human.stdout and "hooks" in human.stdout
+    readme = (REPO / "README.md").read_text()
+    documented = readme[readme.index("- `status --json`"):readme.index("Times are ISO 8601 UTC.")]  # doctor's
+    # details reuse the `hooks` and `disk` objects of status
+    for key in ["ok", *CHECK_KEYS, *CHECKS, *(k for c in data["checks"] for k in c["details"])]:
+        assert f"`{key}`" in documented or f"{{{key}" in documented or f" {key}" in documented, key
+    status_hooks = json.loads(ccd("status", "--json").stdout)["hooks"]
+    assert status_hooks == checks["hooks"]["details"]
+    for key in status_hooks:
+        assert key in readme[readme.index("- `status --json`"):readme.index("- `doctor --json`")], key
 
 
 def test_no_daemon_and_no_hooks_fail_with_what_to_do(home):
@@ -180,7 +189,10 @@ def test_a_nearly_full_disk_fails(tmp_path, monkeypatch):
         monkeypatch.setenv("CC_CAPTURE_HOME", str(data / "cch"))
         monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-config"))
         code, _, checks = doctor()
-        assert checks["disk"]["status"] == "fail" and checks["disk"]["details"]["free_bytes"] <= 8 * 2**20
-        assert code == 1
+        assert checks["disk"]["status"] == "warn" and checks["disk"]["details"]["low"]  # 8 MB free
+        with open(data / "filler", "wb") as fh:  # leave less than 1 MB
+            fh.write(b"\0" * (7 * 2**20 + 512 * 1024))
+        code, _, checks = doctor()
+        assert checks["disk"]["status"] == "fail" and checks["disk"]["details"]["full"] and code == 1
     finally:
         subprocess.run(["umount", str(data)], check=False)

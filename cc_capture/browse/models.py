@@ -1,0 +1,105 @@
+"""The models page: every model version's `behavioural_similarity` over time as a chart (the
+champion marked), with its per-metric scores and the reasons for each promotion or rejection.
+The registry itself belongs to `cc_capture.evaluate`; a store without its tables has no models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+import sqlite_utils
+
+from cc_capture import store
+
+
+@dataclass
+class Version:
+    """One model version as the page shows it."""
+
+    version: int
+    status: str
+    base_model: str
+    created_at: float
+    behavioural_similarity: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)  # {at, status, reasons}
+
+    @property
+    def created(self) -> str | None:
+        return store.iso(self.created_at)
+
+
+@dataclass
+class Registry:
+    present: bool  # the store has the registry's tables (a migration adds them)
+    versions: list[Version]
+
+    @property
+    def champion(self) -> Version | None:
+        return next((v for v in self.versions if v.status == "champion"), None)
+
+    @property
+    def metric_names(self) -> list[str]:
+        return list(dict.fromkeys(name for v in self.versions for name in v.metrics))
+
+
+def registry(db: sqlite_utils.Database) -> Registry:
+    """The registry as the models page shows it; empty when the store has no `models` table yet."""
+    tables = set(db.table_names())
+    if not {"models", "model_events", "evaluations"} <= tables:
+        return Registry(False, [])
+    events: dict[int, list[dict[str, Any]]] = {}
+    for version, at, status, reasons in db.execute(
+            "SELECT version, at, status, reasons FROM model_events ORDER BY at, id"):
+        events.setdefault(version, []).append(
+            {"at": store.iso(at), "status": status, "reasons": store.json_or_text(reasons)})
+    versions = []
+    # Each version's latest evaluation (scores are cached per weights and eval set).
+    rows = db.execute("""
+        SELECT m.version, m.status, m.base_model, m.created_at,
+               (SELECT e.metrics FROM evaluations e WHERE e.model_sha256 = m.sha256
+                ORDER BY e.created_at DESC LIMIT 1) AS metrics
+        FROM models m ORDER BY m.version""").fetchall()
+    for version, status, base_model, created_at, metrics in rows:
+        scores = store.json_or_text(metrics) or {}
+        versions.append(Version(version, status, base_model, created_at, scores.get("behavioural_similarity"),
+                                scores, events.get(version, [])))
+    return Registry(True, versions)
+
+
+def chart_svg(reg: Registry, width: int = 720, height: int = 260) -> str:
+    """`behavioural_similarity` of each scored version against its creation time, as inline SVG
+    (no script, nothing fetched): a line through the versions, the champion ringed and labelled."""
+    points = sorted((v for v in reg.versions if v.behavioural_similarity is not None), key=lambda v: v.created_at)
+    if not points:
+        return ""
+    left, right, top, bottom = 48, 16, 16, 36
+    t0, t1 = points[0].created_at, points[-1].created_at
+    span = (t1 - t0) or 1.0
+
+    def xy(v: Version) -> tuple[float, float]:
+        x = left + (v.created_at - t0) / span * (width - left - right) if t1 > t0 else (left + width - right) / 2
+        y = top + (1 - v.behavioural_similarity) * (height - top - bottom)
+        return round(x, 1), round(y, 1)
+
+    parts = [f'<svg class="cc-chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+             f'xmlns="http://www.w3.org/2000/svg"><title>behavioural_similarity by model version</title>']
+    for tick in (0, 0.25, 0.5, 0.75, 1):
+        y = round(top + (1 - tick) * (height - top - bottom), 1)
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y}" y2="{y}" stroke="#eee"/>'
+                     f'<text x="{left - 6}" y="{y + 4}" font-size="11" text-anchor="end" fill="#777">{tick:g}</text>')
+    parts.append('<polyline fill="none" stroke="#4a7ab8" stroke-width="2" points="'
+                 + " ".join(f"{x},{y}" for x, y in map(xy, points)) + '"/>')
+    for v in points:
+        x, y = xy(v)
+        colour = {"champion": "#2f8a3e", "rejected": "#b0281a"}.get(v.status, "#4a7ab8")
+        parts.append(f'<circle cx="{x}" cy="{y}" r="5" fill="{colour}" data-version="{v.version}">'
+                     f'<title>v{v.version} {escape(v.status)}: {v.behavioural_similarity:.3f}</title></circle>'
+                     f'<text x="{x}" y="{height - bottom + 16}" font-size="11" text-anchor="middle">v{v.version}</text>')
+        if v.status == "champion":
+            parts.append(f'<circle cx="{x}" cy="{y}" r="9" fill="none" stroke="#2f8a3e" stroke-width="2"/>'
+                         f'<text x="{x}" y="{y - 13}" font-size="11" text-anchor="middle" fill="#2f8a3e">champion</text>')
+    parts.append("</svg>")
+    return "".join(parts)

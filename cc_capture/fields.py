@@ -1,0 +1,214 @@
+"""What each stored column and each `--json` key means, written once.
+
+The README's JSON documentation, `ccd browse`'s table and column descriptions and the tests
+that check both read this module, so a column is described in one place. Keys shared by a
+table and a JSON shape (a trace's `prompt`, a call's `batch`) share their text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TIMES = "Unix seconds in the database; ISO 8601 UTC in JSON"
+
+# `ccd traces list --json` (and `search`, which adds `snippet`)
+TRACE: dict[str, str] = {
+    "trace_id": "One user prompt and everything the agent did for it (the prompt id, or an id made for it)",
+    "session_id": "The Claude Code session the trace belongs to",
+    "prompt": "The user's prompt, secrets redacted",
+    "started_at": f"When the prompt was submitted ({TIMES})",
+    "ended_at": f"When the agent stopped ({TIMES}); null while open",
+    "status": "open, completed, failed (StopFailure) or interrupted",
+    "tool_sequence": "The main agent's tool names in the order the model called them",
+    "n_tool_calls": "Tool calls of the trace, subagents' included",
+    "final_response": "The final answer (Stop's last_assistant_message), Markdown",
+    "error": "Why the turn failed (StopFailure), if it did",
+    "qualifies": "Whether the quality gates let the trace into training; null until its signals are computed",
+}
+
+# `ccd traces show --json`: a trace's own keys beyond TRACE
+TRACE_DETAIL: dict[str, str] = {
+    "tool_calls": "Every tool call of the trace in order (main agent and subagents)",
+    "subagents": "Subagents started by Agent/Task calls of the trace",
+    "signals": "Reasoning signals extracted from the trace (README: Signals and quality gates)",
+    "vector": "The 35-dimension behaviour vector, each in [0, 1]",
+    "vector_names": "The name of each vector dimension",
+    "gate_reasons": "Why the trace qualifies or is excluded, one reason a line",
+    "extractor_version": "Version of the signal extractor that computed signals, vector and gate",
+    "feedback": "The user's rating: {rating, note, rated_at} or null",
+    "source": "Where the record came from: hooks, transcript or both",
+    "model": "The model that answered, from the transcript",
+    "synthetic": "Made up by `ccd bootstrap`, not captured (never evaluated on)",
+    "usage": "Token usage: {messages, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens}",
+}
+
+TOOL_CALL: dict[str, str] = {
+    "tool_use_id": "Claude's id for the call",
+    "name": "The tool: Bash, Read, Edit, Grep, Agent, an MCP tool, ...",
+    "input": "The call's arguments (JSON), secrets redacted",
+    "output": "The tool's result (JSON or text), cut at max_output_chars with a marker",
+    "is_error": "Whether the call failed",
+    "error": "The failure message of a failed call",
+    "status": "ok, error, interrupted, not_run (permission refused), async_launched or running",
+    "reasoning": "The assistant's text written just before this call (from the transcript)",
+    "agent_id": "The subagent that made the call; null for the main agent",
+    "parent_tool_use_id": "For a subagent's call: the Agent/Task call that started the subagent",
+    "batch": "Number of the assistant message that made the call: calls sharing it ran in parallel",
+    "started_at": f"When the call started ({TIMES})",
+    "duration_ms": "How long the call ran, in milliseconds",
+    "source": "Where the record came from: hooks, transcript or both",
+}
+
+SUBAGENT: dict[str, str] = {
+    "agent_id": "The subagent's id",
+    "agent_type": "The subagent type asked for (general-purpose, Explore, ...)",
+    "parent_tool_use_id": "The Agent/Task call that started it",
+    "background": "Whether it ran in the background (its result came back as a task notification)",
+    "started_at": f"When it started ({TIMES})",
+    "ended_at": f"When it stopped ({TIMES})",
+    "final_response": "The subagent's final answer, Markdown",
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    description: str
+    columns: dict[str, str] = field(default_factory=dict)
+    hidden: bool = False  # bookkeeping: kept out of the browser's table list
+
+
+def _pick(doc: dict[str, str], *names: str) -> dict[str, str]:
+    return {n: doc[n] for n in names}
+
+
+_TIMED = {"started_at": "When it started (Unix seconds)", "ended_at": "When it ended (Unix seconds)"}
+
+# Columns every table of store.REDACTED_TABLES has.
+_REDACTED = {"redactor_version": "Version of the redaction rules that wrote the row (cc_capture.redact.VERSION)"}
+
+TABLES: dict[str, Table] = {
+    "traces": Table(
+        "One row per user prompt: the prompt, the final answer, how the turn ended",
+        _pick(TRACE, "trace_id", "session_id", "prompt", "started_at", "ended_at", "status", "final_response",
+              "error") | {
+            "prompt_id": "Claude Code's prompt id (null for prompts of versions that had none)",
+            "seq": "Position of the trace in its session",
+            "n_batches": "Assistant messages that made tool calls",
+            "source": TRACE_DETAIL["source"],
+            "model": TRACE_DETAIL["model"],
+            "synthetic": TRACE_DETAIL["synthetic"],
+        } | _REDACTED),
+    "tool_calls": Table(
+        "Every tool call, with its input, output or error, in the order the model made them",
+        _pick(TOOL_CALL, "tool_use_id", "name", "input", "output", "is_error", "error", "status", "agent_id",
+              "batch", "started_at", "duration_ms", "source") | {
+            "trace_id": "The trace the call belongs to",
+            "session_id": TRACE["session_id"],
+            "seq": "Position of the call in its trace",
+            "ended_at": "When the call ended (Unix seconds)",
+            "permission_requested": "Whether Claude Code asked the user for permission",
+        } | _REDACTED),
+    "subagents": Table(
+        "Subagents, each nested under the Agent/Task call that started it",
+        _pick(SUBAGENT, "agent_id", "agent_type", "parent_tool_use_id", "background", "started_at", "ended_at",
+              "final_response") | {
+            "session_id": TRACE["session_id"],
+            "trace_id": "The trace whose call started it",
+            "transcript_path": "The subagent's transcript file",
+            "source": TRACE_DETAIL["source"],
+        } | _REDACTED),
+    "reasoning": Table("The assistant's text before each tool call, read from the transcripts", {
+        "tool_use_id": "The call the text preceded",
+        "text": TOOL_CALL["reasoning"],
+    } | _REDACTED),
+    "sessions": Table("Claude Code sessions", {
+        "session_id": TRACE["session_id"],
+        "cwd": "The working folder",
+        "transcript_path": "The session's transcript file",
+        "model": "The model at session start",
+        "source": "How the session started (startup, resume, clear, compact)",
+        "permission_mode": "Claude Code's permission mode",
+        "started_at": _TIMED["started_at"],
+        "last_event_at": "The last event seen (Unix seconds)",
+        "ended_at": _TIMED["ended_at"],
+        "end_reason": "Why the session ended (SessionEnd's reason)",
+        "n_compactions": "How often the context was compacted",
+    }),
+    "signals": Table("Reasoning signals, behaviour vector and quality-gate decision of each closed trace", {
+        "trace_id": "The trace",
+        "extractor_version": TRACE_DETAIL["extractor_version"],
+        "computed_at": "When they were computed (Unix seconds)",
+        "signals": TRACE_DETAIL["signals"],
+        "vector": TRACE_DETAIL["vector"],
+        "qualifies": "1 when the quality gates let the trace into training",
+        "gate_reasons": TRACE_DETAIL["gate_reasons"],
+    }),
+    "feedback": Table("Ratings given with `ccd rate` or /cc-capture:rate", {
+        "trace_id": "The rated trace",
+        "rating": "up or down",
+        "note": "Why, in the user's words",
+        "rated_at": "When (Unix seconds)",
+    }),
+    "message_usage": Table("Token usage, once per assistant message", {
+        "message_id": "Claude's message id",
+        "trace_id": "The trace",
+        "agent_id": TOOL_CALL["agent_id"],
+        "model": "The model that wrote the message",
+        "input_tokens": "Input tokens",
+        "output_tokens": "Output tokens",
+        "cache_read_tokens": "Input tokens read from the prompt cache",
+        "cache_creation_tokens": "Input tokens written to the prompt cache",
+    }),
+    "runs": Table("Training runs: what was trained on what, how it went, what it produced", {
+        "run_id": "The run's id",
+        "phase": "sft, dpo or grpo",
+        "status": "The run's state (created, running, completed, failed, interrupted)",
+        "created_at": "When it was created (Unix seconds)",
+        "started_at": _TIMED["started_at"],
+        "ended_at": _TIMED["ended_at"],
+        "pid": "The training process",
+        "backend": "unsloth or transformers",
+        "config": "The training settings (JSON)",
+        "dataset_path": "The dataset folder trained on",
+        "dataset_manifest": "That dataset's manifest (JSON)",
+        "metrics": "Losses, steps, tokens/s, rewards (JSON)",
+        "artifacts": "Adapter, checkpoints, log (JSON)",
+        "error": "Why it failed",
+        "log_path": "The run's log file",
+    }),
+    "events": Table("Every hook event as received (payload redacted)", {
+        "id": "Row id",
+        "journal_name": "The journal file it came from",
+        "received_at": "When the hook wrote it (Unix seconds)",
+        "ingested_at": "When the daemon stored it (Unix seconds)",
+        "event": "The hook event name (PreToolUse, Stop, ...)",
+        "session_id": TRACE["session_id"],
+        "prompt_id": "Claude Code's prompt id",
+        "trace_id": "The trace it was assembled into",
+        "tool_use_id": TOOL_CALL["tool_use_id"],
+        "agent_id": TOOL_CALL["agent_id"],
+        "payload": "The event's JSON, redacted",
+    } | _REDACTED),
+    "quarantine": Table("Records that could not be ingested as they were, and why", {
+        "id": "Row id",
+        "journal_name": "The journal file",
+        "reason": "Why it was quarantined",
+        "size": "Its size in bytes",
+        "received_at": "When it was written (Unix seconds)",
+        "quarantined_at": "When it was quarantined (Unix seconds)",
+        "sample": "The start of the record, redacted",
+    } | _REDACTED),
+    "prompt_routes": Table("Prompt ids that continue an earlier trace (a background agent's notification)", {
+        "prompt_id": "The continuing prompt", "trace_id": "The trace it continues"}, hidden=True),
+    "transcript_prompts": Table("Which trace a transcript prompt line became", {
+        "uuid": "The transcript line", "trace_id": "The trace"}, hidden=True),
+    "agent_links": Table("Agent to Agent/Task call links read from transcripts", {
+        "agent_id": "The subagent", "tool_use_id": "The call that started it"}, hidden=True),
+    "transcript_offsets": Table("How far each transcript file has been read", {
+        "path": "The file", "session_id": TRACE["session_id"], "offset": "Bytes read",
+        "pending_text": "Text waiting for its tool call", "state": "The reader's state (JSON)",
+        "size": "The file's size when last read"}, hidden=True),
+    "journal_done": Table("Journal records committed but maybe not yet deleted", {
+        "name": "The journal file", "mtime_ns": "Its modification time", "size": "Its size"}, hidden=True),
+    "dirty_traces": Table("Traces whose signals wait to be computed", {"trace_id": "The trace"}, hidden=True),
+}

@@ -1,0 +1,87 @@
+"""Measure sentence-level signal detectors against a labelled set, with 95% intervals.
+
+The set is tests/fixtures/signals/: sentences.jsonl (real assistant sentences, each with a fixed
+split: "dev" may be tuned on, "heldout" is only reported) and labels.jsonl (labels by meaning,
+written by a person following LABELLING.md before any detector ran on them). Nothing here is
+imported by the daemon; benchmarks/signals.py and the tests use it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+MIN_POSITIVES = 20  # below this a signal gets no headline figure
+
+
+@dataclass(frozen=True)
+class Sentence:
+    id: str
+    text: str
+    split: str
+    session: str
+    labels: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Score:
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def positives(self) -> int:
+        return self.tp + self.fn
+
+    @property
+    def precision(self) -> float | None:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.tp / self.positives if self.positives else None
+
+    @property
+    def precision_interval(self) -> tuple[float, float] | None:
+        return wilson(self.tp, self.tp + self.fp)
+
+    @property
+    def recall_interval(self) -> tuple[float, float] | None:
+        return wilson(self.tp, self.positives)
+
+    @property
+    def headline(self) -> bool:
+        return self.positives >= MIN_POSITIVES
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float] | None:
+    """95% Wilson score interval of a proportion (sound at 0 and 1 and for small counts)."""
+    if not trials:
+        return None
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def load(folder: Path) -> list[Sentence]:
+    labels = {r["id"]: r["labels"] for r in map(json.loads, (folder / "labels.jsonl").read_text().splitlines())}
+    rows = [json.loads(line) for line in (folder / "sentences.jsonl").read_text().splitlines()]
+    return [Sentence(r["id"], r["text"], r["split"], r["session"], frozenset(labels[r["id"]])) for r in rows]
+
+
+def score(rows: Iterable[Sentence], kinds: Iterable[str],
+          detect: Callable[[str], dict[str, list[str]]]) -> dict[str, Score]:
+    """tp/fp/fn per kind: a sentence counts as detected for a kind when detect() finds any."""
+    kinds = list(kinds)
+    counts = {k: [0, 0, 0] for k in kinds}
+    for row in rows:
+        found = detect(row.text)
+        for k in kinds:
+            got, want = bool(found.get(k)), k in row.labels
+            if got or want:
+                counts[k][0 if got and want else 1 if got else 2] += 1
+    return {k: Score(*c) for k, c in counts.items()}

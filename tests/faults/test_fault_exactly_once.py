@@ -1,0 +1,123 @@
+"""Fault: the daemon killed (-9) while hooks write, on a busy machine. Every event exactly once.
+
+The race behind issue 17's duplicate: the journal is listed (stat) while a hook has not yet
+appended its end marker; by the time the file is read the record is complete. Its done-mark must
+hold the identity of the bytes actually read, or a crash between commit and unlink re-ingests it.
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+from cc_capture import daemon, journal, store
+from cc_capture.config import CaptureSettings
+from cc_capture.ingest.ingester import Ingester
+from conftest import EMITTER, wait_for
+from support.faults import busy_cores
+
+
+class Killed(BaseException):
+    """Stands for kill -9 right after the commit: nothing after it runs."""
+
+
+def _count(paths, sql):
+    db = store.connect(paths.db)
+    try:
+        return db.execute(sql).fetchone()
+    finally:
+        db.conn.close()
+
+
+def _half_written(paths, name, payload: bytes):
+    """A record whose hook has written the payload but not yet its end marker."""
+    (paths.journal / name).write_bytes(payload)
+
+
+def test_record_completed_between_listing_and_reading_is_not_ingested_twice(paths, db, monkeypatch):
+    payload = b'{"hook_event_name":"PreToolUse","session_id":"s","prompt_id":"p","tool_name":"Bash",' \
+              b'"tool_use_id":"toolu_window","tool_input":{"command":"ls"}}'
+    _half_written(paths, "4242-0.ev", payload)
+    real_list = journal.list_files
+
+    def list_then_hook_finishes(journal_dir):
+        files = real_list(journal_dir)
+        with open(journal_dir / "4242-0.ev", "ab") as fh:  # the hook's printf lands now
+            fh.write(journal.END_MARKER)
+        return files
+
+    def killed_before_unlink(*_):
+        raise Killed
+
+    monkeypatch.setattr(journal, "list_files", list_then_hook_finishes)
+    monkeypatch.setattr(journal, "remove", killed_before_unlink)
+    try:
+        Ingester(paths, CaptureSettings(), db).run_pass()
+    except Killed:
+        pass
+    monkeypatch.undo()
+    assert db.execute("SELECT count(*) FROM events").fetchone() == (1,)
+    assert (paths.journal / "4242-0.ev").exists()  # committed, not yet deleted: the restart must recognise it
+    r = Ingester(paths, CaptureSettings(), db).run_pass()
+    assert r.ingested == 0
+    assert db.execute("SELECT count(*), count(DISTINCT tool_use_id) FROM events").fetchone() == (1, 1)
+    assert not list(paths.journal.glob("*.ev"))
+
+
+def test_too_large_is_decided_on_the_bytes_read_not_the_listing(paths, db, monkeypatch):
+    """A record listed small that is complete and large when read is measured as it is."""
+    _half_written(paths, "4243-0.ev", b'{"hook_event_name":"UserPromptSubmit","session_id":"s"')
+    real_list = journal.list_files
+
+    def list_then_hook_finishes(journal_dir):
+        files = real_list(journal_dir)
+        with open(journal_dir / "4243-0.ev", "ab") as fh:
+            fh.write(b',"prompt_id":"p","prompt":"' + b"x" * 5000 + b'"}' + journal.END_MARKER)
+        return files
+
+    monkeypatch.setattr(journal, "list_files", list_then_hook_finishes)
+    Ingester(paths, CaptureSettings(max_read_bytes=2000), db).run_pass()
+    size = (len(b'{"hook_event_name":"UserPromptSubmit","session_id":"s"') + len(b',"prompt_id":"p","prompt":"')
+            + 5000 + 2 + len(journal.END_MARKER))
+    assert db.execute("SELECT reason, size FROM quarantine").fetchall() == [
+        (f"record of {size} bytes is over max_read_bytes (2000); not read", size)]
+
+
+HOOKS = 2400
+PARALLEL = 8
+KILLS = 3
+
+
+def test_kill_9_several_times_during_a_parallel_burst_on_busy_cores(paths):
+    """Real hooks, 8 at a time, every core busy, the daemon SIGKILLed three times and restarted:
+    each tool_use_id is stored exactly once."""
+    pad = "y" * 3000  # a payload cat writes in more than one go, so the end marker comes later
+    script = (
+        f"seq 0 {HOOKS - 1} | xargs -P {PARALLEL} -I@ sh -c "
+        f"'printf \"{{\\\"hook_event_name\\\":\\\"PreToolUse\\\",\\\"session_id\\\":\\\"burst\\\","
+        f"\\\"prompt_id\\\":\\\"p\\\",\\\"tool_name\\\":\\\"Bash\\\",\\\"tool_use_id\\\":\\\"toolu_@\\\","
+        f"\\\"tool_input\\\":{{\\\"command\\\":\\\"{pad}\\\"}}}}\" | sh {EMITTER} {paths.home}'"
+    )
+    kills = []
+    with busy_cores():
+        current = daemon.start(paths)
+        burst = subprocess.Popen(["sh", "-c", script])
+        try:
+            for k in range(KILLS):
+                threshold = HOOKS * (k + 1) // (KILLS + 2)
+                wait_for(lambda: _count(paths, "SELECT count(*) FROM events")[0] >= threshold, timeout=120,
+                         message=f"{threshold} events ingested")
+                os.kill(current.pid, signal.SIGKILL)
+                wait_for(lambda: not daemon.info(paths).running, message="daemon gone")
+                kills.append(_count(paths, "SELECT count(*) FROM events")[0])
+                time.sleep(0.2)  # hooks keep writing while it is down
+                current = daemon.start(paths)
+            assert burst.wait(timeout=300) == 0
+            wait_for(lambda: not list(paths.journal.glob("*.ev")), timeout=120, message="journal drained")
+        finally:
+            burst.kill()
+            daemon.stop(paths)
+    assert len(kills) == KILLS and kills[-1] < HOOKS
+    total, distinct = _count(paths, "SELECT count(*), count(DISTINCT tool_use_id) FROM events")
+    assert (total, distinct) == (HOOKS, HOOKS)
+    assert _count(paths, "SELECT count(*) FROM quarantine") == (0,)
