@@ -16,17 +16,17 @@ import stat
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
-from cc_capture import hooks_install, journal, store
+from cc_capture import hooks_install, journal
 from cc_capture.config import ConfigError, Paths, Settings, load_settings
 from cc_capture.daemon import info
 from cc_capture.health import database_integrity, disk_space
+from cc_capture.status import daemon_dict
 
 # The newest Claude Code whose hook payloads and transcript layout are recorded and tested
 # (../shared/payloads, tests/support/claude.py pins the same CLI).
@@ -113,17 +113,24 @@ def _backlog(ctx: Context) -> tuple[int, int, float | None, float | None]:
 
 def check_daemon(ctx: Context) -> Check:
     d = info(ctx.paths)
-    details: dict[str, Any] = {"running": d.running, "pid": d.pid, "uptime_s": d.uptime_s, "oldest_unread_s": None}
+    details: dict[str, Any] = daemon_dict(d) | {"oldest_unread_s": None}
     if not d.running:
-        return Check("daemon", Status.FAIL, "the daemon is not running: events wait in the journal",
+        return Check("daemon", Status.FAIL, "the daemon is not running: events wait in the journal"
+                     + (f" (its last start failed: {d.error})" if d.error else ""),
                      "run `ccd daemon start` (its log: logs/daemon.log)", details)
     _, _, _, stalled = _backlog(ctx)
     stall_s = max(STALL_S, 5 * ctx.settings.capture.poll_interval_s)
     details["oldest_unread_s"] = None if stalled is None else round(stalled, 1)
+    restart = f"look at {ctx.paths.daemon_log}, then `ccd daemon stop && ccd daemon start`"
+    if not d.ready and (d.uptime_s or 0) > stall_s:
+        return Check("daemon", Status.FAIL, f"the daemon (pid {d.pid}) has not become ready in "
+                     f"{d.uptime_s:.0f}s", restart, details)
     if stalled is not None and stalled > stall_s and (d.uptime_s or 0) > stall_s:
         return Check("daemon", Status.FAIL, f"the daemon (pid {d.pid}) runs but is not ingesting: a complete "
-                     f"record has waited {stalled:.0f}s", f"look at {ctx.paths.daemon_log}, then "
-                     "`ccd daemon stop && ccd daemon start`", details)
+                     f"record has waited {stalled:.0f}s", restart, details)
+    if d.warnings:
+        return Check("daemon", Status.WARN, f"running (pid {d.pid}), with warnings: {'; '.join(d.warnings)}",
+                     restart, details)
     return Check("daemon", Status.OK, f"running (pid {d.pid}) and ingesting", None, details)
 
 
@@ -176,11 +183,11 @@ def check_file_modes(ctx: Context) -> Check:
     loose: list[str] = []
     foreign: list[str] = []
     uid = os.getuid()
-    for root, dirs, files in os.walk(ctx.paths.home):
-        if root == str(ctx.paths.home):
+    home = str(ctx.paths.home)
+    for root, dirs, files in os.walk(home):
+        if root == home:
             dirs[:] = [d for d in dirs if d != "venv"]
-        for name in [*dirs, *files]:
-            p = os.path.join(root, name)
+        for p in ([home] if root == home else []) + [os.path.join(root, name) for name in [*dirs, *files]]:
             try:
                 st = os.lstat(p)
             except FileNotFoundError:
