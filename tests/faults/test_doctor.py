@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -37,7 +38,9 @@ def home(paths, tmp_path, monkeypatch, shared):
 
 
 def doctor():
-    p = ccd("doctor", "--json", check=False)
+    """`ccd doctor --json`; with learning on it imports the training stack, a minute on a busy machine."""
+    p = subprocess.run([sys.executable, "-m", "cc_capture", "doctor", "--json"], capture_output=True, text=True,
+                       timeout=600)
     data = json.loads(p.stdout)
     return p.returncode, data, {c["name"]: c for c in data["checks"]}
 
