@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from enum import Enum
@@ -24,7 +25,7 @@ from typing import Any, Callable
 
 from cc_capture import hooks_install, journal
 from cc_capture.config import ConfigError, Paths, Settings, load_settings
-from cc_capture.daemon import info
+from cc_capture.homelock import info
 from cc_capture.health import database_integrity, disk_space
 from cc_capture.status import daemon_dict
 
@@ -327,16 +328,21 @@ def check_training_stack(ctx: Context, timeout_s: float = 300.0) -> Check:
 
 
 def check_ollama(ctx: Context, timeout_s: float = 2.0) -> Check:
-    url = ctx.settings.learning.ollama_url
+    """`GET /api/version` of the Ollama that deploy uses ([deploy] ollama_host), on this machine only."""
+    url = ctx.settings.deploy.host()
     if not ctx.settings.learning.enabled:
-        return Check("ollama", Status.SKIP, "not checked: [learning] enabled is false", None, {"url": url})
+        return Check("ollama", Status.SKIP, "not checked: [learning] enabled is false", None,
+                     {"url": url, "version": None})
+    if urllib.parse.urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        return Check("ollama", Status.SKIP, f"not checked: {url} is not on this machine (doctor asks only "
+                     "127.0.0.1)", None, {"url": url, "version": None})
     try:
         with urllib.request.urlopen(url + "/api/version", timeout=timeout_s) as r:
             version = json.loads(r.read()).get("version")
     except (OSError, ValueError, AttributeError) as e:
         reason = getattr(e, "reason", e)
         return Check("ollama", Status.FAIL, f"Ollama does not answer at {url}: {reason}",
-                     "start it (`ollama serve`) or set [learning] ollama_url", {"url": url, "version": None})
+                     "start it (`ollama serve`) or set [deploy] ollama_host", {"url": url, "version": None})
     return Check("ollama", Status.OK, f"Ollama {version} at {url}", None, {"url": url, "version": version})
 
 

@@ -119,7 +119,7 @@ def test_metadata_describes_tables_and_every_canned_query_runs(db, paths, shared
 
     replay(paths, shared, SESSION_42067652)
     ingest_all(paths)
-    meta = build_metadata(db, paths.db)
+    meta = build_metadata(paths.db)
     tables = meta["databases"]["cc-capture"]["tables"]
     assert tables["tool_calls"]["columns"]["batch"] == fields.TOOL_CALL["batch"]
     assert tables["journal_done"]["hidden"] is True

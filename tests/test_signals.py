@@ -88,6 +88,68 @@ def test_score_and_wilson_interval():
     assert wilson(0, 0) is None and wilson(0, 5)[0] == 0.0
 
 
+# Floors on the dev split of tests/fixtures/signals/ (the only part the detectors were tuned on;
+# the held-out split is reported by benchmarks/signals.py, never asserted on or tuned against).
+DEV_FLOORS = {  # kind: (precision, recall), a little under what extractor v2 measures
+    "constraint": (0.6, 0.7), "pruning": (0.6, 0.7), "self_correction": (0.8, 0.75), "assumption": (0.7, 0.75),
+    "validation": (0.75, 0.75), "counterfactual": (0.65, 0.6), "self_critique": (0.8, 0.75),
+    "preference": (0.8, 0.75), "plan": (0.75, 0.4),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DEV_FLOORS))
+def test_dev_split_floor(kind):
+    s = score([r for r in REAL if r.split == "dev"], [kind], phrases.detect)[kind]
+    assert s.headline, (kind, s.positives)
+    assert s.precision >= DEV_FLOORS[kind][0] and s.recall >= DEV_FLOORS[kind][1], (kind, s)
+
+
+# Ordinary ways of saying things that the first detectors missed or misread (issue 14), and
+# the examples of tests/fixtures/signals/LABELLING.md
+MEANINGS = [
+    ("self_correction", True, "The path is actually relative to the repo root, not the home directory."),
+    ("self_correction", True, "Ah, I see — the hook runs before the config loads."),
+    ("self_correction", True, "Sorry, I edited the wrong file."),
+    ("self_correction", True, "My test failed because I renamed the fixture."),
+    ("self_correction", False, "I see the file defines three classes."),
+    ("constraint", True, "Must keep the public API unchanged."),
+    ("constraint", True, "Never commit directly to main."),
+    ("constraint", True, "You must run the linter before committing."),
+    ("plan", True, "Read the config, then update the parser."),
+    ("plan", True, "I'll read the parser, then add the new field."),
+    ("assumption", True, "The cache might be stale."),
+    ("assumption", True, "It may need a restart."),
+    ("assumption", True, "The build seems to skip the slow tests."),
+    ("assumption", False, "You might want to restart the shell."),
+    ("validation", True, "Run the full test suite."),
+    ("validation", True, "Let me check the compilation."),
+    ("validation", True, "All clean."),
+    ("validation", False, "Let me check if the config file exists."),
+    ("pruning", True, "Rather than patching the regex, I'll parse the JSON properly."),
+    ("pruning", False, "It now uses a map instead of a list."),
+    ("counterfactual", True, "Without the lock, two writers would corrupt the file."),
+    ("counterfactual", True, "Alternatively, we could read the setting from the environment."),
+    ("self_critique", True, "My first fix was a hack."),
+    ("preference", True, "Option B is cleaner because it keeps the API."),
+    ("preference", True, "I'd go with the environment variable rather than a flag."),
+]
+
+
+@pytest.mark.parametrize(("kind", "want", "text"), MEANINGS, ids=[f"{k}-{w}-{i}" for i, (k, w, _) in enumerate(MEANINGS)])
+def test_phrase_meanings(kind, want, text):
+    assert bool(phrases.detect(text)[kind]) is want, (kind, text, phrases.detect(text))
+
+
+@pytest.mark.parametrize(("command", "kind"), [
+    ("npm run lint", "lint"), ("pnpm typecheck", "typecheck"), ("Invoke-Pester -Path tests", "tests"),
+    ("deno test -A", "tests"), ("go test ./...", "tests"), ("cat README.md", None),
+])
+def test_check_commands(command, kind):
+    from cc_capture.signals.extract import check_kind
+    assert check_kind(CallView(name="Bash", input={"command": command}, output="", is_error=False, error=None,
+                               reasoning="", agent_id=None, batch=None, status="ok")) == kind
+
+
 def view(case) -> TraceView:
     calls = [CallView(name=c["name"], input=c["input"], output=c["output"], is_error=c["is_error"], error=c["error"],
                       reasoning=c["reasoning"], agent_id=c["agent_id"], batch=c["batch"],
@@ -217,6 +279,20 @@ def test_stale_finds_older_extractor_versions(paths, db):
     assert stale(db) == ["p1"] and stale(db, everything=True) == ["p1"]
 
 
+def test_recompute_brings_older_extractor_rows_to_the_current_version(paths, db):
+    """Traces computed by extractor v1 are stale under v2, and `ccd signals recompute` updates them."""
+    _trace_events(paths, "p1", "Fix the flaky test", "Actually, the fixture was wrong; all tests pass now.",
+                  [("Bash", {"command": "pytest -q"})])
+    ingest_all(paths)
+    compute_pending(db, GateSettings())
+    db.execute("UPDATE signals SET extractor_version = 1, signals = json_set(signals, '$.self_corrections', json('[]'))")
+    assert EXTRACTOR_VERSION >= 2 and stale(db) == ["p1"]
+    assert json.loads(ccd("signals", "recompute", "--json").stdout)["computed"] == 1
+    version, corrections = db.execute(
+        "SELECT extractor_version, json_array_length(signals, '$.self_corrections') FROM signals").fetchone()
+    assert version == EXTRACTOR_VERSION and corrections >= 1 and stale(db) == []
+
+
 def ccd(*args, check=True):
     p = subprocess.run([sys.executable, "-m", "cc_capture", *args], capture_output=True, text=True, timeout=60)
     if check and p.returncode:
@@ -262,7 +338,7 @@ def test_word_gates_change_no_detection(shared):
         found = {k: [] for k in phrases.KINDS}
         for s in phrases.sentences(text):
             for d in phrases.DETECTORS:
-                if any(p.search(s) for p in d.patterns):
+                if any(p.search(s) for p in d.patterns) and not any(x.search(s) for x in d.exclude):
                     found[d.kind].append(s)
         return found
 
@@ -283,9 +359,11 @@ def test_words_a_pattern_needs():
     def words(pattern):
         return phrases._required_words(phrases._sre_parse.parse(pattern, 0))
 
-    assert words(r"\b(?:option|approach) (?:a|b|1|2)\b.{0,80}\bbetter") == {"option", "approach"}
-    assert words(r"\bwithout (?:breaking|changing)\b") == {"without "}
-    assert words(r"(?<![-\w])verif(?:y|ied)\b") == {"verif"}
+    assert words(r"\b(?:option|approach) (?:a|b|1|2)\b.{0,80}\bbetter") == {"option ", "approach "}
+    # the parser factors "ha" out of has|have|had: the words are rebuilt around the branch
+    assert words(r"\b(?:has|have|had) to\b") == {"has to", "have to", "had to"}
+    assert words(r"\bwithout (?:breaking|changing)\b") == {"without breaking", "without changing"}
+    assert words(r"(?<![-\w])verif(?:y|ied)\b") == {"verify", "verified"}
     assert words(r"\b(?:I|we) (?:would )?prefer\b") == {"prefer"}
     assert words(r"^\s*$") is None  # nothing required: such a pattern always runs
     assert not phrases._UNGATED  # every detector pattern today has words to gate on

@@ -1,15 +1,13 @@
 """Datasette metadata for the store: titles, the description of every table and column (from
 `cc_capture.fields`, the source of the `--json` documentation too), facets, and the canned
-queries that answer what people ask of their traces. Queries over tables a later migration
-adds (the model registry, evaluations) appear only once the store has those tables.
+queries that answer what people ask of their traces and models.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import sqlite_utils
 
 from cc_capture import fields, store
 
@@ -18,49 +16,57 @@ MODELS_PAGE = "/-/models"
 
 _LATEST = "ORDER BY t.started_at DESC, t.seq DESC LIMIT 200"
 
-# name → (title, description, SQL); every row with a trace_id links to that trace's page.
-QUERIES: dict[str, tuple[str, str, str]] = {
-    "recent_traces": (
+
+@dataclass(frozen=True)
+class Query:
+    title: str
+    description: str
+    sql: str
+
+
+# Canned queries by name; every row with a trace_id links to that trace's page.
+QUERIES: dict[str, Query] = {
+    "recent_traces": Query(
         "Recent traces",
         "The latest 200 traces: prompt, the main agent's tools in order, status, and whether they qualify "
         "for training (empty until their signals are computed).",
         f"SELECT {store.TRACE_COLUMNS} FROM traces t {_LATEST}",
     ),
-    "search": (
+    "search": Query(
         "Search prompts and answers",
         "Full-text search over prompts and final answers: every word must appear.",
         f"""SELECT {store.TRACE_COLUMNS}, snippet(traces_fts, -1, '[', ']', '…', 12) AS snippet
         FROM traces_fts JOIN traces t ON t.rowid = traces_fts.rowid
         WHERE traces_fts MATCH fts_query(:q) ORDER BY rank LIMIT 200""",
     ),
-    "failing_calls": (
+    "failing_calls": Query(
         "Failing tool calls",
         "Tool calls that failed, newest first, with the error and the prompt they served.",
         """SELECT c.trace_id, c.started_at, c.name, c.status, c.error, c.input, t.prompt
         FROM tool_calls c JOIN traces t ON t.trace_id = c.trace_id
         WHERE c.is_error = 1 ORDER BY c.started_at DESC LIMIT 200""",
     ),
-    "tools": (
+    "tools": Query(
         "Tools",
         "Each tool: how often it was called, how often it failed, its mean and longest duration.",
         """SELECT name, count(*) AS calls, sum(is_error) AS failed, count(DISTINCT trace_id) AS traces,
                round(avg(duration_ms)) AS mean_ms, max(duration_ms) AS max_ms
         FROM tool_calls GROUP BY name ORDER BY calls DESC""",
     ),
-    "traces_by_tool": (
+    "traces_by_tool": Query(
         "Traces by tool",
         "The traces that used a tool (Bash, Read, Edit, Agent, ...), with how often and how often it failed.",
         """SELECT t.trace_id, t.started_at, t.status, count(*) AS calls, sum(c.is_error) AS failed, t.prompt
         FROM tool_calls c JOIN traces t ON t.trace_id = c.trace_id WHERE c.name = :tool
         GROUP BY t.trace_id ORDER BY t.started_at DESC LIMIT 200""",
     ),
-    "slowest_calls": (
+    "slowest_calls": Query(
         "Slowest tool calls",
         "The 100 longest tool calls.",
         """SELECT c.trace_id, c.name, c.duration_ms, c.started_at, c.status, c.input
         FROM tool_calls c WHERE c.duration_ms IS NOT NULL ORDER BY c.duration_ms DESC LIMIT 100""",
     ),
-    "self_corrections": (
+    "self_corrections": Query(
         "Self-corrections",
         "Where the agent corrected itself: what triggered it (a failed call, its own words) and what changed.",
         """SELECT g.trace_id, json_extract(j.value, '$.trigger') AS trigger, json_extract(j.value, '$.change') AS change,
@@ -68,18 +74,25 @@ QUERIES: dict[str, tuple[str, str, str]] = {
         FROM signals g JOIN traces t ON t.trace_id = g.trace_id, json_each(g.signals, '$.self_corrections') j
         ORDER BY t.started_at DESC LIMIT 200""",
     ),
-    "gate_reasons": (
+    "gate_reasons": Query(
         "Gate reasons",
         "How many traces each quality-gate reason applies to (a trace can have several).",
         store.GATE_REASON_COUNTS,
     ),
-    "excluded_traces": (
+    "excluded_traces": Query(
         "Traces kept out of training",
         "Traces the quality gates excluded, with their reasons.",
         f"""SELECT t.trace_id, t.started_at, t.status, g.gate_reasons, t.prompt
         FROM signals g JOIN traces t ON t.trace_id = g.trace_id WHERE g.qualifies = 0 {_LATEST}""",
     ),
-    "training_runs": (
+    "deployments": Query(
+        "Deployments",
+        "Every deploy and rollback in Ollama, failed ones included: which version, the tag and alias, the fault.",
+        """SELECT id, action, model_version, tag, alias, status, fault, error, reason, previous_version, quantization,
+               started_at, ended_at
+        FROM deployments ORDER BY id DESC""",
+    ),
+    "training_runs": Query(
         "Training runs",
         "Every training run: phase, backend, status, losses and speed, the dataset it used, why it failed.",
         """SELECT run_id, phase, status, backend, created_at, ended_at,
@@ -91,7 +104,8 @@ QUERIES: dict[str, tuple[str, str, str]] = {
 
 # Facets people filter by, per table.
 FACETS = {"traces": ["status", "source"], "tool_calls": ["name", "status", "is_error"],
-          "subagents": ["agent_type", "background"], "runs": ["phase", "status"]}
+          "subagents": ["agent_type", "background"], "runs": ["phase", "status"],
+          "deployments": ["action", "status", "fault"]}
 SORT_DESC = {"traces": "started_at", "tool_calls": "started_at", "runs": "created_at", "events": "id"}
 
 
@@ -102,19 +116,16 @@ def database_name(db_path: Path) -> str:
 
 def _description_html(name: str) -> str:
     """The home page's text: where to start, and a link to every canned query."""
-    links = ", ".join(f'<a href="/{name}/{q}">{title.lower()}</a>' for q, (title, _, _) in QUERIES.items())
+    links = ", ".join(f'<a href="/{name}/{q}">{query.title.lower()}</a>' for q, query in QUERIES.items())
     return (f'<p>Your captured Claude Code sessions, read-only. Start with <a href="/{name}/recent_traces">recent '
             f'traces</a> (a trace id opens that trace as a tree), or the <a href="{MODELS_PAGE}">models</a>.</p>'
             f"<p>Questions answered: {links}.</p>")
 
 
-def build_metadata(db: sqlite_utils.Database, db_path: Path) -> dict[str, Any]:
-    """Datasette's metadata for this store, as it is now (tables a migration added included)."""
-    present = set(db.table_names())
+def build_metadata(db_path: Path) -> dict[str, Any]:
+    """Datasette's metadata for the store at `db_path`."""
     tables: dict[str, Any] = {}
     for table, doc in fields.TABLES.items():
-        if table not in present:
-            continue
         entry: dict[str, Any] = {"description": doc.description, "columns": doc.columns}
         if doc.hidden:
             entry["hidden"] = True
@@ -123,8 +134,8 @@ def build_metadata(db: sqlite_utils.Database, db_path: Path) -> dict[str, Any]:
         if table in SORT_DESC:
             entry["sort_desc"] = SORT_DESC[table]
         tables[table] = entry
-    queries = {name: {"title": title, "description": description, "sql": sql.strip(), "hide_sql": True}
-               for name, (title, description, sql) in QUERIES.items()}
+    queries = {name: {"title": q.title, "description": q.description, "sql": q.sql.strip(), "hide_sql": True}
+               for name, q in QUERIES.items()}
     name = database_name(db_path)
     return {
         "title": "cc-capture",

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-import sqlite_utils
-
 from cc_capture import store
 
 
@@ -45,7 +43,7 @@ class Registry:
         return list(dict.fromkeys(name for v in self.versions for name in v.metrics))
 
 
-def registry(db: sqlite_utils.Database) -> Registry:
+def registry(db: store.Database) -> Registry:
     """The registry as the models page shows it; empty when the store has no `models` table yet."""
     tables = set(db.table_names())
     if not {"models", "model_events", "evaluations"} <= tables:

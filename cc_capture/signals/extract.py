@@ -40,10 +40,12 @@ _READ_ONLY_SHELL = re.compile(
 _CHECK_COMMANDS = [
     ("tests", re.compile(r"\b(?:pytest|py\.test|unittest|nose2|tox|nox|(?:npm|yarn|pnpm|bun)(?: run)? test|go test|"
                          r"cargo (?:test|nextest)|make (?:test|check)|mix test|rspec|jest|vitest|mocha|ctest|"
-                         r"(?:gradle|mvn|\./gradlew) test|dotnet test|phpunit|bats)\b")),
+                         r"(?:gradle|mvn|\./gradlew) test|dotnet test|phpunit|bats|deno test|swift test|node --test|"
+                         r"Invoke-Pester)\b")),
     ("lint", re.compile(r"\b(?:ruff(?! format)|flake8|pylint|eslint|credo|golangci-lint|clippy|rubocop|shellcheck|"
-                        r"stylelint|markdownlint|hadolint)\b")),
-    ("typecheck", re.compile(r"\b(?:mypy|pyright|tsc|dialyzer|cargo check|go vet|flow check)\b")),
+                        r"stylelint|markdownlint|hadolint|(?:npm|yarn|pnpm|bun)(?: run)? lint)\b")),
+    ("typecheck", re.compile(r"\b(?:mypy|pyright|tsc|dialyzer|cargo check|go vet|flow check|"
+                             r"(?:npm|yarn|pnpm|bun)(?: run)? type-?check)\b")),
     ("build", re.compile(r"\b(?:cargo build|go build|npm run build|yarn build|mix compile|make\b(?! test)|gcc|"
                          r"g\+\+|javac|mvn (?:package|compile)|gradle build|python -m build|tsc -b)\b")),
 ]

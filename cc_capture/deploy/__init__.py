@@ -1,0 +1,1 @@
+"""Deploying exported models into Ollama: version tags, a moving alias, rollback (see deployer)."""

@@ -1,0 +1,39 @@
+"""What `ccd status` says about the deployed model: the alias's target from the deployments table,
+and whether Ollama answers for it right now (one short request, only when something is deployed)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from cc_capture import store
+from cc_capture.deploy import records
+from cc_capture.deploy.config import DeploySettings
+
+PROBE_TIMEOUT_S = 2.0
+
+
+class OllamaState(str, Enum):
+    REACHABLE = "reachable"
+    UNREACHABLE = "unreachable"
+    MISSING_MODEL = "missing_model"
+
+
+def probe(host: str, model: str, timeout_s: float = PROBE_TIMEOUT_S) -> OllamaState:
+    from cc_capture.deploy.server import DeployError, Fault, OllamaServer
+
+    try:
+        with OllamaServer(host, timeout_s) as server:
+            server.capabilities(model)
+    except DeployError as e:
+        return OllamaState.MISSING_MODEL if e.fault is Fault.MODEL_MISSING else OllamaState.UNREACHABLE
+    return OllamaState.REACHABLE
+
+
+def deployed(db: store.Database, settings: DeploySettings) -> dict[str, Any] | None:
+    """{tag, alias, version, deployed_at, host, ollama} of what the alias points at, or None."""
+    now = records.current(db, settings.alias)
+    if now is None:
+        return None
+    return {"tag": now.tag, "alias": now.alias, "version": now.model_version, "deployed_at": store.iso(now.ended_at),
+            "host": now.host, "ollama": probe(now.host, now.alias).value}
