@@ -63,6 +63,12 @@ class Context:
     config_error: str | None
     now: float
 
+    @property
+    def learning(self) -> bool:
+        """The user set up learning (a `[learning]` table, enabled): its stack and Ollama must work.
+        `enabled` defaults to true, so the default alone does not count."""
+        return "learning" in self.settings.model_fields_set and self.settings.learning.enabled
+
 
 # ---------------------------------------------------------------- the checks
 
@@ -310,7 +316,7 @@ def _imported_versions(timeout_s: float) -> dict[str, str | None]:
 def check_training_stack(ctx: Context, timeout_s: float = 300.0) -> Check:
     """With learning enabled, the stack is imported (a subprocess; tens of seconds on a busy
     machine); otherwise only its installed versions are read, and a missing stack is no fault."""
-    learning = ctx.settings.learning.enabled
+    learning = ctx.learning
     fix = "run `./install.sh --train` (or --gpu on CUDA)"
     try:
         versions = _imported_versions(timeout_s) if learning else _installed_versions()
@@ -324,14 +330,15 @@ def check_training_stack(ctx: Context, timeout_s: float = 300.0) -> Check:
     message = f"{'not importable' if learning else 'not installed'}: {', '.join(missing)}"
     if learning:
         return Check("training_stack", Status.FAIL, message, fix, details)
-    return Check("training_stack", Status.OK, f"{message} (needed only to train; [learning] is off)", None, details)
+    return Check("training_stack", Status.OK, f"{message} (needed only to train; learning is not configured)", None,
+                 details)
 
 
 def check_ollama(ctx: Context, timeout_s: float = 2.0) -> Check:
     """`GET /api/version` of the Ollama that deploy uses ([deploy] ollama_host), on this machine only."""
     url = ctx.settings.deploy.host()
-    if not ctx.settings.learning.enabled:
-        return Check("ollama", Status.SKIP, "not checked: [learning] enabled is false", None,
+    if not ctx.learning:
+        return Check("ollama", Status.SKIP, "not checked: learning is not configured ([learning] in config.toml)", None,
                      {"url": url, "version": None})
     if urllib.parse.urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
         return Check("ollama", Status.SKIP, f"not checked: {url} is not on this machine (doctor asks only "

@@ -8,6 +8,7 @@ from cc_capture import hooks_install, journal, store
 from cc_capture.health import disk_space
 from cc_capture.homelock import DaemonInfo, info
 from cc_capture.paths import Paths
+from cc_capture.schedule.state import learning_status
 
 
 def hook_errors(paths: Paths, last: int = 5) -> dict[str, Any]:
@@ -37,6 +38,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         last_run = store.last_run(db)
         last = store.last_event_at(db)
         deployed = _deployed(db, paths)
+        learning = learning_status(db, daemon.running)
     finally:
         db.conn.close()
     disk = disk_space(paths.journal)
@@ -56,6 +58,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         "hooks": hooks_install.registration().as_dict(),
         "last_run": last_run,
         "deployed": deployed,
+        "learning": learning,
     }
 
 
@@ -66,7 +69,7 @@ def _deployed(db: store.Database, paths: Paths) -> dict[str, Any] | None:
         return None
     from cc_capture.config import ConfigError, load_settings
     from cc_capture.deploy import status as deploy_status
-    from cc_capture.deploy.config import DeploySettings
+    from cc_capture.config import DeploySettings
 
     try:
         settings = load_settings(paths).deploy  # its defaults when the settings file is invalid: status still reports

@@ -7,8 +7,8 @@ from enum import Enum
 from typing import Any
 
 from cc_capture import store
+from cc_capture.config import DeploySettings
 from cc_capture.deploy import records
-from cc_capture.deploy.config import DeploySettings
 
 PROBE_TIMEOUT_S = 2.0
 

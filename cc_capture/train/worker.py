@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from cc_capture import store
-from cc_capture.config import Paths
+from cc_capture.config import Paths, TrainSettings
 from cc_capture.train import runs
-from cc_capture.train.config import TrainSettings
 
 
 def check_trl(version: str, cuda: bool) -> None:
