@@ -49,9 +49,9 @@ JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case key
 
 def _print_version(value: bool) -> None:
     if value:
-        from cc_capture import __version__
+        import cc_capture
 
-        console.print(f"ccd (cc-capture) {__version__}", highlight=False)
+        console.print(f"ccd (cc-capture) {cc_capture.__version__}", highlight=False)
         raise typer.Exit()
 
 
