@@ -88,6 +88,40 @@ class DatasetSettings(BaseModel):
     eval_percent: int = Field(10, ge=0, le=50, description="share of sessions held out for evaluation")
 
 
+# The metrics of behavioural_similarity and their weights (cc_capture/evaluate/metrics.py says
+# what each measures); `[evaluate] weights` changes them.
+DEFAULT_WEIGHTS = {"valid_call_rate": 0.2, "next_action_accuracy": 0.2, "tool_accuracy": 0.2,
+                   "argument_match": 0.15, "parallel_match": 0.1, "answer_similarity": 0.15}
+
+
+class EvaluateSettings(BaseModel):
+    """How models are scored against held-out Claude traces, and when a challenger replaces the
+    champion (cc_capture.evaluate)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_items: int = Field(300, gt=0, description="eval items at most (sampled deterministically, by trace)")
+    max_new_tokens: int = Field(256, gt=0, description="tokens a model may write for one step")
+    batch_size: int = Field(8, gt=0, description="prompts generated together")
+    bootstrap_samples: int = Field(1000, ge=100, description="resamples (by trace) for intervals and the gate")
+    max_p: float = Field(0.1, gt=0, le=1, description="a challenger's improvement must have p <= this")
+    max_valid_call_drop: float = Field(0.02, ge=0, le=1, description="how much valid_call_rate may fall")
+    min_score: float = Field(0.0, ge=0, le=1, description="behavioural_similarity a challenger must reach")
+    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS),
+                                      description="of the metrics in behavioural_similarity")
+    seed: int = 0
+
+    @field_validator("weights")
+    @classmethod
+    def _known_metrics(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(weights) - set(DEFAULT_WEIGHTS))
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; weights are for {sorted(DEFAULT_WEIGHTS)}")
+        if any(w < 0 for w in weights.values()) or not sum(weights.values()):
+            raise ValueError("weights must be >= 0 and not all 0")
+        return weights
+
+
 class TrainSettings(BaseModel):
     """How a model is trained (cc_capture.train); `ccd train` options override these."""
 
@@ -188,6 +222,7 @@ class LearningSettings(BaseModel):
     pipeline_command: list[str] | None = Field(None, description="what the daemon starts (default: this "
                                                                  "cc-capture's `ccd pipeline run`), e.g. "
                                                                  "behind `nice`")
+    min_dpo_pairs: int = Field(20, ge=1, description="the pipeline trains DPO only with this many preference pairs")
 
     @field_validator("window")
     @classmethod
@@ -205,6 +240,7 @@ class Settings(BaseModel):
     gates: GateSettings = Field(default_factory=GateSettings)
     datasets: DatasetSettings = Field(default_factory=DatasetSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     learning: LearningSettings = Field(default_factory=LearningSettings)
 

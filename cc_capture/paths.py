@@ -35,7 +35,10 @@ class Paths:
         self.config_file = self.home / "config.toml"
         self.datasets = self.home / "datasets"  # one folder per `ccd dataset build`
         self.runs = self.home / "runs"  # one folder per training run: log, progress, checkpoints, adapter
-        self.pipeline_lock = self.home / "pipeline.lock"  # held by the `ccd pipeline run` that runs
+        self.models = self.home / "models"  # merged weights of registered models
+        self.evalsets = self.home / "evalsets"  # frozen eval sets, one file per hash
+        self.evaluations = self.home / "evaluations"  # evaluation workers' jobs, progress, logs, outputs
+        self.pipeline_lock = self.home / "pipeline.lock"  # held by the running pipeline, naming it
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs / run_id

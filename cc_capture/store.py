@@ -371,8 +371,67 @@ def _v8(db: Database) -> None:
     )
 
 
+def _v9(db: Database) -> None:
+    db.executescript(
+        """
+        -- the model registry: every candidate model, what it came from, its status
+        CREATE TABLE models (
+            version INTEGER PRIMARY KEY,
+            status TEXT NOT NULL,
+            base_model TEXT NOT NULL,
+            runs TEXT NOT NULL DEFAULT '[]',
+            dataset_path TEXT,
+            dataset_sha256 TEXT,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL UNIQUE,
+            artifacts TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL,
+            status_at REAL NOT NULL
+        );
+        -- every change of a model's status, and every gate decision, with its reasons and figures
+        CREATE TABLE model_events (
+            id INTEGER PRIMARY KEY,
+            version INTEGER NOT NULL REFERENCES models(version),
+            at REAL NOT NULL,
+            status TEXT NOT NULL,
+            reasons TEXT NOT NULL,
+            figures TEXT
+        );
+        CREATE INDEX model_events_version ON model_events(version);
+        -- scores, cached by the model's weights and the eval set
+        CREATE TABLE evaluations (
+            id INTEGER PRIMARY KEY,
+            model_sha256 TEXT NOT NULL,
+            eval_set_hash TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            items INTEGER NOT NULL,
+            traces INTEGER NOT NULL,
+            metrics TEXT NOT NULL,
+            counts TEXT NOT NULL,
+            intervals TEXT NOT NULL,
+            per_tool TEXT NOT NULL,
+            item_scores TEXT NOT NULL,
+            timings TEXT NOT NULL,
+            UNIQUE (model_sha256, eval_set_hash)
+        );
+        -- learning pipelines: their steps, timings and outcome
+        CREATE TABLE pipelines (
+            pipeline_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            outcome TEXT,
+            model_version INTEGER,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            steps TEXT NOT NULL DEFAULT '[]',
+            state TEXT NOT NULL DEFAULT '{}',
+            error TEXT
+        );
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
 
 
 def _private_file(path: Path) -> None:

@@ -72,6 +72,11 @@ def status(as_json: bool) -> None:
                   f"{run['run_id']} ({run['phase']}): {run['status']}"
                   + (f", train loss {run['train_loss']:.4f}" if run["train_loss"] is not None else "")
                   + (f" — {run['error']}" if run["error"] else ""))
+    champion = data["champion"]
+    table.add_row("champion model", "none yet (`ccd eval` scores the base model and the latest run)"
+                  if champion is None else f"v{champion['version']}, behavioural similarity "
+                  + ("-" if champion["behavioural_similarity"] is None else f"{champion['behavioural_similarity']:.4f}")
+                  + f", promoted {ago(champion['promoted_at'])}")
     dep = data["deployed"]
     table.add_row("deployed model", "none yet" if dep is None else
                   f"{dep['tag']} as {dep['alias']} at {dep['host']}, {ago(dep['deployed_at'])}; Ollama: "
