@@ -12,13 +12,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cc_capture"
 LAYERS = [
     ("cli", {"cli", "__main__"}),
     ("daemon", {"daemon", "scheduler"}),
-    ("pipeline", {"pipeline", "status"}),  # status: what `ccd status` gathers, deploy's state included
+    ("pipeline", {"pipeline", "status", "doctor"}),  # status: what `ccd status` gathers, deploy's state included;
+    # doctor: the checks of `ccd doctor`, over status's pieces
     ("learning", {"train", "evaluate", "export", "deploy", "compare", "browse"}),
     ("datasets", {"datasets"}),
     ("signals", {"signals"}),
     ("readers", {"ingest", "transcripts"}),
     ("ground", {"store", "redact", "journal", "config", "paths", "homelock", "health", "claude_format", "fields",
-                "hooks_install", "__init__"}),
+                "hooks_install", "logfiles", "__init__"}),
 ]
 NEIGHBOURS_MAY_IMPORT = {"cli", "learning", "ground"}  # GRPO's reward uses evaluate; config uses paths
 LAYER_OF = {part: i for i, (_, parts) in enumerate(LAYERS) for part in parts}
