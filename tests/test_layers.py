@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cc_capture"
 # Top to bottom. A part of cc_capture that is in no layer fails the test: say where it belongs.
 LAYERS = [
     ("cli", {"cli", "__main__"}),
-    ("daemon", {"daemon", "scheduler"}),
+    ("daemon", {"daemon"}),
+    ("scheduler", {"scheduler"}),  # the daemon runs the learning job; the job starts the pipeline as a process
     ("pipeline", {"pipeline", "status", "doctor"}),  # status: what `ccd status` gathers, deploy's state included;
     # doctor: the checks of `ccd doctor`, over status's pieces
     ("learning", {"train", "evaluate", "export", "deploy", "compare", "browse"}),
@@ -19,7 +20,7 @@ LAYERS = [
     ("signals", {"signals"}),
     ("readers", {"ingest", "transcripts"}),
     ("ground", {"store", "redact", "journal", "config", "paths", "homelock", "health", "claude_format", "fields",
-                "hooks_install", "logfiles", "__init__"}),
+                "hooks_install", "logfiles", "learning_state", "__init__"}),
 ]
 NEIGHBOURS_MAY_IMPORT = {"cli", "learning", "ground"}  # GRPO's reward uses evaluate; config uses paths
 LAYER_OF = {part: i for i, (_, parts) in enumerate(LAYERS) for part in parts}

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from cc_capture.config import ConfigError, LearningSettings, Paths, load_settings
-from cc_capture.schedule import probes
-from cc_capture.schedule.decide import GB, Action, MachineState, StoreState, Window, decide
+from cc_capture.scheduler import probes
+from cc_capture.scheduler.decide import GB, Action, MachineState, StoreState, Window, decide
 
 NOW = datetime(2026, 11, 29, 2, 30)  # inside the default window 01:00-06:00
 T = NOW.timestamp()
@@ -230,7 +230,7 @@ def test_disk_needed_from_the_base_model_size(tmp_path):
 # ---------------------------------------------------------------- the daemon's job, with real processes
 
 from cc_capture import daemon, store  # noqa: E402
-from cc_capture.schedule.scheduler import MISFIRE_GRACE_S, LearningScheduler  # noqa: E402
+from cc_capture.scheduler.job import MISFIRE_GRACE_S, LearningScheduler  # noqa: E402
 from conftest import REPO, emit, wait_for  # noqa: E402
 
 READY_CONFIG = """
@@ -395,7 +395,7 @@ def test_status_learning_keys_and_line(paths):
 def test_the_daemon_and_a_check_never_import_torch(paths):
     """The scheduler's whole check in a fresh interpreter; and the running daemon maps no torch library."""
     code = ("import sys; from cc_capture.config import Paths, load_settings; "
-            "from cc_capture.schedule.scheduler import LearningScheduler; import cc_capture.daemon, cc_capture.status; "
+            "from cc_capture.scheduler.job import LearningScheduler; import cc_capture.daemon, cc_capture.status; "
             "p = Paths().ensure(); LearningScheduler(p, load_settings(p)).check(); "
             "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft') if m in sys.modules]; "
             "assert not heavy, heavy")
