@@ -12,7 +12,7 @@ import sys
 from enum import Enum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cc_capture import redact
 from cc_capture.claude_format import DEFAULT_MAX_OUTPUT_CHARS
@@ -161,6 +161,40 @@ class DeploySettings(BaseModel):
         return f"{self.model_name}:latest"
 
 
+class LearningSettings(BaseModel):
+    """The learning pipeline and when the daemon starts it on its own (cc_capture.schedule)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="the daemon starts `ccd pipeline run` on its own")
+    window: str = Field("01:00-06:00", pattern=r"^(always|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d)$",
+                        description="local HH:MM-HH:MM (may cross midnight), or \"always\"")
+    check_interval_min: float = Field(15, gt=0, description="how often the daemon re-checks the conditions")
+    min_new_traces: int = Field(200, ge=0, description="qualifying real traces since the last pipeline started")
+    min_first_traces: int = Field(500, ge=0, description="qualifying traces before the very first pipeline")
+    include_synthetic: bool = Field(False, description="bootstrap traces count towards the thresholds")
+    min_interval_h: float = Field(20, ge=0, description="hours since the last pipeline started")
+    min_gpu_free_gb: float = Field(16, ge=0, description="free GPU memory a run needs")
+    allow_cpu: bool = Field(False, description="run without a GPU (tests, small models)")
+    idle_min: float = Field(30, ge=0, description="minutes without a hook event (no live Claude Code session)")
+    allow_battery: bool = Field(False, description="run on a laptop's battery")
+    min_free_disk_gb: float = Field(10, ge=0, description="free disk a run needs at least")
+    disk_per_base_model: float = Field(3, ge=0, description="free disk a run needs, in sizes of the base model "
+                                                            "(merged weights, GGUF, quantized copy)")
+    retry_after_h: float = Field(6, ge=0, description="hours before a failed pipeline is retried on the same data")
+    pipeline_command: list[str] | None = Field(None, description="what the daemon starts (default: this "
+                                                                 "cc-capture's `ccd pipeline run`), e.g. "
+                                                                 "behind `nice`")
+
+    @field_validator("window")
+    @classmethod
+    def _window_not_empty(cls, value: str) -> str:
+        start, _, end = value.partition("-")
+        if end and start == end:
+            raise ValueError(f"window {value!r} is empty; use \"always\" for the whole day")
+        return value
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -169,6 +203,7 @@ class Settings(BaseModel):
     datasets: DatasetSettings = Field(default_factory=DatasetSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
+    learning: LearningSettings = Field(default_factory=LearningSettings)
 
 
 def load_settings(paths: Paths | None = None) -> Settings:

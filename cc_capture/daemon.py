@@ -25,6 +25,7 @@ from cc_capture.health import database_access, database_integrity
 from cc_capture.homelock import DaemonInfo, HomeBusy, info, read_state, write_state
 from cc_capture.ingest.ingester import Ingester
 from cc_capture.pipeline.ingest import ingest_pass
+from cc_capture.schedule.scheduler import LearningScheduler
 
 log = logging.getLogger("ccd")
 
@@ -108,6 +109,7 @@ class Daemon:
             signal.signal(signal.SIGINT, self.request_stop)
         observer = None
         failed = None
+        learning = None
         try:
             try:
                 self._open_store()
@@ -119,8 +121,11 @@ class Daemon:
             self.state["ready"] = True
             write_state(self.paths, self.state)
             log.info("ccd daemon started (pid %d), home %s", os.getpid(), self.paths.home)
+            learning = self._start_learning()
             self._loop()
         finally:
+            if learning is not None:
+                learning.shutdown()
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
@@ -136,6 +141,17 @@ class Daemon:
             os.umask(old_umask)
             if not failed:
                 log.info("ccd daemon stopped")
+
+    def _start_learning(self) -> LearningScheduler | None:
+        """The learning job, in the scheduler's thread; capture runs on whatever happens to it."""
+        try:
+            learning = LearningScheduler(self.paths, self.settings)
+            learning.start()
+            return learning
+        except Exception as e:
+            self.warn(f"the learning scheduler could not start ({type(e).__name__}: {e}): capture goes on, "
+                      "the model is not retrained on its own")
+            return None
 
     def _open_store(self) -> None:
         """Check the database, open it, and the ingester on it; a damaged file stops the start with

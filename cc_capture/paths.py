@@ -35,6 +35,7 @@ class Paths:
         self.config_file = self.home / "config.toml"
         self.datasets = self.home / "datasets"  # one folder per `ccd dataset build`
         self.runs = self.home / "runs"  # one folder per training run: log, progress, checkpoints, adapter
+        self.pipeline_lock = self.home / "pipeline.lock"  # held by the `ccd pipeline run` that runs
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs / run_id

@@ -8,6 +8,7 @@ from cc_capture import journal, store
 from cc_capture.health import disk_space
 from cc_capture.homelock import DaemonInfo, info
 from cc_capture.paths import Paths
+from cc_capture.schedule.state import learning_status
 
 
 def hook_errors(paths: Paths, last: int = 5) -> dict[str, Any]:
@@ -37,6 +38,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         last_run = store.last_run(db)
         last = store.last_event_at(db)
         deployed = _deployed(db, paths)
+        learning = learning_status(db, daemon.running)
     finally:
         db.conn.close()
     disk = disk_space(paths.journal)
@@ -55,6 +57,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         "hook_errors": hook_errors(paths),
         "last_run": last_run,
         "deployed": deployed,
+        "learning": learning,
     }
 
 

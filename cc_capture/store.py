@@ -350,8 +350,29 @@ def _v7(db: Database) -> None:
     )
 
 
+def _v8(db: Database) -> None:
+    db.executescript(
+        """
+        -- every check of the learning scheduler: run or wait, with its reasons; a run's outcome
+        CREATE TABLE schedule_decisions (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            action TEXT NOT NULL,
+            reasons TEXT NOT NULL,
+            next_check_at REAL,
+            pid INTEGER,
+            log_path TEXT,
+            ended_at REAL,
+            exit_code INTEGER,
+            log_tail TEXT
+        );
+        CREATE INDEX schedule_decisions_action ON schedule_decisions(action, at);
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 
 
 def _private_file(path: Path) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from cc_capture.cli.output import ago, fail, human_bytes, human_duration, print_json
+from typing import Any
+
+from cc_capture.cli.output import ago, fail, human_bytes, human_duration, local_clock, print_json
 
 
 def status(as_json: bool) -> None:
@@ -73,7 +75,22 @@ def status(as_json: bool) -> None:
     table.add_row("deployed model", "none yet" if dep is None else
                   f"{dep['tag']} as {dep['alias']} at {dep['host']}, {ago(dep['deployed_at'])}; Ollama: "
                   + ("[green]answers[/]" if dep["ollama"] == "reachable" else f"[red]{dep['ollama']}[/]"))
+    table.add_row("learning", learning_line(data["learning"], d["running"]))
     console.print(table)
+
+
+def learning_line(learning: dict[str, Any], daemon_running: bool) -> str:
+    """When the model learns next and why not now, in one line."""
+    if learning["enabled"] is False:
+        return "off ([learning] enabled = false)"
+    if not daemon_running:
+        return "the daemon is not running: no training on its own (ccd daemon start)"
+    if learning["decision"] is None:
+        return "first check pending"
+    pipeline = learning["last_pipeline"]
+    if learning["decision"] == "run" or (pipeline and pipeline["outcome"] == "running"):
+        return "training now (see `ccd schedule`)"
+    return f"next check {local_clock(learning['next_check_at'])}, waiting for: " + "; ".join(learning["waiting_for"])
 
 
 def daemon_run() -> None:

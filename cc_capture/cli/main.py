@@ -15,6 +15,7 @@ from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
 from cc_capture.cli import fast
 from cc_capture.cli.browse import browse
+from cc_capture.cli.schedule import schedule
 from cc_capture.cli.output import console, fail, human_bytes, human_duration, one_line, print_json
 from cc_capture.config import ConfigError, Paths, load_settings
 
@@ -39,6 +40,7 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(runs_app, name="runs")
 
 app.command()(browse)
+app.command()(schedule)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
 
