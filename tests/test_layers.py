@@ -11,8 +11,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cc_capture"
 # Top to bottom. A part of cc_capture that is in no layer fails the test: say where it belongs.
 LAYERS = [
     ("cli", {"cli", "__main__"}),
-    ("daemon", {"daemon", "scheduler"}),
-    ("pipeline", {"pipeline", "status"}),  # status: what `ccd status` gathers, deploy's state included
+    ("daemon", {"daemon", "schedule", "status"}),  # status: what `ccd status` gathers, the scheduler's included
+    ("pipeline", {"pipeline"}),
     ("learning", {"train", "evaluate", "export", "deploy", "compare", "browse"}),
     ("datasets", {"datasets"}),
     ("signals", {"signals"}),
@@ -20,7 +20,7 @@ LAYERS = [
     ("ground", {"store", "redact", "journal", "config", "paths", "homelock", "health", "claude_format", "fields",
                 "hooks_install", "__init__"}),
 ]
-NEIGHBOURS_MAY_IMPORT = {"cli", "learning", "ground"}  # GRPO's reward uses evaluate; config uses paths
+NEIGHBOURS_MAY_IMPORT = {"cli", "daemon", "learning", "ground"}  # the daemon runs the scheduler; config uses paths
 LAYER_OF = {part: i for i, (_, parts) in enumerate(LAYERS) for part in parts}
 
 
