@@ -40,8 +40,11 @@ class CaptureSettings(BaseModel):
     incomplete_grace_s: float = Field(120.0, gt=0, description="a record with no end marker this old is quarantined")
     batch_events: int = Field(2000, gt=0, description="events committed per transaction")
     transcript_hot_s: float = Field(15.0, ge=0, description="keep re-reading a transcript this long after its last event")
-    poll_interval_s: float = Field(1.0, gt=0, description="journal rescan interval, in case a file event is missed")
+    poll_interval_s: float = Field(1.0, gt=0, le=3600, description="journal rescan interval, in case a file event is "
+                                                               "missed")
     mirror_transcripts: bool = Field(True, description="import every transcript under transcript_roots, live")
+    max_log_bytes: int = Field(5 * 1024 * 1024, gt=0, description="logs/daemon.log and hook-errors.log are rotated "
+                                                                    "to <name>.1 above this size")
     transcript_roots: list[str] | None = Field(None, description="default: ~/.claude/projects and "
                                                                   "$CLAUDE_CONFIG_DIR/projects")
     redact_emails: redact.EmailPolicy = Field(redact.EmailPolicy.PERSONAL,
@@ -83,6 +86,40 @@ class DatasetSettings(BaseModel):
     max_tokens: int = Field(4096, gt=256, description="longer conversations are split at step boundaries")
     max_tool_output_tokens: int = Field(1024, gt=0, description="tool outputs are cut to this, with a marker")
     eval_percent: int = Field(10, ge=0, le=50, description="share of sessions held out for evaluation")
+
+
+# The metrics of behavioural_similarity and their weights (cc_capture/evaluate/metrics.py says
+# what each measures); `[evaluate] weights` changes them.
+DEFAULT_WEIGHTS = {"valid_call_rate": 0.2, "next_action_accuracy": 0.2, "tool_accuracy": 0.2,
+                   "argument_match": 0.15, "parallel_match": 0.1, "answer_similarity": 0.15}
+
+
+class EvaluateSettings(BaseModel):
+    """How models are scored against held-out Claude traces, and when a challenger replaces the
+    champion (cc_capture.evaluate)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_items: int = Field(300, gt=0, description="eval items at most (sampled deterministically, by trace)")
+    max_new_tokens: int = Field(256, gt=0, description="tokens a model may write for one step")
+    batch_size: int = Field(8, gt=0, description="prompts generated together")
+    bootstrap_samples: int = Field(1000, ge=100, description="resamples (by trace) for intervals and the gate")
+    max_p: float = Field(0.1, gt=0, le=1, description="a challenger's improvement must have p <= this")
+    max_valid_call_drop: float = Field(0.02, ge=0, le=1, description="how much valid_call_rate may fall")
+    min_score: float = Field(0.0, ge=0, le=1, description="behavioural_similarity a challenger must reach")
+    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS),
+                                      description="of the metrics in behavioural_similarity")
+    seed: int = 0
+
+    @field_validator("weights")
+    @classmethod
+    def _known_metrics(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(weights) - set(DEFAULT_WEIGHTS))
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; weights are for {sorted(DEFAULT_WEIGHTS)}")
+        if any(w < 0 for w in weights.values()) or not sum(weights.values()):
+            raise ValueError("weights must be >= 0 and not all 0")
+        return weights
 
 
 class TrainSettings(BaseModel):
@@ -185,6 +222,7 @@ class LearningSettings(BaseModel):
     pipeline_command: list[str] | None = Field(None, description="what the daemon starts (default: this "
                                                                  "cc-capture's `ccd pipeline run`), e.g. "
                                                                  "behind `nice`")
+    min_dpo_pairs: int = Field(20, ge=1, description="the pipeline trains DPO only with this many preference pairs")
 
     @field_validator("window")
     @classmethod
@@ -202,6 +240,7 @@ class Settings(BaseModel):
     gates: GateSettings = Field(default_factory=GateSettings)
     datasets: DatasetSettings = Field(default_factory=DatasetSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     learning: LearningSettings = Field(default_factory=LearningSettings)
 
@@ -215,6 +254,9 @@ def load_settings(paths: Paths | None = None) -> Settings:
             raw = tomllib.loads(paths.config_file.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{paths.config_file}: not valid TOML: {e}") from e
+        except OSError as e:
+            raise ConfigError(f"{paths.config_file}: cannot be read ({e.strerror}); it should be a TOML file "
+                              "(or absent)") from e
     prefix = "CC_CAPTURE_"
     for key, value in os.environ.items():
         section, _, name = key[len(prefix):].partition("__")

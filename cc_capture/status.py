@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cc_capture import journal, store
+from cc_capture import hooks_install, journal, store
+from cc_capture.evaluate.champion import summary as champion_summary
 from cc_capture.health import disk_space
 from cc_capture.homelock import DaemonInfo, info
 from cc_capture.paths import Paths
@@ -37,6 +38,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         qualifying = store.qualifying_counts(db)
         last_run = store.last_run(db)
         last = store.last_event_at(db)
+        champion = champion_summary(db)
         deployed = _deployed(db, paths)
         learning = learning_status(db, daemon.running)
     finally:
@@ -55,7 +57,9 @@ def collect(paths: Paths) -> dict[str, Any]:
         "db_bytes": db_bytes,
         "last_event_at": store.iso(last),
         "hook_errors": hook_errors(paths),
+        "hooks": hooks_install.registration().as_dict(),
         "last_run": last_run,
+        "champion": champion,
         "deployed": deployed,
         "learning": learning,
     }

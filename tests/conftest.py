@@ -3,7 +3,9 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -100,6 +102,21 @@ def ccd(*args: str, check: bool = True, timeout: float = 600) -> subprocess.Comp
     if check and p.returncode != 0:
         raise AssertionError(f"ccd {' '.join(args)} failed ({p.returncode}): {p.stdout}\n{p.stderr}")
     return p
+
+
+@contextmanager
+def relocated_home(folder: Path) -> Iterator[Paths]:
+    """CC_CAPTURE_HOME pointed at `folder` while a module's fixtures use it, restored afterwards
+    (module-scoped fixtures cannot use monkeypatch)."""
+    old = os.environ.get("CC_CAPTURE_HOME")
+    os.environ["CC_CAPTURE_HOME"] = str(folder)
+    try:
+        yield Paths(folder).ensure()
+    finally:
+        if old is None:
+            os.environ.pop("CC_CAPTURE_HOME", None)
+        else:
+            os.environ["CC_CAPTURE_HOME"] = old
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
