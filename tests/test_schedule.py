@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -426,3 +427,72 @@ def test_turned_off_the_daemon_records_it_once_and_starts_no_job(paths):
     learning.start()
     assert learning.scheduler is None and learning.job is None
     learning.shutdown()
+
+
+def test_the_daemon_runs_the_real_pipeline_command(paths):
+    """No pipeline_command: the daemon starts this cc-capture's `ccd pipeline run --json`; on an empty
+    home it has nothing to learn from (skipped), exits 0, and both records say so."""
+    (paths.home / "config.toml").write_text(READY_CONFIG.format(interval=60, command='""').replace(
+        'pipeline_command = ""\n', ""))
+    daemon.start(paths)
+    try:
+        run = wait_for(lambda: [r for r in runs(paths) if r["ended_at"]], timeout=120, message="the pipeline ran")[0]
+    finally:
+        daemon.stop(paths)
+    assert run["exit_code"] == 0, run["log_tail"]
+    assert json.loads(Path(run["log_path"]).read_text())["outcome"] == "skipped"
+    data = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "status", "--json"], capture_output=True,
+                                     text=True, check=True).stdout)
+    assert data["learning"]["last_pipeline"]["outcome"] == "skipped"
+    assert data["learning"]["last_pipeline"]["pipeline_id"]
+
+
+STEP_STANDS_FOR_TRAINING = """
+import os, time
+from cc_capture import store
+from cc_capture.config import load_settings
+from cc_capture.paths import Paths
+from cc_capture.pipeline import run as pipeline
+
+def step(name, *args):  # the real pipeline runner; a sleeping step stands for training
+    if name == "dataset":
+        return "a dataset"
+    print("step", name, flush=True)
+    time.sleep(float(os.environ.get("STEP_S", "120")))
+    return "trained"
+
+pipeline._step = step
+paths = Paths()
+pipeline.run(store.connect(paths.db), paths, load_settings(paths))
+"""
+
+
+def test_pipeline_stop_interrupts_the_running_pipeline_and_the_next_run_resumes_it(paths):
+    from cc_capture import learning_state
+
+    proc = subprocess.Popen([sys.executable, "-c", STEP_STANDS_FOR_TRAINING], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "step sft"
+        running = learning_state.holder(paths)
+        assert running and running.pid == proc.pid
+        assert learning_state.last_pipeline(store.connect(paths.db), paths)["outcome"] == "running"
+        busy = subprocess.run([sys.executable, "-m", "cc_capture", "pipeline", "run"], capture_output=True, text=True)
+        assert busy.returncode != 0 and f"pid {proc.pid}" in busy.stderr  # one pipeline at a time, by hand too
+        out = subprocess.run([sys.executable, "-m", "cc_capture", "pipeline", "stop"], capture_output=True, text=True,
+                             check=True).stdout
+        assert f"Stopped pipeline {running.pipeline_id}" in out
+        assert proc.wait(timeout=30) != 0
+    finally:
+        kill(proc.pid)
+    row = rows(paths, "SELECT * FROM pipelines")[0]
+    steps = {s["name"]: s["status"] for s in json.loads(row["steps"])}
+    assert row["status"] == "interrupted" and steps == {"dataset": "done", "sft": "interrupted"}
+    assert learning_state.holder(paths) is None
+    again = subprocess.run([sys.executable, "-m", "cc_capture", "pipeline", "stop"], capture_output=True, text=True,
+                           check=True).stdout
+    assert "No pipeline is running" in again
+    subprocess.run([sys.executable, "-c", STEP_STANDS_FOR_TRAINING], env=dict(os.environ, STEP_S="0"), check=True,
+                   capture_output=True)
+    (resumed,) = rows(paths, "SELECT * FROM pipelines")
+    assert resumed["pipeline_id"] == row["pipeline_id"] and resumed["status"] == "finished"
+    assert [s["status"] for s in json.loads(resumed["steps"])] == ["done"] * 5
