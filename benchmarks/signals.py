@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from ingest_throughput import generate  # noqa: E402
 
 from cc_capture import store  # noqa: E402
-from cc_capture.config import CaptureSettings, GateSettings, Paths  # noqa: E402
-from cc_capture.ingest.ingester import Ingester  # noqa: E402
+from cc_capture.config import GateSettings, Paths, Settings  # noqa: E402
+from cc_capture.pipeline.ingest import ingest_once  # noqa: E402
 from cc_capture.signals import phrases  # noqa: E402
 from cc_capture.signals.evaluate import Score, Sentence, load, score  # noqa: E402
 from cc_capture.signals.runner import compute, load_view, stale  # noqa: E402
@@ -80,8 +80,8 @@ def throughput(events: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = Paths(Path(tmp) / "cch").ensure()
         generate(paths.journal, events)
+        ingest_once(paths, Settings())
         db = store.connect(paths.db)
-        Ingester(paths, CaptureSettings(), db).run_pass()
         ids = stale(db, everything=True)
         t0 = time.perf_counter()
         for trace_id in ids:

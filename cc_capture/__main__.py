@@ -1,4 +1,4 @@
-from cc_capture.cli.main import main
+from cc_capture.cli.fast import main
 
 if __name__ == "__main__":
     main()

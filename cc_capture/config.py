@@ -1,8 +1,8 @@
-"""One typed settings object: XDG paths, `CC_CAPTURE_HOME`, and the tunables of capture.
+"""One typed settings object: the tunables of capture, gates, datasets and training.
 
-Everything cc-capture writes lives under one home folder (journal, database, logs), so tests
-and users can relocate it all with `CC_CAPTURE_HOME`. Tunables come from `config.toml` in that
-folder and can be overridden by `CC_CAPTURE_<NAME>` environment variables.
+Everything cc-capture writes lives under one home folder (`cc_capture.paths`), so tests and
+users can relocate it all with `CC_CAPTURE_HOME`. Tunables come from `config.toml` in that
+folder and can be overridden by `CC_CAPTURE_<SECTION>__<NAME>` environment variables.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from cc_capture import redact
 from cc_capture.deploy.config import DeploySettings
 from cc_capture.ingest.assemble import DEFAULT_MAX_OUTPUT_CHARS
+from cc_capture.paths import Paths  # noqa: F401  (re-exported: callers load settings from a home's Paths)
 from cc_capture.train.config import TrainSettings
 
 if sys.version_info >= (3, 11):
@@ -26,38 +27,6 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 class ConfigError(Exception):
     """The settings file or an override is invalid; the message says which value and why."""
-
-
-def data_home() -> Path:
-    """The folder that holds everything: `$CC_CAPTURE_HOME`, else `$XDG_DATA_HOME/cc-capture`."""
-    explicit = os.environ.get("CC_CAPTURE_HOME")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(xdg) / "cc-capture"
-
-
-class Paths:
-    """Where each file lives, derived from one home folder."""
-
-    def __init__(self, home: Path | None = None) -> None:
-        self.home = home or data_home()
-        self.journal = self.home / "journal"
-        self.db = self.home / "cc-capture.db"
-        self.logs = self.home / "logs"
-        self.daemon_log = self.logs / "daemon.log"
-        self.pidfile = self.home / "ccd.pid"
-        self.lockfile = self.home / "ccd.lock"
-        self.hook_errors = self.home / "hook-errors.log"
-        self.hooks_dir = self.home / "hooks"
-        self.config_file = self.home / "config.toml"
-
-    def ensure(self) -> "Paths":
-        """Create the private folders (0700) that the daemon and CLI write into."""
-        for d in (self.home, self.journal, self.logs):
-            d.mkdir(parents=True, exist_ok=True)
-            os.chmod(d, 0o700)
-        return self
 
 
 class CaptureSettings(BaseModel):

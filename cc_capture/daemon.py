@@ -10,8 +10,6 @@ The daemon never imports torch or trains in-process (DESIGN.md).
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import logging
 import os
 import signal
@@ -19,17 +17,14 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
-import sqlite_utils
-
-from cc_capture import store
+from cc_capture import homelock, store
 from cc_capture.config import Paths, Settings, load_settings
 from cc_capture.health import database_integrity
+from cc_capture.homelock import DaemonInfo, HomeBusy, info, read_state, write_state
 from cc_capture.ingest.ingester import Ingester
-from cc_capture.signals.runner import compute_pending
+from cc_capture.pipeline.ingest import ingest_pass
 
 log = logging.getLogger("ccd")
 
@@ -38,60 +33,6 @@ TRANSCRIPT_POLL_S = 5.0  # transcript folders are polled this often when inotify
 
 class DaemonError(Exception):
     """Starting or stopping the daemon failed; the message says why and what to do."""
-
-
-@dataclass
-class DaemonInfo:
-    running: bool
-    pid: int | None
-    uptime_s: float | None
-    ready: bool = False  # the store and the watchers are up: it ingests
-    warnings: list[str] = field(default_factory=list)  # degraded, still running (polling, database restored)
-    error: str | None = None  # why the last start failed, when it is not running
-
-
-def _read_state(paths: Paths) -> dict:
-    """The daemon's state file (`ccd.pid`): pid, start time, ready, warnings, or why it could not start."""
-    try:
-        meta = json.loads(paths.pidfile.read_text())
-        return meta if isinstance(meta, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_state(paths: Paths, state: dict) -> None:
-    tmp = paths.pidfile.with_name(paths.pidfile.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(state))
-    os.replace(tmp, paths.pidfile)
-
-
-def _open_lock(paths: Paths) -> IO[str]:
-    paths.ensure()
-    fd = os.open(paths.lockfile, os.O_RDWR | os.O_CREAT, 0o600)
-    return os.fdopen(fd, "r+")
-
-
-def info(paths: Paths) -> DaemonInfo:
-    """Whether a daemon holds this home's lock; its pid, uptime, readiness and warnings from the
-    state file; or, when none runs, why the last start failed."""
-    if not paths.lockfile.exists():
-        return DaemonInfo(False, None, None)
-    with open(paths.lockfile, "r") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass
-        else:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            return DaemonInfo(False, None, None, error=_read_state(paths).get("error"))
-    meta = _read_state(paths)
-    try:
-        return DaemonInfo(True, int(meta["pid"]), round(time.time() - float(meta["started_at"]), 1),
-                          bool(meta.get("ready")), list(meta.get("warnings", [])))
-    except (ValueError, KeyError, TypeError):
-        return DaemonInfo(True, None, None)
 
 
 # Only writes wake the daemon: its own reads of a file fire open/close-without-write events, and
@@ -134,7 +75,7 @@ class Daemon:
         self.lock = threading.Lock()  # guards `hot`, which the transcript watcher also fills
         self.state: dict = {}  # what the state file says (see info())
         self.polling = False  # no file events (inotify refused): the journal is polled
-        self.db: sqlite_utils.Database | None = None
+        self.db: store.Database | None = None
         self.ingester: Ingester | None = None
 
     def request_stop(self, *_: object) -> None:
@@ -145,20 +86,23 @@ class Daemon:
         """A degraded but running state: logged, and shown by `ccd status` until the daemon stops."""
         log.warning("%s", message)
         self.state["warnings"] = self.state.get("warnings", [])[-9:] + [message]
-        _write_state(self.paths, self.state)
+        write_state(self.paths, self.state)
 
     def run(self) -> None:
         """Run in the foreground until SIGTERM/SIGINT. Ready (in the state file) only once the store
         and the watchers are up; a failure before that is written there for `ccd daemon start`."""
-        lock = _open_lock(self.paths)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = info(self.paths)
-            raise DaemonError(f"a ccd daemon is already running for {self.paths.home} (pid {other.pid})") from None
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(homelock.hold(self.paths))
+            except HomeBusy:
+                other = info(self.paths)
+                raise DaemonError(f"a ccd daemon is already running for {self.paths.home} (pid {other.pid})") from None
+            self._run_held()
+
+    def _run_held(self) -> None:
         old_umask = os.umask(0o077)
         self.state = {"pid": os.getpid(), "started_at": time.time(), "ready": False, "warnings": []}
-        _write_state(self.paths, self.state)
+        write_state(self.paths, self.state)
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
@@ -173,7 +117,7 @@ class Daemon:
                 log.error("ccd daemon could not start: %s", failed)
                 raise DaemonError(failed) from e
             self.state["ready"] = True
-            _write_state(self.paths, self.state)
+            write_state(self.paths, self.state)
             log.info("ccd daemon started (pid %d), home %s", os.getpid(), self.paths.home)
             self._loop()
         finally:
@@ -183,15 +127,13 @@ class Daemon:
             if self.db is not None:
                 self.db.conn.close()
             if failed:
-                _write_state(self.paths, {"pid": os.getpid(), "error": failed, "failed_at": time.time()})
+                write_state(self.paths, {"pid": os.getpid(), "error": failed, "failed_at": time.time()})
             else:
                 try:
                     self.paths.pidfile.unlink()
                 except FileNotFoundError:
                     pass
             os.umask(old_umask)
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            lock.close()
             if not failed:
                 log.info("ccd daemon stopped")
 
@@ -270,15 +212,15 @@ class Daemon:
     def _backfill(self) -> None:
         """Import what changed in the transcript folders while the daemon was down (months of history
         on a first start): in a thread of its own, so live events never wait behind it."""
-        from cc_capture.transcripts.importer import import_paths
+        from cc_capture.pipeline.transcripts import import_transcripts
+        from cc_capture.transcripts.importer import discover
 
         roots = [r for r in self.settings.capture.roots() if r.is_dir()]
         if not (self.settings.capture.mirror_transcripts and roots):
             return
         db = store.connect(self.paths.db)
         try:
-            stats = import_paths(db, roots, max_output_chars=self.settings.capture.max_output_chars)
-            compute_pending(db, self.settings.gates)
+            stats = import_transcripts(db, discover(roots), self.settings).stats
             log.info("transcripts: %d files read, %d new traces, %d new tool calls", stats.files, stats.traces,
                      stats.tool_calls)
         except Exception:
@@ -293,19 +235,13 @@ class Daemon:
             self.wake.clear()
             waiting = 0
             try:
-                result = self.ingester.run_pass()
-                now = time.time()
-                with self.lock:
-                    for path in result.transcripts:
-                        self.hot[path] = now + cfg.transcript_hot_s
-                if result.ingested or result.quarantined:
-                    log.info("ingested %d events, quarantined %d", result.ingested, result.quarantined)
-                waiting = result.waiting
-                self._read_hot_transcripts(self.ingester, now)
-                signals = compute_pending(self.db, self.settings.gates)
-                if signals.computed or signals.failed:
-                    log.info("signals for %d traces (%d qualify, %d failed)", signals.computed, signals.qualifies,
-                             signals.failed)
+                done = ingest_pass(self.ingester, self.settings.gates, self._hot_transcripts)
+                if done.journal.ingested or done.journal.quarantined:
+                    log.info("ingested %d events, quarantined %d", done.journal.ingested, done.journal.quarantined)
+                waiting = done.journal.waiting
+                if done.signals.computed or done.signals.failed:
+                    log.info("signals for %d traces (%d qualify, %d failed)", done.signals.computed,
+                             done.signals.qualifies, done.signals.failed)
             except store.DatabaseGone:
                 log.error("the database %s was deleted or replaced under the daemon", self.paths.db)
                 try:
@@ -322,15 +258,18 @@ class Daemon:
                 timeout = min(timeout, 0.2)
             self.wake.wait(timeout)
 
-    def _read_hot_transcripts(self, ingester: Ingester, now: float) -> None:
-        """Transcripts lag the hooks: re-read a session's files while it is hot (cheap when unchanged)."""
+    def _hot_transcripts(self, touched: set[Path]) -> set[Path]:
+        """Transcripts lag the hooks: a session's files are re-read (cheap when unchanged) for
+        transcript_hot_s after its last event; returns those to read in this pass."""
+        now = time.time()
         with self.lock:
-            paths = list(self.hot)
+            for path in touched:
+                self.hot[path] = now + self.settings.capture.transcript_hot_s
+            paths = set(self.hot)
             for path, until in list(self.hot.items()):
                 if now > until:
                     del self.hot[path]
-        if paths:
-            ingester.sync_transcripts(set(paths))
+        return paths
 
 
 # ---------------------------------------------------------------- background control
@@ -366,7 +305,7 @@ def wait_ready(paths: Paths, timeout_s: float = 60.0, proc: subprocess.Popen | N
         if proc is not None:
             exited = proc.poll() is not None
         else:  # a service manager's daemon: gone after we saw it, or failed just before we looked
-            exited = not current.running and (seen or _read_state(paths).get("failed_at", 0) >= started - 30)
+            exited = not current.running and (seen or read_state(paths).get("failed_at", 0) >= started - 30)
         if exited:
             time.sleep(0.05)  # its last words may still be on their way to the state file
             reason = info(paths).error or "no reason given"

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from cc_capture import journal, store
-from cc_capture.config import ConfigError, Paths, load_settings
-from cc_capture.daemon import DaemonInfo, info
-from cc_capture.deploy import status as deploy_status
-from cc_capture.deploy.config import DeploySettings
 from cc_capture.health import disk_space
+from cc_capture.homelock import DaemonInfo, info
+from cc_capture.paths import Paths
 
 
 def hook_errors(paths: Paths, last: int = 5) -> dict[str, Any]:
@@ -38,7 +36,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         qualifying = store.qualifying_counts(db)
         last_run = store.last_run(db)
         last = store.last_event_at(db)
-        deployed = deploy_status.deployed(db, _deploy_settings(paths))
+        deployed = _deployed(db, paths)
     finally:
         db.conn.close()
     disk = disk_space(paths.journal)
@@ -60,9 +58,17 @@ def collect(paths: Paths) -> dict[str, Any]:
     }
 
 
-def _deploy_settings(paths: Paths) -> DeploySettings:
-    """`[deploy]` as configured; its defaults when the settings file is invalid (status still reports)."""
+def _deployed(db: store.Database, paths: Paths) -> dict[str, Any] | None:
+    """What the deploy alias points at. Only a store that holds deployments loads the settings
+    (pydantic) and the deploy modules: `ccd status` stays fast for everyone else."""
+    if not db.execute("SELECT EXISTS (SELECT 1 FROM deployments)").fetchone()[0]:
+        return None
+    from cc_capture.config import ConfigError, load_settings
+    from cc_capture.deploy import status as deploy_status
+    from cc_capture.deploy.config import DeploySettings
+
     try:
-        return load_settings(paths).deploy
+        settings = load_settings(paths).deploy  # its defaults when the settings file is invalid: status still reports
     except ConfigError:
-        return DeploySettings()
+        settings = DeploySettings()
+    return deploy_status.deployed(db, settings)

@@ -13,12 +13,46 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import sqlite_utils
-
 BUSY_TIMEOUT_MS = 10_000
 
 
-def _v1(db: sqlite_utils.Database) -> None:
+class Database:
+    """A connection with the few conveniences the store's callers use. (sqlite-utils, used
+    before, imports pandas and numpy whenever they are installed, as with the train extra:
+    0.4 s and 80 MB more for every `ccd status` and for the idle daemon.)"""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def executescript(self, sql: str) -> sqlite3.Cursor:
+        """Several statements; inside a transaction, part of it (sqlite3's own executescript
+        would commit the transaction first)."""
+        if not self.conn.in_transaction:
+            return self.conn.executescript(sql)
+        cursor = self.conn.cursor()
+        statement = ""
+        for part in sql.split(";"):
+            statement += part + ";"
+            if sqlite3.complete_statement(statement):
+                if statement.strip(" \n;"):
+                    cursor.execute(statement)
+                statement = ""
+        if statement.strip(" \n;"):
+            cursor.execute(statement)
+        return cursor
+
+    def query(self, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
+        """Rows as dicts keyed by column name."""
+        return _rows(self, sql, params)
+
+    def table_names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+
+
+def _v1(db: Database) -> None:
     db.executescript(
         """
         CREATE TABLE events (
@@ -138,10 +172,33 @@ def _v1(db: sqlite_utils.Database) -> None:
         );
         """
     )
-    db["traces"].enable_fts(["prompt", "final_response"], create_triggers=True, tokenize="porter")
+    # The search index, as sqlite-utils' enable_fts(create_triggers=True, tokenize="porter") wrote it.
+    db.executescript(
+        """
+        CREATE VIRTUAL TABLE "traces_fts" USING FTS5 (
+            "prompt", "final_response",
+            tokenize='porter',
+            content="traces"
+        );
+        INSERT INTO "traces_fts" (rowid, "prompt", "final_response")
+            SELECT rowid, "prompt", "final_response" FROM "traces";
+        CREATE TRIGGER "traces_ai" AFTER INSERT ON "traces" BEGIN
+          INSERT INTO "traces_fts" (rowid, "prompt", "final_response") VALUES (new.rowid, new."prompt", new."final_response");
+        END;
+        CREATE TRIGGER "traces_ad" AFTER DELETE ON "traces" BEGIN
+          INSERT INTO "traces_fts" ("traces_fts", rowid, "prompt", "final_response")
+            VALUES('delete', old.rowid, old."prompt", old."final_response");
+        END;
+        CREATE TRIGGER "traces_au" AFTER UPDATE ON "traces" BEGIN
+          INSERT INTO "traces_fts" ("traces_fts", rowid, "prompt", "final_response")
+            VALUES('delete', old.rowid, old."prompt", old."final_response");
+          INSERT INTO "traces_fts" (rowid, "prompt", "final_response") VALUES (new.rowid, new."prompt", new."final_response");
+        END;
+        """
+    )
 
 
-def _v2(db: sqlite_utils.Database) -> None:
+def _v2(db: Database) -> None:
     db.executescript(
         """
         -- signals of closed traces, from extractor `extractor_version`, with the gate decision
@@ -170,7 +227,7 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
-def _v3(db: sqlite_utils.Database) -> None:
+def _v3(db: Database) -> None:
     db.executescript(
         """
         -- where each trace and tool call came from: hook events, the transcript, or both
@@ -208,7 +265,7 @@ def _v3(db: sqlite_utils.Database) -> None:
     )
 
 
-def _v4(db: sqlite_utils.Database) -> None:
+def _v4(db: Database) -> None:
     db.executescript(
         """
         -- traces made up by `ccd bootstrap` (never used for evaluation; trained on only if asked)
@@ -236,7 +293,7 @@ def _v4(db: sqlite_utils.Database) -> None:
     )
 
 
-def _v5(db: sqlite_utils.Database) -> None:
+def _v5(db: Database) -> None:
     db.executescript(
         """
         -- the search index follows the two columns it holds, not every status or counter update
@@ -254,7 +311,7 @@ def _v5(db: sqlite_utils.Database) -> None:
 REDACTED_TABLES = ("events", "traces", "tool_calls", "subagents", "reasoning", "quarantine")
 
 
-def _v6(db: sqlite_utils.Database) -> None:
+def _v6(db: Database) -> None:
     # Every row records the redactor version (cc_capture.redact.VERSION) that wrote it: the
     # column's default is the current version, and rows stored before it were redacted by the
     # first rules (1). A new redact.VERSION needs a migration that moves the default on (a test
@@ -266,7 +323,7 @@ def _v6(db: sqlite_utils.Database) -> None:
         """)
 
 
-def _v7(db: sqlite_utils.Database) -> None:
+def _v7(db: Database) -> None:
     db.executescript(
         """
         -- every deploy and rollback attempt in Ollama, failed ones included; the alias points at the
@@ -294,7 +351,7 @@ def _v7(db: sqlite_utils.Database) -> None:
 
 
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 
 def _private_file(path: Path) -> None:
@@ -324,7 +381,7 @@ def file_identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def restore_deleted(db: sqlite_utils.Database, path: Path) -> bool:
+def restore_deleted(db: Database, path: Path) -> bool:
     """The file under the open `db` was deleted: write what it holds back to `path` (it is still
     readable through the open connection) and return True; False when nothing could be restored or
     another file now sits at `path` (then that one is used as it is). The deleted file's
@@ -384,7 +441,7 @@ def set_aside_orphans(path: Path) -> Path | None:
     return aside
 
 
-def connect(path: Path, migrate: bool = True) -> sqlite_utils.Database:
+def connect(path: Path, migrate: bool = True) -> Database:
     """Open (and bring up to date) the database: WAL, busy timeout, private file modes."""
     if _orphaned_wal(path):
         raise DatabaseMissing(
@@ -399,7 +456,7 @@ def connect(path: Path, migrate: bool = True) -> sqlite_utils.Database:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        db = sqlite_utils.Database(conn)
+        db = Database(conn)
         if migrate:
             apply_migrations(db)
         for suffix in ("-wal", "-shm"):
@@ -411,11 +468,11 @@ def connect(path: Path, migrate: bool = True) -> sqlite_utils.Database:
         os.umask(old)
 
 
-def schema_version(db: sqlite_utils.Database) -> int:
+def schema_version(db: Database) -> int:
     return db.execute("PRAGMA user_version").fetchone()[0]
 
 
-def apply_migrations(db: sqlite_utils.Database) -> None:
+def apply_migrations(db: Database) -> None:
     current = schema_version(db)
     if current > len(MIGRATIONS):
         raise RuntimeError(
@@ -434,7 +491,7 @@ def apply_migrations(db: sqlite_utils.Database) -> None:
 class transaction:
     """`with transaction(db):` BEGIN IMMEDIATE … COMMIT, or ROLLBACK on error."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Database) -> None:
         self.conn = db.conn
 
     def __enter__(self) -> sqlite3.Connection:
@@ -454,7 +511,7 @@ def iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1000):03d}Z"
 
 
-def _rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
+def _rows(db: Database, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
     cur = db.execute(sql, params)
     cols = [c[0] for c in cur.description]
     for row in cur:
@@ -496,7 +553,7 @@ def _trace_summary(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def list_traces(db: sqlite_utils.Database, limit: int = 20, session: str | None = None) -> list[dict[str, Any]]:
+def list_traces(db: Database, limit: int = 20, session: str | None = None) -> list[dict[str, Any]]:
     """Traces, newest first; `session` may be a full id or a unique prefix."""
     where, params = "", []
     if session:
@@ -506,12 +563,12 @@ def list_traces(db: sqlite_utils.Database, limit: int = 20, session: str | None 
     return [_trace_summary(r) for r in _rows(db, sql, [*params, limit])]
 
 
-def resolve_trace_id(db: sqlite_utils.Database, ref: str) -> list[str]:
+def resolve_trace_id(db: Database, ref: str) -> list[str]:
     """Trace ids matching a full id or a prefix (the CLI accepts short ids)."""
     return [r[0] for r in db.execute("SELECT trace_id FROM traces WHERE trace_id LIKE ? || '%' LIMIT 5", [ref])]
 
 
-def get_trace(db: sqlite_utils.Database, trace_id: str) -> dict[str, Any] | None:
+def get_trace(db: Database, trace_id: str) -> dict[str, Any] | None:
     rows = list(_rows(db, f"SELECT {TRACE_COLUMNS} FROM traces t WHERE t.trace_id = ?", [trace_id]))
     if not rows:
         return None
@@ -582,7 +639,7 @@ def fts_query(text: str) -> str:
     return " ".join('"' + w.replace('"', '""') + '"' for w in text.split())
 
 
-def search_traces(db: sqlite_utils.Database, query: str, limit: int = 20) -> list[dict[str, Any]]:
+def search_traces(db: Database, query: str, limit: int = 20) -> list[dict[str, Any]]:
     """Full-text search over prompts and final answers (every word, ANDed)."""
     terms = fts_query(query)
     if not terms:
@@ -601,7 +658,7 @@ def search_traces(db: sqlite_utils.Database, query: str, limit: int = 20) -> lis
     return out
 
 
-def counts(db: sqlite_utils.Database) -> dict[str, int]:
+def counts(db: Database) -> dict[str, int]:
     tables = ["events", "sessions", "traces", "tool_calls", "quarantine"]
     sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in tables)
     values = db.execute(sql).fetchone()
@@ -609,15 +666,15 @@ def counts(db: sqlite_utils.Database) -> dict[str, int]:
     return dict(zip(names, values))
 
 
-def last_event_at(db: sqlite_utils.Database) -> float | None:
+def last_event_at(db: Database) -> float | None:
     return db.execute("SELECT max(received_at) FROM events").fetchone()[0]
 
 
-def trace_status_counts(db: sqlite_utils.Database) -> dict[str, int]:
+def trace_status_counts(db: Database) -> dict[str, int]:
     return dict(db.execute("SELECT status, count(*) FROM traces GROUP BY status").fetchall())
 
 
-def qualifying_counts(db: sqlite_utils.Database) -> dict[str, int]:
+def qualifying_counts(db: Database) -> dict[str, int]:
     """How many closed traces qualify for training, are excluded, or await their signals."""
     q, x = db.execute("SELECT coalesce(sum(qualifies), 0), coalesce(sum(1 - qualifies), 0) FROM signals").fetchone()
     (pending,) = db.execute(
@@ -639,7 +696,7 @@ def feedback_set(conn: Any, trace_id: str, rating: str, note: str | None) -> Non
     mark_dirty(conn, [trace_id])
 
 
-def latest_completed_trace(db: sqlite_utils.Database) -> str | None:
+def latest_completed_trace(db: Database) -> str | None:
     row = db.execute(
         "SELECT trace_id FROM traces WHERE status = 'completed' ORDER BY coalesce(ended_at, started_at) DESC LIMIT 1"
     ).fetchone()
@@ -654,7 +711,7 @@ GATE_REASON_COUNTS = """
 """
 
 
-def signal_stats(db: sqlite_utils.Database) -> dict[str, Any]:
+def signal_stats(db: Database) -> dict[str, Any]:
     """Distributions over stored signals: workflows, depths, tools, gate reasons."""
     def counts(sql: str) -> dict[str, int]:
         return {str(k): n for k, n in db.execute(sql)}
@@ -672,14 +729,14 @@ def signal_stats(db: sqlite_utils.Database) -> dict[str, Any]:
     }
 
 
-def quarantined(db: sqlite_utils.Database, limit: int = 50) -> list[dict[str, Any]]:
+def quarantined(db: Database, limit: int = 50) -> list[dict[str, Any]]:
     """Journal records that could not be ingested as they were, newest first, with their reason."""
     return [{"id": r["id"], "journal_name": r["journal_name"], "reason": r["reason"], "size": r["size"],
              "received_at": iso(r["received_at"]), "quarantined_at": iso(r["quarantined_at"]), "sample": r["sample"]}
             for r in _rows(db, "SELECT * FROM quarantine ORDER BY id DESC LIMIT ?", [limit])]
 
 
-def last_run(db: sqlite_utils.Database) -> dict[str, Any] | None:
+def last_run(db: Database) -> dict[str, Any] | None:
     row = db.execute("SELECT run_id, phase, status, ended_at, json_extract(metrics, '$.train_loss'), error "
                      "FROM runs ORDER BY created_at DESC LIMIT 1").fetchone()
     if row is None:

@@ -59,20 +59,12 @@ def emit(paths: Paths, payload: bytes | str | dict) -> subprocess.CompletedProce
 
 
 def ingest_all(paths: Paths, settings: CaptureSettings | None = None):
-    """What `ccd ingest` does: one pass over the journal, its transcripts, then pending signals."""
-    from cc_capture.config import GateSettings
-    from cc_capture.ingest.ingester import Ingester
-    from cc_capture.signals.runner import compute_pending
+    """What `ccd ingest` does (the same library call): one pass over the journal, its
+    transcripts, then pending signals, under the home lock; returns the journal's PassResult."""
+    from cc_capture.config import Settings
+    from cc_capture.pipeline.ingest import ingest_once
 
-    db = store.connect(paths.db)
-    try:
-        ing = Ingester(paths, settings or CaptureSettings(), db)
-        result = ing.run_pass()
-        ing.sync_transcripts(result.transcripts)
-        compute_pending(db, GateSettings())
-        return result
-    finally:
-        db.conn.close()
+    return ingest_once(paths, Settings(capture=settings or CaptureSettings())).journal
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):

@@ -94,7 +94,7 @@ def test_every_column_of_the_store_is_described(db):
     """Descriptions come from cc_capture.fields; a column added without one fails here."""
     for table in fields.TABLES:
         assert table in db.table_names(), f"fields.TABLES describes {table}, which the store does not have"
-        columns = {c.name for c in db[table].columns}
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         assert columns == set(fields.TABLES[table].columns), f"{table}: describe its columns in cc_capture/fields.py"
 
 
@@ -119,7 +119,7 @@ def test_metadata_describes_tables_and_every_canned_query_runs(db, paths, shared
 
     replay(paths, shared, SESSION_42067652)
     ingest_all(paths)
-    meta = build_metadata(db, paths.db)
+    meta = build_metadata(paths.db)
     tables = meta["databases"]["cc-capture"]["tables"]
     assert tables["tool_calls"]["columns"]["batch"] == fields.TOOL_CALL["batch"]
     assert tables["journal_done"]["hidden"] is True

@@ -136,7 +136,8 @@ def test_backfill_of_existing_transcripts_does_not_hold_up_live_events(paths, sh
     daemon.start(paths)
     try:
         wait_for(lambda: count(paths, "SELECT count(*) FROM traces WHERE trace_id = 'p1'") == 1, message="live event")
-        wait_for(lambda: count(paths, "SELECT count(*) FROM traces") == 15, timeout=60, message="history imported")
+        # 14 prompts in the history, less 3 built-in commands the model never answered
+        wait_for(lambda: count(paths, "SELECT count(*) FROM traces") == 12, timeout=60, message="history imported")
     finally:
         daemon.stop(paths)
-    assert count(paths, "SELECT count(*) FROM traces WHERE source = 'transcript'") == 14
+    assert count(paths, "SELECT count(*) FROM traces WHERE source = 'transcript'") == 11

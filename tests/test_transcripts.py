@@ -174,7 +174,7 @@ def test_hook_captured_session_imported_later_is_one_session(paths, shared, db, 
     ingest_all(paths)
     before = store.get_trace(db, TRACE)
     stats = import_paths(db, [transcripts / "cc-2.1.328"])
-    assert stats.traces == 2  # the other session's two prompts (556a36c5); 42067652 merged
+    assert stats.traces == 1  # the other session's prompt (556a36c5; its /compact got no reply); 42067652 merged
     after = store.get_trace(db, TRACE)
     assert db.execute("SELECT count(*) FROM sessions WHERE session_id LIKE '4206%'").fetchone() == (1,)
     assert after["source"] == "both" and len(after["tool_calls"]) == len(before["tool_calls"]) == 8
@@ -194,7 +194,8 @@ def test_ccd_import_summary_json(paths, transcripts):
     p = subprocess.run([sys.executable, "-m", "cc_capture", "import", str(transcripts), "--json"],
                        capture_output=True, text=True, check=True)
     data = json.loads(p.stdout)
-    assert data["sessions"] == 8 and data["traces"] == 14 and data["tool_calls"] == 321
+    # 14 prompts, less 3 built-in commands the model never answered (/compact twice, /mcp)
+    assert data["sessions"] == 8 and data["traces"] == 11 and data["tool_calls"] == 321
     assert data["skipped"]["progress"] == 1722
     again = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "import", str(transcripts), "--json"],
                                       capture_output=True, text=True, check=True).stdout)
@@ -245,7 +246,48 @@ def test_a_failing_session_is_reported_and_the_others_imported(db, transcripts, 
     stats = import_paths(db, [transcripts / "cc-2.1.328"])
     assert stats.failed == {"42067652-f236-40d4-9ddc-e0f17f556545": "RuntimeError: simulated bug"}
     assert db.execute("SELECT count(*) FROM traces WHERE session_id LIKE '4206%'").fetchone() == (0,)
-    assert db.execute("SELECT count(*) FROM traces WHERE session_id LIKE '556a%'").fetchone() == (2,)
+    # one prompt; its `/compact` (never answered by the model) is not a trace
+    assert db.execute("SELECT count(*) FROM traces WHERE session_id LIKE '556a%'").fetchone() == (1,)
+
+
+# ---------------------------------------------------------------- slash commands
+
+
+def test_slash_commands_the_model_never_answered_are_not_traces(db, shared):
+    """Real transcripts: built-in commands (/mcp, /clear, /compact) run locally and get no
+    assistant reply; commands the model works for (/init, /review, custom ones) stay traces."""
+    stats = import_paths(db, [shared / "transcripts", shared / "transcripts-more"])
+    # /compact twice, /mcp, /clear; a fifth (/compact, the last prompt of 556a36c5) waits for a reply
+    # that may still be written: it is neither a trace nor counted yet
+    assert stats.skipped["slash command with no reply"] == 4
+    rows = db.execute("SELECT prompt, status, final_response, (SELECT count(*) FROM tool_calls c "
+                      "WHERE c.trace_id = t.trace_id) FROM traces t WHERE prompt LIKE '/%'").fetchall()
+    assert not [r for r in rows if r[2] is None and r[3] == 0]  # no command trace without calls or an answer
+    commands = sorted(r[0].split()[0] for r in rows)
+    assert commands == ["/code-review", "/code-review", "/handgemacht:create-beads", "/init", "/orchestrator",
+                        "/review", "/review"]
+    # /clear then /review under one prompt id: the trace is the command the model answered
+    (prompt,) = db.execute("SELECT prompt FROM traces WHERE trace_id = '4007016a-8221-4863-9258-3b824973bf61'").fetchone()
+    assert prompt == "/review Audit local-command wrapper handling."
+
+
+def test_a_slash_command_answered_after_a_later_read_becomes_a_trace(db, tmp_path):
+    """Reading is incremental: the command waits in the file's state until the model answers."""
+    f = tmp_path / "p" / "s-cmd.jsonl"
+    f.parent.mkdir()
+    base = {"sessionId": "s-cmd", "cwd": "/w", "timestamp": "2026-01-01T00:00:00Z"}
+    command = {**base, "type": "user", "uuid": "u1", "promptId": "p1", "message": {"role": "user", "content":
+               "<command-name>/init</command-name>\n<command-message>init</command-message>\n<command-args></command-args>"}}
+    f.write_text(json.dumps(command) + "\n")
+    import_paths(db, [f])
+    assert db.execute("SELECT count(*) FROM traces").fetchone() == (0,)
+    reply = {**base, "type": "assistant", "uuid": "a1", "message": {"id": "m1", "role": "assistant", "model": "m",
+             "content": [{"type": "text", "text": "I wrote CLAUDE.md."}]}}
+    with f.open("a") as fh:
+        fh.write(json.dumps(reply) + "\n")
+    import_paths(db, [f])
+    assert db.execute("SELECT trace_id, prompt, status, final_response FROM traces").fetchall() == [
+        ("p1", "/init", "completed", "I wrote CLAUDE.md.")]
 
 
 # ---------------------------------------------------------------- reading in ranges, in parallel

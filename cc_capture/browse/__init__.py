@@ -129,7 +129,7 @@ def serve(paths: Paths, port: int | None = None, extra_metadata: dict | None = N
     # A connection held open for as long as Datasette runs: it brings the schema up to date and
     # keeps the WAL files in place, which a read-only (`mode=ro`) reader cannot create itself.
     db = store.connect(paths.db)
-    metadata = build_metadata(db, paths.db)
+    metadata = build_metadata(paths.db)
     if extra_metadata:
         for name, database in extra_metadata.get("databases", {}).items():
             metadata["databases"].setdefault(name, {}).setdefault("queries", {}).update(database.get("queries", {}))

@@ -1,7 +1,6 @@
 """Datasette metadata for the store: titles, the description of every table and column (from
 `cc_capture.fields`, the source of the `--json` documentation too), facets, and the canned
-queries that answer what people ask of their traces. Queries over tables a later migration
-adds (the model registry, evaluations) appear only once the store has those tables.
+queries that answer what people ask of their traces and models.
 """
 
 from __future__ import annotations
@@ -9,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import sqlite_utils
 
 from cc_capture import fields, store
 
@@ -25,7 +22,6 @@ class Query:
     title: str
     description: str
     sql: str
-    needs: tuple[str, ...] = ()  # tables a later migration adds: the query is offered once they exist
 
 
 # Canned queries by name; every row with a trace_id links to that trace's page.
@@ -89,6 +85,13 @@ QUERIES: dict[str, Query] = {
         f"""SELECT t.trace_id, t.started_at, t.status, g.gate_reasons, t.prompt
         FROM signals g JOIN traces t ON t.trace_id = g.trace_id WHERE g.qualifies = 0 {_LATEST}""",
     ),
+    "deployments": Query(
+        "Deployments",
+        "Every deploy and rollback in Ollama, failed ones included: which version, the tag and alias, the fault.",
+        """SELECT id, action, model_version, tag, alias, status, fault, error, reason, previous_version, quantization,
+               started_at, ended_at
+        FROM deployments ORDER BY id DESC""",
+    ),
     "training_runs": Query(
         "Training runs",
         "Every training run: phase, backend, status, losses and speed, the dataset it used, why it failed.",
@@ -101,7 +104,8 @@ QUERIES: dict[str, Query] = {
 
 # Facets people filter by, per table.
 FACETS = {"traces": ["status", "source"], "tool_calls": ["name", "status", "is_error"],
-          "subagents": ["agent_type", "background"], "runs": ["phase", "status"]}
+          "subagents": ["agent_type", "background"], "runs": ["phase", "status"],
+          "deployments": ["action", "status", "fault"]}
 SORT_DESC = {"traces": "started_at", "tool_calls": "started_at", "runs": "created_at", "events": "id"}
 
 
@@ -110,21 +114,18 @@ def database_name(db_path: Path) -> str:
     return db_path.stem
 
 
-def _description_html(name: str, queries: dict[str, Query]) -> str:
+def _description_html(name: str) -> str:
     """The home page's text: where to start, and a link to every canned query."""
-    links = ", ".join(f'<a href="/{name}/{q}">{query.title.lower()}</a>' for q, query in queries.items())
+    links = ", ".join(f'<a href="/{name}/{q}">{query.title.lower()}</a>' for q, query in QUERIES.items())
     return (f'<p>Your captured Claude Code sessions, read-only. Start with <a href="/{name}/recent_traces">recent '
             f'traces</a> (a trace id opens that trace as a tree), or the <a href="{MODELS_PAGE}">models</a>.</p>'
             f"<p>Questions answered: {links}.</p>")
 
 
-def build_metadata(db: sqlite_utils.Database, db_path: Path) -> dict[str, Any]:
-    """Datasette's metadata for this store, as it is now (tables a migration added included)."""
-    present = set(db.table_names())
+def build_metadata(db_path: Path) -> dict[str, Any]:
+    """Datasette's metadata for the store at `db_path`."""
     tables: dict[str, Any] = {}
     for table, doc in fields.TABLES.items():
-        if table not in present:
-            continue
         entry: dict[str, Any] = {"description": doc.description, "columns": doc.columns}
         if doc.hidden:
             entry["hidden"] = True
@@ -133,13 +134,12 @@ def build_metadata(db: sqlite_utils.Database, db_path: Path) -> dict[str, Any]:
         if table in SORT_DESC:
             entry["sort_desc"] = SORT_DESC[table]
         tables[table] = entry
-    offered = {name: q for name, q in QUERIES.items() if set(q.needs) <= present}
     queries = {name: {"title": q.title, "description": q.description, "sql": q.sql.strip(), "hide_sql": True}
-               for name, q in offered.items()}
+               for name, q in QUERIES.items()}
     name = database_name(db_path)
     return {
         "title": "cc-capture",
-        "description_html": _description_html(name, offered),
+        "description_html": _description_html(name),
         "about": "cc-capture: your Claude Code traces, on this machine only",
         "databases": {name: {"tables": tables, "queries": queries}},
     }

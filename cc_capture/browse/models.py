@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-import sqlite_utils
-
 from cc_capture import store
 
 
@@ -45,7 +43,7 @@ class Registry:
         return list(dict.fromkeys(name for v in self.versions for name in v.metrics))
 
 
-def registry(db: sqlite_utils.Database) -> Registry:
+def registry(db: store.Database) -> Registry:
     """The registry as the models page shows it; empty when the store has no `models` table yet."""
     tables = set(db.table_names())
     if not {"models", "model_events", "evaluations"} <= tables:
@@ -69,35 +67,36 @@ def registry(db: sqlite_utils.Database) -> Registry:
     return Registry(True, versions)
 
 
-def chart_svg(reg: Registry, width: int = 720, height: int = 260) -> str:
-    """`behavioural_similarity` of each scored version against its creation time, as inline SVG
-    (no script, nothing fetched): a line through the versions, the champion ringed and labelled."""
+def chart_svg(reg: Registry, width: int = 720, height: int = 280) -> str:
+    """`behavioural_similarity` of each scored version, in the order they were made (each dated),
+    as inline SVG (no script, nothing fetched): a line through the versions, the champion ringed
+    and labelled. Versions are spaced evenly: two made minutes apart stay readable."""
     points = sorted((v for v in reg.versions if v.behavioural_similarity is not None), key=lambda v: v.created_at)
     if not points:
         return ""
-    left, right, top, bottom = 48, 16, 16, 36
-    t0, t1 = points[0].created_at, points[-1].created_at
-    span = (t1 - t0) or 1.0
+    left, right, top, bottom = 56, 40, 24, 48
+    step = (width - left - right) / max(len(points) - 1, 1)
 
-    def xy(v: Version) -> tuple[float, float]:
-        x = left + (v.created_at - t0) / span * (width - left - right) if t1 > t0 else (left + width - right) / 2
-        y = top + (1 - v.behavioural_similarity) * (height - top - bottom)
-        return round(x, 1), round(y, 1)
+    def xy(i: int, v: Version) -> tuple[float, float]:
+        x = left + i * step if len(points) > 1 else (left + width - right) / 2
+        return round(x, 1), round(top + (1 - v.behavioural_similarity) * (height - top - bottom), 1)
 
     parts = [f'<svg class="cc-chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
              f'xmlns="http://www.w3.org/2000/svg"><title>behavioural_similarity by model version</title>']
     for tick in (0, 0.25, 0.5, 0.75, 1):
         y = round(top + (1 - tick) * (height - top - bottom), 1)
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y}" y2="{y}" stroke="#eee"/>'
-                     f'<text x="{left - 6}" y="{y + 4}" font-size="11" text-anchor="end" fill="#777">{tick:g}</text>')
+                     f'<text x="{left - 8}" y="{y + 4}" font-size="11" text-anchor="end" fill="#777">{tick:g}</text>')
+    xys = [xy(i, v) for i, v in enumerate(points)]
     parts.append('<polyline fill="none" stroke="#4a7ab8" stroke-width="2" points="'
-                 + " ".join(f"{x},{y}" for x, y in map(xy, points)) + '"/>')
-    for v in points:
-        x, y = xy(v)
+                 + " ".join(f"{x},{y}" for x, y in xys) + '"/>')
+    for (x, y), v in zip(xys, points):
         colour = {"champion": "#2f8a3e", "rejected": "#b0281a"}.get(v.status, "#4a7ab8")
         parts.append(f'<circle cx="{x}" cy="{y}" r="5" fill="{colour}" data-version="{v.version}">'
                      f'<title>v{v.version} {escape(v.status)}: {v.behavioural_similarity:.3f}</title></circle>'
-                     f'<text x="{x}" y="{height - bottom + 16}" font-size="11" text-anchor="middle">v{v.version}</text>')
+                     f'<text x="{x}" y="{height - bottom + 18}" font-size="11" text-anchor="middle">v{v.version}</text>'
+                     f'<text x="{x}" y="{height - bottom + 32}" font-size="10" text-anchor="middle" fill="#777">'
+                     f'{(v.created or "")[:10]}</text>')
         if v.status == "champion":
             parts.append(f'<circle cx="{x}" cy="{y}" r="9" fill="none" stroke="#2f8a3e" stroke-width="2"/>'
                          f'<text x="{x}" y="{y - 13}" font-size="11" text-anchor="middle" fill="#2f8a3e">champion</text>')

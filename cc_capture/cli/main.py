@@ -13,8 +13,9 @@ from rich.table import Table
 
 from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
+from cc_capture.cli import fast
 from cc_capture.cli.browse import browse
-from cc_capture.cli.output import ago, console, err_console, fail, human_bytes, human_duration, one_line, print_json
+from cc_capture.cli.output import console, fail, human_bytes, human_duration, one_line, print_json
 from cc_capture.config import ConfigError, Paths, load_settings
 
 app = typer.Typer(
@@ -59,59 +60,7 @@ def _db():
 @app.command()
 def status(as_json: bool = JSON_OPT) -> None:
     """What was captured, the daemon's health, and any hook errors."""
-    try:
-        data = status_mod.collect(_paths())
-    except RuntimeError as e:
-        fail(str(e))
-    if as_json:
-        return print_json(data)
-    d, c = data["daemon"], data["counts"]
-    if d["running"]:
-        dot = "[yellow]●[/]" if d["warnings"] or not d["ready"] else "[green]●[/]"
-        console.print(f"{dot} daemon running (pid {d['pid']}, up {human_duration(d['uptime_s'])})"
-                      + ("" if d["ready"] else ", starting"))
-    else:
-        console.print("[red]●[/] daemon not running: events wait in the journal. Start it with [bold]ccd daemon start[/]")
-        if d["error"]:
-            console.print(f"  [red]last start failed:[/] {d['error']}", highlight=False)
-    for warning in d["warnings"]:
-        console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
-    disk = data["disk"]
-    if disk and disk["full"]:
-        console.print(f"  [red]disk full:[/] {human_bytes(disk['free_bytes'])} free where the journal is "
-                      f"({disk['path']}): hooks cannot record events; free space", highlight=False)
-    elif disk and disk["low"]:
-        console.print(f"  [yellow]disk low:[/] {human_bytes(disk['free_bytes'])} free where the journal is "
-                      f"({disk['path']})", highlight=False)
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    by_status = ", ".join(f"{n} {s}" for s, n in sorted(data["traces_by_status"].items()))
-    table.add_row("traces", f"{c['traces']:,}" + (f" ({by_status})" if by_status else ""))
-    q = data["qualifying"]
-    table.add_row("qualifying", f"{q['qualifies']:,} qualify for training, {q['excluded']:,} excluded"
-                  + (f", {q['pending']:,} pending" if q["pending"] else ""))
-    table.add_row("sessions", f"{c['sessions']:,}")
-    table.add_row("tool calls", f"{c['tool_calls']:,}")
-    table.add_row("events", f"{c['events']:,}")
-    table.add_row("quarantined", f"{c['quarantined']:,}")
-    table.add_row("journal backlog", human_bytes(data["journal_backlog_bytes"])
-                  + (f" ({data['journal_incomplete']} records incomplete)" if data["journal_incomplete"] else ""))
-    table.add_row("last event", ago(data["last_event_at"]))
-    table.add_row("database", f"{data['db_path']} ({human_bytes(data['db_bytes'])})")
-    errors = data["hook_errors"]
-    table.add_row("hook errors", "none" if not errors["count"] else
-                  f"[red]{errors['count']}[/], last: {errors['recent'][-1]}")
-    run = data["last_run"]
-    table.add_row("last training run", "none yet" if run is None else
-                  f"{run['run_id']} ({run['phase']}): {run['status']}"
-                  + (f", train loss {run['train_loss']:.4f}" if run["train_loss"] is not None else "")
-                  + (f" — {run['error']}" if run["error"] else ""))
-    dep = data["deployed"]
-    table.add_row("deployed model", "none yet" if dep is None else
-                  f"{dep['tag']} as {dep['alias']} at {dep['host']}, {ago(dep['deployed_at'])}; Ollama: "
-                  + ("[green]answers[/]" if dep["ollama"] == "reachable" else f"[red]{dep['ollama']}[/]"))
-    console.print(table)
+    fast.status(as_json)
 
 
 @app.command()
@@ -242,29 +191,20 @@ def search(
 @app.command()
 def ingest(as_json: bool = JSON_OPT) -> None:
     """Ingest the journal once, now (the daemon does this continuously)."""
-    from cc_capture.ingest.ingester import Ingester
+    from cc_capture.homelock import HomeBusy
+    from cc_capture.pipeline.ingest import ingest_once
 
     paths = _paths().ensure()
     if daemon_mod.info(paths).running:
         fail("the daemon is running and ingests continuously; nothing to do", code=0)
     try:
-        settings = load_settings(paths)
+        result = ingest_once(paths, load_settings(paths)).journal
     except ConfigError as e:
         fail(str(e))
-    import fcntl
-
-    with open(paths.lockfile, "a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fail("another ccd process is ingesting; try again in a moment")
-        from cc_capture.signals.runner import compute_pending
-
-        db = _db()
-        ingester = Ingester(paths, settings.capture, db)
-        result = ingester.run_pass()
-        ingester.sync_transcripts(result.transcripts)
-        compute_pending(db, settings.gates)
+    except HomeBusy:
+        fail("another ccd process is ingesting; try again in a moment")
+    except RuntimeError as e:  # the database is newer than this cc-capture
+        fail(str(e))
     summary = {"ingested": result.ingested, "quarantined": result.quarantined, "waiting": result.waiting}
     if as_json:
         return print_json(summary)
@@ -283,10 +223,12 @@ def import_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Import Claude Code transcripts into traces (idempotent; merges with live-captured sessions)."""
+    from contextlib import ExitStack
+
     from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from cc_capture.signals.runner import compute, pending
-    from cc_capture.transcripts.importer import default_workers, discover, import_sessions
+    from cc_capture.pipeline.transcripts import import_transcripts
+    from cc_capture.transcripts.importer import default_workers, discover
 
     settings = _settings()
     roots = list(paths) if paths else settings.capture.roots()
@@ -301,17 +243,22 @@ def import_cmd(
     sessions = discover(roots)
     total = sum(size(files) for files in sessions.values())
     db = _db()
-    columns = [TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
-        task = progress.add_task("import", total=total)
-        stats = import_sessions(db, sessions, progress=lambda files: progress.advance(task, size(files)),
-                                workers=default_workers() if workers is None else workers,
-                                max_output_chars=settings.capture.max_output_chars, rescan=rescan)
-    traces = pending(db)
-    columns = [TextColumn("reading signals"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
-        task = progress.add_task("signals", total=len(traces))
-        signals = compute(db, traces, settings.gates, progress=lambda: progress.advance(task))
+    with ExitStack() as bars:
+        columns = [TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
+        importing = bars.enter_context(Progress(*columns, console=console, transient=True, disable=as_json))
+        task = importing.add_task("import", total=total)
+
+        def reading_signals(n: int):
+            importing.stop()
+            columns = [TextColumn("reading signals"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+            bar = bars.enter_context(Progress(*columns, console=console, transient=True, disable=as_json))
+            signals_task = bar.add_task("signals", total=n)
+            return lambda: bar.advance(signals_task)
+
+        done = import_transcripts(db, sessions, settings, default_workers() if workers is None else workers, rescan,
+                                  progress=lambda files: importing.advance(task, size(files)),
+                                  signals_progress=reading_signals)
+    stats, signals = done.stats, done.signals
     data = stats.as_dict() | {"qualifying": signals.qualifies}
     if as_json:
         return print_json(data)
@@ -436,7 +383,7 @@ def _build_dataset(dpo: bool, include_synthetic: bool, extra_pairs: list | None 
     from cc_capture.datasets.build import DatasetError, build
 
     try:
-        return build(_db(), _paths().home / "datasets", _settings().datasets, dpo=dpo,
+        return build(_db(), _paths().datasets, _settings().datasets, dpo=dpo,
                      include_synthetic=include_synthetic, extra_pairs=extra_pairs)
     except DatasetError as e:
         fail(str(e))
@@ -513,7 +460,7 @@ def _wait_for_run(run_id: str, proc, as_json: bool) -> None:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress_file = _paths().home / "runs" / run_id / "progress.jsonl"
+    progress_file = _paths().run_dir(run_id) / "progress.jsonl"
     offset = 0  # bytes of the progress file already shown: only what is appended is read
     columns = [TextColumn("training {task.fields[phase]}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn()]
@@ -580,7 +527,7 @@ def train(
         if manifest["kind"] != expected:
             fail(f"the {phase} phase needs a {expected} dataset; {dataset} is {manifest['kind']}")
         run_id = runs.create(db, phase, cfg, str(dataset), manifest)
-    run_dir = _paths().home / "runs" / run_id
+    run_dir = _paths().run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log = open(run_dir / "train.log", "a")
     runs.update(db, run_id, log_path=str(run_dir / "train.log"))
@@ -643,11 +590,7 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (or a unique prefix
 @daemon_app.command("run")
 def daemon_run() -> None:
     """Run the daemon in the foreground (what systemd and launchd start)."""
-    daemon_mod.configure_logging()
-    try:
-        daemon_mod.Daemon(_paths()).run()
-    except (daemon_mod.DaemonError, ConfigError) as e:
-        fail(str(e))
+    fast.daemon_run()
 
 
 @daemon_app.command("start")
@@ -744,16 +687,4 @@ def hooks_status_cmd(settings: Optional[Path] = SETTINGS_OPT, as_json: bool = JS
 
 
 def main() -> None:
-    import sqlite3
-
-    try:
-        app()
-    except sqlite3.DatabaseError as e:  # a damaged or unreadable database: what to do, not a traceback
-        from cc_capture.health import recovery_advice
-
-        db = _paths().db
-        damaged = any(w in str(e) for w in ("malformed", "not a database", "corrupt"))
-        err_console.print(f"[bold red]error:[/] the database {db} " + (
-            f"is damaged ({e}): {recovery_advice(db)}" if damaged else f"could not be used: {e}"),
-            highlight=False, soft_wrap=True)
-        sys.exit(1)
+    app()

@@ -1,4 +1,8 @@
-"""Output helpers: stable JSON for machines, rich tables for people."""
+"""Output helpers: stable JSON for machines, rich tables for people.
+
+`console` and `err_console` are made on first use (`from cc_capture.cli.output import console`
+makes them): rich takes longer to import than `ccd status --json` takes to answer.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,19 @@ import sys
 import time
 from typing import Any
 
-from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+def _console(name: str) -> Any:
+    if name not in globals():
+        from rich.console import Console
+
+        globals().update(console=Console(), err_console=Console(stderr=True))
+    return globals()[name]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("console", "err_console"):
+        return _console(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def print_json(obj: Any) -> None:
@@ -18,11 +31,9 @@ def print_json(obj: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> None:
-    """Print a clear error and exit with `code` (raises typer.Exit)."""
-    import typer
-
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+    """Print a clear error and exit with `code` (raises SystemExit, which typer passes on)."""
+    _console("err_console").print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise SystemExit(code)
 
 
 def human_bytes(n: int | None) -> str:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 
 from cc_capture import store
 from cc_capture.config import DatasetSettings
@@ -40,7 +39,7 @@ def split_of(session_id: str, eval_percent: int) -> str:
     return "eval" if digest % 100 < eval_percent else "train"
 
 
-def _qualifying(db: sqlite_utils.Database, include_synthetic: bool) -> list[dict[str, Any]]:
+def _qualifying(db: store.Database, include_synthetic: bool) -> list[dict[str, Any]]:
     sql = ("SELECT t.trace_id FROM traces t JOIN signals s USING (trace_id) WHERE s.qualifies = 1"
            + ("" if include_synthetic else " AND t.synthetic = 0") + " ORDER BY t.started_at, t.seq")
     return [store.get_trace(db, r[0]) for r in db.execute(sql)]
@@ -85,7 +84,7 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
     _write_private(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
-def build(db: sqlite_utils.Database, out_root: Path, settings: DatasetSettings, dpo: bool = False,
+def build(db: store.Database, out_root: Path, settings: DatasetSettings, dpo: bool = False,
           include_synthetic: bool = False, extra_pairs: list[dict] | None = None) -> BuildResult:
     """`extra_pairs`: preference pairs made elsewhere (divergences of a trained model from Claude)."""
     traces = _qualifying(db, include_synthetic)

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import sqlite_utils
-
+from cc_capture import store
 from cc_capture.datasets.templates import OLLAMA_TEMPLATE
 from cc_capture.deploy import records
 from cc_capture.deploy.config import DeploySettings
@@ -96,7 +95,7 @@ def _versions_on_server(server: OllamaServer, settings: DeploySettings) -> dict[
     return {int(m.group(1)): name for name in server.tags() if (m := pattern.match(name))}
 
 
-def prune(db: sqlite_utils.Database, server: OllamaServer, settings: DeploySettings) -> list[str]:
+def prune(db: store.Database, server: OllamaServer, settings: DeploySettings) -> list[str]:
     """Delete version tags beyond the newest `keep_versions`, never the alias's target or the previous
     champion. Ollama frees only blobs no other model uses."""
     present = _versions_on_server(server, settings)
@@ -110,7 +109,7 @@ def prune(db: sqlite_utils.Database, server: OllamaServer, settings: DeploySetti
     return removed
 
 
-def _attempt(db: sqlite_utils.Database, settings: DeploySettings, action: Action, version: int,
+def _attempt(db: store.Database, settings: DeploySettings, action: Action, version: int,
              quantization: str | None, reason: str | None,
              work: Callable[[OllamaServer], tuple[str | None, bool]]) -> Result:
     """Run one deploy or rollback against the server; record it, succeeded or failed."""
@@ -136,7 +135,7 @@ def _attempt(db: sqlite_utils.Database, settings: DeploySettings, action: Action
     return Result(deployment, ollama_version, uploaded, pruned)
 
 
-def deploy(db: sqlite_utils.Database, settings: DeploySettings, artifact: Artifact,
+def deploy(db: store.Database, settings: DeploySettings, artifact: Artifact,
            on_status: Callable[[str], None] | None = None) -> Result:
     """Create NAME:vN from the artifact and point the alias at it (the caller checked the gate)."""
 
@@ -146,7 +145,7 @@ def deploy(db: sqlite_utils.Database, settings: DeploySettings, artifact: Artifa
     return _attempt(db, settings, Action.DEPLOY, artifact.version, artifact.quantization, None, work)
 
 
-def rollback_target(db: sqlite_utils.Database, settings: DeploySettings, version: int | None) -> tuple[int, int]:
+def rollback_target(db: store.Database, settings: DeploySettings, version: int | None) -> tuple[int, int]:
     """(the version the alias points at now, the one to roll back to), or NOTHING_TO_ROLL_BACK."""
     now = records.current(db, settings.alias)
     if now is None:
@@ -163,7 +162,7 @@ def rollback_target(db: sqlite_utils.Database, settings: DeploySettings, version
     return now.model_version, target
 
 
-def rollback(db: sqlite_utils.Database, settings: DeploySettings, target: int, reason: str,
+def rollback(db: store.Database, settings: DeploySettings, target: int, reason: str,
              artifact_of: Callable[[int], Artifact | None],
              on_status: Callable[[str], None] | None = None) -> Result:
     """Point the alias back at NAME:v<target>, creating that tag again from its artifact if it was pruned."""

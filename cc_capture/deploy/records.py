@@ -8,8 +8,6 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
 
-import sqlite_utils
-
 from cc_capture import store
 
 
@@ -53,7 +51,7 @@ def _deployment(row: dict[str, Any]) -> Deployment:
     return Deployment(**(row | {"action": Action(row["action"]), "status": Outcome(row["status"])}))
 
 
-def record(db: sqlite_utils.Database, *, action: Action, model_version: int, tag: str, alias: str, host: str,
+def record(db: store.Database, *, action: Action, model_version: int, tag: str, alias: str, host: str,
            status: Outcome, started_at: float, digest: str | None = None, quantization: str | None = None,
            previous_version: int | None = None, fault: str | None = None, error: str | None = None,
            reason: str | None = None) -> Deployment:
@@ -67,11 +65,11 @@ def record(db: sqlite_utils.Database, *, action: Action, model_version: int, tag
     return get(db, cur.lastrowid)
 
 
-def get(db: sqlite_utils.Database, deployment_id: int) -> Deployment:
+def get(db: store.Database, deployment_id: int) -> Deployment:
     return _deployment(next(db.query("SELECT * FROM deployments WHERE id = ?", [deployment_id])))
 
 
-def history(db: sqlite_utils.Database, alias: str, status: Outcome | None = Outcome.SUCCEEDED) -> list[Deployment]:
+def history(db: store.Database, alias: str, status: Outcome | None = Outcome.SUCCEEDED) -> list[Deployment]:
     """An alias's attempts, oldest first (only the succeeded ones unless `status` is None)."""
     where, params = "alias = ?", [alias]
     if status is not None:
@@ -79,19 +77,19 @@ def history(db: sqlite_utils.Database, alias: str, status: Outcome | None = Outc
     return [_deployment(r) for r in db.query(f"SELECT * FROM deployments WHERE {where} ORDER BY id", params)]
 
 
-def current(db: sqlite_utils.Database, alias: str) -> Deployment | None:
+def current(db: store.Database, alias: str) -> Deployment | None:
     """The succeeded attempt the alias points at now."""
     done = history(db, alias)
     return done[-1] if done else None
 
 
-def rolled_back(db: sqlite_utils.Database, alias: str) -> set[int]:
+def rolled_back(db: store.Database, alias: str) -> set[int]:
     """Versions a rollback moved the alias away from: never deployed again automatically."""
     return {d.previous_version for d in history(db, alias)
             if d.action is Action.ROLLBACK and d.previous_version is not None}
 
 
-def previous_champion(db: sqlite_utils.Database, alias: str) -> int | None:
+def previous_champion(db: store.Database, alias: str) -> int | None:
     """The version the alias pointed at before the current one, skipping versions rolled back from."""
     now = current(db, alias)
     if now is None:

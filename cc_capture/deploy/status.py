@@ -6,8 +6,6 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-import sqlite_utils
-
 from cc_capture import store
 from cc_capture.deploy import records
 from cc_capture.deploy.config import DeploySettings
@@ -32,7 +30,7 @@ def probe(host: str, model: str, timeout_s: float = PROBE_TIMEOUT_S) -> OllamaSt
     return OllamaState.REACHABLE
 
 
-def deployed(db: sqlite_utils.Database, settings: DeploySettings) -> dict[str, Any] | None:
+def deployed(db: store.Database, settings: DeploySettings) -> dict[str, Any] | None:
     """{tag, alias, version, deployed_at, host, ollama} of what the alias points at, or None."""
     now = records.current(db, settings.alias)
     if now is None:

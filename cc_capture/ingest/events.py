@@ -7,6 +7,10 @@ kept in the `events` table anyway.
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 import msgspec
 
 
@@ -60,6 +64,32 @@ _agent_decoder = msgspec.json.Decoder(AgentLaunch)
 
 def decode(raw: bytes) -> HookEvent:
     return _decoder.decode(raw)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def with_lone_surrogates_replaced(raw: bytes) -> Any | None:
+    """A payload whose strings hold a lone UTF-16 surrogate escape (`"\\ud83d"`: JavaScript cuts
+    strings inside an emoji, and JSON.parse accepts it) decoded with each one replaced by U+FFFD;
+    None if that is not what made it undecodable. Only the failure path pays for this."""
+    if b"\\u" not in raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return _replace_lone_surrogates(value)
 
 
 def decode_agent_launch(raw: msgspec.Raw) -> AgentLaunch | None:

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import sqlite_utils
 
 from cc_capture import journal, store
 from cc_capture.config import CaptureSettings, Paths
+from cc_capture.health import disk_space
 from cc_capture.ingest.assemble import Assembler, shorten_strings
-from cc_capture.ingest.events import HookEvent, decode
+from cc_capture.ingest.events import HookEvent, decode, with_lone_surrogates_replaced
 from cc_capture.redact import redact_payload, redact_text
-from cc_capture.store import transaction
+from cc_capture.store import Database, transaction
 from cc_capture.transcripts.importer import Importer, session_files
 
 SAMPLE_CHARS = 4096
@@ -41,12 +41,34 @@ class PassResult:
 
 
 class Ingester:
-    def __init__(self, paths: Paths, settings: CaptureSettings, db: sqlite_utils.Database) -> None:
+    def __init__(self, paths: Paths, settings: CaptureSettings, db: Database) -> None:
         self.paths = paths
         self.settings = settings
         self.db = db
         self.journal_dir = str(paths.journal)
         self.db_identity = store.file_identity(paths.db)  # the file `db` was opened on, see _check_db
+        self.disk_full: list[list[float]] = []  # [first, last] times the journal's disk was seen full
+
+    def _watch_disk(self, now: float) -> None:
+        """Remember when the journal's disk was full: a record its hook could not finish then is
+        quarantined saying so, rather than "hook killed?"."""
+        space = disk_space(self.paths.journal)
+        if space is None or not space.full:
+            return
+        if self.disk_full and now - self.disk_full[-1][1] < 60:
+            self.disk_full[-1][1] = now
+        else:
+            self.disk_full = self.disk_full[-99:] + [[now, now]]
+
+    def _cut_short_reason(self, rec: journal.Record) -> str:
+        """Why a record has no end marker: the disk was full when its hook wrote, else unknown."""
+        what = "empty: the hook wrote nothing" if not rec.payload else "truncated: no end marker"
+        at = rec.file.received_at
+        for first, last in self.disk_full:
+            if first - 5 <= at <= last + 5:
+                return (f"{what} after {self.settings.incomplete_grace_s:.0f}s: the disk was full when its hook "
+                        f"wrote it (full from {store.iso(first)} to at least {store.iso(last)}; the event is lost)")
+        return f"{what} after {self.settings.incomplete_grace_s:.0f}s (hook killed, or its disk full?)"
 
     def _check_db(self) -> None:
         """Refuse to go on (and above all to delete journal records) once the database file was
@@ -57,6 +79,7 @@ class Ingester:
     def run_pass(self) -> PassResult:
         """Ingest every complete record in the journal, in batches; return what happened."""
         self._check_db()
+        self._watch_disk(time.time())
         self._settle_done()
         result = PassResult()
         files = journal.list_files(self.paths.journal)
@@ -125,7 +148,7 @@ class Ingester:
         if rec.payload is None:
             raise Quarantined(f"record of {size} bytes is over max_read_bytes ({self.settings.max_read_bytes}); not read")
         if not rec.complete:
-            raise Quarantined(f"truncated: no end marker after {self.settings.incomplete_grace_s:.0f}s (hook killed?)")
+            raise Quarantined(self._cut_short_reason(rec))
         raw = rec.payload
         try:
             raw.decode("utf-8")
@@ -134,7 +157,10 @@ class Ingester:
         try:
             decoded = msgspec.json.decode(raw)
         except msgspec.DecodeError as e:
-            raise Quarantined(f"malformed JSON: {e}") from None
+            decoded = with_lone_surrogates_replaced(raw)
+            if decoded is None:
+                raise Quarantined(f"malformed JSON: {e}") from None
+            raw = msgspec.json.encode(decoded)
         if not isinstance(decoded, dict) or not isinstance(decoded.get("hook_event_name"), str):
             raise Quarantined("not a hook payload: no hook_event_name")
         oversized = len(raw) > self.settings.max_event_bytes

@@ -13,20 +13,19 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import msgspec
-import sqlite_utils
 
 from cc_capture.config import GateSettings
 from cc_capture.signals import EXTRACTOR_VERSION
-from cc_capture.signals.extract import EDIT_TOOLS, extract
+from cc_capture.signals.extract import EDIT_TOOLS, WEB_TOOLS, extract
 from cc_capture.signals.gates import decide
 from cc_capture.signals.model import CallView, TraceView
 from cc_capture.signals.vector import vector
-from cc_capture.store import json_or_text, transaction
+from cc_capture.store import Database, json_or_text, transaction
 
 log = logging.getLogger("ccd.signals")
 
 
-def load_view(db: sqlite_utils.Database, trace_id: str) -> TraceView | None:
+def load_view(db: Database, trace_id: str) -> TraceView | None:
     row = db.execute(
         "SELECT t.prompt, t.final_response, t.status, t.started_at, t.ended_at, t.session_id, t.seq, f.rating "
         "FROM traces t LEFT JOIN feedback f USING (trace_id) WHERE t.trace_id = ?",
@@ -35,13 +34,16 @@ def load_view(db: sqlite_utils.Database, trace_id: str) -> TraceView | None:
     if row is None:
         return None
     prompt, final, status, started, ended, session_id, seq, rating = row
+    web = ",".join("?" * len(WEB_TOOLS))
     calls = [
         CallView(name=r[0] or "", input=json_or_text(r[1]), output=json_or_text(r[2]), is_error=bool(r[3]), error=r[4],
                  reasoning=r[5] or "", agent_id=r[6], batch=r[7], status=r[8])
         for r in db.execute(
-            "SELECT c.name, c.input, c.output, c.is_error, c.error, r.text, c.agent_id, c.batch, c.status "
+            # the extractor reads outputs only for the URLs web tools return: the others (often large) stay unread
+            f"SELECT c.name, c.input, CASE WHEN c.name IN ({web}) THEN c.output END, c.is_error, c.error, r.text, "
+            "c.agent_id, c.batch, c.status "
             "FROM tool_calls c LEFT JOIN reasoning r USING (tool_use_id) WHERE c.trace_id = ? ORDER BY c.seq",
-            [trace_id],
+            [*sorted(WEB_TOOLS), trace_id],
         )
     ]
     prior: dict[str, int] = {}
@@ -65,7 +67,7 @@ class ComputeResult:
     failed: int = 0
 
 
-def compute(db: sqlite_utils.Database, trace_ids: Iterable[str], gates: GateSettings,
+def compute(db: Database, trace_ids: Iterable[str], gates: GateSettings,
             progress: Callable[[], None] | None = None) -> ComputeResult:
     """Extract, vectorise and gate these traces; one transaction per 200 traces."""
     result = ComputeResult()
@@ -95,17 +97,21 @@ def compute(db: sqlite_utils.Database, trace_ids: Iterable[str], gates: GateSett
     return result
 
 
-def pending(db: sqlite_utils.Database) -> list[str]:
-    """Queued traces that are closed (an open trace waits until it ends)."""
-    return [r[0] for r in db.execute(
-        "SELECT d.trace_id FROM dirty_traces d JOIN traces t USING (trace_id) WHERE t.status != 'open'")]
+def pending(db: Database, among: Iterable[str] | None = None) -> list[str]:
+    """Queued traces that are closed (an open trace waits until it ends), or those of `among`."""
+    sql = "SELECT d.trace_id FROM dirty_traces d JOIN traces t USING (trace_id) WHERE t.status != 'open'"
+    if among is None:
+        return [r[0] for r in db.execute(sql)]
+    ids = list(among)
+    return [r[0] for start in range(0, len(ids), 500) for r in db.execute(
+        f"{sql} AND d.trace_id IN ({','.join('?' * len(ids[start : start + 500]))})", ids[start : start + 500])]
 
 
-def compute_pending(db: sqlite_utils.Database, gates: GateSettings) -> ComputeResult:
+def compute_pending(db: Database, gates: GateSettings) -> ComputeResult:
     return compute(db, pending(db), gates)
 
 
-def stale(db: sqlite_utils.Database, everything: bool = False) -> list[str]:
+def stale(db: Database, everything: bool = False) -> list[str]:
     """Closed traces whose signals come from an older extractor (or all closed traces)."""
     if everything:
         sql = "SELECT trace_id FROM traces WHERE status != 'open'"

@@ -7,14 +7,13 @@ import time
 import uuid
 from typing import Any
 
-import sqlite_utils
 
 from cc_capture import store
 
 _JSON_FIELDS = ("config", "dataset_manifest", "metrics", "artifacts")
 
 
-def create(db: sqlite_utils.Database, phase: str, config: dict, dataset_path: str | None,
+def create(db: store.Database, phase: str, config: dict, dataset_path: str | None,
            manifest: dict | None) -> str:
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     with store.transaction(db) as conn:
@@ -25,7 +24,7 @@ def create(db: sqlite_utils.Database, phase: str, config: dict, dataset_path: st
     return run_id
 
 
-def update(db: sqlite_utils.Database, run_id: str, **fields: Any) -> None:
+def update(db: store.Database, run_id: str, **fields: Any) -> None:
     values = {k: (json.dumps(v) if k in _JSON_FIELDS else v) for k, v in fields.items()}
     with store.transaction(db) as conn:
         conn.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in values)} WHERE run_id = ?",
@@ -39,16 +38,16 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def get(db: sqlite_utils.Database, run_id: str) -> dict[str, Any] | None:
+def get(db: store.Database, run_id: str) -> dict[str, Any] | None:
     rows = list(db.query("SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? || '%' LIMIT 2", [run_id, run_id]))
     return _row(rows[0]) if len(rows) == 1 else None
 
 
-def listing(db: sqlite_utils.Database, limit: int = 20) -> list[dict[str, Any]]:
+def listing(db: store.Database, limit: int = 20) -> list[dict[str, Any]]:
     return [_row(r) for r in db.query("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", [limit])]
 
 
-def latest_completed(db: sqlite_utils.Database, phase: str) -> dict[str, Any] | None:
+def latest_completed(db: store.Database, phase: str) -> dict[str, Any] | None:
     rows = list(db.query("SELECT * FROM runs WHERE phase = ? AND status = 'completed' ORDER BY created_at DESC "
                          "LIMIT 1", [phase]))
     return _row(rows[0]) if rows else None

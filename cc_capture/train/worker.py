@@ -218,7 +218,7 @@ def main(run_id: str) -> int:
     if run is None:
         print(f"no run {run_id}", file=sys.stderr)
         return 2
-    run_dir = paths.home / "runs" / run["run_id"]
+    run_dir = paths.run_dir(run["run_id"])
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def interrupted(*_: Any) -> None:

@@ -58,6 +58,8 @@ class FileState(msgspec.Struct, omit_defaults=True):
     last_call: dict[str, str] = {}  # chain → the last tool call read
     chains: dict[str, str] = {}  # 1.0.x inline subagents: line uuid → root uuid
     roots: dict[str, str] = {}  # root uuid → agent id
+    command: Prompt | None = None  # a slash command the model has not answered yet (not a trace yet)
+    command_ts: float | None = None
 
 
 @dataclass
@@ -399,6 +401,19 @@ class Importer:
                 self._subagent(agent_id, parent[1], parent[0], state.session)
             return
         self._settle_main(state, closing=True)
+        self._drop_command(state)
+        if rec.command:  # built-in commands (/mcp, /clear, ...) run locally: no reply, no trace
+            state.trace, state.command, state.command_ts = None, rec, ts
+            return
+        self._open_trace(rec, state, ts)
+
+    def _drop_command(self, state: FileState) -> None:
+        """The conversation went on past a slash command the model never answered: no trace."""
+        if state.command is not None:
+            self.stats.skipped["slash command with no reply"] += 1
+            state.command = None
+
+    def _open_trace(self, rec: Prompt, state: FileState, ts: float | None) -> None:
         state.trace = self._trace_for(rec, state.session, ts)
         state.interrupted = False
         state.pending["main"] = state.final["main"] = ""
@@ -432,6 +447,9 @@ class Importer:
         return trace_id
 
     def _assistant(self, rec: AssistantBlock, state: FileState, ts, chain: str, agent: str | None) -> None:
+        if state.command is not None and chain == "main":  # the model answers a slash command: a trace
+            command, state.command = state.command, None
+            self._open_trace(command, state, state.command_ts)
         trace_id = state.trace
         if not trace_id:
             self.stats.skipped["assistant before any prompt"] += 1
@@ -526,6 +544,7 @@ class Importer:
                                 (tags.get("tool-use-id"),)).fetchone()
         if row:
             self._settle_main(state, closing=True)
+            self._drop_command(state)
             state.trace = row[0]
             state.pending["main"] = state.final["main"] = ""
             if rec.prompt_id:
@@ -587,12 +606,13 @@ def import_paths(db, paths: Iterable[Path], progress: Callable[[SessionFiles], N
 
 def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[SessionFiles], None] | None = None,
                     workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
-                    rescan: bool = False) -> ImportStats:
+                    rescan: bool = False, committed: Callable[[set[str]], None] | None = None) -> ImportStats:
     """Import these sessions (`discover`'s); a failing one is reported and stores nothing. With
     `workers`, that many processes read, parse and redact the files ahead while this one
     assembles and stores. With `rescan`, a session whose earlier import was redacted by older
     rules (`stale_sessions`) is imported again from its first line, replacing what that import
-    stored (see `forget_import`)."""
+    stored (see `forget_import`). `committed` is told, after each commit, the traces that the
+    sessions it made durable changed (no later session of this import changes them again)."""
     stats = ImportStats()
     stale = stale_sessions(db, sessions) if rescan else set()
     stats.rescanned = len(stale)
@@ -601,7 +621,7 @@ def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[S
         offsets = dict(db.execute("SELECT path, offset FROM transcript_offsets").fetchall())
         plan = {sid: _unread(files, {} if sid in stale else offsets) for sid, files in sessions.items()}
     parallel = sum(stop - start for ranges in plan.values() for start, stop, _ in ranges.values()) >= PARALLEL_MIN_BYTES
-    writer = _SessionWriter(db, stats, max_output_chars, stale)
+    writer = _SessionWriter(db, stats, max_output_chars, stale, committed)
     try:
         if workers >= 1 and parallel:
             _import_ahead(writer, sessions, plan, workers, progress)
@@ -731,12 +751,15 @@ class _SessionWriter:
     a failing session is recorded and rolled back alone, and a bulk import does not pay a commit
     (and the rewrite of the same index pages) per session, nor hold the write lock for long."""
 
-    def __init__(self, db, stats: ImportStats, max_output_chars: int, forget: set[str] = frozenset()) -> None:
+    def __init__(self, db, stats: ImportStats, max_output_chars: int, forget: set[str] = frozenset(),
+                 committed: Callable[[set[str]], None] | None = None) -> None:
         self.conn = db.conn
         self.stats = stats
         self.max_output_chars = max_output_chars
         self.forget = forget  # sessions whose earlier import is replaced (in the same savepoint)
         self.began: float | None = None
+        self.committed = committed
+        self.touched: set[str] = set()  # traces changed by the sessions of the open transaction
 
     def write(self, session_id: str, files: SessionFiles, prefetched: dict[Path, Prefetched] | None = None) -> None:
         if self.began is None:
@@ -746,14 +769,17 @@ class _SessionWriter:
         try:
             if session_id in self.forget:
                 forget_import(self.conn, session_id, files)
-            Importer(self.conn, self.stats, self.max_output_chars).import_session(files, prefetched)
+            importer = Importer(self.conn, self.stats, self.max_output_chars)
+            importer.import_session(files, prefetched)
+            self.touched |= importer.touched
         except Exception as e:  # a bug on one session must not stop the others: report it
             self.conn.execute("ROLLBACK TO session")
             log.exception("import of session %s failed", session_id)
             self.stats.failed[session_id] = f"{type(e).__name__}: {e}"
-        except BaseException:  # interrupted: keep the sessions already done
+        except BaseException:  # interrupted: keep the sessions already done (their signals wait for the next pass)
             self.conn.execute("ROLLBACK TO session")
             self.conn.execute("RELEASE session")
+            self.committed = None
             self.commit()
             raise
         self.conn.execute("RELEASE session")
@@ -764,3 +790,6 @@ class _SessionWriter:
         if self.began is not None:
             self.conn.execute("COMMIT")
             self.began = None
+            touched, self.touched = self.touched, set()
+            if self.committed and touched:
+                self.committed(touched)

@@ -113,6 +113,7 @@ class Prompt(msgspec.Struct, tag="prompt"):
     prompt_id: str | None
     text: str
     sidechain_root: bool  # the first line of an inline (1.0.x) subagent conversation
+    command: bool = False  # a slash command (`<command-name>`): a trace only once the model answers it
 
 
 class Notification(msgspec.Struct, tag="notification"):
@@ -195,7 +196,7 @@ def parse_chunk(path: Path, start: int, stop: int, session_dir: Path | None,
                 max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> Chunk:
     chunk = Chunk(start, start)
     skipped: Counter = Counter()
-    for raw, end in lines_between(path, start, stop):
+    for raw, end in lines_between(path, start, stop, max_output_chars):
         chunk.end = end
         chunk.n_lines += 1
         line = parse_line(raw, session_dir, max_output_chars)
@@ -241,13 +242,13 @@ def _text_of(content: msgspec.Raw) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def _prompt_text(text: str) -> str:
-    """A slash command as the user typed it (`/name args`), as live capture records it."""
-    if "<command-name>" in text:
-        m = _COMMAND_RE.search(text)
-        if m:
-            return " ".join(x.strip() for x in (m.group(1), m.group(2) or "") if x and x.strip())
-    return text
+def _command_text(text: str) -> str | None:
+    """A slash command as the user typed it (`/name args`), as live capture records it; None if
+    the text is not one."""
+    m = _COMMAND_RE.search(text) if "<command-name>" in text else None
+    if m is None:
+        return None
+    return " ".join(x.strip() for x in (m.group(1), m.group(2) or "") if x and x.strip())
 
 
 def unspill(text: str, session_dir: Path | None, limit: int = 1 << 20) -> str:
@@ -292,6 +293,21 @@ def _stored_result(tool_use_id: str, text: str, is_error: bool, structured: str 
 
 
 def parse_line(raw: bytes, session_dir: Path | None = None, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> Line:
+    """One transcript line as typed records. A line that is not valid UTF-8 (one bad byte) is read
+    with the bad bytes replaced (U+FFFD): it costs that line's byte, never the session."""
+    try:
+        line = _parse_line(raw, session_dir, max_output_chars)
+    except UnicodeDecodeError:  # in a part read raw (tool input, structured result)
+        line = None
+    if line is not None and line.kind != "bad":
+        return line
+    fixed = raw.decode("utf-8", errors="replace").encode()
+    if fixed == raw and line is not None:
+        return line  # unreadable for another reason
+    return _parse_line(fixed, session_dir, max_output_chars)
+
+
+def _parse_line(raw: bytes, session_dir: Path | None, max_output_chars: int) -> Line:
     try:
         d = _decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -360,4 +376,6 @@ def parse_line(raw: bytes, session_dir: Path | None = None, max_output_chars: in
     if text.lstrip().startswith(("<local-command-stdout>", "<local-command-stderr>", "<bash-stdout>", "<bash-stderr>")):
         return skip("local command output")
     root = bool(d.isSidechain) and d.parentUuid is None
-    return Line("prompt", None, records=[Prompt(d.uuid, d.promptId, _prompt_text(text), root)], **common)
+    command = _command_text(text)
+    prompt = Prompt(d.uuid, d.promptId, text if command is None else command, root, command is not None)
+    return Line("prompt", None, records=[prompt], **common)

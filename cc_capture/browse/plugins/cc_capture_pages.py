@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import sqlite_utils
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
@@ -59,7 +58,7 @@ def menu_links(datasette):
 async def trace_page(datasette, request):
     trace_id = request.url_vars["trace_id"]
     db = _database(datasette)
-    trace = await db.execute_fn(lambda conn: store.get_trace(sqlite_utils.Database(conn), trace_id))
+    trace = await db.execute_fn(lambda conn: store.get_trace(store.Database(conn), trace_id))
     if trace is None:
         raise NotFound(f"No trace {trace_id}: the recent traces list has the ids")
     context = {"view": trace_view(trace), "database": db.name, "markdown": markdown}
@@ -68,7 +67,7 @@ async def trace_page(datasette, request):
 
 async def models_page(datasette, request):
     db = _database(datasette)
-    registry = await db.execute_fn(lambda conn: models_mod.registry(sqlite_utils.Database(conn)))
+    registry = await db.execute_fn(lambda conn: models_mod.registry(store.Database(conn)))
     context = {"registry": registry, "chart": models_mod.chart_svg(registry), "database": db.name}
     return Response.html(await datasette.render_template("cc_models.html", context, request=request))
 

@@ -1,0 +1,110 @@
+"""`ccd`'s entry point, and the two commands met most often: `ccd status` (a user, many times a
+day) and `ccd daemon run` (the service manager; it stays resident). Both run without loading
+typer, click and the other commands, which cost more than `ccd status` has in all (goal: under
+0.15 s) and would stay in the daemon's memory (goal: under 50 MB). Every other command, and
+`--help`, goes to the typer app in cli/main.py.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from cc_capture.cli.output import ago, fail, human_bytes, human_duration, print_json
+
+
+def status(as_json: bool) -> None:
+    """What was captured, the daemon's health, and any hook errors."""
+    from cc_capture import status as status_mod
+    from cc_capture.paths import Paths
+
+    try:
+        data = status_mod.collect(Paths())
+    except RuntimeError as e:
+        fail(str(e))
+    if as_json:
+        return print_json(data)
+    from rich.table import Table
+
+    from cc_capture.cli.output import console
+
+    d, c = data["daemon"], data["counts"]
+    if d["running"]:
+        dot = "[yellow]●[/]" if d["warnings"] or not d["ready"] else "[green]●[/]"
+        console.print(f"{dot} daemon running (pid {d['pid']}, up {human_duration(d['uptime_s'])})"
+                      + ("" if d["ready"] else ", starting"))
+    else:
+        console.print("[red]●[/] daemon not running: events wait in the journal. Start it with [bold]ccd daemon start[/]")
+        if d["error"]:
+            console.print(f"  [red]last start failed:[/] {d['error']}", highlight=False)
+    for warning in d["warnings"]:
+        console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+    disk = data["disk"]
+    if disk and disk["full"]:
+        console.print(f"  [red]disk full:[/] {human_bytes(disk['free_bytes'])} free where the journal is "
+                      f"({disk['path']}): hooks cannot record events; free space", highlight=False)
+    elif disk and disk["low"]:
+        console.print(f"  [yellow]disk low:[/] {human_bytes(disk['free_bytes'])} free where the journal is "
+                      f"({disk['path']})", highlight=False)
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    by_status = ", ".join(f"{n} {s}" for s, n in sorted(data["traces_by_status"].items()))
+    table.add_row("traces", f"{c['traces']:,}" + (f" ({by_status})" if by_status else ""))
+    q = data["qualifying"]
+    table.add_row("qualifying", f"{q['qualifies']:,} qualify for training, {q['excluded']:,} excluded"
+                  + (f", {q['pending']:,} pending" if q["pending"] else ""))
+    table.add_row("sessions", f"{c['sessions']:,}")
+    table.add_row("tool calls", f"{c['tool_calls']:,}")
+    table.add_row("events", f"{c['events']:,}")
+    table.add_row("quarantined", f"{c['quarantined']:,}")
+    table.add_row("journal backlog", human_bytes(data["journal_backlog_bytes"])
+                  + (f" ({data['journal_incomplete']} records incomplete)" if data["journal_incomplete"] else ""))
+    table.add_row("last event", ago(data["last_event_at"]))
+    table.add_row("database", f"{data['db_path']} ({human_bytes(data['db_bytes'])})")
+    errors = data["hook_errors"]
+    table.add_row("hook errors", "none" if not errors["count"] else
+                  f"[red]{errors['count']}[/], last: {errors['recent'][-1]}")
+    run = data["last_run"]
+    table.add_row("last training run", "none yet" if run is None else
+                  f"{run['run_id']} ({run['phase']}): {run['status']}"
+                  + (f", train loss {run['train_loss']:.4f}" if run["train_loss"] is not None else "")
+                  + (f" — {run['error']}" if run["error"] else ""))
+    dep = data["deployed"]
+    table.add_row("deployed model", "none yet" if dep is None else
+                  f"{dep['tag']} as {dep['alias']} at {dep['host']}, {ago(dep['deployed_at'])}; Ollama: "
+                  + ("[green]answers[/]" if dep["ollama"] == "reachable" else f"[red]{dep['ollama']}[/]"))
+    console.print(table)
+
+
+def daemon_run() -> None:
+    """Run the daemon in the foreground (what systemd and launchd start)."""
+    from cc_capture import daemon
+    from cc_capture.config import ConfigError
+
+    daemon.configure_logging()
+    try:
+        daemon.Daemon().run()
+    except (daemon.DaemonError, ConfigError) as e:
+        fail(str(e))
+
+
+def main() -> None:
+    import sqlite3
+
+    try:
+        args = sys.argv[1:]
+        if args[:1] == ["status"] and set(args[1:]) <= {"--json"}:
+            return status("--json" in args)
+        if args == ["daemon", "run"]:
+            return daemon_run()
+        from cc_capture.cli.main import main as full
+
+        full()
+    except sqlite3.DatabaseError as e:  # a damaged or unreadable database: what to do, not a traceback
+        from cc_capture.health import recovery_advice
+        from cc_capture.paths import Paths
+
+        db = Paths().db
+        damaged = any(w in str(e) for w in ("malformed", "not a database", "corrupt"))
+        fail(f"the database {db} " + (f"is damaged ({e}): {recovery_advice(db)}" if damaged
+                                      else f"could not be used: {e}"))

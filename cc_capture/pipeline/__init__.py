@@ -1,0 +1,1 @@
+"""Long-running actions as library calls: what the CLI, the daemon and (next) the scheduler run alike."""

@@ -1,0 +1,50 @@
+"""One ingest pass: the journal's complete records, the transcripts of the sessions they touched,
+then the signals of the traces that closed.
+
+The daemon runs `ingest_pass` in its loop (holding the home lock for its lifetime, and keeping a
+session's transcript "hot" a while after its last event); `ccd ingest`, the tests and the
+benchmarks run `ingest_once`, which takes the home lock for one pass.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from cc_capture import homelock, store
+from cc_capture.config import GateSettings, Settings
+from cc_capture.ingest.ingester import Ingester, PassResult
+from cc_capture.paths import Paths
+from cc_capture.signals.runner import ComputeResult, compute_pending
+
+
+@dataclass
+class IngestSummary:
+    journal: PassResult
+    signals: ComputeResult
+    journal_s: float  # seconds spent on the journal and transcripts, then on signals
+    signals_s: float
+
+
+def ingest_pass(ingester: Ingester, gates: GateSettings,
+                transcripts: Callable[[set[Path]], set[Path]] | None = None) -> IngestSummary:
+    """Ingest the journal, read the transcripts of the sessions it touched (or those `transcripts`
+    returns when given them), then compute the signals of traces that closed."""
+    t0 = time.perf_counter()
+    journal = ingester.run_pass()
+    ingester.sync_transcripts(journal.transcripts if transcripts is None else transcripts(journal.transcripts))
+    t1 = time.perf_counter()
+    signals = compute_pending(ingester.db, gates)
+    return IngestSummary(journal, signals, t1 - t0, time.perf_counter() - t1)
+
+
+def ingest_once(paths: Paths, settings: Settings) -> IngestSummary:
+    """One pass under the home lock (homelock.HomeBusy when the daemon or another pass holds it)."""
+    with homelock.hold(paths):
+        db = store.connect(paths.db)
+        try:
+            return ingest_pass(Ingester(paths, settings.capture, db), settings.gates)
+        finally:
+            db.conn.close()

@@ -1,0 +1,56 @@
+"""Long-running actions as library calls (cc_capture.pipeline): what `ccd ingest`, `ccd import`,
+the daemon and the tests all run."""
+
+import subprocess
+import sys
+
+import pytest
+
+from cc_capture import homelock, store
+from cc_capture.config import Settings
+from cc_capture.pipeline.ingest import ingest_once
+from cc_capture.pipeline.transcripts import import_transcripts
+from cc_capture.signals.runner import compute_pending
+from cc_capture.transcripts import importer
+from cc_capture.transcripts.importer import discover, import_paths
+from conftest import emit
+
+
+def test_one_ingest_pass_at_a_time_per_home(paths):
+    emit(paths, {"hook_event_name": "UserPromptSubmit", "session_id": "s", "prompt_id": "p", "prompt": "hello"})
+    with homelock.hold(paths):
+        with pytest.raises(homelock.HomeBusy):
+            ingest_once(paths, Settings())
+        p = subprocess.run([sys.executable, "-m", "cc_capture", "ingest"], capture_output=True, text=True, timeout=60)
+        assert "ingests continuously; nothing to do" in p.stderr  # whoever holds the lock ingests
+    assert len(list(paths.journal.glob("*.ev"))) == 1  # nothing was lost meanwhile
+    assert ingest_once(paths, Settings()).journal.ingested == 1
+
+
+def _signals(db) -> list:
+    return db.execute("SELECT trace_id, extractor_version, signals, vector, qualifies, gate_reasons FROM signals "
+                      "ORDER BY trace_id").fetchall()
+
+
+def test_import_computes_signals_as_it_commits(shared, tmp_path, monkeypatch):
+    """Signals of the traces each commit made durable are computed right after it, and are the
+    signals a separate pass computes."""
+    monkeypatch.setattr(importer, "COMMIT_EVERY_S", 0.0)  # a commit after every session
+    roots = [shared / "transcripts", shared / "transcripts-more"]
+    db = store.connect(tmp_path / "as-it-goes.db")
+    left: list[int] = []
+
+    def tail(n: int):
+        left.append(n)
+        return lambda: None
+
+    done = import_transcripts(db, discover(roots), Settings(), signals_progress=tail)
+    assert left == [0]  # nothing was left for the end
+    assert done.signals.computed == len(_signals(db)) > 50 and done.signals.failed == 0
+    assert db.execute("SELECT count(*) FROM dirty_traces d JOIN traces t USING (trace_id) "
+                      "WHERE t.status != 'open'").fetchone() == (0,)
+
+    apart = store.connect(tmp_path / "apart.db")
+    import_paths(apart, roots)
+    compute_pending(apart, Settings().gates)
+    assert _signals(db) == _signals(apart)
