@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from cc_capture.config import Paths
+from cc_capture.paths import Paths
 from cc_capture.deploy.config import Quantization
 from cc_capture.export import toolchain
 from cc_capture.export.prompts import prompts_for
