@@ -99,6 +99,16 @@ def deploy_version(db: store.Database, settings: Settings, version: int | None =
     return result
 
 
+def exported(db: store.Database, settings: Settings, version: int) -> bool:
+    return artifact_of(db, settings.deploy.quantization)(version) is not None
+
+
+def summary(result: ExportResult) -> str:
+    """One line for the pipeline's record: each file's size and agreement with the HF model."""
+    return "; ".join(f"{q} {f.bytes:,} bytes, next-token agreement {f.verification.next_token_agreement:.3f}"
+                     for q, f in result.files.items())
+
+
 def pending(db: store.Database, settings: Settings) -> int | None:
     """The champion's version when the alias does not point at it yet (and no rollback retired it)."""
     champion = registry.champion(db)
