@@ -21,10 +21,12 @@ from pathlib import Path
 
 from cc_capture import homelock, store
 from cc_capture.config import Paths, Settings, load_settings
-from cc_capture.health import database_integrity
+from cc_capture.health import database_access, database_integrity
 from cc_capture.homelock import DaemonInfo, HomeBusy, info, read_state, write_state
 from cc_capture.ingest.ingester import Ingester
+from cc_capture.logfiles import rotate, rotate_own_log
 from cc_capture.pipeline.ingest import ingest_pass
+from cc_capture.schedule.scheduler import LearningScheduler
 
 log = logging.getLogger("ccd")
 
@@ -108,6 +110,7 @@ class Daemon:
             signal.signal(signal.SIGINT, self.request_stop)
         observer = None
         failed = None
+        learning = None
         try:
             try:
                 self._open_store()
@@ -119,8 +122,11 @@ class Daemon:
             self.state["ready"] = True
             write_state(self.paths, self.state)
             log.info("ccd daemon started (pid %d), home %s", os.getpid(), self.paths.home)
+            learning = self._start_learning()
             self._loop()
         finally:
+            if learning is not None:
+                learning.shutdown()
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
@@ -137,9 +143,23 @@ class Daemon:
             if not failed:
                 log.info("ccd daemon stopped")
 
+    def _start_learning(self) -> LearningScheduler | None:
+        """The learning job, in the scheduler's thread; capture runs on whatever happens to it."""
+        try:
+            learning = LearningScheduler(self.paths, self.settings)
+            learning.start()
+            return learning
+        except Exception as e:
+            self.warn(f"the learning scheduler could not start ({type(e).__name__}: {e}): capture goes on, "
+                      "the model is not retrained on its own")
+            return None
+
     def _open_store(self) -> None:
         """Check the database, open it, and the ingester on it; a damaged file stops the start with
         what to do (writing into it could lose more)."""
+        denied = database_access(self.paths.db)
+        if denied:
+            raise DaemonError(denied)
         health = database_integrity(self.paths.db)
         if not health.ok:
             raise DaemonError(f"the database {self.paths.db} is damaged ({'; '.join(health.problems)}): "
@@ -235,6 +255,7 @@ class Daemon:
             self.wake.clear()
             waiting = 0
             try:
+                self._rotate_logs()
                 done = ingest_pass(self.ingester, self.settings.gates, self._hot_transcripts)
                 if done.journal.ingested or done.journal.quarantined:
                     log.info("ingested %d events, quarantined %d", done.journal.ingested, done.journal.quarantined)
@@ -257,6 +278,12 @@ class Daemon:
             if waiting and self.polling:  # no file events to say when an incomplete record is finished
                 timeout = min(timeout, 0.2)
             self.wake.wait(timeout)
+
+    def _rotate_logs(self) -> None:
+        limit = self.settings.capture.max_log_bytes
+        if rotate_own_log(self.paths.daemon_log, limit):
+            log.info("daemon.log rotated (over %d bytes); the previous one is daemon.log.1", limit)
+        rotate(self.paths.hook_errors, limit)
 
     def _hot_transcripts(self, touched: set[Path]) -> set[Path]:
         """Transcripts lag the hooks: a session's files are re-read (cheap when unchanged) for

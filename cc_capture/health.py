@@ -30,6 +30,20 @@ def recovery_advice(db_path: Path) -> str:
             "transcripts; events not yet ingested wait safely in the journal")
 
 
+def database_access(db_path: Path) -> str | None:
+    """Why this user cannot read and write the database (and its log, and its folder), or None: a
+    file left by another user (a `sudo ccd ...`) stops the daemon, so say which and how to fix it."""
+    for path in (db_path.parent, db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue
+        if not os.access(path, os.R_OK | os.W_OK | (os.X_OK if path == db_path.parent else 0)):
+            return (f"{path} belongs to uid {st.st_uid} (mode {st.st_mode & 0o777:o}) and this user (uid "
+                    f"{os.getuid()}) cannot read and write it: `sudo chown -R $(id -u) {db_path.parent}`")
+    return None
+
+
 def database_integrity(db_path: Path, full: bool = False) -> DatabaseHealth:
     """SQLite's own check of the file (`quick_check`, or `integrity_check` when `full`), read-only,
     without creating the file or touching its write-ahead log's ownership."""

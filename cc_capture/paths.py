@@ -35,6 +35,10 @@ class Paths:
         self.config_file = self.home / "config.toml"
         self.datasets = self.home / "datasets"  # one folder per `ccd dataset build`
         self.runs = self.home / "runs"  # one folder per training run: log, progress, checkpoints, adapter
+        self.models = self.home / "models"  # merged weights of registered models
+        self.evalsets = self.home / "evalsets"  # frozen eval sets, one file per hash
+        self.evaluations = self.home / "evaluations"  # evaluation workers' jobs, progress, logs, outputs
+        self.pipeline_lock = self.home / "pipeline.lock"  # held by the running pipeline, naming it
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs / run_id
@@ -45,3 +49,16 @@ class Paths:
             d.mkdir(parents=True, exist_ok=True)
             os.chmod(d, 0o700)
         return self
+
+
+def private_dir(path: Path) -> Path:
+    """Create a folder (and any missing parents) that only the user can enter: 0700, whatever the umask."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cc_capture import journal, store
+from cc_capture import hooks_install, journal, store
+from cc_capture.evaluate.champion import summary as champion_summary
 from cc_capture.health import disk_space
 from cc_capture.homelock import DaemonInfo, info
 from cc_capture.paths import Paths
+from cc_capture.schedule.state import learning_status
 
 
 def hook_errors(paths: Paths, last: int = 5) -> dict[str, Any]:
@@ -36,7 +38,9 @@ def collect(paths: Paths) -> dict[str, Any]:
         qualifying = store.qualifying_counts(db)
         last_run = store.last_run(db)
         last = store.last_event_at(db)
+        champion = champion_summary(db)
         deployed = _deployed(db, paths)
+        learning = learning_status(db, daemon.running)
     finally:
         db.conn.close()
     disk = disk_space(paths.journal)
@@ -53,8 +57,11 @@ def collect(paths: Paths) -> dict[str, Any]:
         "db_bytes": db_bytes,
         "last_event_at": store.iso(last),
         "hook_errors": hook_errors(paths),
+        "hooks": hooks_install.registration().as_dict(),
         "last_run": last_run,
+        "champion": champion,
         "deployed": deployed,
+        "learning": learning,
     }
 
 
@@ -65,7 +72,7 @@ def _deployed(db: store.Database, paths: Paths) -> dict[str, Any] | None:
         return None
     from cc_capture.config import ConfigError, load_settings
     from cc_capture.deploy import status as deploy_status
-    from cc_capture.deploy.config import DeploySettings
+    from cc_capture.config import DeploySettings
 
     try:
         settings = load_settings(paths).deploy  # its defaults when the settings file is invalid: status still reports

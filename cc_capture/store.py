@@ -350,8 +350,88 @@ def _v7(db: Database) -> None:
     )
 
 
+def _v8(db: Database) -> None:
+    db.executescript(
+        """
+        -- every check of the learning scheduler: run or wait, with its reasons; a run's outcome
+        CREATE TABLE schedule_decisions (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            action TEXT NOT NULL,
+            reasons TEXT NOT NULL,
+            next_check_at REAL,
+            pid INTEGER,
+            log_path TEXT,
+            ended_at REAL,
+            exit_code INTEGER,
+            log_tail TEXT
+        );
+        CREATE INDEX schedule_decisions_action ON schedule_decisions(action, at);
+        """
+    )
+
+
+def _v9(db: Database) -> None:
+    db.executescript(
+        """
+        -- the model registry: every candidate model, what it came from, its status
+        CREATE TABLE models (
+            version INTEGER PRIMARY KEY,
+            status TEXT NOT NULL,
+            base_model TEXT NOT NULL,
+            runs TEXT NOT NULL DEFAULT '[]',
+            dataset_path TEXT,
+            dataset_sha256 TEXT,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL UNIQUE,
+            artifacts TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL,
+            status_at REAL NOT NULL
+        );
+        -- every change of a model's status, and every gate decision, with its reasons and figures
+        CREATE TABLE model_events (
+            id INTEGER PRIMARY KEY,
+            version INTEGER NOT NULL REFERENCES models(version),
+            at REAL NOT NULL,
+            status TEXT NOT NULL,
+            reasons TEXT NOT NULL,
+            figures TEXT
+        );
+        CREATE INDEX model_events_version ON model_events(version);
+        -- scores, cached by the model's weights and the eval set
+        CREATE TABLE evaluations (
+            id INTEGER PRIMARY KEY,
+            model_sha256 TEXT NOT NULL,
+            eval_set_hash TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            items INTEGER NOT NULL,
+            traces INTEGER NOT NULL,
+            metrics TEXT NOT NULL,
+            counts TEXT NOT NULL,
+            intervals TEXT NOT NULL,
+            per_tool TEXT NOT NULL,
+            item_scores TEXT NOT NULL,
+            timings TEXT NOT NULL,
+            UNIQUE (model_sha256, eval_set_hash)
+        );
+        -- learning pipelines: their steps, timings and outcome
+        CREATE TABLE pipelines (
+            pipeline_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            outcome TEXT,
+            model_version INTEGER,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            steps TEXT NOT NULL DEFAULT '[]',
+            state TEXT NOT NULL DEFAULT '{}',
+            error TEXT
+        );
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
 
 
 def _private_file(path: Path) -> None:
@@ -557,15 +637,22 @@ def list_traces(db: Database, limit: int = 20, session: str | None = None) -> li
     """Traces, newest first; `session` may be a full id or a unique prefix."""
     where, params = "", []
     if session:
-        where = "WHERE t.session_id LIKE ? || '%'"
-        params.append(session)
+        where = "WHERE t.session_id LIKE ? ESCAPE '\\'"
+        params.append(like_prefix(session))
     sql = f"SELECT {TRACE_COLUMNS} FROM traces t {where} ORDER BY t.started_at DESC, t.seq DESC LIMIT ?"
     return [_trace_summary(r) for r in _rows(db, sql, [*params, limit])]
 
 
+def like_prefix(ref: str) -> str:
+    """A LIKE pattern (with `ESCAPE '\\'`) matching strings that start with `ref` itself: `%` and `_`
+    in an id prefix are characters, not wildcards."""
+    return ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def resolve_trace_id(db: Database, ref: str) -> list[str]:
     """Trace ids matching a full id or a prefix (the CLI accepts short ids)."""
-    return [r[0] for r in db.execute("SELECT trace_id FROM traces WHERE trace_id LIKE ? || '%' LIMIT 5", [ref])]
+    return [r[0] for r in db.execute("SELECT trace_id FROM traces WHERE trace_id LIKE ? ESCAPE '\\' LIMIT 5",
+                                     [like_prefix(ref)])]
 
 
 def get_trace(db: Database, trace_id: str) -> dict[str, Any] | None:

@@ -3,7 +3,9 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -65,6 +67,21 @@ def ingest_all(paths: Paths, settings: CaptureSettings | None = None):
     from cc_capture.pipeline.ingest import ingest_once
 
     return ingest_once(paths, Settings(capture=settings or CaptureSettings())).journal
+
+
+@contextmanager
+def relocated_home(folder: Path) -> Iterator[Paths]:
+    """CC_CAPTURE_HOME pointed at `folder` while a module's fixtures use it, restored afterwards
+    (module-scoped fixtures cannot use monkeypatch)."""
+    old = os.environ.get("CC_CAPTURE_HOME")
+    os.environ["CC_CAPTURE_HOME"] = str(folder)
+    try:
+        yield Paths(folder).ensure()
+    finally:
+        if old is None:
+            os.environ.pop("CC_CAPTURE_HOME", None)
+        else:
+            os.environ["CC_CAPTURE_HOME"] = old
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):

@@ -10,9 +10,9 @@ import threading
 import ollama
 import pytest
 
+from cc_capture.config import DeploySettings
 from cc_capture.datasets.templates import OLLAMA_TEMPLATE
 from cc_capture.deploy import records
-from cc_capture.deploy.config import DeploySettings
 from cc_capture.deploy.deployer import STOP_TOKENS, Artifact, deploy, rollback, rollback_target
 from cc_capture.deploy.records import Action, Outcome
 from cc_capture.deploy.server import DeployError, Fault, file_sha256

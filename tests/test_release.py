@@ -105,3 +105,19 @@ def test_ccd_deploy_and_rollback(paths, db, double, tmp_path, monkeypatch):
     monkeypatch.setenv("CC_CAPTURE_DEPLOY__OLLAMA_HOST", "http://127.0.0.1:9")
     failed = ccd("deploy", "1", check=False)
     assert failed.returncode == 1 and "not running" in failed.stderr
+
+
+def test_the_pipeline_exports_and_deploys_the_pending_champion(paths, db, double, tmp_path, monkeypatch):
+    from cc_capture.pipeline.run import Skip, _ship
+
+    settings = _settings(double)
+    v1 = _model(db, tmp_path, 1)
+    assert _ship("export", db, paths, settings) == f"v{v1} was exported before"
+    assert f"deployed as cc-capture:v{v1}" in _ship("deploy", db, paths, settings)
+    with pytest.raises(Skip, match="the deployed model is the champion"):
+        _ship("deploy", db, paths, settings)
+    _model(db, tmp_path, 2, exported=False)
+    monkeypatch.setenv("CC_CAPTURE_LLAMA_CPP_CONVERTER", str(tmp_path / "no-converter"))
+    with pytest.raises(Skip, match="export needs") as skipped:
+        _ship("export", db, paths, settings)
+    assert skipped.value.final

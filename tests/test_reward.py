@@ -2,7 +2,9 @@
 
 import json
 
-from cc_capture.train.reward import behavioural_reward, parse_calls, score
+from cc_capture.evaluate.metrics import parse_calls
+from cc_capture.evaluate.metrics import step_reward as score
+from cc_capture.train.reward import behavioural_reward
 
 REF = [{"name": "Bash", "parameters": {"command": "pytest -q"}}, {"name": "Read", "parameters": {"file_path": "a.py"}}]
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from cc_capture import store
-from cc_capture.config import CaptureSettings, GateSettings
-from cc_capture.ingest.ingester import Ingester
+from cc_capture.config import GateSettings
 from cc_capture.signals import EXTRACTOR_VERSION, phrases
 from cc_capture.signals.evaluate import load, score, wilson
 from cc_capture.signals.extract import extract
@@ -19,6 +18,7 @@ from cc_capture.signals.gates import decide
 from cc_capture.signals.model import CallView, TraceView
 from cc_capture.signals.runner import compute_pending, stale
 from cc_capture.signals.vector import DIMENSIONS, VECTOR_NAMES, cosine, vector
+from cc_capture.transcripts.importer import sync_sessions
 from conftest import emit, ingest_all
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -263,7 +263,7 @@ def test_signals_computed_when_a_trace_closes_and_again_when_reasoning_arrives(p
         {"type": "assistant", "sessionId": "s", "message": {"id": "m1", "content": [
             {"type": "text", "text": "I must not change the public API of app.py."},
             {"type": "tool_use", "id": "p1-t0", "name": "Read", "input": {}}]}}]))
-    Ingester(paths, CaptureSettings(), db).sync_transcripts({transcript})  # as the daemon's hot re-read does
+    sync_sessions(db, {transcript})  # as the daemon's hot re-read does
     compute_pending(db, GateSettings())
     again = store.get_trace(db, "p1")
     assert again["signals"]["constraints_detected"] == ["I must not change the public API of app.py."]

@@ -50,7 +50,8 @@ def world(tmp_path_factory):
     (paths.home / "config.toml").write_text("[datasets]\neval_percent = 30\n[train]\nlearning_rate = 0.005\n"
                                             "batch_size = 2\ngradient_accumulation_steps = 1\nsave_steps = 5\n"
                                             "max_length = 1024\ngrpo_num_generations = 2\n"
-                                            "grpo_max_completion_length = 16\n")
+                                            "grpo_max_completion_length = 16\n"
+                                            "[evaluate]\nmax_new_tokens = 24\nbootstrap_samples = 200\n")
     for k in range(8):
         session(paths, f"s{k}", f"List the Python files in package {k} and count them",
                 [[("Bash", {"command": f"ls pkg{k}"}, "a.py\nb.py", True)],
@@ -188,6 +189,27 @@ def test_sft_trains_and_loss_falls(sft_run):
     adapter = Path(sft_run["artifacts"]["adapter_dir"])
     assert (adapter / "adapter_config.json").exists() and (adapter / "adapter_model.safetensors").exists()
     assert json.loads((adapter / "adapter_config.json").read_text())["r"] == 16
+
+
+def test_eval_registers_the_run_scores_it_and_gates_it_against_the_base(world, sft_run):
+    from cc_capture.evaluate import registry
+
+    out = json.loads(ccd("eval", sft_run["run_id"], "--max-items", "6", "--json").stdout)
+    model, against, decision = out["model"], out["against"], out["decision"]
+    assert model["runs"] == [sft_run["run_id"]] and len(model["sha256"]) == 64
+    assert 0 < out["eval_set"]["items"] <= 6 and out["counts"]["valid_call_rate"] == out["eval_set"]["items"]
+    assert all(v is None or 0 <= v <= 1 for v in out["metrics"].values())
+    assert out["timings"]["generate_s"] > 0 and out["timings"]["items_per_s"] > 0
+    db = store.connect(world.db)
+    base = registry.get(db, against["version"])
+    assert base.is_base and base.base_model == json.loads(ccd("runs", "show", sft_run["run_id"], "--json").stdout)[
+        "config"]["base_model"]
+    champion = registry.champion(db).version
+    assert champion == (model["version"] if decision["promote"] else against["version"]) and decision["applied"]
+    assert json.loads(ccd("status", "--json").stdout)["champion"]["version"] == champion
+    again = json.loads(ccd("eval", sft_run["run_id"], "--max-items", "6", "--json").stdout)
+    assert again["metrics"] == out["metrics"] and again["timings"] == out["timings"]  # cached, not generated again
+    assert (again["decision"] is None) == decision["promote"]  # a champion is not compared with itself
 
 
 def test_runs_list_and_show(sft_run):

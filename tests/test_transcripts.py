@@ -145,7 +145,7 @@ def test_spilled_tool_result_is_read_from_tool_results(db, tmp_path):
 
 
 def test_long_outputs_are_cut_as_live_capture_cuts_them(db, tmp_path):
-    from cc_capture.ingest.assemble import cap_output
+    from cc_capture.claude_format import cap_output
 
     session = tmp_path / "proj" / "s3.jsonl"
     session.parent.mkdir()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from cc_capture.cli.output import ago, fail, human_bytes, human_duration, print_json
+from typing import Any
+
+from cc_capture.cli.output import ago, fail, human_bytes, human_duration, local_clock, print_json
 
 
 def status(as_json: bool) -> None:
@@ -45,6 +47,7 @@ def status(as_json: bool) -> None:
     elif disk and disk["low"]:
         console.print(f"  [yellow]disk low:[/] {human_bytes(disk['free_bytes'])} free where the journal is "
                       f"({disk['path']})", highlight=False)
+    _print_hooks_warning(data["hooks"])
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -69,11 +72,57 @@ def status(as_json: bool) -> None:
                   f"{run['run_id']} ({run['phase']}): {run['status']}"
                   + (f", train loss {run['train_loss']:.4f}" if run["train_loss"] is not None else "")
                   + (f" — {run['error']}" if run["error"] else ""))
+    champion = data["champion"]
+    table.add_row("champion model", "none yet (`ccd eval` scores the base model and the latest run)"
+                  if champion is None else f"v{champion['version']}, behavioural similarity "
+                  + ("-" if champion["behavioural_similarity"] is None else f"{champion['behavioural_similarity']:.4f}")
+                  + f", promoted {ago(champion['promoted_at'])}")
     dep = data["deployed"]
     table.add_row("deployed model", "none yet" if dep is None else
                   f"{dep['tag']} as {dep['alias']} at {dep['host']}, {ago(dep['deployed_at'])}; Ollama: "
                   + ("[green]answers[/]" if dep["ollama"] == "reachable" else f"[red]{dep['ollama']}[/]"))
+    table.add_row("learning", learning_line(data["learning"], d["running"]))
     console.print(table)
+
+
+def _print_hooks_warning(hooks: dict) -> None:
+    """Capture is silently off when settings.json lost our hooks (`ccd hooks uninstall`, a tool rewriting it)."""
+    from rich.markup import escape
+
+    from cc_capture.cli.output import console
+
+    total = len(hooks["installed"]) + len(hooks["missing"])
+    fix = "run [bold]ccd hooks install[/] (or enable the cc-capture plugin)"
+    if hooks["error"]:
+        console.print(f"[red]●[/] hooks: {escape(hooks['error'])}", highlight=False)
+    elif hooks["missing_scripts"]:
+        console.print(f"[red]●[/] hooks point at a missing script ({escape(', '.join(hooks['missing_scripts']))}): "
+                      "nothing is captured; run [bold]ccd hooks install[/]", highlight=False)
+    elif hooks["plugin_enabled"]:
+        console.print("[green]●[/] hooks registered by the cc-capture plugin")
+    elif not hooks["installed"]:
+        console.print(f"[red]●[/] no capture hooks in {escape(hooks['settings_path'])}: nothing is captured; {fix}",
+                      highlight=False)
+    elif hooks["missing"]:
+        console.print(f"[yellow]●[/] hooks registered for {len(hooks['installed'])} of {total} events in "
+                      f"{escape(hooks['settings_path'])}; missing: {', '.join(hooks['missing'])}; {fix}",
+                      highlight=False)
+    else:
+        console.print(f"[green]●[/] hooks registered for all {total} events")
+
+
+def learning_line(learning: dict[str, Any], daemon_running: bool) -> str:
+    """When the model learns next and why not now, in one line."""
+    if learning["enabled"] is False:
+        return "off ([learning] enabled = false)"
+    if not daemon_running:
+        return "the daemon is not running: no training on its own (ccd daemon start)"
+    if learning["decision"] is None:
+        return "first check pending"
+    pipeline = learning["last_pipeline"]
+    if learning["decision"] == "run" or (pipeline and pipeline["outcome"] == "running"):
+        return "training now (see `ccd schedule`)"
+    return f"next check {local_clock(learning['next_check_at'])}, waiting for: " + "; ".join(learning["waiting_for"])
 
 
 def daemon_run() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -13,8 +11,10 @@ from rich.table import Table
 
 from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
-from cc_capture.cli import fast
+from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
+from cc_capture.cli.doctor import doctor
+from cc_capture.cli.schedule import schedule
 from cc_capture.cli.output import console, fail, human_bytes, human_duration, one_line, print_json
 from cc_capture.config import ConfigError, Paths, load_settings
 
@@ -39,8 +39,23 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(runs_app, name="runs")
 
 app.command()(browse)
+app.command()(schedule)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import cc_capture
+
+        console.print(f"ccd (cc-capture) {cc_capture.__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                        help="Print cc-capture's version and exit.")) -> None:
+    """cc-capture: capture Claude Code sessions into local traces."""
 
 
 def _paths() -> Paths:
@@ -261,7 +276,8 @@ def import_cmd(
     stats, signals = done.stats, done.signals
     data = stats.as_dict() | {"qualifying": signals.qualifies}
     if as_json:
-        return print_json(data)
+        print_json(data)
+        raise typer.Exit(1 if stats.failed else 0)
     table = Table(title="import", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -382,11 +398,14 @@ def stats(as_json: bool = JSON_OPT) -> None:
 def _build_dataset(dpo: bool, include_synthetic: bool, extra_pairs: list | None = None):
     from cc_capture.datasets.build import DatasetError, build
 
+    root = _paths().datasets
     try:
-        return build(_db(), _paths().datasets, _settings().datasets, dpo=dpo,
-                     include_synthetic=include_synthetic, extra_pairs=extra_pairs)
+        return build(_db(), root, _settings().datasets, dpo=dpo, include_synthetic=include_synthetic,
+                     extra_pairs=extra_pairs)
     except DatasetError as e:
         fail(str(e))
+    except OSError as e:
+        fail(f"could not write the dataset under {root}: {e}; nothing of it was kept")
 
 
 @dataset_app.command("build")
@@ -454,38 +473,6 @@ def bootstrap(
                   "`ccd dataset build --include-synthetic`.", highlight=False)
 
 
-def _wait_for_run(run_id: str, proc, as_json: bool) -> None:
-    """Follow the worker's progress file with a progress bar until it exits; Ctrl-C interrupts it."""
-    import signal as _signal
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress_file = _paths().run_dir(run_id) / "progress.jsonl"
-    offset = 0  # bytes of the progress file already shown: only what is appended is read
-    columns = [TextColumn("training {task.fields[phase]}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn()]
-    with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
-        task = bar.add_task("train", total=None, phase="", loss="-")
-        try:
-            while proc.poll() is None:
-                time.sleep(0.2)
-                if progress_file.exists():
-                    with open(progress_file, "rb") as fh:
-                        fh.seek(offset)
-                        chunk = fh.read()
-                    complete = chunk[: chunk.rfind(b"\n") + 1]
-                    offset += len(complete)
-                    for line in complete.decode().splitlines():
-                        p = json.loads(line)
-                        if "step" not in p:
-                            continue
-                        bar.update(task, completed=p.get("step", 0), total=p.get("max_steps") or None,
-                                   loss=f"{p['loss']:.4f}" if "loss" in p else "-")
-        except KeyboardInterrupt:
-            proc.send_signal(_signal.SIGTERM)
-            proc.wait()
-
-
 @app.command()
 def train(
     phase: str = typer.Option("sft", "--phase", help="sft, dpo or grpo."),
@@ -496,45 +483,36 @@ def train(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Train (in a subprocess, with checkpoints and a log) and record the run."""
-    import subprocess
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from cc_capture.train import runs
+    from cc_capture.train import launch, runs
+    from cc_capture.train.runs import Phase, RunDir
 
-    if phase not in ("sft", "dpo", "grpo"):
-        fail(f"--phase must be sft, dpo or grpo, not {phase!r}", code=2)
-    db = _db()
-    if resume:
-        run = runs.get(db, resume)
-        if run is None:
-            fail(f"no run matches {resume!r}; `ccd runs list` shows them")
-        if run["status"] == "completed":
-            fail(f"run {run['run_id']} is already completed")
-        run_id = run["run_id"]
-    else:
-        cfg = _settings().train.model_dump()
-        if base_model:
-            cfg["base_model"] = base_model
-        if max_steps is not None:
-            cfg["max_steps"] = max_steps
-        if dataset is None:
-            built = _build_dataset(dpo=phase == "dpo", include_synthetic=False)
-            dataset, manifest = built.path, built.manifest
-        else:
-            if not (dataset / "hf").is_dir():
-                fail(f"{dataset} is not a dataset folder from `ccd dataset build` (no hf/ inside)")
-            manifest = json.loads((dataset / "manifest.json").read_text())
-        expected = "dpo" if phase == "dpo" else "sft"
-        if manifest["kind"] != expected:
-            fail(f"the {phase} phase needs a {expected} dataset; {dataset} is {manifest['kind']}")
-        run_id = runs.create(db, phase, cfg, str(dataset), manifest)
-    run_dir = _paths().run_dir(run_id)
-    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    log = open(run_dir / "train.log", "a")
-    runs.update(db, run_id, log_path=str(run_dir / "train.log"))
-    proc = subprocess.Popen([sys.executable, "-m", "cc_capture.train.worker", run_id], stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    _wait_for_run(run_id, proc, as_json)
-    run = runs.get(db, run_id)
+    try:
+        chosen = Phase.parse(phase)
+    except ValueError as e:
+        fail(str(e), code=2)
+    db, paths = _db(), _paths()
+    try:
+        run_id = launch.resumable(db, resume) if resume else launch.create(
+            db, paths, _settings(), chosen, base_model=base_model, max_steps=max_steps, dataset=dataset)
+    except launch.LaunchError as e:
+        fail(str(e))
+    columns = [TextColumn("training {task.fields[phase]}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn()]
+    run = None
+    with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("train", total=None, phase=runs.get(db, run_id)["phase"], loss="-")
+        try:
+            for event in launch.run(db, paths, run_id):
+                if isinstance(event, launch.Step):
+                    bar.update(task, completed=event.step, total=event.max_steps,
+                               loss=f"{event.loss:.4f}" if event.loss is not None else "-")
+                elif isinstance(event, launch.Finished):
+                    run = event.run
+        except KeyboardInterrupt:
+            pass  # the worker was stopped and recorded the run as interrupted
+    run = run or runs.get(db, run_id)
     data = {"run_id": run_id, "phase": run["phase"], "status": run["status"], "backend": run["backend"],
             "metrics": run["metrics"], "artifacts": run["artifacts"], "error": run["error"]}
     if as_json:
@@ -544,7 +522,7 @@ def train(
         for k, v in run["metrics"].items():
             console.print(f"  {k}: {v}", highlight=False)
         if run["error"]:
-            console.print(f"[red]{run['error']}[/] (log: {run_dir / 'train.log'})", highlight=False)
+            console.print(f"[red]{run['error']}[/] (log: {RunDir.of(paths, run_id).log})", highlight=False)
     if run["status"] != "completed":
         raise typer.Exit(1)
 
@@ -684,6 +662,11 @@ def hooks_status_cmd(settings: Optional[Path] = SETTINGS_OPT, as_json: bool = JS
     else:
         console.print(f"{len(events)} of {len(hooks_install.HOOK_EVENTS)} events hooked in {path}; "
                       f"missing: {', '.join(missing)}")
+
+
+app.command()(doctor)
+learning.register(app)
+export.register(app)
 
 
 def main() -> None:

@@ -47,6 +47,13 @@ def human_bytes(n: int | None) -> str:
     return f"{n} B"
 
 
+def local_clock(iso_ts: str | None) -> str:
+    """An ISO time as the weekday and clock of this machine ("Sun 01:00")."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso_ts).astimezone().strftime("%a %H:%M") if iso_ts else "-"
+
+
 def human_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cc_capture import store
+from cc_capture.config import DeploySettings
 from cc_capture.datasets.templates import OLLAMA_TEMPLATE
 from cc_capture.deploy import records
-from cc_capture.deploy.config import DeploySettings
 from cc_capture.deploy.records import Action, Deployment, Outcome
 from cc_capture.deploy.server import DeployError, Fault, OllamaServer
 

@@ -10,21 +10,14 @@ not a user prompt: its events continue the trace that launched the agent.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import uuid
-from typing import Any
 
 import msgspec
 
+from cc_capture.claude_format import AGENT_TOOLS, TASK_NOTIFICATION, TASK_TAGS_RE, cap_output, cap_text
 from cc_capture.ingest.events import HookEvent, decode_agent_launch, raw_json, raw_text
 
-AGENT_TOOLS = ("Agent", "Task")
-TASK_NOTIFICATION = "<task-notification>"
-TRUNCATION_MARK = "\n…[cc-capture: truncated, {} bytes in all]"
-DEFAULT_MAX_OUTPUT_CHARS = 256 * 1024  # CaptureSettings.max_output_chars
-
-TASK_TAGS_RE = re.compile(r"<(task-id|tool-use-id|status|result)>(.*?)</\1>", re.S)  # of a <task-notification>
 # Events that belong to a session but to no trace.
 _SESSION_ONLY = {"SessionStart", "SessionEnd", "Notification", "PreCompact", "PostCompact"}
 
@@ -358,34 +351,6 @@ class Assembler:
             (ev.agent_id, ev.session_id, trace_id, ev.agent_type, ts, ts, ev.last_assistant_message,
              ev.agent_transcript_path),
         )
-
-
-def cap_text(text: str | None, limit: int) -> str | None:
-    """A text (an error, a plain output) cut to `limit` characters, with a visible marker."""
-    if text is None or len(text) <= limit:
-        return text
-    return text[:limit] + TRUNCATION_MARK.format(len(text.encode()))
-
-
-def cap_output(data: bytes, limit: int) -> str:
-    """A tool output as stored: its JSON, with long strings cut when it is over `limit` bytes."""
-    if len(data) <= limit:
-        return data.decode()
-    shortened = msgspec.json.encode(shorten_strings(msgspec.json.decode(data), limit))
-    if len(shortened) <= 2 * limit:
-        return shortened.decode()
-    return msgspec.json.encode(cap_text(data.decode(errors="replace"), limit)).decode()
-
-
-def shorten_strings(value: Any, limit: int) -> Any:
-    """Cut every string in a decoded JSON value to `limit` characters, with a visible marker."""
-    if isinstance(value, str):
-        return value if len(value) <= limit else value[:limit] + TRUNCATION_MARK.format(len(value.encode()))
-    if isinstance(value, dict):
-        return {k: shorten_strings(v, limit) for k, v in value.items()}
-    if isinstance(value, list):
-        return [shorten_strings(v, limit) for v in value]
-    return value
 
 
 def _ms(value: float | None) -> int | None:

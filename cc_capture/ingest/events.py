@@ -13,8 +13,7 @@ from typing import Any
 
 import msgspec
 
-
-RAW_ABSENT = msgspec.Raw()  # an absent raw field; empty, so falsy
+from cc_capture.claude_format import RAW_ABSENT
 
 
 class BatchCall(msgspec.Struct):

@@ -17,13 +17,13 @@ from typing import Any
 import msgspec
 
 from cc_capture import journal, store
+from cc_capture.claude_format import shorten_strings
 from cc_capture.config import CaptureSettings, Paths
 from cc_capture.health import disk_space
-from cc_capture.ingest.assemble import Assembler, shorten_strings
+from cc_capture.ingest.assemble import Assembler
 from cc_capture.ingest.events import HookEvent, decode, with_lone_surrogates_replaced
 from cc_capture.redact import redact_payload, redact_text
 from cc_capture.store import Database, transaction
-from cc_capture.transcripts.importer import Importer, session_files
 
 SAMPLE_CHARS = 4096
 
@@ -198,14 +198,3 @@ class Ingester:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (rec.file.name, reason, rec.file.size, rec.file.received_at, now, text),
         )
-
-    def sync_transcripts(self, transcripts: set[Path]) -> int:
-        """Import what these sessions' transcripts added (text before each call, model, usage,
-        calls that fired no hook); returns lines read."""
-        lines = 0
-        for path in transcripts:
-            with transaction(self.db) as conn:
-                importer = Importer(conn, max_output_chars=self.settings.max_output_chars)
-                importer.import_session(session_files(path))
-                lines += importer.stats.lines
-        return lines

@@ -18,6 +18,7 @@ from cc_capture.config import GateSettings, Settings
 from cc_capture.ingest.ingester import Ingester, PassResult
 from cc_capture.paths import Paths
 from cc_capture.signals.runner import ComputeResult, compute_pending
+from cc_capture.transcripts.importer import sync_sessions
 
 
 @dataclass
@@ -34,7 +35,8 @@ def ingest_pass(ingester: Ingester, gates: GateSettings,
     returns when given them), then compute the signals of traces that closed."""
     t0 = time.perf_counter()
     journal = ingester.run_pass()
-    ingester.sync_transcripts(journal.transcripts if transcripts is None else transcripts(journal.transcripts))
+    sync_sessions(ingester.db, journal.transcripts if transcripts is None else transcripts(journal.transcripts),
+                  ingester.settings.max_output_chars)
     t1 = time.perf_counter()
     signals = compute_pending(ingester.db, gates)
     return IngestSummary(journal, signals, t1 - t0, time.perf_counter() - t1)

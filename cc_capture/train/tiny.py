@@ -47,3 +47,35 @@ def make_tiny_model(out: Path, texts: Iterable[str], vocab_size: int = 512, hidd
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def pretrain(model_dir: Path, texts: Iterable[str], steps: int = 200, learning_rate: float = 3e-3,
+             batch_size: int = 8, block: int = 128, seed: int = 0) -> Path:
+    """A short full fine-tune of the tiny model on plain text (next-token loss over blocks of the
+    texts joined by blank lines; no special token, so no turn structure is learnt), saved in place: a stand-in for pretraining, so that a LoRA fine-tune has
+    words and JSON shapes to build on. Heavy imports stay inside."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    ids = tok("\n\n".join(texts), add_special_tokens=False)["input_ids"]
+    blocks = torch.tensor(ids[: len(ids) // block * block]).view(-1, block)
+    # The text holds no special token, and next-token loss would push their output rows down
+    # everywhere; a LoRA fine-tune (trl trains no adapter on lm_head) could not lift them again.
+    # Their rows stay as initialised.
+    keep = torch.ones(model.lm_head.weight.shape[0], 1)
+    keep[tok.convert_tokens_to_ids(SPECIAL_TOKENS)] = 0
+    model.lm_head.weight.register_hook(lambda grad: grad * keep)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+    model.train()
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        batch = blocks[torch.randint(len(blocks), (batch_size,), generator=generator)]
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        optimiser.step()
+        optimiser.zero_grad()
+    model.save_pretrained(model_dir)
+    return model_dir

@@ -1,4 +1,5 @@
-"""The training process: `python -m cc_capture.train.worker RUN_ID` (started by `ccd train`).
+"""The training process: `python -m cc_capture.train.worker RUN_ID` (started by
+`cc_capture.train.launch`, for `ccd train` and the pipeline).
 
 Runs one phase of one run row, in its own process so the daemon and the CLI never hold torch.
 Checkpoints go to `runs/<id>/checkpoints`; started again, a run resumes from the last one.
@@ -6,13 +7,12 @@ Progress lines (JSON) go to `runs/<id>/progress.jsonl` for the CLI's progress ba
 
 Backends: unsloth when CUDA is there and unsloth is installed (4-bit QLoRA); otherwise
 transformers + peft, with bitsandbytes 4-bit on CUDA when asked and installed, and on the CPU
-in full precision. DPO and GRPO start from the last completed SFT run's adapter merged into its
-base model.
+in full precision. The method (SFT, DPO, GRPO) comes from `cc_capture.train.methods`; DPO and
+GRPO start from the last completed SFT run's adapter merged into its base model.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from cc_capture import store
-from cc_capture.config import Paths
+from cc_capture.config import Paths, TrainSettings
 from cc_capture.train import runs
-from cc_capture.train.config import TrainSettings
+from cc_capture.train.merge import merge_adapter
+from cc_capture.train.runs import Phase, RunDir, RunStatus
+from cc_capture.workers import append_progress
 
 
 def check_trl(version: str, cuda: bool) -> None:
@@ -59,8 +61,7 @@ def _progress_callback(path: Path):
     class Progress(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             fields = {k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))}
-            with open(path, "a") as fh:
-                fh.write(json.dumps({"step": state.global_step, "max_steps": state.max_steps, **fields}) + "\n")
+            append_progress(path, {"step": state.global_step, "max_steps": state.max_steps, **fields})
 
     return Progress()
 
@@ -104,42 +105,35 @@ def _model(base: str, cfg: TrainSettings, backend: str):
     return AutoModelForCausalLM.from_pretrained(base, **kwargs), lora
 
 
-def _common_args(cfg: TrainSettings, run_dir: Path, backend: str) -> dict[str, Any]:
+def _common_args(cfg: TrainSettings, run_dir: RunDir, backend: str) -> dict[str, Any]:
     cpu = backend.endswith("+cpu")
-    return dict(output_dir=str(run_dir / "checkpoints"), learning_rate=cfg.learning_rate,
+    return dict(output_dir=str(run_dir.checkpoints), learning_rate=cfg.learning_rate,
                 num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
                 gradient_accumulation_steps=cfg.gradient_accumulation_steps, logging_steps=1,
                 save_steps=cfg.save_steps, save_total_limit=2, seed=cfg.seed, report_to=[], use_cpu=cpu,
                 bf16=not cpu, fp16=False, disable_tqdm=True)
 
 
-def _last_checkpoint(run_dir: Path) -> str | None:
+def _last_checkpoint(run_dir: RunDir) -> str | None:
     """The newest complete checkpoint: the Trainer writes trainer_state.json last, so a checkpoint an
     interruption cut short has none and is passed over."""
-    checkpoints = sorted((c for c in (run_dir / "checkpoints").glob("checkpoint-*") if (c / "trainer_state.json").exists()),
+    checkpoints = sorted((c for c in run_dir.checkpoints.glob("checkpoint-*") if (c / "trainer_state.json").exists()),
                          key=lambda p: int(p.name.split("-")[1]))
     return str(checkpoints[-1]) if checkpoints else None
 
 
-def _merged_sft(db, run_dir: Path) -> str:
-    """DPO and GRPO train on the SFT model: its adapter merged into its base, saved once."""
-    sft = runs.latest_completed(db, "sft")
+def _merged_sft(db, run_dir: RunDir) -> tuple[str, str]:
+    """DPO and GRPO train on the SFT model: its adapter merged into its base, saved once; and the id
+    of that SFT run."""
+    sft = runs.latest_completed(db, Phase.SFT)
     if sft is None:
         raise RuntimeError("no completed SFT run: run `ccd train --phase sft` first")
-    merged = run_dir / "merged-sft"
-    if not (merged / "config.json").exists():
-        from peft import AutoPeftModelForCausalLM
-
-        model = AutoPeftModelForCausalLM.from_pretrained(sft["artifacts"]["adapter_dir"])
-        model.merge_and_unload().save_pretrained(merged)
-        _tokenizer(sft["config"]["base_model"]).save_pretrained(merged)
-    return str(merged)
+    return str(merge_adapter(Path(sft["artifacts"]["adapter_dir"]), run_dir.merged_sft)), sft["run_id"]
 
 
-def _train(trainer, run_dir: Path) -> dict[str, Any]:
+def _train(trainer, run_dir: RunDir) -> dict[str, Any]:
     checkpoint = _last_checkpoint(run_dir)
-    with open(run_dir / "progress.jsonl", "a") as fh:
-        fh.write(json.dumps({"event": "start", "pid": os.getpid(), "resume_from": checkpoint}) + "\n")
+    append_progress(run_dir.progress, {"event": "start", "pid": os.getpid(), "resume_from": checkpoint})
     result = trainer.train(resume_from_checkpoint=checkpoint)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     metrics = {"train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
@@ -155,59 +149,29 @@ def _train(trainer, run_dir: Path) -> dict[str, Any]:
     return metrics
 
 
-def run_phase(db, run: dict, run_dir: Path) -> tuple[dict, dict, str]:
-    from datasets import Dataset, load_from_disk
+def run_phase(db, run: dict, run_dir: RunDir) -> tuple[dict, dict, str]:
+    from datasets import load_from_disk
+
+    from cc_capture.train.methods import METHODS, TrainerInputs
 
     cfg = TrainSettings(**run["config"])
+    method = METHODS[Phase(run["phase"])]
     backend = choose_backend(cfg)
     runs.update(db, run["run_id"], backend=backend)
-    progress = _progress_callback(run_dir / "progress.jsonl")
     data = load_from_disk(str(Path(run["dataset_path"]) / "hf"))
-    train, evaluation = data["train"], data["eval"] if "eval" in data else None
-    phase = run["phase"]
-    base = cfg.base_model if phase == "sft" else _merged_sft(db, run_dir)
+    base, from_run = _merged_sft(db, run_dir) if method.starts_from_sft else (cfg.base_model, None)
     tok = _tokenizer(base)
     model, lora = _model(base, cfg, backend)
-    common = _common_args(cfg, run_dir, backend)
-    if phase == "sft":
-        from trl import SFTConfig, SFTTrainer
-
-        trainer = SFTTrainer(model=model, args=SFTConfig(assistant_only_loss=True, max_length=cfg.max_length,
-                                                         eval_strategy="epoch" if evaluation else "no", **common),
-                             train_dataset=train.select_columns(["messages"]),
-                             eval_dataset=evaluation.select_columns(["messages"]) if evaluation else None,
-                             processing_class=tok, peft_config=lora, callbacks=[progress])
-    elif phase == "dpo":
-        from trl import DPOConfig, DPOTrainer
-
-        trainer = DPOTrainer(model=model, args=DPOConfig(beta=cfg.dpo_beta, max_length=cfg.max_length, **common),
-                             train_dataset=train.select_columns(["prompt", "chosen", "rejected"]),
-                             processing_class=tok, peft_config=lora, callbacks=[progress])
-    elif phase == "grpo":
-        from trl import GRPOConfig, GRPOTrainer
-
-        from cc_capture.datasets.conversation import next_step_prompts
-        from cc_capture.train.reward import behavioural_reward
-
-        rows = [r for m in train["messages"] for r in next_step_prompts(m)]
-        if not rows:
-            raise RuntimeError("the SFT dataset has no step with a tool call to learn from")
-        generations = cfg.grpo_num_generations
-        trainer = GRPOTrainer(
-            model=model, reward_funcs=behavioural_reward, processing_class=tok, peft_config=lora, callbacks=[progress],
-            train_dataset=Dataset.from_list(rows),
-            args=GRPOConfig(num_generations=generations, max_completion_length=cfg.grpo_max_completion_length,
-                            generation_batch_size=generations, **dict(common, per_device_train_batch_size=generations)))
-    else:
-        raise RuntimeError(f"unknown phase {phase!r}")
+    trainer = method.make_trainer(TrainerInputs(
+        model=model, tokenizer=tok, lora=lora, train=data["train"], evaluation=data["eval"] if "eval" in data else None,
+        common=_common_args(cfg, run_dir, backend), settings=cfg, callbacks=[_progress_callback(run_dir.progress)]))
     metrics = _train(trainer, run_dir)
-    adapter = run_dir / "adapter"
-    trainer.save_model(str(adapter))
-    tok.save_pretrained(str(adapter))
-    artifacts = {"adapter_dir": str(adapter), "checkpoints_dir": str(run_dir / "checkpoints"),
-                 "log": str(run_dir / "train.log")}
-    if phase != "sft":
-        artifacts["base_model_dir"] = base
+    trainer.save_model(str(run_dir.adapter))
+    tok.save_pretrained(str(run_dir.adapter))
+    artifacts = {"adapter_dir": str(run_dir.adapter), "checkpoints_dir": str(run_dir.checkpoints),
+                 "log": str(run_dir.log)}
+    if from_run:
+        artifacts |= {"base_model_dir": base, "from_run": from_run}
     return metrics, artifacts, backend
 
 
@@ -218,25 +182,24 @@ def main(run_id: str) -> int:
     if run is None:
         print(f"no run {run_id}", file=sys.stderr)
         return 2
-    run_dir = paths.run_dir(run["run_id"])
-    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    run_dir = RunDir.of(paths, run["run_id"]).ensure()
 
     def interrupted(*_: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
-    runs.update(db, run["run_id"], status="running", pid=os.getpid(), started_at=time.time(), error=None)
+    runs.update(db, run["run_id"], status=RunStatus.RUNNING, pid=os.getpid(), started_at=time.time(), error=None)
     try:
         metrics, artifacts, backend = run_phase(db, run, run_dir)
     except KeyboardInterrupt:
-        runs.update(db, run["run_id"], status="interrupted", ended_at=time.time(),
+        runs.update(db, run["run_id"], status=RunStatus.INTERRUPTED, ended_at=time.time(),
                     error="interrupted; `ccd train --resume RUN` continues from the last checkpoint")
         return 130
     except Exception as e:
         traceback.print_exc()
-        runs.update(db, run["run_id"], status="failed", ended_at=time.time(), error=f"{type(e).__name__}: {e}")
+        runs.update(db, run["run_id"], status=RunStatus.FAILED, ended_at=time.time(), error=f"{type(e).__name__}: {e}")
         return 1
-    runs.update(db, run["run_id"], status="completed", ended_at=time.time(), metrics=metrics, artifacts=artifacts,
+    runs.update(db, run["run_id"], status=RunStatus.COMPLETED, ended_at=time.time(), metrics=metrics, artifacts=artifacts,
                 backend=backend)
     return 0
 

@@ -30,9 +30,10 @@ from typing import Callable, Iterable, Iterator
 
 import msgspec
 
-from cc_capture.ingest.assemble import DEFAULT_MAX_OUTPUT_CHARS, TASK_TAGS_RE
 from cc_capture import redact
+from cc_capture.claude_format import DEFAULT_MAX_OUTPUT_CHARS, TASK_TAGS_RE
 from cc_capture.redact import redact_text
+from cc_capture.store import transaction
 from cc_capture.transcripts.parser import (
     CHUNK_BYTES, AgentLink, AssistantBlock, Chunk, Interrupt, Notification, Prompt, ToolResult, decode_chunk, parse_chunk,
     parse_chunks, parse_chunks_encoded, parse_line,
@@ -106,7 +107,8 @@ def _first_session_id(path: Path) -> str | None:
 
 def session_files(main: Path) -> SessionFiles:
     """A 2.1.x session's files: its transcript and `<session>/subagents/agent-*.jsonl`."""
-    return SessionFiles(main, sorted((main.with_suffix("") / "subagents").glob("agent-*.jsonl")))
+    return SessionFiles(main, sorted(f for f in (main.with_suffix("") / "subagents").glob("agent-*.jsonl")
+                                     if f.is_file()))
 
 
 def discover(paths: Iterable[Path]) -> dict[str, SessionFiles]:
@@ -114,9 +116,9 @@ def discover(paths: Iterable[Path]) -> dict[str, SessionFiles]:
     sessions: dict[str, SessionFiles] = {}
     files: list[Path] = []
     for p in paths:
-        if p.is_dir():
-            files.extend(sorted(p.rglob("*.jsonl")))
-        elif p.suffix == ".jsonl" and p.exists():
+        if p.is_dir():  # regular files only: not a folder named x.jsonl, nor a symlink loop
+            files.extend(f for f in sorted(p.rglob("*.jsonl")) if f.is_file())
+        elif p.suffix == ".jsonl" and p.is_file():
             files.append(p)
     for f in files:
         if f.parent.name == "subagents":  # 2.1.x: <session>/subagents/agent-<id>.jsonl
@@ -584,6 +586,19 @@ class Importer:
             "parent_tool_use_id = coalesce(parent_tool_use_id, excluded.parent_tool_use_id), "
             "source = CASE source WHEN 'hooks' THEN 'both' ELSE source END",
             (agent_id, session, trace_id, tool_use_id))
+
+
+def sync_sessions(db, transcripts: set[Path], max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> int:
+    """Import what these sessions' transcripts added since they were last read (text before each
+    call, model, usage, calls that fired no hook): the ingest pass calls it for the sessions its
+    events touched. One transaction per session; returns lines read."""
+    lines = 0
+    for path in transcripts:
+        with transaction(db) as conn:
+            importer = Importer(conn, max_output_chars=max_output_chars)
+            importer.import_session(session_files(path))
+            lines += importer.stats.lines
+    return lines
 
 
 # Below this many bytes to read, starting worker processes costs more than it saves.

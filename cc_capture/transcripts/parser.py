@@ -24,8 +24,7 @@ from typing import Iterator
 
 import msgspec
 
-from cc_capture.ingest.assemble import DEFAULT_MAX_OUTPUT_CHARS, cap_output, cap_text
-from cc_capture.ingest.events import RAW_ABSENT
+from cc_capture.claude_format import DEFAULT_MAX_OUTPUT_CHARS, RAW_ABSENT, TASK_NOTIFICATION, cap_output, cap_text
 from cc_capture.redact import redact_json, redact_text
 from cc_capture.transcripts.reader import lines_between
 
@@ -40,7 +39,6 @@ _COMMAND_RE = re.compile(r"<command-name>(.*?)</command-name>.*?(?:<command-args
 # "<persisted-output>\nOutput too large (53.6KB). Full output saved to: /home/u/.claude/projects/
 # -w/<session>/tool-results/toolu_01X.txt\n\nPreview (first 2KB):\n..." (2.1.x; Windows paths too).
 _SPILL_RE = re.compile(r"\A<persisted-output>\s*Output too large[^\n]*?Full output saved to: ([^\n]+)")
-TASK_NOTIFICATION = "<task-notification>"
 # results of calls that never ran: permission not granted, or rejected by the user
 _NOT_RUN_RE = re.compile(r"^Claude requested permissions? to |^The user doesn't want to proceed with this tool use")
 # a file is parsed in ranges of this many bytes (a unit of parallel work; bounds memory)

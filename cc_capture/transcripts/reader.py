@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from cc_capture.ingest.assemble import DEFAULT_MAX_OUTPUT_CHARS, TRUNCATION_MARK
+from cc_capture.claude_format import DEFAULT_MAX_OUTPUT_CHARS, TRUNCATION_MARK
 
 BLOCK = 1 << 20
 SKIP_BLOCK = 64 << 10  # most lines end within this

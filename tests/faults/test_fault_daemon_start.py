@@ -80,3 +80,20 @@ def test_a_daemon_a_service_manager_starts_leaves_its_reason(paths):
     assert "is damaged" in daemon.info(paths).error
     p = _ccd("daemon", "status", "--wait")
     assert p.returncode == 1 and "is damaged" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_database_owned_by_another_user_start_fails_with_the_reason(paths):
+    """A database left by another user (`sudo ccd ...`). Root may open anything, so the daemon runs
+    in a user namespace without a mapping, where this process has no privilege over the file."""
+    if not shutil.which("unshare"):
+        pytest.skip("unshare(1) not installed")
+    store.connect(paths.db).conn.close()
+    os.chown(paths.db, 12345, 12345)
+    os.chmod(paths.db, 0o600)
+    probe = subprocess.run(["unshare", "--user", "sh", "-c", f"cat {paths.db} >/dev/null"], capture_output=True)
+    if probe.returncode == 0:
+        pytest.skip("this process can still read another user's file inside a user namespace")
+    p = _ccd("daemon", "start", prefix=("unshare", "--user"))
+    assert p.returncode == 1 and "daemon running" not in p.stdout
+    # (inside the namespace, uid 12345 shows as the overflow uid)
+    assert "cannot read and write it" in p.stderr and "chown" in p.stderr and "Traceback" not in p.stderr

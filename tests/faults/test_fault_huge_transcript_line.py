@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from cc_capture import store
-from cc_capture.ingest.assemble import DEFAULT_MAX_OUTPUT_CHARS, shorten_strings
+from cc_capture.claude_format import DEFAULT_MAX_OUTPUT_CHARS, shorten_strings
 from cc_capture.transcripts.reader import lines_between
 
 PROMPT_BYTES = 120 << 20

@@ -1,0 +1,166 @@
+"""The daemon's learning job (APScheduler 3.x): check the conditions every `check_interval_min`
+and when the window opens; on `run`, start the pipeline as a subprocess and watch it.
+
+The job runs in the scheduler's own thread with its own database connection, so capture never
+waits on it; the pipeline is a separate process (its own session), so training never runs in the
+daemon and survives a daemon restart: the next daemon adopts it by its recorded pid (item 3).
+`coalesce`, `max_instances=1` and a misfire grace of hours make a daemon that was down at the
+window's start check as soon as it is back instead of silently skipping the night.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from datetime import datetime
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.combining import OrTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from cc_capture import store
+from cc_capture.config import Paths, Settings
+from cc_capture.schedule import state
+from cc_capture.schedule.decide import Action, Decision, Window, decide
+from cc_capture.schedule.probes import machine_state
+
+log = logging.getLogger("ccd.schedule")
+
+MISFIRE_GRACE_S = 6 * 3600
+LOG_TAIL_LINES = 20
+ADOPTED_POLL_S = 30.0  # an adopted pipeline is not our child: look whether it is alive this often
+
+
+def default_command() -> list[str]:
+    return [sys.executable, "-m", "cc_capture", "pipeline", "run", "--json"]
+
+
+def log_tail(path: str | None, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with open(path, errors="replace") as fh:
+            return "".join(deque(fh, maxlen=lines))
+    except (OSError, TypeError):
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LearningScheduler:
+    """One job that decides, and at most one pipeline process it started (or adopted)."""
+
+    def __init__(self, paths: Paths, settings: Settings) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.learning = settings.learning
+        self.scheduler = BackgroundScheduler(daemon=True)
+        self.job = None
+        self.pipeline_pid: int | None = None  # the pipeline this daemon started or adopted, while it runs
+        self.last_key: tuple | None = None  # the last decision's action and conditions (log on change)
+
+    def start(self) -> None:
+        interval = IntervalTrigger(minutes=self.learning.check_interval_min)
+        window = Window.parse(self.learning.window)
+        trigger = interval if window.start is None else OrTrigger(
+            [interval, CronTrigger(hour=window.start.hour, minute=window.start.minute)])
+        self.adopt()
+        self.job = self.scheduler.add_job(self.check, trigger, id="learning", coalesce=True, max_instances=1,
+                                          misfire_grace_time=MISFIRE_GRACE_S, next_run_time=datetime.now().astimezone())
+        self.scheduler.start()
+        log.info("learning scheduler: window %s, checks every %g min", self.learning.window,
+                 self.learning.check_interval_min)
+
+    def shutdown(self) -> None:
+        """Stop deciding; a pipeline that runs goes on (the next daemon adopts it)."""
+        self.scheduler.shutdown(wait=False)
+
+    def adopt(self) -> None:
+        """Runs a previous daemon started: still alive → watch them; dead → record their end."""
+        db = store.connect(self.paths.db)
+        try:
+            for run in state.unfinished_runs(db):
+                if _alive(run["pid"]):
+                    log.info("adopted the running pipeline (pid %d), log %s", run["pid"], run["log_path"])
+                    self.pipeline_pid = run["pid"]
+                    threading.Thread(target=self._watch_adopted, args=(run["id"], run["pid"], run["log_path"]),
+                                     name="pipeline-watch", daemon=True).start()
+                else:
+                    state.record_end(db, run["id"], time.time(), None, log_tail(run["log_path"]))
+                    log.warning("the pipeline (pid %d) ended while the daemon was down; log %s", run["pid"],
+                                run["log_path"])
+        finally:
+            db.conn.close()
+
+    def check(self) -> Decision:
+        """Gather the state, decide, record; start the pipeline on `run`."""
+        now = datetime.now().astimezone()
+        db = store.connect(self.paths.db)
+        try:
+            running = f"the pipeline (pid {self.pipeline_pid})" if self.pipeline_pid else state.lock_holder(self.paths)
+            decision = decide(now, self.learning, state.store_state(db, self.learning, running),
+                              machine_state(self.paths, self.learning, self.settings.train))
+            next_run = self.job.next_run_time if self.job is not None else None
+            decision_id = state.record(db, now.timestamp(), decision, next_run.timestamp() if next_run else None)
+            key = (decision.action, tuple(r.condition for r in decision.reasons))
+            if key != self.last_key:
+                log.info("learning: %s: %s", decision.action.value, "; ".join(r.message for r in decision.reasons))
+                self.last_key = key
+            if decision.action is Action.RUN:
+                self._launch(db, decision_id)
+            return decision
+        finally:
+            db.conn.close()
+
+    def _launch(self, db, decision_id: int) -> None:
+        log_path = self.paths.logs / time.strftime("pipeline-%Y%m%d-%H%M%S.log")
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            proc = subprocess.Popen(self.learning.pipeline_command or default_command(), stdout=fd,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                    env=dict(os.environ, CC_CAPTURE_HOME=str(self.paths.home)), close_fds=True)
+        except OSError as e:
+            os.write(fd, f"could not start the pipeline: {e}\n".encode())
+            state.record_end(db, decision_id, time.time(), None, f"could not start the pipeline: {e}")
+            log.error("could not start the pipeline: %s", e)
+            return
+        finally:
+            os.close(fd)
+        self.pipeline_pid = proc.pid
+        state.record_start(db, decision_id, proc.pid, str(log_path))
+        log.info("pipeline started (pid %d), log %s", proc.pid, log_path)
+        threading.Thread(target=self._watch, args=(decision_id, proc, str(log_path)), name="pipeline-watch",
+                         daemon=True).start()
+
+    def _ended(self, decision_id: int, pid: int, code: int | None, log_path: str) -> None:
+        db = store.connect(self.paths.db)
+        try:
+            state.record_end(db, decision_id, time.time(), code, log_tail(log_path))
+        finally:
+            db.conn.close()
+        self.pipeline_pid = None
+        if code == 0:
+            log.info("pipeline (pid %d) finished", pid)
+        else:
+            log.warning("pipeline (pid %d) failed (exit %s); log %s", pid, code, log_path)
+
+    def _watch(self, decision_id: int, proc: subprocess.Popen, log_path: str) -> None:
+        self._ended(decision_id, proc.pid, proc.wait(), log_path)
+
+    def _watch_adopted(self, decision_id: int, pid: int, log_path: str) -> None:
+        while _alive(pid):
+            time.sleep(ADOPTED_POLL_S)
+        self._ended(decision_id, pid, None, log_path)

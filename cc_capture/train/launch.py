@@ -1,0 +1,121 @@
+"""Starting a training run, as a library call the CLI, the pipeline and (next) the scheduler share:
+create the run row (settings, dataset resolved or built), start the worker subprocess, and follow
+its progress as typed events until it exits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Union
+
+from cc_capture import store, workers
+from cc_capture.config import Paths, Settings
+from cc_capture.train import runs
+from cc_capture.train.runs import Phase, RunDir, RunStatus
+
+
+class LaunchError(Exception):
+    """The run can't start as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Started:
+    """The worker began (or resumed) training."""
+
+    resume_from: str | None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One logged optimizer step."""
+
+    step: int
+    max_steps: int | None
+    loss: float | None
+    fields: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The worker exited; `run` is the run row as it ended."""
+
+    run: dict[str, Any]
+
+
+Event = Union[Started, Step, Finished]
+
+
+def resolve_dataset(db: store.Database, paths: Paths, settings: Settings, phase: Phase,
+                    dataset: Path | None) -> tuple[Path, dict[str, Any]]:
+    """The dataset folder for the phase and its manifest: the one given, or one built now."""
+    from cc_capture.train.methods import METHODS
+
+    kind = METHODS[phase].dataset_kind
+    if dataset is None:
+        from cc_capture.datasets.build import DatasetError, build
+
+        try:
+            built = build(db, paths.datasets, settings.datasets, dpo=kind == "dpo")
+        except DatasetError as e:
+            raise LaunchError(str(e)) from e
+        dataset, manifest = built.path, built.manifest
+    else:
+        if not (dataset / "hf").is_dir():
+            raise LaunchError(f"{dataset} is not a dataset folder from `ccd dataset build` (no hf/ inside)")
+        manifest = json.loads((dataset / "manifest.json").read_text())
+    if manifest["kind"] != kind:
+        raise LaunchError(f"the {phase.value} phase needs a {kind} dataset; {dataset} is {manifest['kind']}")
+    return dataset, manifest
+
+
+def create(db: store.Database, paths: Paths, settings: Settings, phase: Phase, *,
+           base_model: str | None = None, max_steps: int | None = None, dataset: Path | None = None) -> str:
+    """A new run row (queued) with its settings and dataset."""
+    cfg = settings.train.model_dump()
+    if base_model:
+        cfg["base_model"] = base_model
+    if max_steps is not None:
+        cfg["max_steps"] = max_steps
+    dataset, manifest = resolve_dataset(db, paths, settings, phase, dataset)
+    return runs.create(db, phase, cfg, str(dataset), manifest)
+
+
+def resumable(db: store.Database, run_ref: str) -> str:
+    """The id of a run that can be continued (`--resume`)."""
+    run = runs.get(db, run_ref)
+    if run is None:
+        raise LaunchError(f"no run matches {run_ref!r}; `ccd runs list` shows them")
+    if run["status"] == RunStatus.COMPLETED.value:
+        raise LaunchError(f"run {run['run_id']} is already completed")
+    return run["run_id"]
+
+
+def start(db: store.Database, paths: Paths, run_id: str) -> subprocess.Popen:
+    """Start the worker for a run (it resumes from the run's last checkpoint, if any)."""
+    run_dir = RunDir.of(paths, run_id).ensure()
+    runs.update(db, run_id, log_path=str(run_dir.log))
+    return workers.start("cc_capture.train.worker", [run_id], run_dir.log)
+
+
+def follow(db: store.Database, paths: Paths, run_id: str, proc: subprocess.Popen) -> Iterator[Event]:
+    """The run's progress as events, ending with Finished once the worker exits. Closing the
+    iterator early (or Ctrl-C while it waits) stops the worker, which records the run interrupted."""
+    run_dir = RunDir.of(paths, run_id)
+    try:
+        for line in workers.follow(run_dir.progress, proc):
+            if line.get("event") == "start":
+                yield Started(line.get("resume_from"))
+            elif "step" in line:
+                fields = {k: v for k, v in line.items() if k not in ("step", "max_steps")}
+                yield Step(line["step"], line.get("max_steps") or None, line.get("loss"), fields)
+    except (KeyboardInterrupt, GeneratorExit):
+        workers.stop(proc)
+        raise
+    yield Finished(runs.get(db, run_id))
+
+
+def run(db: store.Database, paths: Paths, run_id: str) -> Iterator[Event]:
+    """Start the worker for a run and follow it."""
+    return follow(db, paths, run_id, start(db, paths, run_id))

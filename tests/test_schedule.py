@@ -1,0 +1,410 @@
+"""The learning scheduler: the pure decision (fixed clocks), the machine probes (fake /sys trees and
+a fake nvidia-smi), its record, and the daemon that starts a real pipeline process without
+blocking capture."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
+import pytest
+
+from cc_capture.config import ConfigError, LearningSettings, Paths, load_settings
+from cc_capture.schedule import probes
+from cc_capture.schedule.decide import GB, Action, MachineState, StoreState, Window, decide
+
+NOW = datetime(2026, 11, 29, 2, 30)  # inside the default window 01:00-06:00
+T = NOW.timestamp()
+READY_STORE = StoreState(new_traces=300, last_started_at=T - 72 * 3600, last_event_at=T - 24 * 3600)
+READY_MACHINE = MachineState(gpu_free_bytes=20 * GB, on_battery=False, free_disk_bytes=100 * GB,
+                             needed_disk_bytes=30 * GB)
+
+
+def conditions(decision):
+    return [r.condition for r in decision.reasons]
+
+
+def test_everything_met_runs():
+    d = decide(NOW, LearningSettings(), READY_STORE, READY_MACHINE)
+    assert d.action is Action.RUN and conditions(d) == ["new_traces"]
+    assert "300 new qualifying traces" in d.reasons[0].message
+
+
+def test_disabled_waits_for_nothing_else():
+    d = decide(NOW, LearningSettings(enabled=False), READY_STORE, READY_MACHINE)
+    assert d.action is Action.WAIT and conditions(d) == ["enabled"]
+
+
+@pytest.mark.parametrize("clock, inside", [("00:59", False), ("01:00", True), ("05:59", True), ("06:00", False),
+                                           ("13:00", False)])
+def test_window_same_day(clock, inside):
+    h, m = map(int, clock.split(":"))
+    d = decide(NOW.replace(hour=h, minute=m), LearningSettings(), READY_STORE, READY_MACHINE)
+    assert (d.action is Action.RUN) == inside
+    if not inside:
+        assert conditions(d) == ["window"] and d.next_window_at.hour == 1
+
+
+@pytest.mark.parametrize("clock, inside", [("22:59", False), ("23:00", True), ("23:59", True), ("00:00", True),
+                                           ("03:59", True), ("04:00", False), ("12:00", False)])
+def test_window_crossing_midnight(clock, inside):
+    h, m = map(int, clock.split(":"))
+    s = LearningSettings(window="23:00-04:00")
+    d = decide(NOW.replace(hour=h, minute=m), s, READY_STORE, READY_MACHINE)
+    assert (d.action is Action.RUN) == inside, d.reasons
+
+
+def test_next_window_start_is_tonight_or_tomorrow():
+    w = Window.parse("23:00-04:00")
+    assert w.next_start(datetime(2026, 11, 29, 12, 0)) == datetime(2026, 11, 29, 23, 0)
+    assert w.next_start(datetime(2026, 11, 29, 23, 30)) == datetime(2026, 11, 30, 23, 0)
+    assert Window.parse("always").next_start(NOW) is None
+
+
+def test_always_window():
+    d = decide(NOW.replace(hour=14), LearningSettings(window="always"), READY_STORE, READY_MACHINE)
+    assert d.action is Action.RUN
+
+
+@pytest.mark.parametrize("window", ["1:00-06:00", "01:00", "25:00-03:00", "01:00-01:00", "never"])
+def test_bad_window_is_a_clear_settings_error(window, paths, monkeypatch):
+    monkeypatch.setenv("CC_CAPTURE_LEARNING__WINDOW", window)
+    with pytest.raises(ConfigError, match="window"):
+        load_settings(paths)
+
+
+def test_settings_from_environment(paths, monkeypatch):
+    monkeypatch.setenv("CC_CAPTURE_LEARNING__MIN_NEW_TRACES", "7")
+    monkeypatch.setenv("CC_CAPTURE_LEARNING__ALLOW_CPU", "true")
+    learning = load_settings(paths).learning
+    assert learning.min_new_traces == 7 and learning.allow_cpu and learning.window == "01:00-06:00"
+
+
+def test_new_traces_threshold_and_first_pipeline_threshold():
+    few = StoreState(new_traces=199, last_started_at=T - 48 * 3600)
+    d = decide(NOW, LearningSettings(), few, READY_MACHINE)
+    assert conditions(d) == ["new_traces"] and d.reasons[0].message.startswith("1 more new qualifying")
+    first = StoreState(new_traces=300)  # never a pipeline: min_first_traces (500) applies
+    d = decide(NOW, LearningSettings(), first, READY_MACHINE)
+    assert conditions(d) == ["new_traces"] and "200 more qualifying traces before the first" in d.reasons[0].message
+    assert decide(NOW, LearningSettings(), StoreState(new_traces=500), READY_MACHINE).action is Action.RUN
+
+
+def test_min_interval_since_last_start():
+    recent = StoreState(new_traces=300, last_started_at=T - 19 * 3600)
+    assert conditions(decide(NOW, LearningSettings(), recent, READY_MACHINE)) == ["interval"]
+    assert decide(NOW, LearningSettings(min_interval_h=18), recent, READY_MACHINE).action is Action.RUN
+
+
+def test_gpu_free_memory_unless_allow_cpu():
+    small = MachineState(8 * GB, False, 100 * GB, 30 * GB)
+    none = MachineState(None, False, 100 * GB, 30 * GB)
+    d = decide(NOW, LearningSettings(), READY_STORE, small)
+    assert conditions(d) == ["gpu"] and "8.0 GB GPU memory free" in d.reasons[0].message
+    assert conditions(decide(NOW, LearningSettings(), READY_STORE, none)) == ["gpu"]
+    assert decide(NOW, LearningSettings(min_gpu_free_gb=8), READY_STORE, small).action is Action.RUN
+    assert decide(NOW, LearningSettings(allow_cpu=True), READY_STORE, none).action is Action.RUN
+
+
+def test_user_idle():
+    busy = StoreState(new_traces=300, last_started_at=T - 48 * 3600, last_event_at=T - 10 * 60)
+    d = decide(NOW, LearningSettings(), busy, READY_MACHINE)
+    assert conditions(d) == ["idle"] and "10 min ago" in d.reasons[0].message
+    assert decide(NOW, LearningSettings(idle_min=5), busy, READY_MACHINE).action is Action.RUN
+
+
+def test_battery_unless_allowed():
+    battery = MachineState(20 * GB, True, 100 * GB, 30 * GB)
+    assert conditions(decide(NOW, LearningSettings(), READY_STORE, battery)) == ["power"]
+    assert decide(NOW, LearningSettings(allow_battery=True), READY_STORE, battery).action is Action.RUN
+
+
+def test_free_disk():
+    full = MachineState(20 * GB, False, 29 * GB, 30 * GB)
+    assert conditions(decide(NOW, LearningSettings(), READY_STORE, full)) == ["disk"]
+
+
+def test_running_pipeline_waits():
+    running = StoreState(new_traces=300, last_started_at=T - 48 * 3600, running="pipeline x (pid 9)")
+    assert conditions(decide(NOW, LearningSettings(), running, READY_MACHINE)) == ["running"]
+
+
+def test_failure_is_retried_after_retry_after_h_or_on_new_data():
+    failed = StoreState(new_traces=300, last_started_at=T - 48 * 3600, last_failed_at=T - 3600)
+    assert conditions(decide(NOW, LearningSettings(), failed, READY_MACHINE)) == ["retry"]
+    later = StoreState(new_traces=300, last_started_at=T - 48 * 3600, last_failed_at=T - 7 * 3600)
+    assert decide(NOW, LearningSettings(), later, READY_MACHINE).action is Action.RUN
+    new_data = StoreState(new_traces=300, last_started_at=T - 48 * 3600, last_failed_at=T - 3600,
+                          traces_since_failure=1)
+    assert decide(NOW, LearningSettings(), new_data, READY_MACHINE).action is Action.RUN
+
+
+def test_every_unmet_condition_is_listed():
+    store = StoreState(new_traces=3, last_started_at=T - 3600, last_failed_at=T - 60, last_event_at=T - 60,
+                       running="pipeline p")
+    machine = MachineState(1 * GB, True, 1 * GB, 30 * GB)
+    d = decide(NOW, LearningSettings(window="03:00-04:00"), store, machine)
+    assert d.action is Action.WAIT
+    assert conditions(d) == ["window", "new_traces", "interval", "running", "retry", "gpu", "idle", "power", "disk"]
+
+
+# ---------------------------------------------------------------- probes
+
+
+def fake_supply(root, name, **files):
+    d = root / name
+    d.mkdir(parents=True)
+    for key, value in files.items():
+        (d / key).write_text(value + "\n")
+
+
+def test_power_on_a_desktop_without_battery(tmp_path):
+    fake_supply(tmp_path, "AC", type="Mains", online="1")
+    assert probes.on_battery(tmp_path, platform="linux") is False
+    assert probes.on_battery(tmp_path / "none", platform="linux") is False
+
+
+def test_power_laptop_on_battery_and_on_mains(tmp_path):
+    fake_supply(tmp_path, "AC", type="Mains", online="0")
+    fake_supply(tmp_path, "BAT0", type="Battery", status="Discharging")
+    fake_supply(tmp_path, "hidpp_battery_0", type="Battery", scope="Device", status="Discharging")  # a mouse
+    assert probes.on_battery(tmp_path, platform="linux") is True
+    (tmp_path / "AC" / "online").write_text("1\n")
+    (tmp_path / "BAT0" / "status").write_text("Charging\n")
+    assert probes.on_battery(tmp_path, platform="linux") is False
+
+
+def test_power_with_only_a_mouse_battery_discharging(tmp_path):
+    fake_supply(tmp_path, "hidpp_battery_0", type="Battery", scope="Device", status="Discharging")
+    assert probes.on_battery(tmp_path, platform="linux") is False
+
+
+def fake_tool(bin_dir, name, script):
+    bin_dir.mkdir(exist_ok=True)
+    tool = bin_dir / name
+    tool.write_text("#!/bin/sh\n" + script)
+    tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+
+
+def test_power_on_macos_through_pmset(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "pmset", "echo \"Now drawing from 'Battery Power'\"\n"
+                                "echo ' -InternalBattery-0 (id=1234)\t81%; discharging; 4:02 remaining'\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert probes.on_battery(platform="darwin") is True
+    fake_tool(bin_dir, "pmset", "echo \"Now drawing from 'AC Power'\"\n")
+    assert probes.on_battery(platform="darwin") is False
+
+
+def test_gpu_free_memory_through_nvidia_smi(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "nvidia-smi", 'case "$*" in *memory.free*) printf "1024\\n20480\\n";; *) exit 9;; esac\n')
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(probes, "_nvml_free", lambda: None)  # this machine may have NVML; the fallback is tested
+    assert probes.gpu_free_bytes() == 20480 << 20
+
+
+def test_no_gpu_when_nvidia_smi_is_absent_or_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr(probes, "_nvml_free", lambda: None)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert probes.gpu_free_bytes() is None
+    bin_dir = tmp_path / "bin"
+    fake_tool(bin_dir, "nvidia-smi", "echo 'NVIDIA-SMI has failed' >&2; exit 9\n")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert probes.gpu_free_bytes() is None
+
+
+def test_disk_needed_from_the_base_model_size(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.safetensors").write_bytes(b"\0" * 4096)
+    assert probes.model_bytes(str(model)) == 4096
+    paths = Paths(tmp_path / "home").ensure()
+    state = probes.machine_state(paths, LearningSettings(allow_cpu=True, min_free_disk_gb=0, disk_per_base_model=3),
+                                 load_settings(paths).train.model_copy(update={"base_model": str(model)}))
+    assert state.needed_disk_bytes == 3 * 4096 and state.gpu_free_bytes is None and state.free_disk_bytes > 0
+
+
+# ---------------------------------------------------------------- the daemon's job, with real processes
+
+from cc_capture import daemon, store  # noqa: E402
+from cc_capture.schedule.scheduler import MISFIRE_GRACE_S, LearningScheduler  # noqa: E402
+from conftest import REPO, emit, wait_for  # noqa: E402
+
+READY_CONFIG = """
+[learning]
+window = "always"
+allow_cpu = true
+allow_battery = true
+min_first_traces = 0
+min_new_traces = 0
+min_interval_h = 0
+idle_min = 0
+min_free_disk_gb = 0
+disk_per_base_model = 0
+check_interval_min = {interval}
+pipeline_command = {command}
+"""
+
+
+def configure(paths, command, interval=0.02, extra=""):
+    (paths.home / "config.toml").write_text(READY_CONFIG.format(interval=interval, command=json.dumps(command))
+                                            + extra)
+
+
+def rows(paths, sql, params=()):
+    db = store.connect(paths.db)
+    try:
+        return [dict(r) for r in db.query(sql, params)]
+    finally:
+        db.conn.close()
+
+
+def runs(paths):
+    return rows(paths, "SELECT * FROM schedule_decisions WHERE action = 'run' ORDER BY id")
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def kill(pid):
+    if alive(pid):
+        os.kill(pid, 9)
+
+
+def test_job_is_coalesced_single_and_forgiving_of_a_down_daemon(paths):
+    s = load_settings(paths)
+    learning = LearningScheduler(paths, s)
+    learning.start()
+    try:
+        job = learning.job
+        assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time == MISFIRE_GRACE_S >= 3600
+        # one job: every check_interval_min, and at the window's start (01:00)
+        before = datetime(2026, 11, 30, 0, 44).astimezone()
+        fires = [job.trigger.get_next_fire_time(None, before + timedelta(seconds=s)) for s in range(0, 16 * 60, 30)]
+        assert "01:00:00" in {f.strftime("%H:%M:%S") for f in fires}
+        assert all(b - a <= timedelta(minutes=15) for a, b in zip(fires, fires[1:]))
+        wait_for(lambda: rows(paths, "SELECT * FROM schedule_decisions"), message="the first check at start")
+    finally:
+        learning.shutdown()
+
+
+def test_daemon_starts_the_pipeline_as_a_process_and_keeps_ingesting(paths):
+    """A real process stands for the pipeline (it sleeps); hook events are ingested while it runs; a
+    daemon restart adopts it instead of starting a second; a pipeline that died is recorded failed
+    with its last log lines."""
+    configure(paths, [sys.executable, "-c", "import time; print('step: sft', flush=True); time.sleep(120)"])
+    daemon.start(paths)
+    pid = None
+    try:
+        run = wait_for(lambda: [r for r in runs(paths) if r["pid"]], message="a pipeline started")[0]
+        pid = run["pid"]
+        n = 300
+        for i in range(n):
+            emit(paths, {"hook_event_name": "UserPromptSubmit", "session_id": "s", "prompt_id": f"p{i}",
+                         "prompt": f"n={i}"})
+        wait_for(lambda: rows(paths, "SELECT count(*) AS n FROM events")[0]["n"] == n, message="events ingested")
+        assert alive(pid), "the pipeline ran all along"
+        wait_for(lambda: rows(paths, "SELECT * FROM schedule_decisions WHERE id > ? AND action = 'wait'",
+                              [run["id"]]), message="a later check")
+        later = rows(paths, "SELECT * FROM schedule_decisions WHERE id > ?", [run["id"]])
+        assert all(r["action"] == "wait" and "running" in r["reasons"] for r in later)
+        assert os.getsid(pid) == pid, "the pipeline runs in its own session: a daemon stop does not stop it"
+
+        daemon.stop(paths)
+        assert alive(pid)
+        daemon.start(paths)
+        wait_for(lambda: "adopted the running pipeline (pid %d)" % pid in paths.daemon_log.read_text(),
+                 message="adopted")
+        assert len(runs(paths)) == 1, "no second pipeline while the first runs"
+        daemon.stop(paths)
+
+        kill(pid)
+        wait_for(lambda: not alive(pid) or open(f"/proc/{pid}/stat").read().split()[2] == "Z", message="dead")
+        configure(paths, [sys.executable, "-c", "import time; time.sleep(120)"], interval=60)
+        daemon.start(paths)
+        ended = wait_for(lambda: [r for r in runs(paths) if r["ended_at"]], message="the dead one recorded")[0]
+        assert ended["exit_code"] is None and "step: sft" in ended["log_tail"]
+        status = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "status", "--json"],
+                                           capture_output=True, text=True, check=True).stdout)
+        assert status["learning"]["last_pipeline"]["outcome"] == "failed"
+        assert "failed" in " ".join(status["learning"]["waiting_for"])  # retry_after_h, no new data
+    finally:
+        daemon.stop(paths)
+        if pid:
+            kill(pid)
+        for r in runs(paths):
+            if r["pid"]:
+                kill(r["pid"])
+
+
+def test_failed_pipeline_is_recorded_and_not_retried_on_the_same_data(paths):
+    configure(paths, [sys.executable, "-c", "import sys; print('no model to train', flush=True); sys.exit(3)"])
+    daemon.start(paths)
+    try:
+        ended = wait_for(lambda: [r for r in runs(paths) if r["ended_at"]], message="the run ended")[0]
+        assert ended["exit_code"] == 3 and "no model to train" in ended["log_tail"]
+        wait_for(lambda: rows(paths, "SELECT * FROM schedule_decisions WHERE id > ?", [ended["id"]]),
+                 message="the next check")
+        after = rows(paths, "SELECT * FROM schedule_decisions WHERE id > ?", [ended["id"]])
+        assert after and all(r["action"] == "wait" and "retry" in r["reasons"] for r in after)
+        assert len(runs(paths)) == 1
+        log = paths.daemon_log.read_text()
+        assert "pipeline (pid %d) failed (exit 3)" % ended["pid"] in log
+        assert log.count("learning: wait:") == 1, "one log line per changed decision, not per check"
+        out = subprocess.run([sys.executable, "-m", "cc_capture", "schedule", "--json"], capture_output=True,
+                             text=True, check=True).stdout
+        decisions = json.loads(out)
+        assert 1 < len(decisions) <= 20
+        assert set(decisions[0]) == {"at", "decision", "reasons", "conditions", "next_check_at", "pid", "log_path",
+                                     "ended_at", "exit_code"}
+        assert decisions[-1]["decision"] == "run" or any(d["decision"] == "run" for d in decisions)
+        human = subprocess.run([sys.executable, "-m", "cc_capture", "schedule"], capture_output=True, text=True,
+                               check=True).stdout
+        assert "wait" in human and "failed" in human
+    finally:
+        daemon.stop(paths)
+
+
+def test_status_learning_keys_and_line(paths):
+    (paths.home / "config.toml").write_text('[learning]\nwindow = "01:00-06:00"\n')
+    s = load_settings(paths)
+    LearningScheduler(paths, s).check()  # one real check (this machine: no data, likely no GPU)
+    data = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "status", "--json"], capture_output=True,
+                                     text=True, check=True).stdout)
+    learning = data["learning"]
+    assert set(learning) == {"enabled", "next_check_at", "decided_at", "decision", "waiting_for", "last_pipeline"}
+    assert learning["enabled"] is True and learning["decision"] == "wait" and learning["last_pipeline"] is None
+    assert any("500 more qualifying traces before the first pipeline" in r for r in learning["waiting_for"])
+    assert learning["next_check_at"] is None  # the daemon is not running: nothing will check
+    readme = (REPO / "README.md").read_text()
+    for key in [*learning, "pipeline_id", "outcome", "model_version", "conditions", "exit_code", "log_path"]:
+        assert key in readme, f"README does not document {key}"
+    human = subprocess.run([sys.executable, "-m", "cc_capture", "status"], capture_output=True, text=True,
+                           check=True).stdout
+    assert "learning" in human and "daemon is not running" in human
+
+
+def test_the_daemon_and_a_check_never_import_torch(paths):
+    """The scheduler's whole check in a fresh interpreter; and the running daemon maps no torch library."""
+    code = ("import sys; from cc_capture.config import Paths, load_settings; "
+            "from cc_capture.schedule.scheduler import LearningScheduler; import cc_capture.daemon, cc_capture.status; "
+            "p = Paths().ensure(); LearningScheduler(p, load_settings(p)).check(); "
+            "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    daemon.start(paths)
+    try:
+        pid = daemon.info(paths).pid
+        wait_for(lambda: rows(paths, "SELECT * FROM schedule_decisions"), message="a check")
+        maps = open(f"/proc/{pid}/maps").read()
+        assert "torch" not in maps and "transformers" not in maps
+    finally:
+        daemon.stop(paths)
