@@ -99,7 +99,7 @@ def test_every_column_of_the_store_is_described(db):
 
 
 def test_json_keys_are_described_in_fields_and_readme(paths, shared):
-    from test_assembly import SESSION_42067652, replay
+    from conftest import SESSION_42067652, replay
 
     replay(paths, shared, SESSION_42067652)
     ingest_all(paths)
@@ -115,7 +115,7 @@ def test_json_keys_are_described_in_fields_and_readme(paths, shared):
 
 
 def test_metadata_describes_tables_and_every_canned_query_runs(db, paths, shared):
-    from test_assembly import SESSION_42067652, replay
+    from conftest import SESSION_42067652, replay
 
     replay(paths, shared, SESSION_42067652)
     ingest_all(paths)
@@ -185,7 +185,7 @@ def listening(port):
 
 @pytest.fixture
 def captured(paths, shared):
-    from test_assembly import SESSION_42067652, replay
+    from conftest import SESSION_42067652, replay
 
     replay(paths, shared, SESSION_42067652)
     base = {"session_id": "s2", "cwd": "/w"}

@@ -408,3 +408,20 @@ def test_the_daemon_and_a_check_never_import_torch(paths):
         assert "torch" not in maps and "transformers" not in maps
     finally:
         daemon.stop(paths)
+
+
+def test_turned_off_the_daemon_records_it_once_and_starts_no_job(paths):
+    (paths.home / "config.toml").write_text("[learning]\nenabled = false\n")
+    daemon.start(paths)
+    try:
+        wait_for(lambda: rows(paths, "SELECT * FROM schedule_decisions"), message="the off decision")
+        data = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "status", "--json"],
+                                         capture_output=True, text=True, check=True).stdout)
+        assert data["learning"]["enabled"] is False and data["learning"]["next_check_at"] is None
+    finally:
+        daemon.stop(paths)
+    assert len(rows(paths, "SELECT * FROM schedule_decisions")) == 1
+    learning = LearningScheduler(paths, load_settings(paths))
+    learning.start()
+    assert learning.scheduler is None and learning.job is None
+    learning.shutdown()

@@ -20,11 +20,6 @@ from collections import deque
 from datetime import datetime
 from pathlib import Path
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.combining import OrTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
 from cc_capture import store
 from cc_capture.config import Paths, Settings
 from cc_capture.schedule import state
@@ -67,17 +62,28 @@ class LearningScheduler:
         self.paths = paths
         self.settings = settings
         self.learning = settings.learning
-        self.scheduler = BackgroundScheduler(daemon=True)
+        self.scheduler = None  # APScheduler's BackgroundScheduler, once started (imported only then)
         self.job = None
         self.pipeline_pid: int | None = None  # the pipeline this daemon started or adopted, while it runs
         self.last_key: tuple | None = None  # the last decision's action and conditions (log on change)
 
     def start(self) -> None:
+        """Adopt what a previous daemon left running, then check now and on schedule. Turned off, the
+        daemon records that once and starts no job (no thread that wakes for nothing)."""
+        self.adopt()
+        if not self.learning.enabled:
+            self.check()
+            return
+        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.triggers.combining import OrTrigger
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        self.scheduler = BackgroundScheduler(daemon=True)
         interval = IntervalTrigger(minutes=self.learning.check_interval_min)
         window = Window.parse(self.learning.window)
         trigger = interval if window.start is None else OrTrigger(
             [interval, CronTrigger(hour=window.start.hour, minute=window.start.minute)])
-        self.adopt()
         self.job = self.scheduler.add_job(self.check, trigger, id="learning", coalesce=True, max_instances=1,
                                           misfire_grace_time=MISFIRE_GRACE_S, next_run_time=datetime.now().astimezone())
         self.scheduler.start()
@@ -86,7 +92,8 @@ class LearningScheduler:
 
     def shutdown(self) -> None:
         """Stop deciding; a pipeline that runs goes on (the next daemon adopts it)."""
-        self.scheduler.shutdown(wait=False)
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
 
     def adopt(self) -> None:
         """Runs a previous daemon started: still alive → watch them; dead → record their end."""
