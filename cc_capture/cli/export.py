@@ -8,21 +8,12 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from cc_capture import store
 from cc_capture.cli.output import console, fail, human_bytes, print_json
-from cc_capture.config import ConfigError, Paths, load_settings
+from cc_capture.cli.learning import _context
 from cc_capture.deploy.config import Quantization
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
 VERSION_ARG = typer.Argument(None, metavar="[VERSION]", help="A model version (default: the champion).")
-
-
-def _context():
-    paths = Paths()
-    try:
-        return paths, load_settings(paths), store.connect(paths.db)
-    except (ConfigError, RuntimeError) as e:
-        fail(str(e))
 
 
 def export_cmd(version: Optional[int] = VERSION_ARG,

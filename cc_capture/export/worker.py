@@ -13,7 +13,6 @@ Heavy imports (torch, transformers, llama_cpp) happen only here.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cc_capture.deploy.server import file_sha256
 from cc_capture.export.spec import ExportResult, ExportSpec, FileResult, Verification
 
 FTYPES = {"q8_0": 7, "q4_k_m": 15}  # llama.cpp's llama_ftype values (LLAMA_FTYPE_MOSTLY_*)
@@ -35,14 +35,6 @@ def say(step: str) -> None:
 
 def _private(path: Path) -> None:
     os.chmod(path, 0o600 if path.is_file() else 0o700)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_f16(model_dir: Path, out: Path) -> None:
@@ -167,7 +159,7 @@ def run(spec: ExportSpec) -> ExportResult:
     for q, path in paths.items():
         _private(path)
         check = timed(f"verify_{q}", verify, path, encoded, continuations, stops, spec.max_new_tokens, spec.threads)
-        files[q] = FileResult(path=str(path), sha256=sha256_of(path), bytes=path.stat().st_size, verification=check)
+        files[q] = FileResult(path=str(path), sha256=file_sha256(path), bytes=path.stat().st_size, verification=check)
     f16 = files["f16"].verification
     passed = f16.exact_sequences == f16.prompts and f16.same_next_tokens == f16.tokens
     timings["total"] = round(time.monotonic() - started, 3)
