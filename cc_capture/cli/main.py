@@ -11,7 +11,7 @@ from rich.table import Table
 
 from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
-from cc_capture.cli import fast, learning
+from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
 from cc_capture.cli.doctor import doctor
 from cc_capture.cli.pipeline_stop import pipeline_stop
@@ -667,6 +667,7 @@ def hooks_status_cmd(settings: Optional[Path] = SETTINGS_OPT, as_json: bool = JS
 
 app.command()(doctor)
 learning.register(app)
+export.register(app)
 learning.pipeline_app.command("stop")(pipeline_stop)
 
 
