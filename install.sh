@@ -49,16 +49,22 @@ has_systemd_user() {
         systemctl --user show-environment >/dev/null 2>&1
 }
 
-# Fill a template's @CCD@ and @DATA@ (escaped for sed; for XML too when $3 = xml).
+# Fill a template's @CCD@ and @DATA@ (escaped for sed; for XML when $3 = xml; for systemd's
+# quoted strings when $3 = systemd, which refuses an executable path holding a quote or a
+# backslash: /usr/bin/env runs such a one).
 render() {
-    c=$ccd d=$data
+    c=$ccd d=$data run='"@CCD@"'
     if [ "${3:-}" = xml ]; then
         c=$(printf '%s' "$c" | sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g')
         d=$(printf '%s' "$d" | sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g')
+    elif [ "${3:-}" = systemd ]; then
+        case $c in *[\"\'\\]*) run='/usr/bin/env "@CCD@"' ;; esac
+        c=$(printf '%s' "$c" | sed 's/[\\"]/\\&/g; s/%/%%/g; s/\$/$$/g')
+        d=$(printf '%s' "$d" | sed 's/[\\"]/\\&/g; s/%/%%/g')
     fi
     c=$(printf '%s' "$c" | sed 's/[&|\\]/\\&/g')
     d=$(printf '%s' "$d" | sed 's/[&|\\]/\\&/g')
-    sed "s|@CCD@|$c|g; s|@DATA@|$d|g" "$1" >"$2"
+    sed "s|^ExecStart=\"@CCD@\"|ExecStart=$run|; s|@CCD@|$c|g; s|@DATA@|$d|g" "$1" >"$2"
     chmod 600 "$2"
 }
 
@@ -79,6 +85,12 @@ install() {
     fi
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here$extra" "$@" ||
         die "pip could not install cc-capture$extra from $here"
+    # pip's launcher quotes a venv path that holds a space in "...": a `"`, `$`, backquote or
+    # backslash in it breaks that launcher, so such a path gets one of our own.
+    case $venv in *[\"\$\`\\]*)
+        printf '#!/bin/sh\nexec %s -m cc_capture "$@"\n' "'$(printf '%s' "$venv/bin/python" | sed "s/'/'\\\\''/g")'" >"$ccd"
+        chmod 700 "$ccd" ;;
+    esac
     mkdir -p "$bindir"
     ln -sf "$ccd" "$bindir/ccd"
     say "==> ccd is at $bindir/ccd"
@@ -100,7 +112,7 @@ install() {
         say "    launchd agent $plist"
     elif has_systemd_user; then
         mkdir -p "$(dirname "$unit")"
-        render "$here/daemon/cc-capture.service" "$unit"
+        render "$here/daemon/cc-capture.service" "$unit" systemd
         systemctl --user daemon-reload
         systemctl --user enable --now cc-capture.service || die "systemd could not start cc-capture.service"
         systemctl --user restart cc-capture.service
@@ -116,8 +128,13 @@ install() {
 }
 
 uninstall() {
+    # The hooks go first, and if they can't, nothing goes: hooks left pointing at a deleted
+    # emitter would fail on every Claude Code event.
     if [ -x "$ccd" ]; then
-        "$ccd" hooks uninstall || say "    (could not edit settings.json; remove the cc-capture hooks by hand)"
+        "$ccd" hooks uninstall ||
+            die "could not remove the cc-capture hooks from settings.json (see above); nothing was removed. Fix the file, then run this again"
+    elif [ "$purge" = 1 ] && grep -qs cc-capture-emit.sh "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/settings.json"; then
+        die "settings.json still registers the cc-capture hooks and $ccd is missing to remove them; nothing was removed. Remove them by hand (or reinstall), then run this again"
     fi
     if [ "$(uname -s)" = Darwin ] && [ -f "$plist" ]; then
         launchctl bootout "gui/$(id -u)/dev.cc-capture.ccd" >/dev/null 2>&1 || true

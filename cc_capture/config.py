@@ -40,8 +40,11 @@ class CaptureSettings(BaseModel):
     incomplete_grace_s: float = Field(120.0, gt=0, description="a record with no end marker this old is quarantined")
     batch_events: int = Field(2000, gt=0, description="events committed per transaction")
     transcript_hot_s: float = Field(15.0, ge=0, description="keep re-reading a transcript this long after its last event")
-    poll_interval_s: float = Field(1.0, gt=0, description="journal rescan interval, in case a file event is missed")
+    poll_interval_s: float = Field(1.0, gt=0, le=3600, description="journal rescan interval, in case a file event is "
+                                                               "missed")
     mirror_transcripts: bool = Field(True, description="import every transcript under transcript_roots, live")
+    max_log_bytes: int = Field(5 * 1024 * 1024, gt=0, description="logs/daemon.log and hook-errors.log are rotated "
+                                                                    "to <name>.1 above this size")
     transcript_roots: list[str] | None = Field(None, description="default: ~/.claude/projects and "
                                                                   "$CLAUDE_CONFIG_DIR/projects")
     redact_emails: redact.EmailPolicy = Field(redact.EmailPolicy.PERSONAL,
@@ -196,7 +199,7 @@ class DeploySettings(BaseModel):
 
 
 class LearningSettings(BaseModel):
-    """The learning pipeline and when the daemon starts it on its own (cc_capture.schedule)."""
+    """The learning pipeline and when the daemon starts it on its own (cc_capture.scheduler)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -251,6 +254,9 @@ def load_settings(paths: Paths | None = None) -> Settings:
             raw = tomllib.loads(paths.config_file.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{paths.config_file}: not valid TOML: {e}") from e
+        except OSError as e:
+            raise ConfigError(f"{paths.config_file}: cannot be read ({e.strerror}); it should be a TOML file "
+                              "(or absent)") from e
     prefix = "CC_CAPTURE_"
     for key, value in os.environ.items():
         section, _, name = key[len(prefix):].partition("__")

@@ -24,8 +24,9 @@ from cc_capture.config import Paths, Settings, load_settings
 from cc_capture.health import database_access, database_integrity
 from cc_capture.homelock import DaemonInfo, HomeBusy, info, read_state, write_state
 from cc_capture.ingest.ingester import Ingester
+from cc_capture.logfiles import rotate, rotate_own_log
 from cc_capture.pipeline.ingest import ingest_pass
-from cc_capture.schedule.scheduler import LearningScheduler
+from cc_capture.scheduler.job import LearningScheduler
 
 log = logging.getLogger("ccd")
 
@@ -254,6 +255,7 @@ class Daemon:
             self.wake.clear()
             waiting = 0
             try:
+                self._rotate_logs()
                 done = ingest_pass(self.ingester, self.settings.gates, self._hot_transcripts)
                 if done.journal.ingested or done.journal.quarantined:
                     log.info("ingested %d events, quarantined %d", done.journal.ingested, done.journal.quarantined)
@@ -276,6 +278,12 @@ class Daemon:
             if waiting and self.polling:  # no file events to say when an incomplete record is finished
                 timeout = min(timeout, 0.2)
             self.wake.wait(timeout)
+
+    def _rotate_logs(self) -> None:
+        limit = self.settings.capture.max_log_bytes
+        if rotate_own_log(self.paths.daemon_log, limit):
+            log.info("daemon.log rotated (over %d bytes); the previous one is daemon.log.1", limit)
+        rotate(self.paths.hook_errors, limit)
 
     def _hot_transcripts(self, touched: set[Path]) -> set[Path]:
         """Transcripts lag the hooks: a session's files are re-read (cheap when unchanged) for

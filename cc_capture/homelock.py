@@ -38,7 +38,9 @@ class DaemonInfo:
 def hold(paths: Paths) -> Iterator[IO[str]]:
     """Hold the home's lock for the duration of the block; HomeBusy at once if someone else does."""
     paths.ensure()
-    lock = os.fdopen(os.open(paths.lockfile, os.O_RDWR | os.O_CREAT, 0o600), "r+")
+    fd = os.open(paths.lockfile, os.O_RDWR | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)  # also when an older version left it 0644
+    lock = os.fdopen(fd, "r+")
     try:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -13,11 +13,10 @@ import shlex
 import shutil
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from cc_capture.config import Paths
+from cc_capture.paths import Paths
 
 HOOK_EVENTS = (
     "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure", "PostToolBatch",
@@ -48,6 +47,8 @@ def settings_path() -> Path:
 
 def emitter_source() -> Path:
     """The emitter shipped in the wheel, or `hooks/emit.sh` of a source checkout."""
+    from importlib import resources  # here: `ccd status` imports this module and never needs it
+
     packaged = resources.files("cc_capture") / "_data" / "emit.sh"
     if packaged.is_file():
         return Path(str(packaged))
@@ -94,16 +95,17 @@ def _load(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path} does not hold a JSON object; cc-capture will not touch it")
     if not isinstance(data.get("hooks", {}), dict):
         raise SettingsError(f'{path}: "hooks" is not an object; cc-capture will not touch it')
+    for event, groups in data.get("hooks", {}).items():
+        if not isinstance(groups, list):
+            raise SettingsError(f'{path}: "hooks.{event}" is not a list of hook groups; cc-capture will not touch '
+                                "it. Fix the file, then run `ccd hooks install` again.")
     return data
 
 
 def _without_ours(hooks: dict[str, Any]) -> dict[str, Any]:
     """The user's hooks with every cc-capture entry removed (empty groups and events dropped)."""
     out: dict[str, Any] = {}
-    for event, groups in hooks.items():
-        if not isinstance(groups, list):
-            out[event] = groups
-            continue
+    for event, groups in hooks.items():  # each a list: _load refuses anything else
         kept = []
         for group in groups:
             if isinstance(group, dict) and isinstance(group.get("hooks"), list):
@@ -119,20 +121,36 @@ def _without_ours(hooks: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _backup(path: Path) -> Path:
+    """A private copy beside settings.json, under a name no earlier backup has (two changes in one
+    second must not overwrite the first one's backup)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while True:
+        backup = path.with_name(f"{path.name}.bak-cc-capture-{stamp}" + (f"-{n}" if n > 1 else ""))
+        try:
+            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            n += 1
+            continue
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(path.read_bytes())
+        return backup
+
+
 def _write(path: Path, data: dict[str, Any], original_exists: bool) -> Path | None:
-    backup = None
-    if original_exists:
-        backup = path.with_name(f"{path.name}.bak-cc-capture-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.copy2(path, backup)
-        os.chmod(backup, 0o600)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = (path.stat().st_mode & 0o777) if original_exists else 0o600
-    tmp = path.with_name(f".{path.name}.cc-capture-tmp")
+    """Write atomically. A symlinked settings.json (dotfiles, home-manager) stays a link: the file it
+    points to is the one replaced."""
+    backup = _backup(path) if original_exists else None
+    target = Path(os.path.realpath(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = (target.stat().st_mode & 0o777) if target.exists() else 0o600
+    tmp = target.with_name(f".{target.name}.cc-capture-tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2)
         fh.write("\n")
-    os.replace(tmp, path)
+    os.replace(tmp, target)
     return backup
 
 
@@ -165,15 +183,71 @@ def uninstall(path: Path | None = None) -> InstallResult:
     return InstallResult(path, True, _write(path, new, True))
 
 
+def _our_commands(data: dict[str, Any]) -> dict[str, list[str]]:
+    """Event → the cc-capture hook commands registered for it."""
+    out: dict[str, list[str]] = {}
+    for event, groups in data.get("hooks", {}).items():
+        for g in groups:
+            inner = g.get("hooks") if isinstance(g, dict) else None
+            for h in inner if isinstance(inner, list) else []:
+                if _is_ours(h):
+                    out.setdefault(event, []).append(str(h["command"]))
+    return out
+
+
 def installed_events(path: Path | None = None) -> list[str]:
     """Events whose hooks include the cc-capture emitter (empty if settings.json is unreadable)."""
     try:
         data = _load(path or settings_path())
     except (SettingsError, OSError):
         return []
-    return [
-        event for event, groups in data.get("hooks", {}).items()
-        if isinstance(groups, list) and any(
-            isinstance(g, dict) and any(_is_ours(h) for h in g.get("hooks", []) or []) for g in groups
-        )
-    ]
+    return list(_our_commands(data))
+
+
+@dataclass
+class Registration:
+    """Which events reach cc-capture, as settings.json says: what `ccd status` and `ccd doctor` show."""
+
+    settings_path: Path
+    installed: list[str]  # events with the cc-capture hook in settings.json
+    missing: list[str]  # events of HOOK_EVENTS without it
+    plugin_enabled: bool  # the cc-capture plugin is enabled: its hooks/hooks.json registers every event
+    missing_scripts: list[str]  # registered hook scripts that do not exist (or are not executable)
+    error: str | None  # settings.json could not be read: why
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None and not self.missing_scripts and (self.plugin_enabled or not self.missing)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"settings_path": str(self.settings_path), "installed": self.installed, "missing": self.missing,
+                "plugin_enabled": self.plugin_enabled, "missing_scripts": self.missing_scripts,
+                "error": self.error}
+
+
+def _plugin_enabled(data: dict[str, Any]) -> bool:
+    """`enabledPlugins` holds `name@marketplace` keys whose value is true (or a list of versions)."""
+    plugins = data.get("enabledPlugins")
+    return isinstance(plugins, dict) and any(
+        key.split("@", 1)[0] == "cc-capture" and bool(on) for key, on in plugins.items())
+
+
+def _script_of(command: str) -> str | None:
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    return words[0] if words else None
+
+
+def registration(path: Path | None = None) -> Registration:
+    path = path or settings_path()
+    try:
+        data = _load(path)
+    except (SettingsError, OSError, UnicodeDecodeError) as e:
+        return Registration(path, [], list(HOOK_EVENTS), False, [], str(e))
+    commands = _our_commands(data)
+    scripts = {_script_of(c) or c for cs in commands.values() for c in cs}
+    missing_scripts = sorted(s for s in scripts if not (os.path.isfile(s) and os.access(s, os.X_OK)))
+    return Registration(path, list(commands), [e for e in HOOK_EVENTS if e not in commands], _plugin_enabled(data),
+                        missing_scripts, None)

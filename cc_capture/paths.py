@@ -49,3 +49,16 @@ class Paths:
             d.mkdir(parents=True, exist_ok=True)
             os.chmod(d, 0o700)
         return self
+
+
+def private_dir(path: Path) -> Path:
+    """Create a folder (and any missing parents) that only the user can enter: 0700, whatever the umask."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path

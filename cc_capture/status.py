@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cc_capture import journal, store
+from cc_capture import hooks_install, journal, store
 from cc_capture.evaluate.champion import summary as champion_summary
 from cc_capture.health import disk_space
 from cc_capture.homelock import DaemonInfo, info
 from cc_capture.paths import Paths
-from cc_capture.schedule.state import learning_status
+from cc_capture.learning_state import learning_status
 
 
 def hook_errors(paths: Paths, last: int = 5) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         last = store.last_event_at(db)
         champion = champion_summary(db)
         deployed = _deployed(db, paths)
-        learning = learning_status(db, daemon.running)
+        learning = learning_status(db, paths, daemon.running)
     finally:
         db.conn.close()
     disk = disk_space(paths.journal)
@@ -57,6 +57,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         "db_bytes": db_bytes,
         "last_event_at": store.iso(last),
         "hook_errors": hook_errors(paths),
+        "hooks": hooks_install.registration().as_dict(),
         "last_run": last_run,
         "champion": champion,
         "deployed": deployed,

@@ -637,15 +637,22 @@ def list_traces(db: Database, limit: int = 20, session: str | None = None) -> li
     """Traces, newest first; `session` may be a full id or a unique prefix."""
     where, params = "", []
     if session:
-        where = "WHERE t.session_id LIKE ? || '%'"
-        params.append(session)
+        where = "WHERE t.session_id LIKE ? ESCAPE '\\'"
+        params.append(like_prefix(session))
     sql = f"SELECT {TRACE_COLUMNS} FROM traces t {where} ORDER BY t.started_at DESC, t.seq DESC LIMIT ?"
     return [_trace_summary(r) for r in _rows(db, sql, [*params, limit])]
 
 
+def like_prefix(ref: str) -> str:
+    """A LIKE pattern (with `ESCAPE '\\'`) matching strings that start with `ref` itself: `%` and `_`
+    in an id prefix are characters, not wildcards."""
+    return ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def resolve_trace_id(db: Database, ref: str) -> list[str]:
     """Trace ids matching a full id or a prefix (the CLI accepts short ids)."""
-    return [r[0] for r in db.execute("SELECT trace_id FROM traces WHERE trace_id LIKE ? || '%' LIMIT 5", [ref])]
+    return [r[0] for r in db.execute("SELECT trace_id FROM traces WHERE trace_id LIKE ? ESCAPE '\\' LIMIT 5",
+                                     [like_prefix(ref)])]
 
 
 def get_trace(db: Database, trace_id: str) -> dict[str, Any] | None:

@@ -1,37 +1,12 @@
 """Assembly of real Claude Code 2.1.328 hook payloads (../shared/payloads) into traces."""
 
 import json
-import time
+import os
 
 import pytest
 
 from cc_capture import store
-from conftest import emit, ingest_all
-
-# The background-subagent session 42067652 as Claude Code fires it.
-SESSION_42067652 = [
-    "SessionStart_startup", "UserPromptSubmit",
-    "PreToolUse_Bash", "PostToolUse_Bash", "PostToolBatch_single_Bash",
-    "PreToolUse_parallel_Glob", "PreToolUse_parallel_Grep", "PostToolUse_parallel_Glob", "PostToolUse_parallel_Grep",
-    "PostToolBatch_parallel_Glob_Grep",
-    "PreToolUse_Bash_exit1", "PostToolUseFailure_Bash_exit1", "PostToolBatch_Bash_exit1",
-    "PreToolUse_Read_missing", "PostToolUseFailure_Read_missing",
-    "PreToolUse_Write_not_allowed", "PermissionRequest_Write", "PostToolBatch_Write_denied",
-    "PreToolUse_Agent_background", "SubagentStart", "PostToolUse_Agent_background", "PostToolBatch_Agent_background",
-    "PreToolUse_inside_subagent", "PostToolUse_inside_subagent", "PostToolBatch_inside_subagent",
-    "Stop_with_running_background_task", "SubagentStop_background",
-    "UserPromptSubmit_task_notification", "Stop", "SessionEnd",
-]
-TRACE = "a5432553-5623-4791-bb0f-a31532771193"
-SESSION = "42067652-f236-40d4-9ddc-e0f17f556545"
-
-
-def replay(paths, shared, names):
-    for name in names:
-        r = emit(paths, (shared / "payloads" / f"{name}.json").read_bytes())
-        assert r.returncode == 0
-        time.sleep(0.005)  # distinct modification times, as real hooks have
-
+from conftest import SESSION, SESSION_42067652, TRACE, emit, ingest_all, replay
 
 @pytest.fixture
 def background_session(paths, shared, db):
@@ -118,9 +93,7 @@ def test_compaction_agent_is_not_paired_with_an_agent_call(paths, shared, db):
 def test_unanswered_prompt_is_interrupted_by_the_next(paths, db):
     base = {"session_id": "s", "transcript_path": "/nonexistent.jsonl", "cwd": "/w"}
     emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt_id": "p1", "prompt": "first"})
-    time.sleep(0.005)
     emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt_id": "p2", "prompt": "second"})
-    time.sleep(0.005)
     emit(paths, {**base, "hook_event_name": "StopFailure", "prompt_id": "p2", "error": "rate_limit",
                  "error_details": "429 Too Many Requests"})
     ingest_all(paths)
@@ -129,10 +102,22 @@ def test_unanswered_prompt_is_interrupted_by_the_next(paths, db):
     assert by_id["p2"]["status"] == "failed" and by_id["p2"]["error"] == "rate_limit: 429 Too Many Requests"
 
 
+def test_events_stamped_in_one_clock_tick_keep_their_order(paths, db):
+    """Two hooks of one session that finish within the kernel's timestamp tick: the later process
+    (the higher pid, compared as a number) comes second, whatever the names' text order."""
+    base = {"session_id": "s", "transcript_path": "/nonexistent.jsonl", "cwd": "/w", "hook_event_name": "UserPromptSubmit"}
+    for name, prompt_id in (("9999-0.ev", "p1"), ("10000-0.ev", "p2")):
+        f = paths.journal / name
+        f.write_bytes(json.dumps({**base, "prompt_id": prompt_id, "prompt": prompt_id}).encode() + b"\n\x1e\n")
+        os.utime(f, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    ingest_all(paths)
+    by_id = {t["trace_id"]: t for t in store.list_traces(db)}
+    assert by_id["p1"]["status"] == "interrupted" and by_id["p2"]["status"] == "open"
+
+
 def test_session_end_interrupts_open_trace(paths, db):
     base = {"session_id": "s", "cwd": "/w"}
     emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt_id": "p1", "prompt": "hi"})
-    time.sleep(0.005)
     emit(paths, {**base, "hook_event_name": "SessionEnd", "reason": "prompt_input_exit"})
     ingest_all(paths)
     assert store.list_traces(db)[0]["status"] == "interrupted"

@@ -2,9 +2,7 @@
 the 35-dimension vector, quality gates, and when the daemon and `ccd` compute them."""
 
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from cc_capture.signals.model import CallView, TraceView
 from cc_capture.signals.runner import compute_pending, stale
 from cc_capture.signals.vector import DIMENSIONS, VECTOR_NAMES, cosine, vector
 from cc_capture.transcripts.importer import sync_sessions
-from conftest import emit, ingest_all
+from conftest import ccd, emit, ingest_all
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LABELLED = [json.loads(l) for l in (FIXTURES / "signals_labelled.jsonl").read_text().splitlines()]
@@ -293,17 +291,9 @@ def test_recompute_brings_older_extractor_rows_to_the_current_version(paths, db)
     assert version == EXTRACTOR_VERSION and corrections >= 1 and stale(db) == []
 
 
-def ccd(*args, check=True):
-    p = subprocess.run([sys.executable, "-m", "cc_capture", *args], capture_output=True, text=True, timeout=60)
-    if check and p.returncode:
-        raise AssertionError(p.stderr)
-    return p
-
-
 def test_cli_rate_show_list_stats_status_recompute(paths):
     _trace_events(paths, "p1", "Why is the nightly build red?", "Because the cache key changed; I pinned it.",
                   [("Read", {"file_path": "/w/ci.yml"}), ("Bash", {"command": "make build"})])
-    time.sleep(0.01)
     _trace_events(paths, "p2", "ok", "Sure.")
     ccd("ingest")
     shown = json.loads(ccd("traces", "show", "p1", "--json").stdout)

@@ -47,6 +47,7 @@ def status(as_json: bool) -> None:
     elif disk and disk["low"]:
         console.print(f"  [yellow]disk low:[/] {human_bytes(disk['free_bytes'])} free where the journal is "
                       f"({disk['path']})", highlight=False)
+    _print_hooks_warning(data["hooks"])
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -82,6 +83,32 @@ def status(as_json: bool) -> None:
                   + ("[green]answers[/]" if dep["ollama"] == "reachable" else f"[red]{dep['ollama']}[/]"))
     table.add_row("learning", learning_line(data["learning"], d["running"]))
     console.print(table)
+
+
+def _print_hooks_warning(hooks: dict) -> None:
+    """Capture is silently off when settings.json lost our hooks (`ccd hooks uninstall`, a tool rewriting it)."""
+    from rich.markup import escape
+
+    from cc_capture.cli.output import console
+
+    total = len(hooks["installed"]) + len(hooks["missing"])
+    fix = "run [bold]ccd hooks install[/] (or enable the cc-capture plugin)"
+    if hooks["error"]:
+        console.print(f"[red]●[/] hooks: {escape(hooks['error'])}", highlight=False)
+    elif hooks["missing_scripts"]:
+        console.print(f"[red]●[/] hooks point at a missing script ({escape(', '.join(hooks['missing_scripts']))}): "
+                      "nothing is captured; run [bold]ccd hooks install[/]", highlight=False)
+    elif hooks["plugin_enabled"]:
+        console.print("[green]●[/] hooks registered by the cc-capture plugin")
+    elif not hooks["installed"]:
+        console.print(f"[red]●[/] no capture hooks in {escape(hooks['settings_path'])}: nothing is captured; {fix}",
+                      highlight=False)
+    elif hooks["missing"]:
+        console.print(f"[yellow]●[/] hooks registered for {len(hooks['installed'])} of {total} events in "
+                      f"{escape(hooks['settings_path'])}; missing: {', '.join(hooks['missing'])}; {fix}",
+                      highlight=False)
+    else:
+        console.print(f"[green]●[/] hooks registered for all {total} events")
 
 
 def learning_line(learning: dict[str, Any], daemon_running: bool) -> str:

@@ -11,8 +11,10 @@ from rich.table import Table
 
 from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
-from cc_capture.cli import fast, learning
+from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
+from cc_capture.cli.doctor import doctor
+from cc_capture.cli.pipeline_stop import pipeline_stop
 from cc_capture.cli.schedule import schedule
 from cc_capture.cli.output import console, fail, human_bytes, human_duration, one_line, print_json
 from cc_capture.config import ConfigError, Paths, load_settings
@@ -41,6 +43,20 @@ app.command()(browse)
 app.command()(schedule)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import cc_capture
+
+        console.print(f"ccd (cc-capture) {cc_capture.__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                        help="Print cc-capture's version and exit.")) -> None:
+    """cc-capture: capture Claude Code sessions into local traces."""
 
 
 def _paths() -> Paths:
@@ -261,7 +277,8 @@ def import_cmd(
     stats, signals = done.stats, done.signals
     data = stats.as_dict() | {"qualifying": signals.qualifies}
     if as_json:
-        return print_json(data)
+        print_json(data)
+        raise typer.Exit(1 if stats.failed else 0)
     table = Table(title="import", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -382,11 +399,14 @@ def stats(as_json: bool = JSON_OPT) -> None:
 def _build_dataset(dpo: bool, include_synthetic: bool, extra_pairs: list | None = None):
     from cc_capture.datasets.build import DatasetError, build
 
+    root = _paths().datasets
     try:
-        return build(_db(), _paths().datasets, _settings().datasets, dpo=dpo,
-                     include_synthetic=include_synthetic, extra_pairs=extra_pairs)
+        return build(_db(), root, _settings().datasets, dpo=dpo, include_synthetic=include_synthetic,
+                     extra_pairs=extra_pairs)
     except DatasetError as e:
         fail(str(e))
+    except OSError as e:
+        fail(f"could not write the dataset under {root}: {e}; nothing of it was kept")
 
 
 @dataset_app.command("build")
@@ -645,7 +665,10 @@ def hooks_status_cmd(settings: Optional[Path] = SETTINGS_OPT, as_json: bool = JS
                       f"missing: {', '.join(missing)}")
 
 
+app.command()(doctor)
 learning.register(app)
+export.register(app)
+learning.pipeline_app.command("stop")(pipeline_stop)
 
 
 def main() -> None:

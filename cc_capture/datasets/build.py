@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 from cc_capture import store
 from cc_capture.config import DatasetSettings
+from cc_capture.paths import private_dir
 from cc_capture.datasets.conversation import conversations, estimate_tokens, tool_schemas
 from cc_capture.datasets.preferences import rating_pairs, self_correction_pairs
 from cc_capture.redact import redact_value
@@ -86,7 +89,9 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def build(db: store.Database, out_root: Path, settings: DatasetSettings, dpo: bool = False,
           include_synthetic: bool = False, extra_pairs: list[dict] | None = None) -> BuildResult:
-    """`extra_pairs`: preference pairs made elsewhere (divergences of a trained model from Claude)."""
+    """`extra_pairs`: preference pairs made elsewhere (divergences of a trained model from Claude).
+    The folder appears whole or not at all: it is written under a temporary name and renamed last."""
+    _require_training_extra()
     traces = _qualifying(db, include_synthetic)
     if not traces:
         raise DatasetError("no qualifying traces yet: `ccd stats` shows why traces are excluded")
@@ -128,10 +133,6 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, dpo: bo
     kind = "dpo" if dpo else "sft"
     trace_ids = sorted(t["trace_id"] for t in traces)
     ids_hash = hashlib.sha256("\n".join(trace_ids).encode()).hexdigest()
-    path = out_root / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{ids_hash[:8]}"
-    path.mkdir(parents=True, mode=0o700, exist_ok=True)
-    for split, items in rows.items():
-        _write_jsonl(path / f"{split}.jsonl", items)
     token_counts = [sum(estimate_tokens(json.dumps(m, ensure_ascii=False))
                         for m in (r.get("messages") or r["prompt"] + r["chosen"])) for r in rows["train"] + rows["eval"]]
     manifest = {
@@ -145,9 +146,30 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, dpo: bo
                    "estimate": "characters / 4"},
         "settings": settings.model_dump(), "tools": [t["function"]["name"] for t in json.loads(tools)],
     }
-    _write_private(path / "manifest.json", json.dumps(manifest, indent=2))
-    _save_hf(path, rows)
+    path = out_root / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{ids_hash[:8]}"
+    private_dir(out_root)
+    partial = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=out_root))  # 0700, renamed once complete
+    try:
+        for split, items in rows.items():
+            _write_jsonl(partial / f"{split}.jsonl", items)
+        _write_private(partial / "manifest.json", json.dumps(manifest, indent=2))
+        _save_hf(partial, rows)
+        if path.exists():  # the same traces built again within the second
+            shutil.rmtree(path)
+        os.rename(partial, path)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     return BuildResult(path, manifest["counts"], manifest)
+
+
+def _require_training_extra() -> None:
+    """The `hf/` folder needs Hugging Face `datasets`, part of the training extra: say so before any work."""
+    try:
+        import datasets  # noqa: F401
+    except ImportError as e:
+        raise DatasetError(f"building a dataset needs the training extra ({e}): run `./install.sh --train` (or "
+                           "`pip install 'cc-capture[train]' -c constraints/cpu.txt` in cc-capture's venv)") from None
 
 
 def _origins(rows: dict[str, list[dict]]) -> dict[str, int]:

@@ -12,7 +12,7 @@ from typing import Any
 
 
 from cc_capture import store
-from cc_capture.paths import Paths
+from cc_capture.paths import Paths, private_dir
 
 
 class Phase(str, Enum):
@@ -51,7 +51,7 @@ class RunDir:
         return cls(paths.runs / run_id)
 
     def ensure(self) -> "RunDir":
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.path)  # runs/ too: 0700 whatever the umask
         return self
 
     @property
@@ -105,7 +105,8 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def get(db: store.Database, run_id: str) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? || '%' LIMIT 2", [run_id, run_id]))
+    rows = list(db.query("SELECT * FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' LIMIT 2",
+                         [run_id, store.like_prefix(run_id)]))
     return _row(rows[0]) if len(rows) == 1 else None
 
 

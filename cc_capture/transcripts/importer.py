@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Iterator
 
 import msgspec
 
-from cc_capture import redact
+from cc_capture import redact, store
 from cc_capture.claude_format import DEFAULT_MAX_OUTPUT_CHARS, TASK_TAGS_RE
 from cc_capture.redact import redact_text
 from cc_capture.store import transaction
@@ -107,7 +107,8 @@ def _first_session_id(path: Path) -> str | None:
 
 def session_files(main: Path) -> SessionFiles:
     """A 2.1.x session's files: its transcript and `<session>/subagents/agent-*.jsonl`."""
-    return SessionFiles(main, sorted((main.with_suffix("") / "subagents").glob("agent-*.jsonl")))
+    return SessionFiles(main, sorted(f for f in (main.with_suffix("") / "subagents").glob("agent-*.jsonl")
+                                     if f.is_file()))
 
 
 def discover(paths: Iterable[Path]) -> dict[str, SessionFiles]:
@@ -115,9 +116,9 @@ def discover(paths: Iterable[Path]) -> dict[str, SessionFiles]:
     sessions: dict[str, SessionFiles] = {}
     files: list[Path] = []
     for p in paths:
-        if p.is_dir():
-            files.extend(sorted(p.rglob("*.jsonl")))
-        elif p.suffix == ".jsonl" and p.exists():
+        if p.is_dir():  # regular files only: not a folder named x.jsonl, nor a symlink loop
+            files.extend(f for f in sorted(p.rglob("*.jsonl")) if f.is_file())
+        elif p.suffix == ".jsonl" and p.is_file():
             files.append(p)
     for f in files:
         if f.parent.name == "subagents":  # 2.1.x: <session>/subagents/agent-<id>.jsonl
@@ -244,7 +245,7 @@ class Importer:
             "VALUES (?, ?, ?, '', ?, ?)",
             (str(path), state.session, offset, msgspec.json.encode(state).decode(), size),
         )
-        self.conn.executemany("INSERT OR IGNORE INTO dirty_traces (trace_id) VALUES (?)", [(t,) for t in self.touched])
+        store.mark_dirty(self.conn, self.touched)
 
     def _chunk(self, chunk: Chunk, path: Path, state: FileState, agent_file: bool) -> None:
         for line in chunk.lines:
