@@ -199,7 +199,7 @@ class DeploySettings(BaseModel):
 
 
 class LearningSettings(BaseModel):
-    """The learning pipeline and when the daemon starts it on its own (cc_capture.schedule)."""
+    """The learning pipeline and when the daemon starts it on its own (cc_capture.scheduler)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -26,7 +26,7 @@ from cc_capture.homelock import DaemonInfo, HomeBusy, info, read_state, write_st
 from cc_capture.ingest.ingester import Ingester
 from cc_capture.logfiles import rotate, rotate_own_log
 from cc_capture.pipeline.ingest import ingest_pass
-from cc_capture.schedule.scheduler import LearningScheduler
+from cc_capture.scheduler.job import LearningScheduler
 
 log = logging.getLogger("ccd")
 

@@ -9,7 +9,7 @@ from cc_capture.evaluate.champion import summary as champion_summary
 from cc_capture.health import disk_space
 from cc_capture.homelock import DaemonInfo, info
 from cc_capture.paths import Paths
-from cc_capture.schedule.state import learning_status
+from cc_capture.learning_state import learning_status
 
 
 def hook_errors(paths: Paths, last: int = 5) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def collect(paths: Paths) -> dict[str, Any]:
         last = store.last_event_at(db)
         champion = champion_summary(db)
         deployed = _deployed(db, paths)
-        learning = learning_status(db, daemon.running)
+        learning = learning_status(db, paths, daemon.running)
     finally:
         db.conn.close()
     disk = disk_space(paths.journal)

@@ -69,6 +69,41 @@ def ingest_all(paths: Paths, settings: CaptureSettings | None = None):
     return ingest_once(paths, Settings(capture=settings or CaptureSettings())).journal
 
 
+# The background-subagent session 42067652 as Claude Code fires it.
+SESSION_42067652 = [
+    "SessionStart_startup", "UserPromptSubmit",
+    "PreToolUse_Bash", "PostToolUse_Bash", "PostToolBatch_single_Bash",
+    "PreToolUse_parallel_Glob", "PreToolUse_parallel_Grep", "PostToolUse_parallel_Glob", "PostToolUse_parallel_Grep",
+    "PostToolBatch_parallel_Glob_Grep",
+    "PreToolUse_Bash_exit1", "PostToolUseFailure_Bash_exit1", "PostToolBatch_Bash_exit1",
+    "PreToolUse_Read_missing", "PostToolUseFailure_Read_missing",
+    "PreToolUse_Write_not_allowed", "PermissionRequest_Write", "PostToolBatch_Write_denied",
+    "PreToolUse_Agent_background", "SubagentStart", "PostToolUse_Agent_background", "PostToolBatch_Agent_background",
+    "PreToolUse_inside_subagent", "PostToolUse_inside_subagent", "PostToolBatch_inside_subagent",
+    "Stop_with_running_background_task", "SubagentStop_background",
+    "UserPromptSubmit_task_notification", "Stop", "SessionEnd",
+]
+TRACE = "a5432553-5623-4791-bb0f-a31532771193"
+SESSION = "42067652-f236-40d4-9ddc-e0f17f556545"
+
+
+def replay(paths, shared, names):
+    for name in names:
+        r = emit(paths, (shared / "payloads" / f"{name}.json").read_bytes())
+        assert r.returncode == 0
+        time.sleep(0.005)  # distinct modification times, as real hooks have
+
+
+def ccd(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `ccd ARGS` as a user would (a process of its own, in this test's home), wide enough that
+    tables are not wrapped; a failure shows what it printed."""
+    p = subprocess.run([sys.executable, "-m", "cc_capture", *args], capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, COLUMNS="200"))
+    if check and p.returncode != 0:
+        raise AssertionError(f"ccd {' '.join(args)} failed ({p.returncode}): {p.stdout}\n{p.stderr}")
+    return p
+
+
 @contextmanager
 def relocated_home(folder: Path) -> Iterator[Paths]:
     """CC_CAPTURE_HOME pointed at `folder` while a module's fixtures use it, restored afterwards

@@ -6,32 +6,7 @@ import time
 import pytest
 
 from cc_capture import store
-from conftest import emit, ingest_all
-
-# The background-subagent session 42067652 as Claude Code fires it.
-SESSION_42067652 = [
-    "SessionStart_startup", "UserPromptSubmit",
-    "PreToolUse_Bash", "PostToolUse_Bash", "PostToolBatch_single_Bash",
-    "PreToolUse_parallel_Glob", "PreToolUse_parallel_Grep", "PostToolUse_parallel_Glob", "PostToolUse_parallel_Grep",
-    "PostToolBatch_parallel_Glob_Grep",
-    "PreToolUse_Bash_exit1", "PostToolUseFailure_Bash_exit1", "PostToolBatch_Bash_exit1",
-    "PreToolUse_Read_missing", "PostToolUseFailure_Read_missing",
-    "PreToolUse_Write_not_allowed", "PermissionRequest_Write", "PostToolBatch_Write_denied",
-    "PreToolUse_Agent_background", "SubagentStart", "PostToolUse_Agent_background", "PostToolBatch_Agent_background",
-    "PreToolUse_inside_subagent", "PostToolUse_inside_subagent", "PostToolBatch_inside_subagent",
-    "Stop_with_running_background_task", "SubagentStop_background",
-    "UserPromptSubmit_task_notification", "Stop", "SessionEnd",
-]
-TRACE = "a5432553-5623-4791-bb0f-a31532771193"
-SESSION = "42067652-f236-40d4-9ddc-e0f17f556545"
-
-
-def replay(paths, shared, names):
-    for name in names:
-        r = emit(paths, (shared / "payloads" / f"{name}.json").read_bytes())
-        assert r.returncode == 0
-        time.sleep(0.005)  # distinct modification times, as real hooks have
-
+from conftest import SESSION, SESSION_42067652, TRACE, emit, ingest_all, replay
 
 @pytest.fixture
 def background_session(paths, shared, db):

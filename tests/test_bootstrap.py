@@ -1,13 +1,12 @@
 """`ccd bootstrap`: synthetic traces over a real project, concrete, marked, qualifying, kept apart."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from cc_capture import store
 from cc_capture.datasets.bootstrap import WORKFLOWS, BootstrapError, generate
+from conftest import ccd
 
 
 @pytest.fixture
@@ -49,13 +48,6 @@ def test_errors_are_clear(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BootstrapError, match="no readable text files"):
         generate(tmp_path / "empty", 3)
-
-
-def ccd(*args, check=True):
-    p = subprocess.run([sys.executable, "-m", "cc_capture", *args], capture_output=True, text=True, timeout=120)
-    if check and p.returncode:
-        raise AssertionError(p.stderr)
-    return p
 
 
 def test_ccd_bootstrap_stores_marked_synthetic_traces(paths, project):

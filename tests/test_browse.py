@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -99,7 +100,7 @@ def test_every_column_of_the_store_is_described(db):
 
 
 def test_json_keys_are_described_in_fields_and_readme(paths, shared):
-    from test_assembly import SESSION_42067652, replay
+    from conftest import SESSION_42067652, replay
 
     replay(paths, shared, SESSION_42067652)
     ingest_all(paths)
@@ -115,7 +116,7 @@ def test_json_keys_are_described_in_fields_and_readme(paths, shared):
 
 
 def test_metadata_describes_tables_and_every_canned_query_runs(db, paths, shared):
-    from test_assembly import SESSION_42067652, replay
+    from conftest import SESSION_42067652, replay
 
     replay(paths, shared, SESSION_42067652)
     ingest_all(paths)
@@ -133,13 +134,47 @@ def test_metadata_describes_tables_and_every_canned_query_runs(db, paths, shared
 # ---------------------------------------------------------------- the models page, without and with a registry
 
 
-def test_no_registry_means_no_models(db):
+def test_an_empty_registry_has_no_models(db):
     reg = registry(db)
-    assert reg.present is False and reg.versions == [] and chart_svg(reg) == ""
+    assert reg.versions == [] and reg.champion is None and chart_svg(reg) == ""
+
+
+def fill_registry(db, tmp_path):
+    """Three versions through the registry's own calls: the base (champion, then retired), a
+    promoted fine-tune and a rejected one, each with an evaluation."""
+    from cc_capture.evaluate import registry as reg
+    from cc_capture.evaluate.scoring import Summary
+
+    def model(n, runs, score, valid):
+        m = reg.register(db, base_model="tiny-llama", runs=runs, path=tmp_path / f"m{n}", sha256=f"sha{n}",
+                         reasons=[f"trained by {runs[-1]}" if runs else "the untuned base model"])
+        metrics = {"valid_call_rate": valid, "tool_accuracy": score, "behavioural_similarity": score}
+        reg.save(db, reg.Evaluation(m.sha256, "set1", time.time(), 40, 8,
+                                    Summary(metrics, {k: 40 for k in metrics}, {k: None for k in metrics}), [], {}))
+        return m
+
+    base = model(1, [], 0.12, 0.05)
+    reg.set_status(db, base.version, reg.ModelStatus.CHAMPION, ["the untuned base model is the first champion"])
+    good = model(2, ["sft-1"], 0.58, 0.9)
+    reg.set_status(db, good.version, reg.ModelStatus.CHAMPION, ["behavioural_similarity 0.58 > 0.12 (p=0.01)"])
+    bad = model(3, ["sft-2"], 0.31, 0.4)
+    reg.set_status(db, bad.version, reg.ModelStatus.REJECTED, ["behavioural_similarity 0.31 <= 0.58"])
+
+
+def test_models_from_the_registry(db, tmp_path):
+    fill_registry(db, tmp_path)
+    reg = registry(db)
+    assert [v.version for v in reg.versions] == [1, 2, 3]
+    assert [v.status for v in reg.versions] == ["retired", "champion", "rejected"]
+    assert reg.champion.version == 2 and reg.champion.behavioural_similarity == 0.58
+    assert reg.champion.metrics["valid_call_rate"] == 0.9
+    assert reg.metric_names == ["valid_call_rate", "tool_accuracy", "behavioural_similarity"]
+    assert reg.versions[2].events[-1]["reasons"] == ["behavioural_similarity 0.31 <= 0.58"]
+    assert "replaced by v2" in reg.versions[0].events[-1]["reasons"]
 
 
 def test_chart_marks_the_champion():
-    reg = Registry(True, [Version(1, "retired", "base", 100.0, 0.31), Version(2, "champion", "base", 200.0, 0.55),
+    reg = Registry([Version(1, "retired", "base", 100.0, 0.31), Version(2, "champion", "base", 200.0, 0.55),
                           Version(3, "rejected", "base", 300.0, 0.42), Version(4, "candidate", "base", 400.0, None)])
     svg = chart_svg(reg)
     assert svg.startswith("<svg") and svg.count("<circle") == 4  # 3 scored points + the champion's ring
@@ -185,7 +220,7 @@ def listening(port):
 
 @pytest.fixture
 def captured(paths, shared):
-    from test_assembly import SESSION_42067652, replay
+    from conftest import SESSION_42067652, replay
 
     replay(paths, shared, SESSION_42067652)
     base = {"session_id": "s2", "cwd": "/w"}
@@ -244,6 +279,24 @@ def test_served_read_only_on_loopback_with_pages_and_queries(captured):
     assert counts(captured.db) == before
     with pytest.raises(ConnectionError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_models_page_and_queries_over_a_registry(captured, tmp_path):
+    db = store.connect(captured.db)
+    fill_registry(db, tmp_path)
+    db.conn.close()
+    with serve(captured) as server:
+        status, page = get(server.url + "-/models")
+        assert status == 200 and "No models yet" not in page
+        assert page.count("<circle") == 4 and ">champion</text>" in page  # 3 versions, the champion ringed
+        assert 'the champion is <strong class="cc-champion">v2</strong>' in page
+        assert "behavioural_similarity 0.31 &lt;= 0.58" in page and "replaced by v2" in page
+        assert "<th>valid_call_rate</th>" in page and "<td>0.900</td>" in page
+        rows = json.loads(get(server.url + "cc-capture/models.json?_shape=objects")[1])["rows"]
+        assert [(r["version"], r["status"], r["behavioural_similarity"]) for r in rows] == [
+            (3, "rejected", 0.31), (2, "champion", 0.58), (1, "retired", 0.12)]
+        rows = json.loads(get(server.url + "cc-capture/evaluations.json?_shape=objects")[1])["rows"]
+        assert sorted(r["valid_call_rate"] for r in rows) == [0.05, 0.4, 0.9]
 
 
 def test_works_while_the_daemon_writes(captured):

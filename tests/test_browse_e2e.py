@@ -13,8 +13,9 @@ from html.parser import HTMLParser
 
 import pytest
 
+from cc_capture import store
 from conftest import REPO, ingest_all
-from test_browse import counts, get, listening
+from test_browse import counts, fill_registry, get, listening
 from test_e2e_claude import _compare_scenario, claude_bin, run, the_trace, world  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.claude
@@ -148,6 +149,15 @@ def test_a_trace_of_real_sessions_in_headless_chromium(claude_bin, world, chromi
         assert f"/-/trace/{trace['trace_id']}" in links
         models = Dom(browser(chromium, tmp_path, url + "-/models", "--dump-dom")).root
         assert "No models yet" in models.text
+        db = store.connect(paths.db)  # a registry appears while the browser is open
+        fill_registry(db, tmp_path)
+        db.conn.close()
+        models = Dom(browser(chromium, tmp_path, url + "-/models", "--dump-dom")).root
+        points = [n.attrs["data-version"] for n in models.find() if n.tag == "circle" and "data-version" in n.attrs]
+        assert points == ["1", "2", "3"]
+        (champion,) = [r for r in models.find("cc-champion") if r.tag == "tr"]
+        assert champion.attrs["data-version"] == "2" and "champion" in champion.text
+        assert "behavioural_similarity 0.31 <= 0.58" in models.text
 
         for name, target in (("trace", page), ("recent-traces", url + "cc-capture/recent_traces"),
                              ("models", url + "-/models"), ("home", url)):

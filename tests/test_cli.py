@@ -1,13 +1,12 @@
 """`ccd` read commands: --json shapes (stable keys), tables, clear errors; nothing heavy imported."""
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import emit, ingest_all
+from conftest import ccd, emit, ingest_all
 
 TRACE_KEYS = {"trace_id", "session_id", "prompt", "started_at", "ended_at", "status", "tool_sequence", "n_tool_calls",
               "final_response"}
@@ -15,17 +14,9 @@ CALL_KEYS = {"tool_use_id", "name", "input", "output", "is_error", "error", "rea
              "parent_tool_use_id", "batch", "started_at", "duration_ms"}
 
 
-def ccd(*args, check=True):
-    p = subprocess.run([sys.executable, "-m", "cc_capture", *args], capture_output=True, text=True, timeout=60,
-                       env=dict(os.environ, COLUMNS="200"))
-    if check and p.returncode != 0:
-        raise AssertionError(f"ccd {args} failed ({p.returncode}): {p.stderr}")
-    return p
-
-
 @pytest.fixture
 def captured(paths, shared):
-    from test_assembly import SESSION_42067652, replay
+    from conftest import SESSION_42067652, replay
 
     replay(paths, shared, SESSION_42067652)
     base = {"session_id": "s2", "cwd": "/w"}

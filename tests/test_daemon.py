@@ -13,6 +13,14 @@ from cc_capture import daemon, store
 from conftest import EMITTER, emit, wait_for
 
 
+def _rows(paths, sql):
+    db = store.connect(paths.db)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.conn.close()
+
+
 def count(paths, sql="SELECT count(*) FROM events"):
     db = store.connect(paths.db)
     try:
@@ -138,6 +146,13 @@ def test_backfill_of_existing_transcripts_does_not_hold_up_live_events(paths, sh
         wait_for(lambda: count(paths, "SELECT count(*) FROM traces WHERE trace_id = 'p1'") == 1, message="live event")
         # 14 prompts in the history, less 3 built-in commands the model never answered
         wait_for(lambda: count(paths, "SELECT count(*) FROM traces") == 12, timeout=60, message="history imported")
+        done = wait_for(lambda: next((line for line in paths.daemon_log.read_text().splitlines()
+                                      if "transcripts: " in line), None), message="the backfill's end logged")
     finally:
         daemon.stop(paths)
     assert count(paths, "SELECT count(*) FROM traces WHERE source = 'transcript'") == 11
+    # the live event was ingested while the backfill still ran, not after it
+    (ingested_at,) = [r for (r,) in _rows(paths, "SELECT ingested_at FROM events WHERE prompt_id = 'p1'")]
+    stamp, ms = done[:23].split(",")  # logging's asctime, local time
+    backfill_done = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(ms) / 1000
+    assert ingested_at < backfill_done, (ingested_at, done)

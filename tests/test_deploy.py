@@ -104,6 +104,7 @@ def test_rollback_points_the_alias_at_the_previous_champion_and_refuses_when_non
     with pytest.raises(DeployError) as e:
         rollback_target(db, settings, None)
     assert e.value.fault is Fault.NOTHING_TO_ROLL_BACK and "ccd rollback VERSION" in str(e.value)
+    assert records.tags(db, settings.alias) == {1: ["cc-capture:v1", "cc-capture:latest"], 2: ["cc-capture:v2"]}
 
 
 def test_rollback_refuses_before_any_deploy(db, settings):

@@ -11,17 +11,17 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cc_capture"
 # Top to bottom. A part of cc_capture that is in no layer fails the test: say where it belongs.
 LAYERS = [
     ("cli", {"cli", "__main__"}),
-    ("daemon", {"daemon", "scheduler"}),
-    ("pipeline", {"pipeline", "status", "doctor"}),  # status: what `ccd status` gathers, deploy's state included;
-    # doctor: the checks of `ccd doctor`, over status's pieces
+    ("daemon", {"daemon", "scheduler", "status", "doctor"}),  # status: what `ccd status` gathers, the
+    # scheduler's state included; doctor: the checks of `ccd doctor`, over status's pieces
+    ("pipeline", {"pipeline"}),
     ("learning", {"train", "evaluate", "export", "deploy", "compare", "browse"}),
     ("datasets", {"datasets"}),
     ("signals", {"signals"}),
     ("readers", {"ingest", "transcripts"}),
     ("ground", {"store", "redact", "journal", "config", "paths", "homelock", "health", "claude_format", "fields",
-                "hooks_install", "logfiles", "__init__"}),
+                "hooks_install", "logfiles", "workers", "learning_state", "__init__"}),
 ]
-NEIGHBOURS_MAY_IMPORT = {"cli", "learning", "ground"}  # GRPO's reward uses evaluate; config uses paths
+NEIGHBOURS_MAY_IMPORT = {"cli", "daemon", "learning", "ground"}  # the daemon runs the scheduler; config uses paths
 LAYER_OF = {part: i for i, (_, parts) in enumerate(LAYERS) for part in parts}
 
 

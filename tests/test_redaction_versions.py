@@ -10,7 +10,7 @@ import pytest
 from cc_capture import redact, store
 from cc_capture.transcripts.importer import import_paths
 from conftest import ingest_all
-from test_assembly import SESSION_42067652, TRACE, replay
+from conftest import SESSION_42067652, TRACE, replay
 
 CODE = 'thread_key = block["tool_use_id"] || "unmatched"'
 # What the first rules (version 1) stored for CODE: a variable's name taken for a secret.

@@ -8,12 +8,13 @@ import stat
 import subprocess
 import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from cc_capture.config import ConfigError, LearningSettings, Paths, load_settings
-from cc_capture.schedule import probes
-from cc_capture.schedule.decide import GB, Action, MachineState, StoreState, Window, decide
+from cc_capture.scheduler import probes
+from cc_capture.scheduler.decide import GB, Action, MachineState, StoreState, Window, decide
 
 NOW = datetime(2026, 11, 29, 2, 30)  # inside the default window 01:00-06:00
 T = NOW.timestamp()
@@ -230,7 +231,7 @@ def test_disk_needed_from_the_base_model_size(tmp_path):
 # ---------------------------------------------------------------- the daemon's job, with real processes
 
 from cc_capture import daemon, store  # noqa: E402
-from cc_capture.schedule.scheduler import MISFIRE_GRACE_S, LearningScheduler  # noqa: E402
+from cc_capture.scheduler.job import MISFIRE_GRACE_S, LearningScheduler  # noqa: E402
 from conftest import REPO, emit, wait_for  # noqa: E402
 
 READY_CONFIG = """
@@ -287,10 +288,11 @@ def test_job_is_coalesced_single_and_forgiving_of_a_down_daemon(paths):
         job = learning.job
         assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time == MISFIRE_GRACE_S >= 3600
         # one job: every check_interval_min, and at the window's start (01:00)
-        before = datetime(2026, 11, 30, 0, 44).astimezone()
-        fires = [job.trigger.get_next_fire_time(None, before + timedelta(seconds=s)) for s in range(0, 16 * 60, 30)]
+        fires = [datetime(2026, 11, 30, 0, 31, 7).astimezone()]  # not on a quarter: 01:00 comes from the window
+        while len(fires) < 8:  # the fire times one after another, as the scheduler follows them
+            fires.append(job.trigger.get_next_fire_time(fires[-1], fires[-1] + timedelta(microseconds=1)))
         assert "01:00:00" in {f.strftime("%H:%M:%S") for f in fires}
-        assert all(b - a <= timedelta(minutes=15) for a, b in zip(fires, fires[1:]))
+        assert all(timedelta(0) < b - a <= timedelta(minutes=15) for a, b in zip(fires, fires[1:]))
         wait_for(lambda: rows(paths, "SELECT * FROM schedule_decisions"), message="the first check at start")
     finally:
         learning.shutdown()
@@ -395,7 +397,7 @@ def test_status_learning_keys_and_line(paths):
 def test_the_daemon_and_a_check_never_import_torch(paths):
     """The scheduler's whole check in a fresh interpreter; and the running daemon maps no torch library."""
     code = ("import sys; from cc_capture.config import Paths, load_settings; "
-            "from cc_capture.schedule.scheduler import LearningScheduler; import cc_capture.daemon, cc_capture.status; "
+            "from cc_capture.scheduler.job import LearningScheduler; import cc_capture.daemon, cc_capture.status; "
             "p = Paths().ensure(); LearningScheduler(p, load_settings(p)).check(); "
             "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft') if m in sys.modules]; "
             "assert not heavy, heavy")
@@ -408,3 +410,89 @@ def test_the_daemon_and_a_check_never_import_torch(paths):
         assert "torch" not in maps and "transformers" not in maps
     finally:
         daemon.stop(paths)
+
+
+def test_turned_off_the_daemon_records_it_once_and_starts_no_job(paths):
+    (paths.home / "config.toml").write_text("[learning]\nenabled = false\n")
+    daemon.start(paths)
+    try:
+        wait_for(lambda: rows(paths, "SELECT * FROM schedule_decisions"), message="the off decision")
+        data = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "status", "--json"],
+                                         capture_output=True, text=True, check=True).stdout)
+        assert data["learning"]["enabled"] is False and data["learning"]["next_check_at"] is None
+    finally:
+        daemon.stop(paths)
+    assert len(rows(paths, "SELECT * FROM schedule_decisions")) == 1
+    learning = LearningScheduler(paths, load_settings(paths))
+    learning.start()
+    assert learning.scheduler is None and learning.job is None
+    learning.shutdown()
+
+
+def test_the_daemon_runs_the_real_pipeline_command(paths):
+    """No pipeline_command: the daemon starts this cc-capture's `ccd pipeline run --json`; on an empty
+    home it has nothing to learn from (skipped), exits 0, and both records say so."""
+    (paths.home / "config.toml").write_text(READY_CONFIG.format(interval=60, command='""').replace(
+        'pipeline_command = ""\n', ""))
+    daemon.start(paths)
+    try:
+        run = wait_for(lambda: [r for r in runs(paths) if r["ended_at"]], timeout=120, message="the pipeline ran")[0]
+    finally:
+        daemon.stop(paths)
+    assert run["exit_code"] == 0, run["log_tail"]
+    assert json.loads(Path(run["log_path"]).read_text())["outcome"] == "skipped"
+    data = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "status", "--json"], capture_output=True,
+                                     text=True, check=True).stdout)
+    assert data["learning"]["last_pipeline"]["outcome"] == "skipped"
+    assert data["learning"]["last_pipeline"]["pipeline_id"]
+
+
+STEP_STANDS_FOR_TRAINING = """
+import os, time
+from cc_capture import store
+from cc_capture.config import load_settings
+from cc_capture.paths import Paths
+from cc_capture.pipeline import run as pipeline
+
+def step(name, *args):  # the real pipeline runner; a sleeping step stands for training
+    if name == "dataset":
+        return "a dataset"
+    print("step", name, flush=True)
+    time.sleep(float(os.environ.get("STEP_S", "120")))
+    return "trained"
+
+pipeline._step = step
+paths = Paths()
+pipeline.run(store.connect(paths.db), paths, load_settings(paths))
+"""
+
+
+def test_pipeline_stop_interrupts_the_running_pipeline_and_the_next_run_resumes_it(paths):
+    from cc_capture import learning_state
+
+    proc = subprocess.Popen([sys.executable, "-c", STEP_STANDS_FOR_TRAINING], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "step sft"
+        running = learning_state.holder(paths)
+        assert running and running.pid == proc.pid
+        assert learning_state.last_pipeline(store.connect(paths.db), paths)["outcome"] == "running"
+        busy = subprocess.run([sys.executable, "-m", "cc_capture", "pipeline", "run"], capture_output=True, text=True)
+        assert busy.returncode != 0 and f"pid {proc.pid}" in busy.stderr  # one pipeline at a time, by hand too
+        out = subprocess.run([sys.executable, "-m", "cc_capture", "pipeline", "stop"], capture_output=True, text=True,
+                             check=True).stdout
+        assert f"Stopped pipeline {running.pipeline_id}" in out
+        assert proc.wait(timeout=30) != 0
+    finally:
+        kill(proc.pid)
+    row = rows(paths, "SELECT * FROM pipelines")[0]
+    steps = {s["name"]: s["status"] for s in json.loads(row["steps"])}
+    assert row["status"] == "interrupted" and steps == {"dataset": "done", "sft": "interrupted"}
+    assert learning_state.holder(paths) is None
+    again = subprocess.run([sys.executable, "-m", "cc_capture", "pipeline", "stop"], capture_output=True, text=True,
+                           check=True).stdout
+    assert "No pipeline is running" in again
+    subprocess.run([sys.executable, "-c", STEP_STANDS_FOR_TRAINING], env=dict(os.environ, STEP_S="0"), check=True,
+                   capture_output=True)
+    (resumed,) = rows(paths, "SELECT * FROM pipelines")
+    assert resumed["pipeline_id"] == row["pipeline_id"] and resumed["status"] == "finished"
+    assert [s["status"] for s in json.loads(resumed["steps"])] == ["done"] * 5

@@ -2,7 +2,6 @@
 the 35-dimension vector, quality gates, and when the daemon and `ccd` compute them."""
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from cc_capture.signals.model import CallView, TraceView
 from cc_capture.signals.runner import compute_pending, stale
 from cc_capture.signals.vector import DIMENSIONS, VECTOR_NAMES, cosine, vector
 from cc_capture.transcripts.importer import sync_sessions
-from conftest import emit, ingest_all
+from conftest import ccd, emit, ingest_all
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LABELLED = [json.loads(l) for l in (FIXTURES / "signals_labelled.jsonl").read_text().splitlines()]
@@ -291,13 +290,6 @@ def test_recompute_brings_older_extractor_rows_to_the_current_version(paths, db)
     version, corrections = db.execute(
         "SELECT extractor_version, json_array_length(signals, '$.self_corrections') FROM signals").fetchone()
     assert version == EXTRACTOR_VERSION and corrections >= 1 and stale(db) == []
-
-
-def ccd(*args, check=True):
-    p = subprocess.run([sys.executable, "-m", "cc_capture", *args], capture_output=True, text=True, timeout=60)
-    if check and p.returncode:
-        raise AssertionError(p.stderr)
-    return p
 
 
 def test_cli_rate_show_list_stats_status_recompute(paths):

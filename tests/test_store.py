@@ -86,9 +86,23 @@ def test_a_new_record_reusing_a_done_name_is_still_ingested(paths, db):
 
 
 def test_batches_commit_separately(paths, db):
+    """25 events with batch_events=10: three transactions of 10, 10 and 5 events, each committed."""
     for i in range(25):
         emit(paths, {"hook_event_name": "UserPromptSubmit", "session_id": "s", "prompt_id": f"p{i}", "prompt": "x"})
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
     r = Ingester(paths, CaptureSettings(batch_events=10), db).run_pass()
+    db.conn.set_trace_callback(None)
+    batches, current = [], None
+    for sql in statements:
+        if sql.startswith("BEGIN"):
+            current = 0
+        elif sql.startswith("INSERT INTO events"):
+            current += 1
+        elif sql == "COMMIT" and current:
+            batches.append(current)
+            current = None
+    assert batches == [10, 10, 5]
     assert r.ingested == 25 and db.execute("SELECT count(*) FROM traces").fetchone() == (25,)
 
 

@@ -14,7 +14,7 @@ pytest.importorskip("trl", reason="the training extra is not installed (pip inst
 
 from cc_capture import store  # noqa: E402
 from cc_capture.datasets.build import split_of  # noqa: E402
-from conftest import emit, ingest_all, wait_for  # noqa: E402
+from conftest import ccd, emit, ingest_all, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.training
 LONG = "The change is done and verified. " * 12
@@ -80,13 +80,6 @@ def world(tmp_path_factory):
     else:
         os.environ["CC_CAPTURE_HOME"] = old
 
-
-def ccd(*args, check=True, timeout=600):
-    p = subprocess.run([sys.executable, "-m", "cc_capture", *args], capture_output=True, text=True, timeout=timeout,
-                       env=dict(os.environ, OMP_NUM_THREADS="1"))
-    if check and p.returncode:
-        raise AssertionError(f"ccd {args}: {p.stdout}\n{p.stderr}")
-    return p
 
 
 @pytest.fixture(scope="module")

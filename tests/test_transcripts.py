@@ -9,7 +9,7 @@ from cc_capture import store
 from cc_capture.transcripts.importer import discover, import_paths
 from cc_capture.transcripts.parser import parse_line
 from conftest import ingest_all
-from test_assembly import SESSION_42067652, TRACE, replay
+from conftest import SESSION_42067652, TRACE, replay
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cc_capture import fields, store
+from cc_capture.evaluate.metrics import COMPOSITE, METRICS
 
 TRACE_PAGE = "/-/trace/"
 MODELS_PAGE = "/-/models"
@@ -91,6 +92,40 @@ QUERIES: dict[str, Query] = {
         """SELECT id, action, model_version, tag, alias, status, fault, error, reason, previous_version, quantization,
                started_at, ended_at
         FROM deployments ORDER BY id DESC""",
+    ),
+    "schedule_decisions": Query(
+        "Scheduler decisions",
+        "Every check of the learning scheduler: whether it ran the pipeline or waited, and why; a run's outcome.",
+        """SELECT id, at, action, reasons, next_check_at, ended_at, exit_code, log_path
+        FROM schedule_decisions ORDER BY id DESC""",
+    ),
+    "models": Query(
+        "Model registry",
+        "Every model version: status, base model, the runs it came from, its latest behavioural similarity and "
+        "the reasons for its last change of status. The models page charts them.",
+        f"""SELECT m.version, m.status, m.base_model, m.runs, m.created_at,
+               (SELECT json_extract(e.metrics, '$.{COMPOSITE}') FROM evaluations e WHERE e.model_sha256 = m.sha256
+                ORDER BY e.created_at DESC LIMIT 1) AS {COMPOSITE},
+               (SELECT v.reasons FROM model_events v WHERE v.version = m.version ORDER BY v.id DESC LIMIT 1) AS reasons
+        FROM models m ORDER BY m.version DESC""",
+    ),
+    "evaluations": Query(
+        "Evaluations",
+        "Every evaluation: the model version, the eval set, how many items and traces, and each metric.",
+        f"""SELECT m.version, e.eval_set_hash, e.created_at, e.items, e.traces,
+               {", ".join(f"json_extract(e.metrics, '$.{name}') AS {name}" for name in (COMPOSITE, *METRICS))}
+        FROM evaluations e LEFT JOIN models m ON m.sha256 = e.model_sha256 ORDER BY e.created_at DESC""",
+    ),
+    "model_decisions": Query(
+        "Model decisions",
+        "Every change of a model's status and every gate decision, with its reasons and figures.",
+        """SELECT version, at, status, reasons, figures FROM model_events ORDER BY id DESC""",
+    ),
+    "pipelines": Query(
+        "Learning pipelines",
+        "Each pipeline run: its outcome, the model it produced, its steps and timings.",
+        """SELECT pipeline_id, status, outcome, model_version, started_at, ended_at, steps, error
+        FROM pipelines ORDER BY started_at DESC""",
     ),
     "training_runs": Query(
         "Training runs",

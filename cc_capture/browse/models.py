@@ -1,6 +1,6 @@
 """The models page: every model version's `behavioural_similarity` over time as a chart (the
 champion marked), with its per-metric scores and the reasons for each promotion or rejection.
-The registry itself belongs to `cc_capture.evaluate`; a store without its tables has no models.
+The registry itself belongs to `cc_capture.evaluate`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from cc_capture import store
+from cc_capture.evaluate import registry as model_registry
 
 
 @dataclass
@@ -31,7 +32,6 @@ class Version:
 
 @dataclass
 class Registry:
-    present: bool  # the store has the registry's tables (a migration adds them)
     versions: list[Version]
 
     @property
@@ -44,27 +44,16 @@ class Registry:
 
 
 def registry(db: store.Database) -> Registry:
-    """The registry as the models page shows it; empty when the store has no `models` table yet."""
-    tables = set(db.table_names())
-    if not {"models", "model_events", "evaluations"} <= tables:
-        return Registry(False, [])
-    events: dict[int, list[dict[str, Any]]] = {}
-    for version, at, status, reasons in db.execute(
-            "SELECT version, at, status, reasons FROM model_events ORDER BY at, id"):
-        events.setdefault(version, []).append(
-            {"at": store.iso(at), "status": status, "reasons": store.json_or_text(reasons)})
+    """The registry as the models page shows it, read through `cc_capture.evaluate.registry`."""
     versions = []
-    # Each version's latest evaluation (scores are cached per weights and eval set).
-    rows = db.execute("""
-        SELECT m.version, m.status, m.base_model, m.created_at,
-               (SELECT e.metrics FROM evaluations e WHERE e.model_sha256 = m.sha256
-                ORDER BY e.created_at DESC LIMIT 1) AS metrics
-        FROM models m ORDER BY m.version""").fetchall()
-    for version, status, base_model, created_at, metrics in rows:
-        scores = store.json_or_text(metrics) or {}
-        versions.append(Version(version, status, base_model, created_at, scores.get("behavioural_similarity"),
-                                scores, events.get(version, [])))
-    return Registry(True, versions)
+    for model in model_registry.listing(db):
+        detail = model_registry.as_json(db, model, detail=True)
+        scores = detail["scores"]
+        latest = model_registry.cached(db, model.sha256, scores[-1]["eval_set_hash"]) if scores else None
+        versions.append(Version(model.version, model.status.value, model.base_model, model.created_at,
+                                detail[model_registry.COMPOSITE], latest.summary.metrics if latest else {},
+                                detail["events"]))
+    return Registry(versions)
 
 
 def chart_svg(reg: Registry, width: int = 720, height: int = 280) -> str:

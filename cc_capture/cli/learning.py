@@ -90,22 +90,25 @@ def eval_cmd(
 @models_app.command("list")
 def models_list(as_json: bool = JSON_OPT) -> None:
     """Every model version, its status and its behavioural similarity."""
+    from cc_capture.deploy import records
     from cc_capture.evaluate import registry
 
-    _, _, db = _context()
-    rows = [registry.as_json(db, m) for m in registry.listing(db)]
+    _, settings, db = _context()
+    tags = records.tags(db, settings.deploy.alias)
+    rows = [registry.as_json(db, m) | {"tags": tags.get(m.version, [])} for m in registry.listing(db)]
     if as_json:
         return print_json(rows)
     if not rows:
         console.print("No models yet: `ccd eval` registers the latest training run and the base model.")
         return
     table = Table()
-    for col in ("version", "status", "runs", "base model", "behavioural similarity", "created (UTC)", "why"):
+    for col in ("version", "status", "runs", "base model", "behavioural similarity", "Ollama tags", "created (UTC)",
+                "why"):
         table.add_column(col)
     for r in rows:
         table.add_row(f"v{r['version']}", r["status"], ", ".join(r["runs"]) or "(base)", r["base_model"],
-                      _fmt(r["behavioural_similarity"]), (r["created_at"] or "")[:19].replace("T", " "),
-                      "; ".join(r["reasons"])[:80])
+                      _fmt(r["behavioural_similarity"]), ", ".join(r["tags"]) or "-",
+                      (r["created_at"] or "")[:19].replace("T", " "), "; ".join(r["reasons"])[:80])
     console.print(table)
 
 

@@ -11,9 +11,10 @@ from rich.table import Table
 
 from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
-from cc_capture.cli import fast, learning
+from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
 from cc_capture.cli.doctor import doctor
+from cc_capture.cli.pipeline_stop import pipeline_stop
 from cc_capture.cli.schedule import schedule
 from cc_capture.cli.output import console, fail, human_bytes, human_duration, one_line, print_json
 from cc_capture.config import ConfigError, Paths, load_settings
@@ -666,6 +667,8 @@ def hooks_status_cmd(settings: Optional[Path] = SETTINGS_OPT, as_json: bool = JS
 
 app.command()(doctor)
 learning.register(app)
+export.register(app)
+learning.pipeline_app.command("stop")(pipeline_stop)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from rich.table import Table
 from cc_capture import store
 from cc_capture.cli.output import console, fail, local_clock, print_json
 from cc_capture.paths import Paths
-from cc_capture.schedule import state
+from cc_capture import learning_state
 
 
 def schedule(limit: int = typer.Option(20, "--limit", "-n", min=1),
@@ -18,7 +18,7 @@ def schedule(limit: int = typer.Option(20, "--limit", "-n", min=1),
         db = store.connect(Paths().db)
     except RuntimeError as e:
         fail(str(e))
-    rows = state.recent(db, limit)
+    rows = learning_state.recent(db, limit)
     if as_json:
         return print_json(rows)
     if not rows:

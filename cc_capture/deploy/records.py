@@ -99,3 +99,17 @@ def previous_champion(db: store.Database, alias: str) -> int | None:
         if d.model_version not in skip:
             return d.model_version
     return None
+
+
+def tags(db: store.Database, alias: str) -> dict[int, list[str]]:
+    """Version → the Ollama names cc-capture gave it: its version tag once deployed, and the alias for
+    the version it points at (as recorded here; `keep_versions` may have pruned old version tags since)."""
+    out: dict[int, list[str]] = {}
+    for d in history(db, alias):
+        names = out.setdefault(d.model_version, [])
+        if d.tag not in names:
+            names.append(d.tag)
+    now = current(db, alias)
+    if now is not None:
+        out[now.model_version].append(alias)
+    return out

@@ -3,6 +3,7 @@ and whether Ollama answers for it right now (one short request, only when someth
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from typing import Any
 
@@ -30,10 +31,19 @@ def probe(host: str, model: str, timeout_s: float = PROBE_TIMEOUT_S) -> OllamaSt
     return OllamaState.REACHABLE
 
 
+def behavioural_similarity(db: store.Database, version: int) -> float | None:
+    """The model's figure on the latest eval set it was scored on (the registry's evaluations)."""
+    row = db.execute("SELECT e.metrics FROM evaluations e JOIN models m ON e.model_sha256 = m.sha256 "
+                     "WHERE m.version = ? ORDER BY e.created_at DESC LIMIT 1", (version,)).fetchone()
+    return json.loads(row[0]).get("behavioural_similarity") if row else None
+
+
 def deployed(db: store.Database, settings: DeploySettings) -> dict[str, Any] | None:
-    """{tag, alias, version, deployed_at, host, ollama} of what the alias points at, or None."""
+    """{tag, alias, version, behavioural_similarity, deployed_at, host, ollama} of what the alias
+    points at, or None."""
     now = records.current(db, settings.alias)
     if now is None:
         return None
-    return {"tag": now.tag, "alias": now.alias, "version": now.model_version, "deployed_at": store.iso(now.ended_at),
-            "host": now.host, "ollama": probe(now.host, now.alias).value}
+    return {"tag": now.tag, "alias": now.alias, "version": now.model_version,
+            "behavioural_similarity": behavioural_similarity(db, now.model_version),
+            "deployed_at": store.iso(now.ended_at), "host": now.host, "ollama": probe(now.host, now.alias).value}

@@ -115,6 +115,14 @@ def register(db: store.Database, *, base_model: str, runs: list[str], path: Path
     return get(db, cur.lastrowid)
 
 
+def add_artifacts(db: store.Database, version: int, artifacts: dict[str, Any]) -> None:
+    """Merge files made from a model (its exported GGUFs, with sha256 and checks) into its artifacts."""
+    with store.transaction(db) as conn:
+        row = conn.execute("SELECT artifacts FROM models WHERE version = ?", (version,)).fetchone()
+        conn.execute("UPDATE models SET artifacts = ? WHERE version = ?",
+                     (json.dumps(json.loads(row[0]) | artifacts), version))
+
+
 def set_status(db: store.Database, version: int, status: ModelStatus, reasons: list[str],
                figures: dict | None = None) -> None:
     """Change a model's status, or (same status) record a decision about it; a new champion retires

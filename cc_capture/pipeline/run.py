@@ -1,10 +1,11 @@
 """The learning pipeline (`ccd pipeline run`): dataset → SFT → DPO (with enough preference pairs)
-→ evaluate → gate, each step recorded in the `pipelines` table with its timings and outcome.
+→ evaluate → gate → export → deploy, each step recorded in the `pipelines` table with its timings and outcome.
 
 One pipeline at a time per home: a lock file held for the whole run says which pipeline holds it.
 A pipeline stopped by a crash or Ctrl-C is resumed by the next `run` from its last finished step
-(an interrupted training run continues from its checkpoint). Export and deploy come as further
-steps in later issues.
+(an interrupted training run continues from its checkpoint). Export and deploy act on the champion
+the alias does not point at yet (this run's promotion, or one whose deploy failed before), so a
+failed deploy is retried by the next run.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from cc_capture.pipeline.challenge import challenge
 from cc_capture.train import launch, runs
 from cc_capture.train.runs import Phase, RunStatus
 
-STEPS = ("dataset", "sft", "dpo", "evaluate", "gate")
+STEPS = ("dataset", "sft", "dpo", "evaluate", "gate", "export", "deploy")
 
 
 class PipelineBusy(Exception):
@@ -167,7 +168,26 @@ def _step(name: str, db: store.Database, paths: Paths, settings: Settings, p: Pi
         report = challenge(db, paths, settings, model)
         p.outcome = Outcome.PROMOTED.value if report.decision and report.decision.promote else Outcome.REJECTED.value
         return "; ".join(report.decision.reasons) if report.decision else "already the champion"
+    if name in ("export", "deploy"):
+        return _ship(name, db, paths, settings)
     raise ValueError(name)
+
+
+def _ship(name: str, db: store.Database, paths: Paths, settings: Settings) -> str:
+    from cc_capture.deploy import release
+    from cc_capture.export import toolchain
+
+    target = release.pending(db, settings)
+    if target is None:
+        raise Skip("the deployed model is the champion")
+    if name == "export":
+        if release.exported(db, settings, target):
+            return f"v{target} was exported before"
+        if toolchain.missing():
+            raise Skip("export needs: " + "; ".join(toolchain.missing()), final=True)
+        return f"v{target}: " + release.summary(release.export_version(db, paths, settings, target)[1])
+    d = release.deploy_version(db, settings, target, automatic=True).deployment
+    return f"v{target} deployed as {d.tag} ({d.alias} points at it) at {d.host}"
 
 
 def run(db: store.Database, paths: Paths, settings: Settings,

@@ -14,7 +14,7 @@ from test_cli import ccd
 
 @pytest.fixture
 def qualifying(paths, shared):
-    from test_assembly import SESSION_42067652, replay
+    from conftest import SESSION_42067652, replay
 
     replay(paths, shared, SESSION_42067652)
     ingest_all(paths)

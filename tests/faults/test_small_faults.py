@@ -61,7 +61,7 @@ def test_lock_file_is_private(paths):
 
 
 def test_datasets_folder_is_private(paths, shared):
-    from test_assembly import SESSION_42067652, replay
+    from conftest import SESSION_42067652, replay
     from conftest import ingest_all
 
     replay(paths, shared, SESSION_42067652)

@@ -2,7 +2,7 @@
 
 Every condition is a `[learning]` setting; a `wait` lists every unmet one, so `ccd status` and
 `ccd schedule` can say exactly why the model does not learn yet. Nothing here reads a clock, the
-database or the machine: the caller gathers `StoreState` and `MachineState` (cc_capture.schedule.
+database or the machine: the caller gathers `StoreState` and `MachineState` (cc_capture.scheduler.
 state and .probes), which keeps every branch testable with fixed values.
 """
 

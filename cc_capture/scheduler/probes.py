@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from cc_capture.config import LearningSettings, Paths, TrainSettings
-from cc_capture.schedule.decide import GB, MachineState
+from cc_capture.scheduler.decide import GB, MachineState
 
 POWER_SUPPLY = Path("/sys/class/power_supply")
 PROBE_TIMEOUT_S = 10

@@ -20,16 +20,12 @@ from collections import deque
 from datetime import datetime
 from pathlib import Path
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.combining import OrTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
-from cc_capture import store
+from cc_capture import learning_state, store
 from cc_capture.config import Paths, Settings
-from cc_capture.schedule import state
-from cc_capture.schedule.decide import Action, Decision, Window, decide
-from cc_capture.schedule.probes import machine_state
+from cc_capture.learning_state import alive, holder
+from cc_capture.scheduler.decide import Action, Decision, Window, decide
+from cc_capture.scheduler.probes import machine_state
+from cc_capture.scheduler.state import store_state
 
 log = logging.getLogger("ccd.schedule")
 
@@ -50,16 +46,6 @@ def log_tail(path: str | None, lines: int = LOG_TAIL_LINES) -> str:
         return ""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class LearningScheduler:
     """One job that decides, and at most one pipeline process it started (or adopted)."""
 
@@ -67,17 +53,28 @@ class LearningScheduler:
         self.paths = paths
         self.settings = settings
         self.learning = settings.learning
-        self.scheduler = BackgroundScheduler(daemon=True)
+        self.scheduler = None  # APScheduler's BackgroundScheduler, once started (imported only then)
         self.job = None
         self.pipeline_pid: int | None = None  # the pipeline this daemon started or adopted, while it runs
         self.last_key: tuple | None = None  # the last decision's action and conditions (log on change)
 
     def start(self) -> None:
+        """Adopt what a previous daemon left running, then check now and on schedule. Turned off, the
+        daemon records that once and starts no job (no thread that wakes for nothing)."""
+        self.adopt()
+        if not self.learning.enabled:
+            self.check()
+            return
+        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.triggers.combining import OrTrigger
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        self.scheduler = BackgroundScheduler(daemon=True)
         interval = IntervalTrigger(minutes=self.learning.check_interval_min)
         window = Window.parse(self.learning.window)
         trigger = interval if window.start is None else OrTrigger(
             [interval, CronTrigger(hour=window.start.hour, minute=window.start.minute)])
-        self.adopt()
         self.job = self.scheduler.add_job(self.check, trigger, id="learning", coalesce=True, max_instances=1,
                                           misfire_grace_time=MISFIRE_GRACE_S, next_run_time=datetime.now().astimezone())
         self.scheduler.start()
@@ -86,20 +83,21 @@ class LearningScheduler:
 
     def shutdown(self) -> None:
         """Stop deciding; a pipeline that runs goes on (the next daemon adopts it)."""
-        self.scheduler.shutdown(wait=False)
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
 
     def adopt(self) -> None:
         """Runs a previous daemon started: still alive → watch them; dead → record their end."""
         db = store.connect(self.paths.db)
         try:
-            for run in state.unfinished_runs(db):
-                if _alive(run["pid"]):
+            for run in learning_state.unfinished_runs(db):
+                if alive(run["pid"]):
                     log.info("adopted the running pipeline (pid %d), log %s", run["pid"], run["log_path"])
                     self.pipeline_pid = run["pid"]
                     threading.Thread(target=self._watch_adopted, args=(run["id"], run["pid"], run["log_path"]),
                                      name="pipeline-watch", daemon=True).start()
                 else:
-                    state.record_end(db, run["id"], time.time(), None, log_tail(run["log_path"]))
+                    learning_state.record_end(db, run["id"], time.time(), None, log_tail(run["log_path"]))
                     log.warning("the pipeline (pid %d) ended while the daemon was down; log %s", run["pid"],
                                 run["log_path"])
         finally:
@@ -110,11 +108,14 @@ class LearningScheduler:
         now = datetime.now().astimezone()
         db = store.connect(self.paths.db)
         try:
-            running = f"the pipeline (pid {self.pipeline_pid})" if self.pipeline_pid else state.lock_holder(self.paths)
-            decision = decide(now, self.learning, state.store_state(db, self.learning, running),
+            running = (f"the pipeline (pid {self.pipeline_pid})" if self.pipeline_pid
+                       else str(holder(self.paths) or "") or None)
+            decision = decide(now, self.learning, store_state(db, self.learning, running),
                               machine_state(self.paths, self.learning, self.settings.train))
             next_run = self.job.next_run_time if self.job is not None else None
-            decision_id = state.record(db, now.timestamp(), decision, next_run.timestamp() if next_run else None)
+            decision_id = learning_state.record(db, now.timestamp(), decision.action.value,
+                                               [(r.condition, r.message) for r in decision.reasons],
+                                               next_run.timestamp() if next_run else None)
             key = (decision.action, tuple(r.condition for r in decision.reasons))
             if key != self.last_key:
                 log.info("learning: %s: %s", decision.action.value, "; ".join(r.message for r in decision.reasons))
@@ -134,13 +135,13 @@ class LearningScheduler:
                                     env=dict(os.environ, CC_CAPTURE_HOME=str(self.paths.home)), close_fds=True)
         except OSError as e:
             os.write(fd, f"could not start the pipeline: {e}\n".encode())
-            state.record_end(db, decision_id, time.time(), None, f"could not start the pipeline: {e}")
+            learning_state.record_end(db, decision_id, time.time(), None, f"could not start the pipeline: {e}")
             log.error("could not start the pipeline: %s", e)
             return
         finally:
             os.close(fd)
         self.pipeline_pid = proc.pid
-        state.record_start(db, decision_id, proc.pid, str(log_path))
+        learning_state.record_start(db, decision_id, proc.pid, str(log_path))
         log.info("pipeline started (pid %d), log %s", proc.pid, log_path)
         threading.Thread(target=self._watch, args=(decision_id, proc, str(log_path)), name="pipeline-watch",
                          daemon=True).start()
@@ -148,7 +149,7 @@ class LearningScheduler:
     def _ended(self, decision_id: int, pid: int, code: int | None, log_path: str) -> None:
         db = store.connect(self.paths.db)
         try:
-            state.record_end(db, decision_id, time.time(), code, log_tail(log_path))
+            learning_state.record_end(db, decision_id, time.time(), code, log_tail(log_path))
         finally:
             db.conn.close()
         self.pipeline_pid = None
@@ -161,6 +162,6 @@ class LearningScheduler:
         self._ended(decision_id, proc.pid, proc.wait(), log_path)
 
     def _watch_adopted(self, decision_id: int, pid: int, log_path: str) -> None:
-        while _alive(pid):
+        while alive(pid):
             time.sleep(ADOPTED_POLL_S)
         self._ended(decision_id, pid, None, log_path)
