@@ -13,7 +13,6 @@ import shlex
 import shutil
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,8 @@ def settings_path() -> Path:
 
 def emitter_source() -> Path:
     """The emitter shipped in the wheel, or `hooks/emit.sh` of a source checkout."""
+    from importlib import resources  # here: `ccd status` imports this module and never needs it
+
     packaged = resources.files("cc_capture") / "_data" / "emit.sh"
     if packaged.is_file():
         return Path(str(packaged))

@@ -6,6 +6,12 @@ moment the hook finished writing, which is the event's time. A file without the 
 still being written (or its hook died: then it is quarantined once it is older than a grace
 period). Ingest marks a record done in the same SQLite transaction as its rows and deletes the
 file afterwards; a restart that finds a done file deletes it instead of ingesting it again.
+
+Order: records are ingested by modification time, then by the hook's pid and counter as numbers.
+The kernel stamps times from a coarse clock (a tick of a few milliseconds), so two events of one
+session can share a time; a session's hooks run one after the other, each a new process, so the
+later one has the higher pid (until pids wrap around, once in millions of processes). Names are
+never compared as text: `10000-0.ev` sorts after `9999-0.ev`.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ class Record:
 
 
 def list_files(journal_dir: Path) -> list[JournalFile]:
-    """Record files, oldest first (hook finish time, then name)."""
+    """Record files, oldest first (see the module's docstring for how order is decided)."""
     out = []
     try:
         entries = os.scandir(journal_dir)
@@ -54,8 +60,16 @@ def list_files(journal_dir: Path) -> list[JournalFile]:
             except FileNotFoundError:
                 continue
             out.append(JournalFile(st.st_mtime_ns, e.name, st.st_size))
-    out.sort()
+    out.sort(key=_order)
     return out
+
+
+def _order(f: JournalFile) -> tuple:
+    """Time, then the hook's pid and counter as numbers (see the module's docstring)."""
+    pid, _, n = f.name[: -len(SUFFIX)].partition("-")
+    if pid.isdigit() and n.isdigit():
+        return f.mtime_ns, int(pid), int(n), f.name
+    return f.mtime_ns, -1, -1, f.name
 
 
 def read(journal_dir: Path | str, f: JournalFile, max_read_bytes: int) -> Record | None:

@@ -91,7 +91,6 @@ def replay(paths, shared, names):
     for name in names:
         r = emit(paths, (shared / "payloads" / f"{name}.json").read_bytes())
         assert r.returncode == 0
-        time.sleep(0.005)  # distinct modification times, as real hooks have
 
 
 def ccd(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -1,7 +1,7 @@
 """Assembly of real Claude Code 2.1.328 hook payloads (../shared/payloads) into traces."""
 
 import json
-import time
+import os
 
 import pytest
 
@@ -93,9 +93,7 @@ def test_compaction_agent_is_not_paired_with_an_agent_call(paths, shared, db):
 def test_unanswered_prompt_is_interrupted_by_the_next(paths, db):
     base = {"session_id": "s", "transcript_path": "/nonexistent.jsonl", "cwd": "/w"}
     emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt_id": "p1", "prompt": "first"})
-    time.sleep(0.005)
     emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt_id": "p2", "prompt": "second"})
-    time.sleep(0.005)
     emit(paths, {**base, "hook_event_name": "StopFailure", "prompt_id": "p2", "error": "rate_limit",
                  "error_details": "429 Too Many Requests"})
     ingest_all(paths)
@@ -104,10 +102,22 @@ def test_unanswered_prompt_is_interrupted_by_the_next(paths, db):
     assert by_id["p2"]["status"] == "failed" and by_id["p2"]["error"] == "rate_limit: 429 Too Many Requests"
 
 
+def test_events_stamped_in_one_clock_tick_keep_their_order(paths, db):
+    """Two hooks of one session that finish within the kernel's timestamp tick: the later process
+    (the higher pid, compared as a number) comes second, whatever the names' text order."""
+    base = {"session_id": "s", "transcript_path": "/nonexistent.jsonl", "cwd": "/w", "hook_event_name": "UserPromptSubmit"}
+    for name, prompt_id in (("9999-0.ev", "p1"), ("10000-0.ev", "p2")):
+        f = paths.journal / name
+        f.write_bytes(json.dumps({**base, "prompt_id": prompt_id, "prompt": prompt_id}).encode() + b"\n\x1e\n")
+        os.utime(f, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    ingest_all(paths)
+    by_id = {t["trace_id"]: t for t in store.list_traces(db)}
+    assert by_id["p1"]["status"] == "interrupted" and by_id["p2"]["status"] == "open"
+
+
 def test_session_end_interrupts_open_trace(paths, db):
     base = {"session_id": "s", "cwd": "/w"}
     emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt_id": "p1", "prompt": "hi"})
-    time.sleep(0.005)
     emit(paths, {**base, "hook_event_name": "SessionEnd", "reason": "prompt_input_exit"})
     ingest_all(paths)
     assert store.list_traces(db)[0]["status"] == "interrupted"

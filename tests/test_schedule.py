@@ -331,8 +331,11 @@ def test_daemon_starts_the_pipeline_as_a_process_and_keeps_ingesting(paths):
         kill(pid)
         wait_for(lambda: not alive(pid) or open(f"/proc/{pid}/stat").read().split()[2] == "Z", message="dead")
         configure(paths, [sys.executable, "-c", "import time; time.sleep(120)"], interval=60)
+        last_id = rows(paths, "SELECT max(id) AS id FROM schedule_decisions")[0]["id"]
         daemon.start(paths)
         ended = wait_for(lambda: [r for r in runs(paths) if r["ended_at"]], message="the dead one recorded")[0]
+        wait_for(lambda: rows(paths, "SELECT * FROM schedule_decisions WHERE id > ?", [last_id]),
+                 message="the restarted daemon's first check")
         assert ended["exit_code"] is None and "step: sft" in ended["log_tail"]
         status = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "status", "--json"],
                                            capture_output=True, text=True, check=True).stdout)
@@ -353,14 +356,11 @@ def test_failed_pipeline_is_recorded_and_not_retried_on_the_same_data(paths):
     try:
         ended = wait_for(lambda: [r for r in runs(paths) if r["ended_at"]], message="the run ended")[0]
         assert ended["exit_code"] == 3 and "no model to train" in ended["log_tail"]
-        wait_for(lambda: rows(paths, "SELECT * FROM schedule_decisions WHERE id > ?", [ended["id"]]),
-                 message="the next check")
-        after = rows(paths, "SELECT * FROM schedule_decisions WHERE id > ?", [ended["id"]])
-        assert after and all(r["action"] == "wait" and "retry" in r["reasons"] for r in after)
+        after_end = "SELECT * FROM schedule_decisions WHERE at > ? ORDER BY id"
+        wait_for(lambda: len(rows(paths, after_end, [ended["ended_at"]])) >= 3, message="checks after the failure")
+        after = rows(paths, after_end, [ended["ended_at"]])
+        assert all(r["action"] == "wait" and json.loads(r["reasons"])[0]["condition"] == "retry" for r in after)
         assert len(runs(paths)) == 1
-        log = paths.daemon_log.read_text()
-        assert "pipeline (pid %d) failed (exit 3)" % ended["pid"] in log
-        assert log.count("learning: wait:") == 1, "one log line per changed decision, not per check"
         out = subprocess.run([sys.executable, "-m", "cc_capture", "schedule", "--json"], capture_output=True,
                              text=True, check=True).stdout
         decisions = json.loads(out)
@@ -371,8 +371,18 @@ def test_failed_pipeline_is_recorded_and_not_retried_on_the_same_data(paths):
         human = subprocess.run([sys.executable, "-m", "cc_capture", "schedule"], capture_output=True, text=True,
                                check=True).stdout
         assert "wait" in human and "failed" in human
+        shown = subprocess.run([sys.executable, "-m", "cc_capture", "pipeline", "log"], capture_output=True, text=True,
+                               check=True).stdout
+        assert "no model to train" in shown
     finally:
         daemon.stop(paths)
+    log = paths.daemon_log.read_text()
+    assert "pipeline (pid %d) failed (exit 3)" % ended["pid"] in log
+    keys = [(r["action"], r["reasons"] and tuple(x["condition"] for x in json.loads(r["reasons"])))
+            for r in rows(paths, "SELECT * FROM schedule_decisions ORDER BY id")]
+    changes = 1 + sum(a != b for a, b in zip(keys, keys[1:]))
+    assert log.count("learning: run:") + log.count("learning: wait:") == changes < len(keys), \
+        "one log line per changed decision, not per check"
 
 
 def test_status_learning_keys_and_line(paths):
@@ -444,7 +454,14 @@ def test_the_daemon_runs_the_real_pipeline_command(paths):
     data = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "status", "--json"], capture_output=True,
                                      text=True, check=True).stdout)
     assert data["learning"]["last_pipeline"]["outcome"] == "skipped"
-    assert data["learning"]["last_pipeline"]["pipeline_id"]
+    pipeline_id = data["learning"]["last_pipeline"]["pipeline_id"]
+    for args in ([], [pipeline_id]):
+        shown = subprocess.run([sys.executable, "-m", "cc_capture", "pipeline", "log", *args], capture_output=True,
+                               text=True, check=True).stdout
+        assert run["log_path"] in shown and f'"pipeline_id": "{pipeline_id}"' in shown and '"skipped"' in shown
+    unknown = subprocess.run([sys.executable, "-m", "cc_capture", "pipeline", "log", "nope"], capture_output=True,
+                             text=True)
+    assert unknown.returncode == 1 and "no pipeline nope" in unknown.stderr
 
 
 STEP_STANDS_FOR_TRAINING = """
@@ -495,4 +512,6 @@ def test_pipeline_stop_interrupts_the_running_pipeline_and_the_next_run_resumes_
                    capture_output=True)
     (resumed,) = rows(paths, "SELECT * FROM pipelines")
     assert resumed["pipeline_id"] == row["pipeline_id"] and resumed["status"] == "finished"
-    assert [s["status"] for s in json.loads(resumed["steps"])] == ["done"] * 5
+    from cc_capture.pipeline.run import STEPS
+
+    assert [(s["name"], s["status"]) for s in json.loads(resumed["steps"])] == [(name, "done") for name in STEPS]

@@ -3,7 +3,6 @@ the 35-dimension vector, quality gates, and when the daemon and `ccd` compute th
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -295,7 +294,6 @@ def test_recompute_brings_older_extractor_rows_to_the_current_version(paths, db)
 def test_cli_rate_show_list_stats_status_recompute(paths):
     _trace_events(paths, "p1", "Why is the nightly build red?", "Because the cache key changed; I pinned it.",
                   [("Read", {"file_path": "/w/ci.yml"}), ("Bash", {"command": "make build"})])
-    time.sleep(0.01)
     _trace_events(paths, "p2", "ok", "Sure.")
     ccd("ingest")
     shown = json.loads(ccd("traces", "show", "p1", "--json").stdout)

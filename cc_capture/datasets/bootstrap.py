@@ -289,6 +289,7 @@ def store_traces(conn, traces: list[SyntheticTrace], project_dir: Path) -> str:
     """Write synthetic traces as one synthetic session; returns its id."""
     import json
 
+    from cc_capture import store
     from cc_capture.redact import redact_text, redact_value
 
     session_id = f"synthetic-{uuid.uuid4()}"
@@ -314,5 +315,5 @@ def store_traces(conn, traces: list[SyntheticTrace], project_dir: Path) -> str:
                 if i == 0:
                     conn.execute("INSERT INTO reasoning (tool_use_id, text) VALUES (?, ?)",
                                  (tool_use_id, redact_text(reasoning)))
-        conn.execute("INSERT OR IGNORE INTO dirty_traces (trace_id) VALUES (?)", (trace_id,))
+        store.mark_dirty(conn, [trace_id])
     return session_id

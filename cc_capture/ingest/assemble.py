@@ -15,6 +15,7 @@ import uuid
 
 import msgspec
 
+from cc_capture import store
 from cc_capture.claude_format import AGENT_TOOLS, TASK_NOTIFICATION, TASK_TAGS_RE, cap_output, cap_text
 from cc_capture.ingest.events import HookEvent, decode_agent_launch, raw_json, raw_text
 
@@ -116,7 +117,7 @@ class Assembler:
         if trace_id in self._traces_seen:
             return
         self._traces_seen.add(trace_id)
-        self.conn.execute("INSERT OR IGNORE INTO dirty_traces (trace_id) VALUES (?)", (trace_id,))
+        store.mark_dirty(self.conn, [trace_id])
         self.conn.execute("UPDATE traces SET source = 'both' WHERE trace_id = ? AND source = 'transcript'", (trace_id,))
         self.conn.execute(
             """

@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Iterator
 
 import msgspec
 
-from cc_capture import redact
+from cc_capture import redact, store
 from cc_capture.claude_format import DEFAULT_MAX_OUTPUT_CHARS, TASK_TAGS_RE
 from cc_capture.redact import redact_text
 from cc_capture.store import transaction
@@ -245,7 +245,7 @@ class Importer:
             "VALUES (?, ?, ?, '', ?, ?)",
             (str(path), state.session, offset, msgspec.json.encode(state).decode(), size),
         )
-        self.conn.executemany("INSERT OR IGNORE INTO dirty_traces (trace_id) VALUES (?)", [(t,) for t in self.touched])
+        store.mark_dirty(self.conn, self.touched)
 
     def _chunk(self, chunk: Chunk, path: Path, state: FileState, agent_file: bool) -> None:
         for line in chunk.lines:
