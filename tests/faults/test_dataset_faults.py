@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ingest_all
-from test_cli import ccd
+from conftest import ccd, ingest_all
 
 
 @pytest.fixture

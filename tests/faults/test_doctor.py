@@ -7,15 +7,13 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-from conftest import REPO, emit, wait_for
-from test_cli import ccd
+from conftest import REPO, ccd, emit, wait_for
+from support.faults import fill, small_tmpfs
 
 CHECKS = ["config", "hooks", "daemon", "journal", "database", "disk", "file_modes", "transcripts", "claude_code",
           "training_stack", "ollama"]
@@ -38,9 +36,8 @@ def home(paths, tmp_path, monkeypatch, shared):
 
 
 def doctor():
-    """`ccd doctor --json`; with learning on it imports the training stack, a minute on a busy machine."""
-    p = subprocess.run([sys.executable, "-m", "cc_capture", "doctor", "--json"], capture_output=True, text=True,
-                       timeout=600)
+    """`ccd doctor --json`; with learning configured it imports the training stack (a minute on a busy machine)."""
+    p = ccd("doctor", "--json", check=False)
     data = json.loads(p.stdout)
     return p.returncode, data, {c["name"]: c for c in data["checks"]}
 
@@ -176,25 +173,12 @@ def test_a_remote_ollama_is_not_contacted(home):
     assert checks["ollama"]["status"] == "skip" and "not on this machine" in checks["ollama"]["message"]
 
 
-def _mount_tmpfs(target, size: str) -> bool:
-    target.mkdir(parents=True, exist_ok=True)
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(target)],
-                       capture_output=True)
-    return p.returncode == 0
-
-
 def test_a_nearly_full_disk_fails(tmp_path, monkeypatch):
-    data = tmp_path / "small"
-    if os.geteuid() != 0 or not _mount_tmpfs(data, "8m"):
-        pytest.skip("mounting a small tmpfs needs root with CAP_SYS_ADMIN")
-    try:
+    with small_tmpfs(tmp_path / "small", "8m") as data:
         monkeypatch.setenv("CC_CAPTURE_HOME", str(data / "cch"))
         monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-config"))
         code, _, checks = doctor()
         assert checks["disk"]["status"] == "warn" and checks["disk"]["details"]["low"]  # 8 MB free
-        with open(data / "filler", "wb") as fh:  # leave less than 1 MB
-            fh.write(b"\0" * (7 * 2**20 + 512 * 1024))
+        fill(data)
         code, _, checks = doctor()
         assert checks["disk"]["status"] == "fail" and checks["disk"]["details"]["full"] and code == 1
-    finally:
-        subprocess.run(["umount", str(data)], check=False)

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from cc_capture.hooks_install import HOOK_EVENTS
-from test_cli import ccd
+from conftest import ccd
 
 
 @pytest.fixture

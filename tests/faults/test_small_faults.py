@@ -12,8 +12,7 @@ import pytest
 
 from cc_capture import __version__, store
 from cc_capture.hooks_install import install, uninstall
-from conftest import emit, wait_for
-from test_cli import ccd
+from conftest import ccd, emit, ingest_all, wait_for
 
 
 def test_version():
@@ -62,7 +61,6 @@ def test_lock_file_is_private(paths):
 
 def test_datasets_folder_is_private(paths, shared):
     from conftest import SESSION_42067652, replay
-    from conftest import ingest_all
 
     replay(paths, shared, SESSION_42067652)
     ingest_all(paths)
@@ -77,8 +75,6 @@ def test_id_prefixes_take_percent_and_underscore_literally(paths):
     base = {"session_id": "s_1", "cwd": "/w"}
     emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt_id": "abc", "prompt": "first"})
     emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt_id": "a_c", "prompt": "second"})
-    from conftest import ingest_all
-
     ingest_all(paths)
     assert ccd("traces", "show", "a_", "--json", check=False).returncode == 0  # one match: a_c, not abc too
     assert json.loads(ccd("traces", "show", "a_", "--json").stdout)["trace_id"] == "a_c"
