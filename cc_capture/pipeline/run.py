@@ -217,7 +217,7 @@ def run(db: store.Database, paths: Paths, settings: Settings,
                 step["status"], step["detail"] = StepStatus.SKIPPED.value, str(s)
                 if s.final:
                     step["ended_at"] = store.iso(time.time())
-                    p.status, p.outcome = "finished", Outcome.SKIPPED.value
+                    p.status, p.outcome = "finished", p.outcome or Outcome.SKIPPED.value  # the gate's stays
                     _save(db, p, ended=True)
                     return p
             except KeyboardInterrupt:
