@@ -2,7 +2,7 @@
 # cc-capture installer: a private venv, the `ccd` command, the Claude Code hooks, the daemon.
 #
 #   ./install.sh                      install (idempotent) and start capturing
-#   ./install.sh --train              ... and the training extra (CPU, or CUDA without unsloth)
+#   ./install.sh --train              ... and the training and export extras (CPU, or CUDA without unsloth)
 #   ./install.sh --gpu                ... and the CUDA extra (unsloth, bitsandbytes) instead
 #   ./install.sh --no-browse          ... without Datasette (`ccd browse`; about 11 MB, installed by default)
 #   ./install.sh --uninstall          remove hooks, service, venv and `ccd`; keep captured data
@@ -23,7 +23,7 @@ for arg in "$@"; do
     case $arg in
         --uninstall) action=uninstall ;;
         --purge) purge=1 ;;
-        --train) stack=train ;;
+        --train) stack=train,export ;;
         --gpu) stack=gpu ;;
         --no-browse) browse="" ;;
         -h | --help) usage; exit 0 ;;
@@ -77,14 +77,21 @@ install() {
     mkdir -p "$data" && chmod 700 "$data"
     say "==> Python environment in $venv"
     [ -x "$venv/bin/python" ] || "$py" -m venv "$venv" || die "could not create a venv (on Debian/Ubuntu: apt install python3-venv)"
-    if [ "$stack" = train ]; then
+    if [ "$stack" = train,export ]; then
         # torch==2.13.0 is the CPU build: any other torch request pulls several GB of CUDA packages
         set -- -c "$here/constraints/cpu.txt"
+        # llama-cpp-python (export) compiles llama.cpp on first install; pip caches the wheel
+        say "    (the first time, the export extra compiles llama.cpp: many minutes)"
+        . "$here/constraints/llama-cpp.sh"
     else
         set --
     fi
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here$extra" "$@" ||
         die "pip could not install cc-capture$extra from $here"
+    if [ "$stack" = train,export ]; then
+        "$venv/bin/python" -m cc_capture.export.toolchain fetch >/dev/null ||
+            die "could not fetch llama.cpp's converter from llama-cpp-python's source on PyPI (above: why)"
+    fi
     # pip's launcher quotes a venv path that holds a space in "...": a `"`, `$`, backquote or
     # backslash in it breaks that launcher, so such a path gets one of our own.
     case $venv in *[\"\$\`\\]*)

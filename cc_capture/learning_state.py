@@ -130,3 +130,20 @@ def learning_status(db: Database, paths: Paths, daemon_running: bool) -> dict[st
         "waiting_for": last["reasons"] if last and last["decision"] == "wait" else [],
         "last_pipeline": last_pipeline(db, paths),
     }
+
+
+def pipeline_logs(db: Database, pipeline_id: str | None = None) -> list[str]:
+    """The log files of the pipeline processes the daemon started: of `pipeline_id` (every start
+    between its start and end: a resumed pipeline has one per process), else of the latest. A
+    pipeline run by hand wrote to its terminal and has none."""
+    if pipeline_id is None:
+        row = db.execute("SELECT log_path FROM schedule_decisions WHERE action = 'run' AND log_path IS NOT NULL "
+                         "ORDER BY id DESC LIMIT 1").fetchone()
+        return [row[0]] if row else []
+    span = db.execute("SELECT started_at, ended_at FROM pipelines WHERE pipeline_id = ?", [pipeline_id]).fetchone()
+    if span is None:
+        raise KeyError(pipeline_id)
+    # the process that created the pipeline row started just before it; later ones resumed it
+    return [r[0] for r in db.execute(
+        "SELECT log_path FROM schedule_decisions WHERE action = 'run' AND log_path IS NOT NULL AND at >= ? - 60 "
+        "AND at <= coalesce(?, 1e18) ORDER BY id", [span[0], span[1]])]

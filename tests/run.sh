@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 # torch is pinned to the CPU build (constraints/cpu.txt): any other torch pulls GBs of CUDA packages.
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev,train,browse]" -c constraints/cpu.txt
+# The export extra compiles llama.cpp once (constraints/llama-cpp.sh); pip reuses the built wheel after.
+here=$(pwd)
+. constraints/llama-cpp.sh
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev,train,browse,export]" -c constraints/cpu.txt
+.venv/bin/python -m cc_capture.export.toolchain fetch >/dev/null
 # Go renders the Ollama template in its test, as Ollama does; Debian/Ubuntu CI machines get it here.
 if ! command -v go >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go) >/dev/null 2>&1 ||

@@ -371,6 +371,9 @@ def test_failed_pipeline_is_recorded_and_not_retried_on_the_same_data(paths):
         human = subprocess.run([sys.executable, "-m", "cc_capture", "schedule"], capture_output=True, text=True,
                                check=True).stdout
         assert "wait" in human and "failed" in human
+        shown = subprocess.run([sys.executable, "-m", "cc_capture", "pipeline", "log"], capture_output=True, text=True,
+                               check=True).stdout
+        assert "no model to train" in shown
     finally:
         daemon.stop(paths)
     log = paths.daemon_log.read_text()
@@ -451,7 +454,14 @@ def test_the_daemon_runs_the_real_pipeline_command(paths):
     data = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "status", "--json"], capture_output=True,
                                      text=True, check=True).stdout)
     assert data["learning"]["last_pipeline"]["outcome"] == "skipped"
-    assert data["learning"]["last_pipeline"]["pipeline_id"]
+    pipeline_id = data["learning"]["last_pipeline"]["pipeline_id"]
+    for args in ([], [pipeline_id]):
+        shown = subprocess.run([sys.executable, "-m", "cc_capture", "pipeline", "log", *args], capture_output=True,
+                               text=True, check=True).stdout
+        assert run["log_path"] in shown and f'"pipeline_id": "{pipeline_id}"' in shown and '"skipped"' in shown
+    unknown = subprocess.run([sys.executable, "-m", "cc_capture", "pipeline", "log", "nope"], capture_output=True,
+                             text=True)
+    assert unknown.returncode == 1 and "no pipeline nope" in unknown.stderr
 
 
 STEP_STANDS_FOR_TRAINING = """

@@ -14,7 +14,7 @@ from cc_capture import hooks_install, status as status_mod, store
 from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
 from cc_capture.cli.doctor import doctor
-from cc_capture.cli.pipeline_stop import pipeline_stop
+from cc_capture.cli.pipeline_stop import pipeline_log, pipeline_stop
 from cc_capture.cli.schedule import schedule
 from cc_capture.cli.output import console, fail, human_bytes, human_duration, one_line, print_json
 from cc_capture.config import ConfigError, Paths, load_settings
@@ -669,6 +669,7 @@ app.command()(doctor)
 learning.register(app)
 export.register(app)
 learning.pipeline_app.command("stop")(pipeline_stop)
+learning.pipeline_app.command("log")(pipeline_log)
 
 
 def main() -> None:

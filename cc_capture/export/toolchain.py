@@ -4,7 +4,7 @@ The quantizer (and the runtime that verifies a GGUF) is the `llama-cpp-python` p
 its source distribution on PyPI (the `export` extra; pip keeps the built wheel in its cache, so
 later installs reuse it). The converter, `convert_hf_to_gguf.py` with its `conversion/` and
 `gguf-py/` packages, ships in that same source distribution but not in the wheel: `python -m
-cc_capture.export.toolchain fetch` downloads the
+cc_capture.export.toolchain fetch` (run by `./install.sh --train` and tests/run.sh) downloads the
 sdist with pip and keeps those files in the cache folder. Nothing is fetched at export time, and
 nothing ever comes from GitHub. Light: no heavy import here.
 """
@@ -54,15 +54,15 @@ def missing() -> list[str]:
     problems = []
     version = installed_version()
     if version is None or importlib.util.find_spec("llama_cpp") is None:
-        problems.append(f"{PACKAGE} (llama.cpp's quantizer and runtime): install the export extra in cc-capture's "
-                        "environment, `pip install '.[train,export]'` from the checkout with the build flags of "
-                        "constraints/llama-cpp.sh (`. constraints/llama-cpp.sh` first)")
+        problems.append(f"{PACKAGE} (llama.cpp's quantizer and runtime): install the export extra, "
+                        "`./install.sh --train` (it compiles llama.cpp once; pip caches the result)")
     absent = [m for m in PYTHON_NEEDS if importlib.util.find_spec(m) is None]
     if absent:
-        problems.append(f"Python packages {', '.join(absent)}: install the train and export extras")
+        problems.append(f"Python packages {', '.join(absent)}: install the training stack, `./install.sh --train`")
     if version is not None and not (converter_dir(version) / "convert_hf_to_gguf.py").is_file():
         problems.append(f"llama.cpp's converter for {PACKAGE} {version} (not in {converter_dir(version)}): run "
-                        "`python -m cc_capture.export.toolchain fetch` in cc-capture's environment")
+                        "`python -m cc_capture.export.toolchain fetch` in cc-capture's environment "
+                        "(`./install.sh --train` does)")
     return problems
 
 
