@@ -9,14 +9,61 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, wait_for
 
 
 def fake_systemctl(tmp_path, works: bool) -> Path:
-    """A systemctl that records its calls; without a user session it fails like the real one."""
+    """A systemctl that records its calls and, like systemd, runs the user unit's ExecStart (with its
+    Environment) on enable --now/start/restart and stops it on disable --now/stop; without a user
+    session it fails like the real one."""
     fake = tmp_path / "fakebin"
     fake.mkdir()
-    (fake / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "systemctl.calls"}\nexit {0 if works else 1}\n')
+    script = f"""#!{sys.executable}
+import os, shlex, signal, subprocess, sys, time
+from pathlib import Path
+args = sys.argv[1:]
+with open({str(tmp_path / "systemctl.calls")!r}, "a") as calls:
+    calls.write(" ".join(args) + "\\n")
+if not {works!r}:
+    sys.exit(1)
+unit = Path(os.environ["XDG_CONFIG_HOME"]) / "systemd" / "user" / "cc-capture.service"
+pidfile = Path({str(tmp_path / "unit.pid")!r})
+
+def stop():
+    if pidfile.exists():
+        pid = int(pidfile.read_text())
+        pidfile.unlink()
+        try:
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        for _ in range(200):  # a detached child is not ours to wait for: watch it go
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+
+def start():
+    env, argv = dict(os.environ), None
+    for line in unit.read_text().splitlines():
+        if line.startswith("ExecStart="):
+            argv = shlex.split(line[len("ExecStart="):])
+        elif line.startswith("Environment="):
+            name, _, value = shlex.split(line[len("Environment="):])[0].partition("=")
+            env[name] = value
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    pidfile.write_text(str(proc.pid))
+
+if ("enable" in args and "--now" in args) or "start" in args or "restart" in args:
+    stop()
+    start()
+elif ("disable" in args and "--now" in args) or "stop" in args:
+    stop()
+"""
+    (fake / "systemctl").write_text(script)
     (fake / "systemctl").chmod(0o755)
     return fake
 
@@ -53,14 +100,18 @@ def test_install_with_systemd_user_unit(tmp_path):
     settings = json.loads((home / ".claude" / "settings.json").read_text())
     assert "cc-capture-emit.sh" in settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
     assert "/plugin marketplace add" in out and "traces" in out  # plugin hint, then `ccd status`
+    status = json.loads(sh([str(ccd), "status", "--json"], env).stdout)
+    assert status["daemon"]["running"] and status["daemon"]["ready"]  # the unit's daemon, waited for
     assert oct(data.stat().st_mode & 0o777) == "0o700"
     # The hook the installer registered journals into the same place the service reads.
     hook = settings["hooks"]["Stop"][0]["hooks"][0]["command"]
-    subprocess.run(hook, shell=True, input=b'{"hook_event_name":"Stop"}', env=env, check=True)
-    assert len(list((data / "journal").glob("*.ev"))) == 1
+    subprocess.run(hook, shell=True, input=b'{"hook_event_name":"Stop","session_id":"s"}', env=env, check=True)
+    wait_for(lambda: json.loads(sh([str(ccd), "status", "--json"], env).stdout)["counts"]["events"] == 1,
+             message="the unit's daemon ingests the hook's event")
     sh([str(data / "venv" / "bin" / "python"), "-c", "import datasette"], env)  # `ccd browse` is installed by default
     sh(["sh", str(REPO / "install.sh"), "--uninstall"], env)
     assert not unit.exists() and "--user disable --now cc-capture.service" in calls.read_text()
+    assert not (tmp_path / "unit.pid").exists()  # the unit's daemon was stopped
     assert "hooks" not in json.loads((home / ".claude" / "settings.json").read_text())
 
 

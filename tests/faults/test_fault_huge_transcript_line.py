@@ -2,13 +2,12 @@
 cuts an oversized event, without ever holding the whole line: memory stays flat."""
 
 import json
-import os
-import subprocess
 import sys
 
 from cc_capture import store
 from cc_capture.claude_format import DEFAULT_MAX_OUTPUT_CHARS, shorten_strings
 from cc_capture.transcripts.reader import lines_between
+from support.faults import run_measuring_peak_rss
 
 PROMPT_BYTES = 120 << 20
 
@@ -35,13 +34,10 @@ def test_a_huge_prompt_line_is_cut_as_live_capture_cuts_it_in_flat_memory(paths,
     session = tmp_path / "projects" / "-w" / "huge.jsonl"
     session.parent.mkdir(parents=True)
     prompt = _write_session(session)
-    proc = subprocess.Popen([sys.executable, "-m", "cc_capture", "import", str(session.parent), "--json",
-                             "--workers", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    peak_mb = usage.ru_maxrss / 1024
+    code, out, err, peak_mb = run_measuring_peak_rss(
+        [sys.executable, "-m", "cc_capture", "import", str(session.parent), "--json", "--workers", "0"])
     print(f"importing a {PROMPT_BYTES >> 20} MB line: peak RSS {peak_mb:.0f} MB")
-    assert os.waitstatus_to_exitcode(status) == 0, err
+    assert code == 0, err
     assert json.loads(out)["traces"] == 2
     assert peak_mb < 400, peak_mb  # it took about 10x the line's size before
     db = store.connect(paths.db)

@@ -12,6 +12,24 @@ from typing import Iterator
 import pytest
 
 
+_PEAK_LAUNCHER = """import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+sys.stderr.write("\\npeak-rss-kb %d\\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(code)
+"""
+
+
+def run_measuring_peak_rss(argv: list[str]) -> tuple[int, bytes, bytes, float]:
+    """Run argv; return its exit code, stdout, stderr and peak resident memory in MB.
+
+    Measured by a small launcher process, not by waiting on the child directly: Linux carries the
+    forking process's own peak into a child's ru_maxrss across exec, and pytest grows to hundreds
+    of MB over a full run, which would then be counted as the child's."""
+    p = subprocess.run([sys.executable, "-c", _PEAK_LAUNCHER, *argv], capture_output=True, timeout=600)
+    err, _, tail = p.stderr.rpartition(b"\npeak-rss-kb ")
+    return p.returncode, p.stdout, err, int(tail) / 1024
+
+
 @contextlib.contextmanager
 def busy_cores(n: int | None = None) -> Iterator[None]:
     """Every core busy with a spinning process (a loaded machine widens every race window)."""
