@@ -16,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from cc_capture.deploy.config import Quantization  # noqa: E402
+from cc_capture.config import Quantization  # noqa: E402
 from cc_capture.export.exporter import run_export  # noqa: E402
 from cc_capture.paths import Paths  # noqa: E402
 from support.export_model import make_export_model  # noqa: E402

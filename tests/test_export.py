@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cc_capture.datasets.templates import TRAINING_TEMPLATE
-from cc_capture.deploy.config import DeploySettings, Quantization
+from cc_capture.config import DeploySettings, Quantization
 from cc_capture.deploy.deployer import Artifact, deploy
 from cc_capture.export import toolchain
 from cc_capture.export.exporter import run_export

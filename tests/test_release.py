@@ -10,7 +10,7 @@ import json
 import pytest
 
 from cc_capture.config import Settings
-from cc_capture.deploy.config import DeploySettings
+from cc_capture.config import DeploySettings
 from cc_capture.deploy.release import deploy_version, pending, rollback_version
 from cc_capture.deploy.server import DeployError, Fault
 from cc_capture.evaluate import registry

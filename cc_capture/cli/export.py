@@ -10,7 +10,7 @@ from rich.table import Table
 
 from cc_capture.cli.output import console, fail, human_bytes, print_json
 from cc_capture.cli.learning import _context
-from cc_capture.deploy.config import Quantization
+from cc_capture.config import Quantization
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
 VERSION_ARG = typer.Argument(None, metavar="[VERSION]", help="A model version (default: the champion).")

@@ -15,7 +15,7 @@ import msgspec
 from cc_capture import store
 from cc_capture.config import Settings
 from cc_capture.deploy import records
-from cc_capture.deploy.config import Quantization
+from cc_capture.config import Quantization
 from cc_capture.deploy.deployer import Artifact, Result, deploy, rollback, rollback_target
 from cc_capture.deploy.server import DeployError, Fault
 from cc_capture.evaluate import registry

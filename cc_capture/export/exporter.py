@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from cc_capture.paths import Paths
-from cc_capture.deploy.config import Quantization
+from cc_capture.config import Quantization
 from cc_capture.export import toolchain
 from cc_capture.export.prompts import prompts_for
 from cc_capture.export.spec import ExportResult, ExportSpec
