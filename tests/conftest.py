@@ -118,6 +118,15 @@ def relocated_home(folder: Path) -> Iterator[Paths]:
             os.environ["CC_CAPTURE_HOME"] = old
 
 
+def db_rows(paths: Paths, sql: str, params=()) -> list[tuple]:
+    """Rows of one query, on a connection of its own (as another process would read them)."""
+    db = store.connect(paths.db)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.conn.close()
+
+
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:

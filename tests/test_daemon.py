@@ -10,15 +10,8 @@ import time
 import pytest
 
 from cc_capture import daemon, store
-from conftest import EMITTER, emit, wait_for
+from conftest import db_rows, EMITTER, emit, wait_for
 
-
-def _rows(paths, sql):
-    db = store.connect(paths.db)
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.conn.close()
 
 
 def count(paths, sql="SELECT count(*) FROM events"):
@@ -152,7 +145,7 @@ def test_backfill_of_existing_transcripts_does_not_hold_up_live_events(paths, sh
         daemon.stop(paths)
     assert count(paths, "SELECT count(*) FROM traces WHERE source = 'transcript'") == 11
     # the live event was ingested while the backfill still ran, not after it
-    (ingested_at,) = [r for (r,) in _rows(paths, "SELECT ingested_at FROM events WHERE prompt_id = 'p1'")]
+    (ingested_at,) = [r for (r,) in db_rows(paths, "SELECT ingested_at FROM events WHERE prompt_id = 'p1'")]
     stamp, ms = done[:23].split(",")  # logging's asctime, local time
     backfill_done = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(ms) / 1000
     assert ingested_at < backfill_done, (ingested_at, done)

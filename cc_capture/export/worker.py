@@ -13,7 +13,6 @@ Heavy imports (torch, transformers, llama_cpp) happen only here.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

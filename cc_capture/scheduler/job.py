@@ -18,7 +18,6 @@ import threading
 import time
 from collections import deque
 from datetime import datetime
-from pathlib import Path
 
 from cc_capture import learning_state, store
 from cc_capture.config import Paths, Settings

@@ -6,20 +6,13 @@ import json
 import subprocess
 import sys
 
-from cc_capture import daemon, store
-from conftest import emit, wait_for
+from cc_capture import daemon
+from conftest import db_rows, emit, wait_for
 
 
 def _ccd(*args):
     return subprocess.run([sys.executable, "-m", "cc_capture", *args], capture_output=True, text=True, timeout=120)
 
-
-def _db_rows(paths, sql):
-    db = store.connect(paths.db)
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.conn.close()
 
 
 def test_lone_surrogate_in_a_hook_payload_keeps_the_event_and_closes_the_call(paths):
@@ -30,11 +23,11 @@ def test_lone_surrogate_in_a_hook_payload_keeps_the_event_and_closes_the_call(pa
          + b',"tool_input":{"command":"echo"},"tool_response":{"stdout":"smile \\ud83d","stderr":""}}')
     p = _ccd("ingest")
     assert p.returncode == 0, p.stderr
-    assert _db_rows(paths, "SELECT count(*) FROM quarantine") == [(0,)]
-    assert _db_rows(paths, "SELECT count(*) FROM events") == [(3,)]
-    ((status, output),) = _db_rows(paths, "SELECT status, output FROM tool_calls")
+    assert db_rows(paths, "SELECT count(*) FROM quarantine") == [(0,)]
+    assert db_rows(paths, "SELECT count(*) FROM events") == [(3,)]
+    ((status, output),) = db_rows(paths, "SELECT status, output FROM tool_calls")
     assert status == "ok" and json.loads(output)["stdout"] == "smile \ufffd"
-    assert _db_rows(paths, "SELECT prompt FROM traces") == [("cut \ufffd",)]
+    assert db_rows(paths, "SELECT prompt FROM traces") == [("cut \ufffd",)]
 
 
 def _bad_byte_session(folder, sid):
@@ -62,8 +55,8 @@ def test_invalid_utf8_in_a_transcript_costs_only_the_byte(paths, tmp_path):
     assert p.returncode == 0, p.stderr
     summary = json.loads(p.stdout)
     assert summary["failed"] == {} and summary["traces"] == 2
-    assert _db_rows(paths, "SELECT prompt FROM traces ORDER BY seq") == [("first caf\ufffd",), ("second",)]
-    ((inp, out),) = _db_rows(paths, "SELECT input, output FROM tool_calls")
+    assert db_rows(paths, "SELECT prompt FROM traces ORDER BY seq") == [("first caf\ufffd",), ("second",)]
+    ((inp, out),) = db_rows(paths, "SELECT input, output FROM tool_calls")
     assert json.loads(inp)["command"] == "cat caf\ufffd" and json.loads(out)["stdout"] == "caf\ufffd out"
 
 
@@ -75,7 +68,7 @@ def test_live_mirror_imports_a_transcript_with_an_invalid_byte(paths, tmp_path):
     try:
         _bad_byte_session(projects / "-w", "mirrored")
         emit(paths, {"hook_event_name": "UserPromptSubmit", "session_id": "other", "prompt_id": "x", "prompt": "y"})
-        wait_for(lambda: _db_rows(paths, "SELECT count(*) FROM traces WHERE session_id = 'mirrored'") == [(2,)],
+        wait_for(lambda: db_rows(paths, "SELECT count(*) FROM traces WHERE session_id = 'mirrored'") == [(2,)],
                  timeout=60, message="the session mirrored")
     finally:
         daemon.stop(paths)

@@ -10,23 +10,16 @@ import signal
 import subprocess
 import time
 
-from cc_capture import daemon, journal, store
+from cc_capture import daemon, journal
 from cc_capture.config import CaptureSettings
 from cc_capture.ingest.ingester import Ingester
-from conftest import EMITTER, wait_for
+from conftest import db_rows, EMITTER, wait_for
 from support.faults import busy_cores
 
 
 class Killed(BaseException):
     """Stands for kill -9 right after the commit: nothing after it runs."""
 
-
-def _count(paths, sql):
-    db = store.connect(paths.db)
-    try:
-        return db.execute(sql).fetchone()
-    finally:
-        db.conn.close()
 
 
 def _half_written(paths, name, payload: bytes):
@@ -105,11 +98,11 @@ def test_kill_9_several_times_during_a_parallel_burst_on_busy_cores(paths):
         try:
             for k in range(KILLS):
                 threshold = HOOKS * (k + 1) // (KILLS + 2)
-                wait_for(lambda: _count(paths, "SELECT count(*) FROM events")[0] >= threshold, timeout=120,
+                wait_for(lambda: db_rows(paths, "SELECT count(*) FROM events")[0][0] >= threshold, timeout=120,
                          message=f"{threshold} events ingested")
                 os.kill(current.pid, signal.SIGKILL)
                 wait_for(lambda: not daemon.info(paths).running, message="daemon gone")
-                kills.append(_count(paths, "SELECT count(*) FROM events")[0])
+                kills.append(db_rows(paths, "SELECT count(*) FROM events")[0][0])
                 time.sleep(0.2)  # hooks keep writing while it is down
                 current = daemon.start(paths)
             assert burst.wait(timeout=300) == 0
@@ -117,8 +110,8 @@ def test_kill_9_several_times_during_a_parallel_burst_on_busy_cores(paths):
         finally:
             burst.kill()
             daemon.stop(paths)
-    total, distinct = _count(paths, "SELECT count(*), count(DISTINCT tool_use_id) FROM events")
+    total, distinct = db_rows(paths, "SELECT count(*), count(DISTINCT tool_use_id) FROM events")[0]
     print(f"{HOOKS} hooks, {PARALLEL} at a time, killed at {kills} events: {total} stored, {distinct} distinct")
     assert len(kills) == KILLS and kills[-1] < HOOKS
     assert (total, distinct) == (HOOKS, HOOKS)
-    assert _count(paths, "SELECT count(*) FROM quarantine") == (0,)
+    assert db_rows(paths, "SELECT count(*) FROM quarantine")[0] == (0,)

@@ -8,9 +8,7 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from cc_capture import __version__, store
+from cc_capture import __version__
 from cc_capture.hooks_install import install, uninstall
 from conftest import ccd, emit, ingest_all, wait_for
 
