@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -343,13 +342,13 @@ def check_ollama(ctx: Context, timeout_s: float = 2.0) -> Check:
     if urllib.parse.urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
         return Check("ollama", Status.SKIP, f"not checked: {url} is not on this machine (doctor asks only "
                      "127.0.0.1)", None, {"url": url, "version": None})
+    from cc_capture.deploy.server import DeployError, OllamaServer  # the client deploy uses, and its faults
+
     try:
-        with urllib.request.urlopen(url + "/api/version", timeout=timeout_s) as r:
-            version = json.loads(r.read()).get("version")
-    except (OSError, ValueError, AttributeError) as e:
-        reason = getattr(e, "reason", e)
-        return Check("ollama", Status.FAIL, f"Ollama does not answer at {url}: {reason}",
-                     "start it (`ollama serve`) or set [deploy] ollama_host", {"url": url, "version": None})
+        with OllamaServer(url, timeout_s) as server:
+            version = server.version()
+    except DeployError as e:
+        return Check("ollama", Status.FAIL, e.detail, e.fix, {"url": url, "version": None})
     return Check("ollama", Status.OK, f"Ollama {version} at {url}", None, {"url": url, "version": version})
 
 
