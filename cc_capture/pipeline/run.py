@@ -26,6 +26,7 @@ from cc_capture.config import Paths, Settings
 from cc_capture.evaluate import registry
 from cc_capture.evaluate.evaluator import evaluate
 from cc_capture.evaluate.items import EvalSetError, from_dataset
+from cc_capture.learning_state import Holder
 from cc_capture.pipeline.candidates import from_run
 from cc_capture.pipeline.challenge import challenge
 from cc_capture.train import launch, runs
@@ -197,7 +198,7 @@ def run(db: store.Database, paths: Paths, settings: Settings,
         p = _resume_or_new(db)
         lock.seek(0)
         lock.truncate()
-        lock.write(f"pipeline {p.pipeline_id} (pid {os.getpid()})")
+        lock.write(str(Holder(p.pipeline_id, os.getpid())))  # the form learning_state.holder reads
         lock.flush()
         finished = {s["name"] for s in p.steps if s["status"] in (StepStatus.DONE.value, StepStatus.SKIPPED.value)}
         for name in STEPS:
