@@ -76,42 +76,58 @@ def test_too_large_is_decided_on_the_bytes_read_not_the_listing(paths, db, monke
         (f"record of {size} bytes is over max_read_bytes (2000); not read", size)]
 
 
-HOOKS = 2400
+BATCH = 200  # hooks per round of the burst; the burst runs round after round until told to stop
 PARALLEL = 8
 KILLS = 3
+AFTER_EACH_RESTART = 400  # events the restarted daemon ingests before the next kill (or the stop)
 
 
-def test_kill_9_several_times_during_a_parallel_burst_on_busy_cores(paths):
-    """Real hooks, 8 at a time, every core busy, the daemon SIGKILLed three times and restarted:
-    each tool_use_id is stored exactly once."""
+def test_kill_9_several_times_during_a_parallel_burst_on_busy_cores(paths, tmp_path):
+    """Real hooks, 8 at a time, every core busy, the daemon SIGKILLed three times and restarted
+    while the hooks keep writing: each tool_use_id is stored exactly once.
+
+    The burst runs until the test stops it, so every kill lands mid-burst however fast or slow
+    the machine is; the number of hooks emitted is whatever the burst reached."""
     pad = "y" * 3000  # a payload cat writes in more than one go, so the end marker comes later
-    script = (
-        f"seq 0 {HOOKS - 1} | xargs -P {PARALLEL} -I@ sh -c "
-        f"'printf \"{{\\\"hook_event_name\\\":\\\"PreToolUse\\\",\\\"session_id\\\":\\\"burst\\\","
+    stop, emitted_file = tmp_path / "stop", tmp_path / "emitted"
+    hook = (
+        f"printf \"{{\\\"hook_event_name\\\":\\\"PreToolUse\\\",\\\"session_id\\\":\\\"burst\\\","
         f"\\\"prompt_id\\\":\\\"p\\\",\\\"tool_name\\\":\\\"Bash\\\",\\\"tool_use_id\\\":\\\"toolu_@\\\","
-        f"\\\"tool_input\\\":{{\\\"command\\\":\\\"{pad}\\\"}}}}\" | sh {EMITTER} {paths.home}'"
+        f"\\\"tool_input\\\":{{\\\"command\\\":\\\"{pad}\\\"}}}}\" | sh {EMITTER} {paths.home}"
     )
+    script = (
+        f"i=0; while [ ! -e {stop} ]; do "
+        f"seq $i $((i + {BATCH - 1})) | xargs -P {PARALLEL} -I@ sh -c '{hook}' || exit 1; "
+        f"i=$((i + {BATCH})); done; echo $i > {emitted_file}"
+    )
+
+    def count():
+        return db_rows(paths, "SELECT count(*) FROM events")[0][0]
+
     kills = []
     with busy_cores():
         current = daemon.start(paths)
         burst = subprocess.Popen(["sh", "-c", script])
         try:
-            for k in range(KILLS):
-                threshold = HOOKS * (k + 1) // (KILLS + 2)
-                wait_for(lambda: db_rows(paths, "SELECT count(*) FROM events")[0][0] >= threshold, timeout=120,
-                         message=f"{threshold} events ingested")
+            for _ in range(KILLS + 1):
+                floor = (kills[-1] if kills else 0) + AFTER_EACH_RESTART
+                wait_for(lambda: count() >= floor, timeout=120, message=f"{floor} events ingested")
+                if len(kills) == KILLS:
+                    break
                 os.kill(current.pid, signal.SIGKILL)
                 wait_for(lambda: not daemon.info(paths).running, message="daemon gone")
-                kills.append(db_rows(paths, "SELECT count(*) FROM events")[0][0])
+                kills.append(count())
                 time.sleep(0.2)  # hooks keep writing while it is down
                 current = daemon.start(paths)
+            stop.touch()
             assert burst.wait(timeout=300) == 0
             wait_for(lambda: not list(paths.journal.glob("*.ev")), timeout=120, message="journal drained")
         finally:
             burst.kill()
             daemon.stop(paths)
+    emitted = int(emitted_file.read_text())
     total, distinct = db_rows(paths, "SELECT count(*), count(DISTINCT tool_use_id) FROM events")[0]
-    print(f"{HOOKS} hooks, {PARALLEL} at a time, killed at {kills} events: {total} stored, {distinct} distinct")
-    assert len(kills) == KILLS and kills[-1] < HOOKS
-    assert (total, distinct) == (HOOKS, HOOKS)
+    print(f"{emitted} hooks, {PARALLEL} at a time, killed at {kills} events: {total} stored, {distinct} distinct")
+    assert len(kills) == KILLS and kills[-1] + AFTER_EACH_RESTART <= emitted  # every kill was mid-burst
+    assert (total, distinct) == (emitted, emitted)
     assert db_rows(paths, "SELECT count(*) FROM quarantine")[0] == (0,)
