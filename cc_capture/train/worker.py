@@ -26,7 +26,7 @@ from cc_capture.config import Paths, TrainSettings
 from cc_capture.train import runs
 from cc_capture.train.merge import merge_adapter
 from cc_capture.train.runs import Phase, RunDir, RunStatus
-from cc_capture.workers import append_progress
+from cc_capture.workers import append_progress, stop_with_starter
 
 
 def check_trl(version: str, cuda: bool) -> None:
@@ -188,6 +188,7 @@ def main(run_id: str) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
+    stop_with_starter()  # a `ccd train` or pipeline killed -9 stops its worker too
     runs.update(db, run["run_id"], status=RunStatus.RUNNING, pid=os.getpid(), started_at=time.time(), error=None)
     try:
         metrics, artifacts, backend = run_phase(db, run, run_dir)
