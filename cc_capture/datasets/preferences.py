@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cc_capture.datasets.conversation import Step, message, steps_of, SYSTEM_PROMPT
+from cc_capture.datasets.conversation import Step, message, steps_of
 
 _WORD_RE = re.compile(r"\w+")
 
@@ -32,9 +32,9 @@ def _assistant(step: Step) -> list[dict[str, Any]]:
     return [step.messages()[0]]
 
 
-def self_correction_pairs(trace: dict[str, Any], max_tool_output_tokens: int) -> list[dict[str, Any]]:
+def self_correction_pairs(trace: dict[str, Any], max_tool_output_tokens: int, system_prompt: str) -> list[dict[str, Any]]:
     steps = steps_of(trace, max_tool_output_tokens)
-    head = [message("system", SYSTEM_PROMPT), message("user", trace["prompt"] or "")]
+    head = [message("system", system_prompt), message("user", trace["prompt"] or "")]
     failed_ids = {c["tool_use_id"] for c in trace["tool_calls"] if c["is_error"]}
     pairs = []
     for i, step in enumerate(steps[:-1]):
@@ -56,14 +56,14 @@ def _first_step(trace: dict[str, Any], max_tool_output_tokens: int) -> list[dict
     return _assistant(steps[0]) if steps else [message("assistant", trace["final_response"] or "")]
 
 
-def rating_pairs(up: list[dict], down: list[dict], max_tool_output_tokens: int,
+def rating_pairs(up: list[dict], down: list[dict], max_tool_output_tokens: int, system_prompt: str,
                  min_similarity: float = 0.5) -> list[dict[str, Any]]:
     pairs = []
     for good in up:
         best = max(down, key=lambda bad: similarity(good["prompt"], bad["prompt"]), default=None)
         if best is None or similarity(good["prompt"], best["prompt"]) < min_similarity:
             continue
-        prompt = [message("system", SYSTEM_PROMPT), message("user", good["prompt"] or "")]
+        prompt = [message("system", system_prompt), message("user", good["prompt"] or "")]
         pairs.append({"prompt": prompt, "chosen": _first_step(good, max_tool_output_tokens),
                       "rejected": _first_step(best, max_tool_output_tokens), "origin": "rating",
                       "trace_ids": [good["trace_id"], best["trace_id"]], "session_id": good["session_id"]})
