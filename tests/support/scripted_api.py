@@ -9,11 +9,12 @@ the number of assistant messages already in the request. Requests that carry no 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 MODEL = "claude-opus-5-5"
 
@@ -28,10 +29,11 @@ def tool(name: str, **input: Any) -> dict[str, Any]:
 
 @dataclass
 class Scenario:
-    """Assistant turns for the conversation whose first user message contains `marker`."""
+    """Assistant turns for the conversation whose first user message contains `marker`; a turn may
+    be a function of the request (to use what only the request says, such as the working folder)."""
 
     marker: str
-    turns: list[list[dict[str, Any]]]
+    turns: list[list[dict[str, Any]] | Callable[[dict[str, Any]], list[dict[str, Any]]]]
 
 
 @dataclass
@@ -113,10 +115,17 @@ class ScriptedAPI:
         for sc in self.scenarios:
             if sc.marker in first:
                 if n_assistant < len(sc.turns):
-                    return sc.turns[n_assistant]
+                    turn = sc.turns[n_assistant]
+                    return turn(req) if callable(turn) else turn
                 return [text("Nothing more to do.")]
         self.unmatched.append(first[:200])
         return [text("No scenario matched.")]
+
+
+def working_folder(request: dict[str, Any]) -> str:
+    """The folder Claude Code says it works in (its environment note in the conversation)."""
+    notes = "\n".join(_text_of(m) for m in request.get("messages") or [])
+    return re.search(r"Primary working directory: (.+)", notes).group(1).strip()
 
 
 def _text_of(message: dict[str, Any]) -> str:
