@@ -93,14 +93,16 @@ def compared(tmp_path_factory):
             assert not claude_api.unmatched
         ingest_all(paths)
         before = snapshot(project)
-        with ScriptedAPI(local_turns()) as ollama:
+        with ScriptedAPI(local_turns(), ollama_models=["cc-capture:latest", "cc-capture:v1"]) as ollama:
             env = dict(claude_env(home, cc_home, "http://127.0.0.1:9"), CC_CAPTURE_COMPARE__CLAUDE=str(claude_bin),
                        CC_CAPTURE_DEPLOY__OLLAMA_HOST=ollama.url)
+            missing = ccd_in(env, "compare", "--model", "qwen3:8b", check=False)
             report = json.loads(ccd_in(env, "compare", "--json").stdout)
             assert not ollama.unmatched
             local_models = {r["model"] for r in ollama.requests}
+        down = ccd_in(env, "compare", check=False)  # the stand-in is gone: nothing listens there any more
         yield {"paths": paths, "env": env, "report": report, "project": project, "before": before,
-               "after": snapshot(project), "local_models": local_models}
+               "after": snapshot(project), "local_models": local_models, "refused": (missing, down)}
 
 
 def items_by_marker(report):
@@ -187,3 +189,12 @@ def test_the_divergence_is_a_dpo_pair_and_local_traces_stay_out_of_sft(compared)
     trace_ids = {json.loads(l)["trace_id"] for s in ("train", "eval")
                  for l in (Path(sft["path"]) / f"{s}.jsonl").read_text().splitlines()}
     assert trace_ids == {i["trace_id"] for i in report["items"]}
+
+
+def test_no_ollama_or_no_model_is_said_before_anything_runs(compared):
+    missing, down = compared["refused"]
+    assert missing.returncode == 1 and "the model qwen3:8b is not in Ollama" in missing.stderr
+    assert down.returncode == 1 and "Traceback" not in down.stderr
+    assert "Ollama is not running" in down.stderr and "[deploy] ollama_host" in down.stderr
+    (only,) = json.loads(ccd_in(compared["env"], "compare", "--list", "--json").stdout)  # neither was stored
+    assert only["compare_id"] == compared["report"]["compare_id"]

@@ -27,6 +27,7 @@ from cc_capture.config import CompareSettings, DeploySettings
 
 READ_ONLY_TOOLS = ("Read", "Grep", "Glob")
 EDIT_TOOLS = ("Bash", "Edit", "Write")
+MESSAGES_API_VERSION = (0, 14, 0)  # the first Ollama that serves Anthropic's Messages API
 AUTH_TOKEN = "ollama"  # Ollama's docs: Claude Code needs one, Ollama ignores it
 
 # Variables that would send Claude Code to another endpoint, credential or model than ours.
@@ -74,6 +75,28 @@ def claude_binary(compare: CompareSettings) -> str:
         raise LaunchError(f"Claude Code ({compare.claude!r}) was not found: install it "
                           "(`npm install -g @anthropic-ai/claude-code`) or set `claude` under [compare] in config.toml")
     return found
+
+
+def check_ollama(deploy: DeploySettings, tag: str | None = None) -> str:
+    """Before Claude Code is started on it: the Ollama at `[deploy]`'s host answers, is new enough to
+    serve `/v1/messages`, and has the model `tag` (default the alias). Its version, or LaunchError
+    with the cause and what to do (Claude Code itself would retry a dead endpoint for minutes)."""
+    from cc_capture.deploy.server import DeployError, OllamaServer, parse_version
+
+    tag = tag or deploy.alias
+    try:
+        with OllamaServer(deploy.host(), timeout_s=10.0) as server:
+            version = server.version()
+            if (0, 0, 0) < parse_version(version) < MESSAGES_API_VERSION:
+                need = ".".join(map(str, MESSAGES_API_VERSION))
+                raise LaunchError(f"Ollama {version} at {deploy.host()} has no Anthropic Messages API (/v1/messages "
+                                  f"came in {need}): upgrade Ollama to {need} or newer")
+            if tag not in server.tags():
+                raise LaunchError(f"the model {tag} is not in Ollama at {deploy.host()}: deploy one (`ccd deploy`) "
+                                  "or name another with --model")
+    except DeployError as e:
+        raise LaunchError(str(e)) from None
+    return version
 
 
 def local_invocation(deploy: DeploySettings, compare: CompareSettings, cwd: Path, *, prompt: str | None = None,

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from cc_capture import homelock, store
 from cc_capture.compare import records
 from cc_capture.compare.candidates import Candidate, pick
-from cc_capture.compare.launch import LaunchError, LocalRun, local_invocation, run_print
+from cc_capture.compare.launch import LaunchError, LocalRun, check_ollama, local_invocation, run_print
 from cc_capture.compare.records import CompareStatus, ItemStatus
 from cc_capture.compare.scores import SCORES, STEPS, first_divergence, score_pair
 from cc_capture.compare.worktree import WorktreeError, worktree
@@ -29,6 +29,7 @@ from cc_capture.paths import Paths
 from cc_capture.pipeline.ingest import ingest_once
 
 CAPTURE_WAIT_S = 60.0  # how long a finished run's events may take to reach the store
+STOPPED_WAIT_S = 10.0  # ... a run that failed or was stopped (its trace may never close)
 
 
 class CompareError(Exception):
@@ -56,6 +57,10 @@ def run_compare(paths: Paths, settings: Settings, limit: int | None = None, tag:
             why = "; ".join(f"{n} {reason}" for reason, n in skipped.most_common()) or "no qualifying trace yet"
             raise CompareError("no prompt to compare: it takes a qualifying trace of the eval split whose session ran "
                                f"in a git repository still on disk at its commit ({why})")
+        try:
+            check_ollama(settings.deploy, model)
+        except LaunchError as e:
+            raise CompareError(str(e)) from None
         compare_id = f"cmp-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         records.start(db, compare_id, model, {"limit": limit or settings.compare.limit, "allow_edits": allow_edits,
                                               "max_turns": settings.compare.max_turns,
@@ -66,7 +71,9 @@ def run_compare(paths: Paths, settings: Settings, limit: int | None = None, tag:
                 if on_item:
                     on_item(n, len(candidates), candidate.prompt)
                 replay = _replay(db, settings, candidate, model, allow_edits, compare_id)
-                local_trace = _await_capture(db, paths, settings, replay.session_id) if replay.run else None
+                local_trace = None if replay.run is None else _await_capture(
+                    db, paths, settings, replay.session_id,
+                    CAPTURE_WAIT_S if replay.run.returncode == 0 else STOPPED_WAIT_S)
                 report_items.append(_record(db, settings, compare_id, replay, local_trace))
         except BaseException as e:
             status = CompareStatus.INTERRUPTED if isinstance(e, KeyboardInterrupt) else CompareStatus.FAILED
@@ -100,10 +107,11 @@ def _replay(db: store.Database, settings: Settings, candidate: Candidate, model:
         return Replay(candidate, session_id, top, None, str(e))
 
 
-def _await_capture(db: store.Database, paths: Paths, settings: Settings, session_id: str) -> str | None:
-    """The local session's trace once it is closed and its signals are computed (None if it never
-    is within CAPTURE_WAIT_S): ingested by the daemon, or here when no daemon holds the home."""
-    deadline = time.monotonic() + CAPTURE_WAIT_S
+def _await_capture(db: store.Database, paths: Paths, settings: Settings, session_id: str,
+                   wait_s: float) -> str | None:
+    """The local session's trace once it is closed and its signals are computed (what there is of it
+    after `wait_s`): ingested by the daemon, or here when no daemon holds the home."""
+    deadline = time.monotonic() + wait_s
     while True:
         try:
             ingest_once(paths, settings)

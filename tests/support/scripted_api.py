@@ -41,6 +41,9 @@ class ScriptedAPI:
     scenarios: list[Scenario] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
+    # Standing in for Ollama's /v1/messages: also answer GET /api/version and /api/tags as Ollama
+    # does (docs/api.md), listing these models.
+    ollama_models: list[str] | None = None
 
     def __post_init__(self) -> None:
         api = self
@@ -57,6 +60,14 @@ class ScriptedAPI:
                 self.end_headers()
 
             def do_GET(self) -> None:
+                path = self.path.split("?")[0]
+                if api.ollama_models is not None and path == "/api/version":
+                    return self._json(200, {"version": "0.14.0"})
+                if api.ollama_models is not None and path == "/api/tags":
+                    return self._json(200, {"models": [
+                        {"name": m, "model": m, "modified_at": "2026-01-16T00:00:00Z", "size": 1,
+                         "digest": "0" * 64, "details": {"format": "gguf", "family": "llama"}}
+                        for m in api.ollama_models]})
                 self._json(200, {})
 
             def do_POST(self) -> None:

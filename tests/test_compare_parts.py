@@ -1,14 +1,19 @@
-"""How Claude Code is started on the local model (cc_capture.compare.launch): the command, the
-environment Ollama's documentation asks for, the tool restriction, and the limits of a -p run."""
+"""The parts of `ccd compare` that need no Claude Code: how Claude Code is started on the local model
+(the command, the environment Ollama's documentation asks for, the tool restriction, the limits of a
+-p run), the worktree's cleanup, the pair scores and where two runs diverge."""
 
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from cc_capture.compare.launch import LaunchError, local_invocation, run_print
+from cc_capture.compare.scores import first_divergence, lcs_pairs, score_pair
+from cc_capture.compare.worktree import worktree
+from cc_capture.datasets.preferences import rebased
 from cc_capture.config import CompareSettings, DeploySettings
 
 
@@ -81,3 +86,55 @@ def test_run_print_passes_the_prompt_and_stops_at_the_time_limit(fake_claude, tm
                             environ=dict(os.environ, SLEEP="60"))
     stopped = run_print(slow)
     assert stopped.timed_out and stopped.returncode is None
+
+
+def test_the_worktree_is_removed_when_the_replay_fails(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True, text=True)  # noqa: E731
+    git("init", "-q", "-b", "main")
+    (repo / "a.txt").write_text("one\n")
+    git("add", "a.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    first = git("rev-parse", "HEAD").stdout.strip()
+    (repo / "a.txt").write_text("two\n")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "two")
+    with pytest.raises(KeyboardInterrupt):
+        with worktree(repo, first) as tree:
+            assert (tree / "a.txt").read_text() == "one\n"  # the session's commit, not the branch's
+            (tree / "a.txt").write_text("changed by the local model\n")
+            raise KeyboardInterrupt
+    assert not tree.exists() and not tree.parent.exists()
+    assert git("worktree", "list", "--porcelain").stdout.count("worktree ") == 1
+    assert (repo / "a.txt").read_text() == "two\n" and git("status", "--porcelain").stdout == ""
+
+
+def call(name, batch, **args):
+    return {"tool_use_id": f"{name}-{batch}-{len(args)}", "name": name, "input": args, "output": "", "is_error": False,
+            "error": None, "reasoning": "", "agent_id": None, "batch": batch}
+
+
+def trace(calls, answer, trace_id="t"):
+    return {"trace_id": trace_id, "session_id": "s", "prompt": "p", "tool_calls": calls, "final_response": answer,
+            "signals": None, "vector": None}
+
+
+def test_scores_and_divergence_by_hand():
+    assert lcs_pairs(["Grep", "Read", "Read"], ["Read", "Read"]) == [(1, 0), (2, 1)]
+    claude = trace([call("Grep", 1, pattern="def parse"), call("Read", 2, file_path="/p/a.py"),
+                    call("Read", 3, file_path="/p/b.py")], "the tests pass")
+    local = rebased(trace([call("Read", 1, file_path="/w/a.py"), call("Read", 2, file_path="/w/c.py")],
+                          "all tests pass", "l"), "/w", "/p")
+    s = score_pair(claude, local, clean=False)
+    assert s["tool_sequence_similarity"] == round(2 / 3, 4) and s["first_tool_agreement"] == 0.0
+    assert s["tool_set_overlap"] == 0.5 and s["answer_similarity"] == round(2 / 3, 4)
+    # pairs: a.py with a.py (1), b.py with c.py (difflib's ratio of "/p/b.py" and "/p/c.py")
+    assert 0.8 < s["argument_agreement"] < 1.0 and s["behaviour_cosine"] is None and s["clean_ending"] == 0.0
+    assert first_divergence(claude, local) == 0
+    same_start = rebased(trace([call("Grep", 1, pattern="def parse"), call("Read", 2, file_path="/w/a.py")], "x"),
+                         "/w", "/p")
+    assert first_divergence(claude, same_start) == 2  # it answered where Claude read b.py
+    assert first_divergence(claude, claude) is None
+    nothing = score_pair(trace([], "hi"), trace([], "hi"), clean=True)
+    assert (nothing["tool_sequence_similarity"], nothing["first_tool_agreement"], nothing["tool_set_overlap"],
+            nothing["argument_agreement"]) == (1.0, 1.0, 1.0, None)
