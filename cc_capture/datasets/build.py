@@ -199,8 +199,11 @@ def _origins(rows: dict[str, list[dict]]) -> dict[str, int]:
 
 
 def _save_hf(path: Path, rows: dict[str, list[dict]]) -> None:
-    """The same rows as a `datasets.DatasetDict` folder (`load_from_disk`), for trl."""
+    """The same rows as a `datasets.DatasetDict` folder (`load_from_disk`), for trl. Every row gets every
+    key any row has (null where it has none): `Dataset.from_list` keeps only the first row's keys, so a
+    pair's `compare_id` or `run_id` after a pair without one would be lost."""
     from datasets import Dataset, DatasetDict
 
-    DatasetDict({split: Dataset.from_list(items) for split, items in rows.items() if items}).save_to_disk(
-        str(path / "hf"))
+    keys = list(dict.fromkeys(k for items in rows.values() for r in items for k in r))
+    DatasetDict({split: Dataset.from_list([{k: r.get(k) for k in keys} for r in items])
+                 for split, items in rows.items() if items}).save_to_disk(str(path / "hf"))
