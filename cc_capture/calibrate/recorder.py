@@ -45,7 +45,7 @@ class MessagesRecorder:
                 self.end_headers()
 
             def do_GET(self) -> None:
-                self._json(200, {})
+                self._json(200, recorder.answer_get(self.path.split("?")[0]))
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -97,6 +97,10 @@ class MessagesRecorder:
     def reply_for(self, req: dict[str, Any]) -> list[dict[str, Any]]:
         """The assistant's content blocks for a request: a short text, which ends the turn."""
         return [text("OK")]
+
+    def answer_get(self, path: str) -> Any:
+        """The JSON a GET of `path` is answered with (Claude Code's own GETs need nothing)."""
+        return {}
 
     def first_with_tools(self) -> dict[str, Any] | None:
         """The first request of the main conversation (side requests for titles and the like carry no tools)."""

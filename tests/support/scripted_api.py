@@ -9,29 +9,44 @@ the number of assistant messages already in the request. Requests that carry no 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from cc_capture.calibrate.recorder import MODEL, MessagesRecorder, text, tool  # noqa: F401  (the tests' vocabulary)
 
 
 @dataclass
 class Scenario:
-    """Assistant turns for the conversation whose first user message contains `marker`."""
+    """Assistant turns for the conversation whose first user message contains `marker`; a turn may
+    be a function of the request (to use what only the request says, such as the working folder)."""
 
     marker: str
-    turns: list[list[dict[str, Any]]]
+    turns: list[list[dict[str, Any]] | Callable[[dict[str, Any]], list[dict[str, Any]]]]
 
 
 class ScriptedAPI(MessagesRecorder):
-    def __init__(self, scenarios: list[Scenario] | None = None) -> None:
+    """`ollama_models`: standing in for Ollama's /v1/messages, also answer GET /api/version and
+    /api/tags as Ollama does (docs/api.md), listing these models."""
+
+    def __init__(self, scenarios: list[Scenario] | None = None, ollama_models: list[str] | None = None) -> None:
         super().__init__()
         self.scenarios = scenarios or []
         self.unmatched: list[str] = []
+        self.ollama_models = ollama_models
 
     def __enter__(self) -> "ScriptedAPI":
         super().__enter__()
         return self
+
+    def answer_get(self, path: str) -> Any:
+        if self.ollama_models is not None and path == "/api/version":
+            return {"version": "0.14.0"}
+        if self.ollama_models is not None and path == "/api/tags":
+            return {"models": [{"name": m, "model": m, "modified_at": "2026-01-16T00:00:00Z", "size": 1,
+                                "digest": "0" * 64, "details": {"format": "gguf", "family": "llama"}}
+                               for m in self.ollama_models]}
+        return {}
 
     def reply_for(self, req: dict[str, Any]) -> list[dict[str, Any]]:
         messages = req.get("messages") or []
@@ -42,10 +57,17 @@ class ScriptedAPI(MessagesRecorder):
         for sc in self.scenarios:
             if sc.marker in first:
                 if n_assistant < len(sc.turns):
-                    return sc.turns[n_assistant]
+                    turn = sc.turns[n_assistant]
+                    return turn(req) if callable(turn) else turn
                 return [text("Nothing more to do.")]
         self.unmatched.append(first[:200])
         return [text("No scenario matched.")]
+
+
+def working_folder(request: dict[str, Any]) -> str:
+    """The folder Claude Code says it works in (its environment note in the conversation)."""
+    notes = "\n".join(_text_of(m) for m in request.get("messages") or [])
+    return re.search(r"Primary working directory: (.+)", notes).group(1).strip()
 
 
 def _text_of(message: dict[str, Any]) -> str:
