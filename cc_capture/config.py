@@ -7,10 +7,13 @@ folder and can be overridden by `CC_CAPTURE_<SECTION>__<NAME>` environment varia
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -235,6 +238,12 @@ class LearningSettings(BaseModel):
                                                                  "behind `nice`")
     min_dpo_pairs: int = Field(20, ge=1, description="the pipeline trains DPO only with this many preference pairs")
 
+    @field_validator("pipeline_command", mode="before")
+    @classmethod
+    def _command_words(cls, value: Any) -> Any:
+        """A command given as one string (an environment variable) is split as a shell would."""
+        return shlex.split(value) if isinstance(value, str) else value
+
     @field_validator("window")
     @classmethod
     def _window_not_empty(cls, value: str) -> str:
@@ -257,6 +266,17 @@ class Settings(BaseModel):
     compare: CompareSettings = Field(default_factory=CompareSettings)
 
 
+def _env_value(value: str) -> Any:
+    """An environment value as TOML would give it: a JSON list (`["nice", "ccd"]`) or table is
+    parsed, so list settings can be set there too; anything else stays text for pydantic."""
+    if value.lstrip()[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            pass
+    return value
+
+
 def load_settings(paths: Paths | None = None) -> Settings:
     """Read `config.toml` (if any) and `CC_CAPTURE_<SECTION>__<NAME>` overrides into Settings."""
     paths = paths or Paths()
@@ -273,7 +293,7 @@ def load_settings(paths: Paths | None = None) -> Settings:
     for key, value in os.environ.items():
         section, _, name = key[len(prefix):].partition("__")
         if key.startswith(prefix) and name and section.lower() in Settings.model_fields:
-            raw.setdefault(section.lower(), {})[name.lower()] = value
+            raw.setdefault(section.lower(), {})[name.lower()] = _env_value(value)
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as e:

@@ -491,8 +491,20 @@ def _v10(db: Database) -> None:
     )
 
 
+def _v11(db: Database) -> None:
+    db.executescript(
+        """
+        -- which process runs a pipeline (pid and start time: a reused pid is not it) and its heartbeat
+        ALTER TABLE pipelines ADD COLUMN pid INTEGER;
+        ALTER TABLE pipelines ADD COLUMN pid_start TEXT;
+        ALTER TABLE pipelines ADD COLUMN heartbeat_at REAL;
+        ALTER TABLE schedule_decisions ADD COLUMN pid_start TEXT;
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
 
 
 def _private_file(path: Path) -> None:

@@ -153,6 +153,9 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, dpo: bo
     manifest = {
         "kind": kind, "created_at": store.iso(time.time()), "extractor_version": EXTRACTOR_VERSION,
         "counts": {s: len(r) for s, r in rows.items()}, "traces": len(traces), "trace_ids_sha256": ids_hash,
+        # the data snapshot: the newest capture time among the traces (what the scheduler counts new data from)
+        "captured_until": db.execute("SELECT max(coalesce(t.ended_at, t.started_at)) FROM traces t JOIN json_each(?) j "
+                                     "ON j.value = t.trace_id", [json.dumps(trace_ids)]).fetchone()[0],
         "sessions": {s: len({r["session_id"] for r in items}) for s, items in rows.items()},
         "duplicates_dropped": duplicates, "redacted_again": redacted_again, "include_synthetic": include_synthetic,
         "origins": _origins(rows) if dpo else None,
