@@ -209,6 +209,8 @@ def test_stored_comparison_is_listed_and_shown_again(compared):
     assert again["summary"] == report["summary"] and len(again["items"]) == 2
     table = ccd_in(env, "compare", "--list").stdout
     assert report["compare_id"] in table and "cc-capture:latest" in table
+    shown = ccd_in(env, "compare", "--show", report["compare_id"]).stdout
+    assert FOLLOW in shown and DIVERGE in shown and "step 1" in shown and "preference pair" in shown
 
 
 def test_the_divergence_is_a_dpo_pair_and_local_traces_stay_out_of_sft(compared):

@@ -98,6 +98,8 @@ def _replay(db: store.Database, settings: Settings, candidate: Candidate, model:
     try:
         with worktree(candidate.root, candidate.commit) as tree:
             top = str(tree.resolve())
+            if not (tree / candidate.subdir).is_dir():
+                raise WorktreeError(f"the session's folder {candidate.subdir} is not in commit {candidate.commit[:12]}")
             invocation = local_invocation(settings.deploy, settings.compare, tree / candidate.subdir,
                                           prompt=candidate.prompt, tag=model, allow_edits=allow_edits,
                                           session_id=session_id,
@@ -105,7 +107,7 @@ def _replay(db: store.Database, settings: Settings, candidate: Candidate, model:
             with store.transaction(db) as conn:
                 store.register_local_session(conn, session_id, model, compare_id)
             return Replay(candidate, session_id, top, run_print(invocation), None)
-    except (WorktreeError, LaunchError) as e:
+    except (WorktreeError, LaunchError, OSError) as e:
         return Replay(candidate, session_id, top, None, str(e))
 
 
