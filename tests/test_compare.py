@@ -16,7 +16,7 @@ from unittest import mock
 import pytest
 
 from cc_capture import daemon, store
-from cc_capture.config import CompareSettings, DatasetSettings, DeploySettings, Settings
+from cc_capture.config import CompareSettings, DatasetSettings, DeploySettings, Settings, SystemPromptChoice
 from cc_capture.datasets.build import split_of
 from cc_capture.pipeline.compare import CompareError, run_compare
 from cc_capture.scheduler.state import qualifying_since
@@ -232,7 +232,7 @@ def test_the_divergence_is_a_dpo_pair_and_local_traces_stay_out_of_sft(compared)
 
     paths, report = compared["paths"], compared["report"]
     db = store.connect(paths.db)
-    dpo = build(db, paths.datasets, DatasetSettings(), dpo=True)
+    dpo = build(db, paths.datasets, DatasetSettings(), SystemPromptChoice.COMPACT, dpo=True)
     rows = [json.loads(line) for split in ("train", "eval") for line in
             (dpo.path / f"{split}.jsonl").read_text().splitlines()]
     assert dpo.manifest["origins"] == {"self_correction": 1, "compare": 2}  # one from each comparison
@@ -250,7 +250,7 @@ def test_the_divergence_is_a_dpo_pair_and_local_traces_stay_out_of_sft(compared)
     hf = load_from_disk(str(dpo.path / "hf"))["eval"]  # after the self-correction pair, its keys are kept
     assert {r["compare_id"] for r in hf if r["origin"] == "compare"} == {report["compare_id"],
                                                                          compared["edits"]["compare_id"]}
-    sft = build(db, paths.datasets, DatasetSettings())
+    sft = build(db, paths.datasets, DatasetSettings(), SystemPromptChoice.COMPACT)
     assert sft.manifest["traces"] == 2
     trace_ids = {json.loads(line)["trace_id"] for s in ("train", "eval")
                  for line in (sft.path / f"{s}.jsonl").read_text().splitlines()}

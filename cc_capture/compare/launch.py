@@ -136,7 +136,10 @@ def local_invocation(deploy: DeploySettings, compare: CompareSettings, cwd: Path
                 # the context Ollama gives the model ([deploy] num_ctx), so Claude Code compacts in time
                 # (it assumes 1M tokens for a model name it does not know)
                 "CLAUDE_CODE_MAX_CONTEXT_TOKENS": str(deploy.num_ctx),
-                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"})
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                # no attribution header: it would put a per-prompt fingerprint first in the system
+                # prompt, which the model is not trained with (`ccd calibrate` records without it)
+                "CLAUDE_CODE_ATTRIBUTION_HEADER": "0"})
     env.update(dict.fromkeys(_MODEL_VARIABLES, tag))
     return LocalInvocation(argv=argv, env=env, cwd=Path(cwd), tag=tag, session_id=session_id,
                            timeout_s=(timeout_s or compare.timeout_s) if prompt is not None else None, stdin=prompt)
