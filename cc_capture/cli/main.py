@@ -481,6 +481,8 @@ def train(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps."),
     dataset: Optional[Path] = typer.Option(None, "--dataset", help="A folder from `ccd dataset build`."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted run from its checkpoint."),
+    from_run: Optional[str] = typer.Option(None, "--from-run", metavar="RUN",
+                                           help="DPO, GRPO: the SFT run to start from (default: the latest)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Train (in a subprocess, with checkpoints and a log) and record the run."""
@@ -496,7 +498,8 @@ def train(
     db, paths = _db(), _paths()
     try:
         run_id = launch.resumable(db, resume) if resume else launch.create(
-            db, paths, _settings(), chosen, base_model=base_model, max_steps=max_steps, dataset=dataset)
+            db, paths, _settings(), chosen, base_model=base_model, max_steps=max_steps, dataset=dataset,
+            from_run=from_run)
     except launch.LaunchError as e:
         fail(str(e))
     columns = [TextColumn("training {task.fields[phase]}"), BarColumn(), MofNCompleteColumn(),
