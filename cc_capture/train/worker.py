@@ -125,7 +125,7 @@ def _last_checkpoint(run_dir: RunDir) -> str | None:
 def _merged_sft(db, run: dict, run_dir: RunDir) -> tuple[str, str]:
     """DPO and GRPO train on the SFT model the run was created with (`launch.create` chose it): its
     adapter merged into its base, saved once; and the id of that SFT run."""
-    from_run = (run["artifacts"] or {}).get("from_run")
+    from_run = run["artifacts"].get("from_run")
     sft = runs.get(db, from_run) if from_run else None
     if sft is None:
         raise RuntimeError(f"run {run['run_id']} names no SFT run to start from: create it with `ccd train`")
