@@ -284,7 +284,7 @@ def _compare_scenario(project):
 
 def test_import_equals_live_capture(claude_bin, world, tmp_path):
     """The same session, captured live by hooks and imported from its transcript into another store."""
-    from cc_capture.transcripts.importer import import_paths
+    from cc_capture.transcripts.bulk import import_paths
 
     home, project, paths = world
     run(claude_bin, world, _compare_scenario(project), "CMP-MARKER go", "--allowedTools", "Edit")

@@ -19,6 +19,7 @@ LAYERS = [
     ("signals", {"signals"}),
     ("readers", {"ingest", "transcripts"}),
     ("ground", {"store", "redact", "journal", "config", "paths", "homelock", "health", "claude_format", "fields",
+                "merge_policy",
                 "hooks_install", "logfiles", "workers", "learning_state", "__init__"}),
 ]
 NEIGHBOURS_MAY_IMPORT = {"cli", "daemon", "learning", "ground"}  # the daemon runs the scheduler; config uses paths

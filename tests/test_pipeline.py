@@ -11,8 +11,9 @@ from cc_capture.config import Settings
 from cc_capture.pipeline.ingest import ingest_once
 from cc_capture.pipeline.transcripts import import_transcripts
 from cc_capture.signals.runner import compute_pending
-from cc_capture.transcripts import importer
-from cc_capture.transcripts.importer import discover, import_paths
+from cc_capture.transcripts import bulk
+from cc_capture.transcripts.bulk import import_paths
+from cc_capture.transcripts.discovery import discover
 from conftest import emit
 
 
@@ -35,7 +36,7 @@ def _signals(db) -> list:
 def test_import_computes_signals_as_it_commits(shared, tmp_path, monkeypatch):
     """Signals of the traces each commit made durable are computed right after it, and are the
     signals a separate pass computes."""
-    monkeypatch.setattr(importer, "COMMIT_EVERY_S", 0.0)  # a commit after every session
+    monkeypatch.setattr(bulk, "COMMIT_EVERY_S", 0.0)  # a commit after every session
     roots = [shared / "transcripts", shared / "transcripts-more"]
     db = store.connect(tmp_path / "as-it-goes.db")
     left: list[int] = []

@@ -244,7 +244,8 @@ def import_cmd(
     from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from cc_capture.pipeline.transcripts import import_transcripts
-    from cc_capture.transcripts.importer import default_workers, discover
+    from cc_capture.transcripts.bulk import default_workers
+    from cc_capture.transcripts.discovery import discover
 
     settings = _settings()
     roots = list(paths) if paths else settings.capture.roots()

@@ -14,7 +14,9 @@ from typing import Callable
 from cc_capture.config import Settings
 from cc_capture.signals.runner import ComputeResult, compute, pending
 from cc_capture.store import Database
-from cc_capture.transcripts.importer import ImportStats, SessionFiles, import_sessions
+from cc_capture.transcripts.bulk import import_sessions
+from cc_capture.transcripts.discovery import SessionFiles
+from cc_capture.transcripts.importer import ImportStats
 
 
 @dataclass
@@ -31,7 +33,7 @@ class TranscriptImport:
 def import_transcripts(db: Database, sessions: dict[str, SessionFiles], settings: Settings, workers: int = 0,
                        rescan: bool = False, progress: Callable[[SessionFiles], None] | None = None,
                        signals_progress: Callable[[int], Callable[[], None]] | None = None) -> TranscriptImport:
-    """Import these sessions (transcripts.importer, with `workers` processes reading ahead, and
+    """Import these sessions (transcripts.bulk, with `workers` processes reading ahead, and
     `rescan` to import again sessions redacted by older rules), computing
     the signals of the traces they close as it goes, then those of any other queued trace.
     `signals_progress(n)`, if given, is called before those last n are computed and returns what to
