@@ -9,7 +9,6 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
 from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
@@ -209,6 +208,8 @@ def ingest(as_json: bool = JSON_OPT) -> None:
     """Ingest the journal once, now (the daemon does this continuously)."""
     from cc_capture.homelock import HomeBusy
     from cc_capture.pipeline.ingest import ingest_once
+
+    from cc_capture import daemon as daemon_mod
 
     paths = _paths().ensure()
     if daemon_mod.info(paths).running:
@@ -579,6 +580,8 @@ def daemon_run() -> None:
 @daemon_app.command("start")
 def daemon_start() -> None:
     """Start the daemon in the background (log: logs/daemon.log under the data folder)."""
+    from cc_capture import daemon as daemon_mod
+
     try:
         d = daemon_mod.start(_paths())
     except daemon_mod.DaemonError as e:
@@ -591,6 +594,8 @@ def daemon_start() -> None:
 @daemon_app.command("stop")
 def daemon_stop() -> None:
     """Stop the background daemon. Hooks keep journaling; nothing is lost."""
+    from cc_capture import daemon as daemon_mod
+
     try:
         stopped = daemon_mod.stop(_paths())
     except daemon_mod.DaemonError as e:
@@ -605,6 +610,8 @@ def daemon_status(
                               "exit 1 with its reason if it dies first."),
 ) -> None:
     """Whether the daemon runs, its pid and uptime, warnings, or why its last start failed."""
+    from cc_capture import daemon as daemon_mod
+
     if wait:
         try:
             daemon_mod.wait_ready(_paths())
