@@ -10,18 +10,17 @@ than write.
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cc_capture import store
+from cc_capture import redact, store
 from cc_capture.config import GateSettings, Settings
 from cc_capture.signals import runner
 from cc_capture.signals.runner import ComputeResult, Derived, compute, pending
 from cc_capture.store import Database
-from cc_capture.transcripts.bulk import import_sessions
+from cc_capture.transcripts import bulk
 from cc_capture.transcripts.discovery import SessionFiles
 from cc_capture.transcripts.importer import ImportStats
 
@@ -40,8 +39,11 @@ _worker_db: Database | None = None
 _worker_gates: GateSettings | None = None
 
 
-def _open_worker(db_path: str, gates: dict) -> None:
+def _open_worker(db_path: str, gates: dict, *email_rules) -> None:
+    """A worker that parses and redacts (`bulk.worker_pool`'s, under the importing process's e-mail
+    policy) and computes signals from its own connection to the store."""
     global _worker_db, _worker_gates
+    redact.configure(*email_rules)
     _worker_db = store.connect(Path(db_path), migrate=False)
     _worker_gates = GateSettings(**gates)
 
@@ -52,13 +54,13 @@ def _derive(trace_ids: list[str]) -> list[Derived]:
 
 
 class SignalWorkers:
-    """Signals computed by worker processes and stored by this one (the writer), in its transactions."""
+    """Worker processes that parse ahead for the import and compute signals of what it committed;
+    this process (the writer) stores those in its transactions."""
 
     def __init__(self, db: Database, gates: GateSettings, workers: int) -> None:
         (path,) = [row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main"]
         self.db = db
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_open_worker, initargs=(path, gates.model_dump()))
+        self.pool = bulk.worker_pool(workers, _open_worker, (path, gates.model_dump(), *redact.email_rules()))
         self.running: list[Future] = []
 
     def submit(self, trace_ids: list[str]) -> None:
@@ -83,13 +85,15 @@ class SignalWorkers:
 def import_transcripts(db: Database, sessions: dict[str, SessionFiles], settings: Settings, workers: int = 0,
                        rescan: bool = False, progress: Callable[[SessionFiles], None] | None = None,
                        signals_progress: Callable[[int], Callable[[], None]] | None = None) -> TranscriptImport:
-    """Import these sessions (transcripts.bulk, with `workers` processes reading ahead and as many
-    computing signals, and `rescan` to import again sessions redacted by older rules), computing
+    """Import these sessions (transcripts.bulk, with `workers` processes reading ahead and computing
+    signals, and `rescan` to import again sessions redacted by older rules), computing
     the signals of the traces they close as it goes, then those of any other queued trace.
     `signals_progress(n)`, if given, is called before those last n are computed and returns what to
     call after each."""
     done = TranscriptImport(ImportStats())
-    signals = SignalWorkers(db, settings.gates, workers) if workers >= 1 else None
+    plan = bulk.plan_reads(db, sessions, workers, rescan)
+    # worker processes only for an import worth them (bulk.PARALLEL_MIN_BYTES); else all in this one
+    signals = SignalWorkers(db, settings.gates, workers) if plan.parallel(workers) else None
 
     def committed(traces: set[str]) -> None:
         if signals is None:
@@ -99,8 +103,8 @@ def import_transcripts(db: Database, sessions: dict[str, SessionFiles], settings
             signals.submit(pending(db, traces))
 
     try:
-        done.stats = import_sessions(db, sessions, progress, workers, settings.capture.max_output_chars, rescan,
-                                     committed)
+        done.stats = bulk.import_sessions(db, sessions, progress, workers, settings.capture.max_output_chars, rescan,
+                                          committed, plan, signals.pool if signals else None)
         if signals is not None:
             done.signals.add(signals.store_done(wait=True))
     finally:

@@ -75,27 +75,59 @@ def import_paths(db, paths: Iterable[Path], progress: Callable[[SessionFiles], N
     return import_sessions(db, discover(paths), progress, workers, max_output_chars, rescan)
 
 
-def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[SessionFiles], None] | None = None,
-                    workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
-                    rescan: bool = False, committed: Callable[[set[str]], None] | None = None) -> ImportStats:
-    """Import these sessions (`discover`'s); a failing one is reported and stores nothing. With
-    `workers`, that many processes read, parse and redact the files ahead while this one
-    assembles and stores. With `rescan`, a session whose earlier import was redacted by older
-    rules (`stale_sessions`) is imported again from its first line, replacing what that import
-    stored (see `forget_import`). `committed` is told, after each commit, the traces that the
-    sessions it made durable changed (no later session of this import changes them again)."""
-    stats = ImportStats()
+@dataclass
+class ReadPlan:
+    """What an import will read: the sessions read again from their start (`rescan`), and, when
+    it has workers, the unread byte ranges of every file (start, stop, session folder) by session."""
+
+    stale: set[str]
+    ranges: dict[str, dict[Path, tuple[int, int, Path]]]
+
+    def parallel(self, workers: int) -> bool:
+        """Worth worker processes: below PARALLEL_MIN_BYTES starting them costs more than they save."""
+        unread_bytes = sum(stop - start for files in self.ranges.values() for start, stop, _ in files.values())
+        return workers >= 1 and unread_bytes >= PARALLEL_MIN_BYTES
+
+
+def plan_reads(db, sessions: dict[str, SessionFiles], workers: int = 0, rescan: bool = False) -> ReadPlan:
     stale = stale_sessions(db, sessions) if rescan else set()
-    stats.rescanned = len(stale)
-    plan: dict[str, dict[Path, tuple[int, int, Path]]] = {}
+    ranges: dict[str, dict[Path, tuple[int, int, Path]]] = {}
     if workers >= 1:
         offsets = dict(db.execute("SELECT path, offset FROM transcript_offsets").fetchall())
-        plan = {sid: unread(files, {} if sid in stale else offsets) for sid, files in sessions.items()}
-    parallel = sum(stop - start for ranges in plan.values() for start, stop, _ in ranges.values()) >= PARALLEL_MIN_BYTES
-    writer = _SessionWriter(db, stats, max_output_chars, stale, committed)
+        ranges = {sid: unread(files, {} if sid in stale else offsets) for sid, files in sessions.items()}
+    return ReadPlan(stale, ranges)
+
+
+def worker_pool(workers: int, initializer: Callable[..., None] = redact.configure,
+                initargs: tuple = ()) -> ProcessPoolExecutor:
+    """Worker processes that parse and redact ahead (started fresh: `spawn`), under this process's
+    e-mail policy; a caller that gives them more to do (signals) passes its own initializer,
+    which must call `redact.configure(*redact.email_rules())` as read here."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer,
+                               initargs=initargs or redact.email_rules())
+
+
+def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[SessionFiles], None] | None = None,
+                    workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+                    rescan: bool = False, committed: Callable[[set[str]], None] | None = None,
+                    plan: ReadPlan | None = None, pool: ProcessPoolExecutor | None = None) -> ImportStats:
+    """Import these sessions (`discover`'s); a failing one is reported and stores nothing. With
+    `workers`, that many processes (`pool`, or a `worker_pool` of its own) read, parse and redact
+    the files ahead while this one assembles and stores. With `rescan`, a session whose earlier
+    import was redacted by older rules (`stale_sessions`) is imported again from its first line,
+    replacing what that import stored (see `forget_import`). `committed` is told, after each
+    commit, the traces that the sessions it made durable changed (no later session of this import
+    changes them again). `plan`: `plan_reads(db, sessions, workers, rescan)`, if made already."""
+    stats = ImportStats()
+    plan = plan or plan_reads(db, sessions, workers, rescan)
+    stats.rescanned = len(plan.stale)
+    writer = _SessionWriter(db, stats, max_output_chars, plan.stale, committed)
     try:
-        if workers >= 1 and parallel:
-            _import_ahead(writer, sessions, plan, workers, progress)
+        if plan.parallel(workers) and pool is not None:
+            _import_ahead(writer, sessions, plan.ranges, pool, workers, progress)
+        elif plan.parallel(workers):
+            with worker_pool(workers) as own:
+                _import_ahead(writer, sessions, plan.ranges, own, workers, progress)
         else:
             for sid, files in sessions.items():
                 writer.write(sid, files)
@@ -130,57 +162,55 @@ def forget_import(conn, session_id: str, files: SessionFiles | None = None) -> N
 
 
 def _import_ahead(writer: _SessionWriter, sessions: dict[str, SessionFiles],
-                  plan: dict[str, dict[Path, tuple[int, int, Path]]], workers: int,
+                  ranges: dict[str, dict[Path, tuple[int, int, Path]]], pool: ProcessPoolExecutor, workers: int,
                   progress: Callable[[SessionFiles], None] | None) -> None:
     """Sessions in order, their chunks parsed by worker processes a bounded distance ahead."""
     window = (2 * workers + 1) * CHUNK_BYTES  # bytes read ahead: bounds the memory they hold
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=redact.configure, initargs=redact.email_rules()) as pool:
-        queue: deque = deque()  # (session id, files, prefetched by path, bytes)
-        unsent: list[_Ahead] = []
-        unsent_bytes = ahead_bytes = 0
+    queue: deque = deque()  # (session id, files, prefetched by path, bytes)
+    unsent: list[_Ahead] = []
+    unsent_bytes = ahead_bytes = 0
 
-        def send() -> None:
-            """Hand the chunks not sent yet to a worker, as one batch (one round trip)."""
-            nonlocal unsent, unsent_bytes
-            if not unsent:
-                return
-            try:
-                batch = pool.submit(parse_chunks_encoded, [item.args for item in unsent])
-            except BrokenProcessPool:  # a worker died: what is left is parsed here
-                batch = None
-            for i, item in enumerate(unsent):
-                item.batch, item.index = batch, i
-            unsent, unsent_bytes = [], 0
+    def send() -> None:
+        """Hand the chunks not sent yet to a worker, as one batch (one round trip)."""
+        nonlocal unsent, unsent_bytes
+        if not unsent:
+            return
+        try:
+            batch = pool.submit(parse_chunks_encoded, [item.args for item in unsent])
+        except BrokenProcessPool:  # a worker died: what is left is parsed here
+            batch = None
+        for i, item in enumerate(unsent):
+            item.batch, item.index = batch, i
+        unsent, unsent_bytes = [], 0
 
-        def import_first() -> None:
-            nonlocal ahead_bytes
-            sid, files, prefetched, size = queue.popleft()
-            if unsent:
-                send()
-            writer.write(sid, files, prefetched)
-            ahead_bytes -= size
-            if progress:
-                progress(files)
+    def import_first() -> None:
+        nonlocal ahead_bytes
+        sid, files, prefetched, size = queue.popleft()
+        if unsent:
+            send()
+        writer.write(sid, files, prefetched)
+        ahead_bytes -= size
+        if progress:
+            progress(files)
 
-        for sid, files in sessions.items():
-            prefetched = {}
-            for path, (start, stop, session_dir) in plan[sid].items():
-                items = [_Ahead((path, at, min(at + CHUNK_BYTES, stop), session_dir, writer.max_output_chars))
-                         for at in range(start, stop, CHUNK_BYTES)]
-                prefetched[path] = Prefetched(start, items)
-                for item in items:
-                    unsent.append(item)
-                    unsent_bytes += item.args[2] - item.args[1]
-                    if unsent_bytes >= CHUNK_BYTES:
-                        send()
-            size = sum(stop - start for start, stop, _ in plan[sid].values())
-            queue.append((sid, files, prefetched, size))
-            ahead_bytes += size
-            while ahead_bytes >= window:
-                import_first()
-        while queue:
+    for sid, files in sessions.items():
+        prefetched = {}
+        for path, (start, stop, session_dir) in ranges[sid].items():
+            items = [_Ahead((path, at, min(at + CHUNK_BYTES, stop), session_dir, writer.max_output_chars))
+                     for at in range(start, stop, CHUNK_BYTES)]
+            prefetched[path] = Prefetched(start, items)
+            for item in items:
+                unsent.append(item)
+                unsent_bytes += item.args[2] - item.args[1]
+                if unsent_bytes >= CHUNK_BYTES:
+                    send()
+        size = sum(stop - start for start, stop, _ in ranges[sid].values())
+        queue.append((sid, files, prefetched, size))
+        ahead_bytes += size
+        while ahead_bytes >= window:
             import_first()
+    while queue:
+        import_first()
 
 
 class _SessionWriter:
