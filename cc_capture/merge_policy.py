@@ -48,13 +48,15 @@ def session_from_hooks(conn: sqlite3.Connection, session_id: str, cwd: str | Non
 
 
 def session_from_transcript(conn: sqlite3.Connection, session_id: str, cwd: str | None,
-                            transcript_path: str | None, ts: float | None) -> None:
+                            transcript_path: str | None, ts: float | None, git_branch: str | None) -> None:
     """A transcript's session: fills only what the hooks did not record."""
     conn.execute(
-        "INSERT INTO sessions (session_id, cwd, transcript_path, started_at, last_event_at) VALUES (?, ?, ?, ?, ?) "
+        "INSERT INTO sessions (session_id, cwd, transcript_path, started_at, last_event_at, git_branch) "
+        "VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(session_id) DO UPDATE SET cwd = coalesce(cwd, excluded.cwd), "
-        "transcript_path = coalesce(transcript_path, excluded.transcript_path)",
-        (session_id, cwd, transcript_path, ts, ts))
+        "transcript_path = coalesce(transcript_path, excluded.transcript_path), "
+        "git_branch = coalesce(git_branch, excluded.git_branch)",
+        (session_id, cwd, transcript_path, ts, ts, git_branch))
 
 
 def model_from_transcript(conn: sqlite3.Connection, trace_id: str, session_id: str | None, model: str) -> None:

@@ -18,7 +18,7 @@ LAYERS = [
     ("datasets", {"datasets"}),
     ("signals", {"signals"}),
     ("readers", {"ingest", "transcripts"}),
-    ("ground", {"store", "redact", "journal", "config", "paths", "homelock", "health", "claude_format", "fields",
+    ("ground", {"store", "redact", "journal", "config", "paths", "homelock", "health", "claude_format", "fields", "gitinfo",
                 "merge_policy",
                 "hooks_install", "logfiles", "workers", "learning_state", "__init__"}),
 ]

@@ -12,6 +12,7 @@ from rich.table import Table
 from cc_capture import hooks_install, status as status_mod, store
 from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
+from cc_capture.cli.compare import compare
 from cc_capture.cli.doctor import doctor
 from cc_capture.cli.pipeline_stop import pipeline_log, pipeline_stop
 from cc_capture.cli.schedule import schedule
@@ -39,6 +40,7 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(runs_app, name="runs")
 
 app.command()(browse)
+app.command()(compare)
 app.command()(schedule)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
@@ -120,6 +122,7 @@ def _trace_table(rows: list[dict], extra: str | None = None) -> None:
     table.add_column("trace", style="cyan", no_wrap=True)
     table.add_column("started (UTC)", no_wrap=True)
     table.add_column("status")
+    table.add_column("origin")
     table.add_column("tools", justify="right")
     table.add_column("prompt")
     table.add_column("workflow")
@@ -128,7 +131,8 @@ def _trace_table(rows: list[dict], extra: str | None = None) -> None:
         table.add_column(extra)
     for r in rows:
         cells = [
-            r["trace_id"][:8], (r["started_at"] or "")[:19].replace("T", " "), r["status"], str(r["n_tool_calls"]),
+            r["trace_id"][:8], (r["started_at"] or "")[:19].replace("T", " "), r["status"],
+            "[magenta]local[/]" if r["origin"] == "local" else r["origin"], str(r["n_tool_calls"]),
             one_line(r["prompt"], 50), one_line(" → ".join(r["tool_sequence"]), 40),
             {True: "[green]yes[/]", False: "no", None: "-"}[r["qualifies"]],
         ]

@@ -20,7 +20,7 @@ from cc_capture import store
 from cc_capture.config import DatasetSettings
 from cc_capture.paths import private_dir
 from cc_capture.datasets.conversation import conversations, estimate_tokens, tool_schemas
-from cc_capture.datasets.preferences import rating_pairs, self_correction_pairs
+from cc_capture.datasets.preferences import compare_pair, rating_pairs, rebased, self_correction_pairs
 from cc_capture.redact import redact_value
 from cc_capture.signals import EXTRACTOR_VERSION
 
@@ -44,8 +44,23 @@ def split_of(session_id: str, eval_percent: int) -> str:
 
 def _qualifying(db: store.Database, include_synthetic: bool) -> list[dict[str, Any]]:
     sql = ("SELECT t.trace_id FROM traces t JOIN signals s USING (trace_id) WHERE s.qualifies = 1"
-           + ("" if include_synthetic else " AND t.synthetic = 0") + " ORDER BY t.started_at, t.seq")
+           + ("" if include_synthetic else " AND t.synthetic = 0") + f" AND {store.NOT_LOCAL} ORDER BY t.started_at, t.seq")
     return [store.get_trace(db, r[0]) for r in db.execute(sql)]
+
+
+def _compare_pairs(db: store.Database, max_tool_output_tokens: int) -> list[dict[str, Any]]:
+    """The preference pairs `ccd compare` found (where the local model left Claude's path), rebuilt from
+    the two stored traces. Their prompts are held out, so the pairs fall in the eval split."""
+    pairs = []
+    for compare_id, trace_id, local_id, step, worktree, root in db.execute(
+            "SELECT i.compare_id, i.trace_id, i.local_trace_id, i.divergence, i.worktree, s.git_root "
+            "FROM comparison_items i JOIN traces t USING (trace_id) JOIN sessions s ON s.session_id = t.session_id "
+            "WHERE i.dpo_pair = 1 ORDER BY i.rowid").fetchall():
+        claude, local = store.get_trace(db, trace_id), store.get_trace(db, local_id)
+        if claude and local:
+            pairs.append(compare_pair(claude, rebased(local, worktree, root), step, compare_id,
+                                      max_tool_output_tokens))
+    return pairs
 
 
 def _recheck(values: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
@@ -108,7 +123,7 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, dpo: bo
         candidates += rating_pairs([t for t in everything if rated[t["trace_id"]] == "up"],
                                    [t for t in everything if rated[t["trace_id"]] == "down"],
                                    settings.max_tool_output_tokens)
-        extra, changed = _recheck(extra_pairs or [])
+        extra, changed = _recheck((extra_pairs or []) + _compare_pairs(db, settings.max_tool_output_tokens))
         candidates += extra
         redacted_again += changed
         examples = [(p["session_id"], dict(p, tools=tools)) for p in candidates]
@@ -138,6 +153,9 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, dpo: bo
     manifest = {
         "kind": kind, "created_at": store.iso(time.time()), "extractor_version": EXTRACTOR_VERSION,
         "counts": {s: len(r) for s, r in rows.items()}, "traces": len(traces), "trace_ids_sha256": ids_hash,
+        # the data snapshot: the newest capture time among the traces (what the scheduler counts new data from)
+        "captured_until": db.execute("SELECT max(coalesce(t.ended_at, t.started_at)) FROM traces t JOIN json_each(?) j "
+                                     "ON j.value = t.trace_id", [json.dumps(trace_ids)]).fetchone()[0],
         "sessions": {s: len({r["session_id"] for r in items}) for s, items in rows.items()},
         "duplicates_dropped": duplicates, "redacted_again": redacted_again, "include_synthetic": include_synthetic,
         "origins": _origins(rows) if dpo else None,
@@ -181,8 +199,11 @@ def _origins(rows: dict[str, list[dict]]) -> dict[str, int]:
 
 
 def _save_hf(path: Path, rows: dict[str, list[dict]]) -> None:
-    """The same rows as a `datasets.DatasetDict` folder (`load_from_disk`), for trl."""
+    """The same rows as a `datasets.DatasetDict` folder (`load_from_disk`), for trl. Every row gets every
+    key any row has (null where it has none): `Dataset.from_list` keeps only the first row's keys, so a
+    pair's `compare_id` or `run_id` after a pair without one would be lost."""
     from datasets import Dataset, DatasetDict
 
-    DatasetDict({split: Dataset.from_list(items) for split, items in rows.items() if items}).save_to_disk(
-        str(path / "hf"))
+    keys = list(dict.fromkeys(k for items in rows.values() for r in items for k in r))
+    DatasetDict({split: Dataset.from_list([{k: r.get(k) for k in keys} for r in items])
+                 for split, items in rows.items() if items}).save_to_disk(str(path / "hf"))

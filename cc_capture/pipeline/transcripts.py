@@ -64,6 +64,9 @@ class SignalWorkers:
         self.running: list[Future] = []
 
     def submit(self, trace_ids: list[str]) -> None:
+        if trace_ids:
+            with store.transaction(self.db) as conn:
+                runner.settle_sessions(conn, trace_ids)
         for start in range(0, len(trace_ids), SIGNALS_BATCH):
             self.running.append(self.pool.submit(_derive, trace_ids[start : start + SIGNALS_BATCH]))
 

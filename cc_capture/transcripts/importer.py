@@ -198,7 +198,7 @@ class Importer:
             if state.session is None and line.session_id:
                 state.session = line.session_id
                 merge_policy.session_from_transcript(self.conn, line.session_id, line.cwd,
-                                                    None if agent_file else str(path), ts)
+                                                    None if agent_file else str(path), ts, line.git_branch)
             if state.agent and state.agent.startswith("acompact"):
                 self.stats.skipped["compaction agent"] += 1
                 continue
