@@ -33,10 +33,18 @@ def _signals(db) -> list:
                       "ORDER BY trace_id").fetchall()
 
 
-def test_import_computes_signals_as_it_commits(shared, tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_import_computes_signals_as_it_commits(shared, tmp_path, monkeypatch, workers):
     """Signals of the traces each commit made durable are computed right after it, and are the
-    signals a separate pass computes."""
-    monkeypatch.setattr(bulk, "COMMIT_EVERY_S", 0.0)  # a commit after every session
+    signals a separate pass computes. With workers, extraction runs in those processes while the
+    import goes on, and the writer stores what they return."""
+    from cc_capture.transcripts import parser
+
+    monkeypatch.setattr(bulk, "COMMIT_EVERY_S", 0.0)  # a commit (and signals handed out) after every session
+    if workers:
+        monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", 0)  # the worker path whatever the size
+        monkeypatch.setattr(bulk, "CHUNK_BYTES", 256 << 10)
+        monkeypatch.setattr(parser, "CHUNK_BYTES", 256 << 10)
     roots = [shared / "transcripts", shared / "transcripts-more"]
     db = store.connect(tmp_path / "as-it-goes.db")
     left: list[int] = []
@@ -45,7 +53,7 @@ def test_import_computes_signals_as_it_commits(shared, tmp_path, monkeypatch):
         left.append(n)
         return lambda: None
 
-    done = import_transcripts(db, discover(roots), Settings(), signals_progress=tail)
+    done = import_transcripts(db, discover(roots), Settings(), workers=workers, signals_progress=tail)
     assert left == [0]  # nothing was left for the end
     assert done.signals.computed == len(_signals(db)) > 50 and done.signals.failed == 0
     assert db.execute("SELECT count(*) FROM dirty_traces d JOIN traces t USING (trace_id) "
@@ -55,28 +63,3 @@ def test_import_computes_signals_as_it_commits(shared, tmp_path, monkeypatch):
     import_paths(apart, roots)
     compute_pending(apart, Settings().gates)
     assert _signals(db) == _signals(apart)
-
-
-def test_signal_workers_store_what_the_importing_process_computes(shared, tmp_path, monkeypatch):
-    """With workers, extraction runs in processes of their own while the import goes on; the
-    writer stores what they return: the same signals as one process computes, none left queued."""
-    from cc_capture.transcripts import parser
-
-    monkeypatch.setattr(bulk, "COMMIT_EVERY_S", 0.0)  # a commit (and signals handed out) after every session
-    monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", 0)  # the worker path whatever the size
-    monkeypatch.setattr(bulk, "CHUNK_BYTES", 256 << 10)
-    monkeypatch.setattr(parser, "CHUNK_BYTES", 256 << 10)
-    roots = [shared / "transcripts", shared / "transcripts-more"]
-    db = store.connect(tmp_path / "workers.db")
-    left: list[int] = []
-
-    def tail(n: int):
-        left.append(n)
-        return lambda: None
-
-    done = import_transcripts(db, discover(roots), Settings(), workers=2, signals_progress=tail)
-    assert left == [0]  # every closed trace's signals came from the workers
-    assert done.signals.computed == len(_signals(db)) > 50 and done.signals.failed == 0
-    one = store.connect(tmp_path / "one.db")
-    assert import_transcripts(one, discover(roots), Settings()).signals.computed == done.signals.computed
-    assert _signals(db) == _signals(one)
