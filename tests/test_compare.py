@@ -58,6 +58,18 @@ def local_turns() -> list[Scenario]:
     return [follow, diverge]
 
 
+def edits_turns(outside: Path) -> list[Scenario]:
+    """With --allow-edits: an edit inside the worktree, then a write and a shell command outside it."""
+    return [Scenario(DIVERGE, [
+        read_parser,
+        lambda request: [text("I make it skip blank lines."),
+                         tool("Edit", file_path=working_folder(request) + "/parser.py", old_string="if l]",
+                              new_string="if l.strip()]")],
+        [text("And a note beside the project."), tool("Write", file_path=str(outside / "note.txt"), content="x")],
+        [text("And one by the shell."), tool("Bash", command=f"touch {outside}/shell.txt", description="touch")],
+        [text("Done: parse() skips blank lines now.")]])]
+
+
 def snapshot(project: Path) -> dict:
     """Everything a replay could have changed in the user's checkout."""
     files = {str(p.relative_to(project)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -112,8 +124,14 @@ def compared(tmp_path_factory):
             assert not ollama.unmatched
             local_models = {r["model"] for r in ollama.requests}
         down = ccd_in(env, "compare", check=False)  # the stand-in is gone: nothing listens there any more
+        with ScriptedAPI(edits_turns(root), ollama_models=["cc-capture:v1"]) as ollama:
+            env = dict(env, CC_CAPTURE_DEPLOY__OLLAMA_HOST=ollama.url)
+            edits = json.loads(ccd_in(env, "compare", "--limit", "1", "--allow-edits", "--model", "cc-capture:v1",
+                                      "--json").stdout)
+            assert not ollama.unmatched
         yield {"paths": paths, "env": env, "report": report, "project": project, "before": before,
-               "after": snapshot(project), "local_models": local_models, "refused": (missing, down)}
+               "after": snapshot(project), "local_models": local_models, "refused": (missing, down), "edits": edits,
+               "outside": root}
 
 
 def items_by_marker(report):
@@ -130,7 +148,8 @@ def test_the_local_model_runs_in_claude_code_and_is_captured_as_local(compared):
     assert diverge["local"]["tool_sequence"] == ["Grep"] and diverge["claude"]["tool_sequence"] == ["Glob", "Read"]
     db = store.connect(paths.db)
     traces = {t["trace_id"]: t for t in store.list_traces(db)}
-    assert len(traces) == 4
+    assert len(traces) == 5  # Claude's two, and three local runs (two here, one in the comparison with edits)
+    assert sorted(t["origin"] for t in traces.values()) == ["claude", "claude", "local", "local", "local"]
     for item in (follow, diverge):
         local = traces[item["local"]["trace_id"]]
         assert local["origin"] == "local" and local["qualifies"] is False and local["status"] == "completed"
@@ -139,7 +158,7 @@ def test_the_local_model_runs_in_claude_code_and_is_captured_as_local(compared):
         assert "cc-capture-compare-" in cwd and not Path(cwd).exists()  # its worktree, removed
     assert qualifying_since(db, None, False) == 2  # the local traces never count toward training
     listed = ccd_in(compared["env"], "traces", "list").stdout
-    assert listed.count("local") == 2
+    assert listed.count("local") == 3
     db.conn.close()
 
 
@@ -164,16 +183,28 @@ def test_scores_of_the_pair_that_follows_and_the_pair_that_diverges(compared):
 
 
 def test_nothing_outside_the_worktree_changed(compared):
-    assert compared["after"] == compared["before"]
+    assert compared["after"] == compared["before"]  # after both comparisons, the one with edits too
     assert not list(Path(compared["project"], ".git", "worktrees").glob("*"))
+    (item,) = compared["edits"]["items"]
+    assert item["prompt"].startswith(DIVERGE) and item["local"]["tool_sequence"] == ["Read", "Edit", "Write", "Bash"]
+    db = store.connect(compared["paths"].db)
+    calls = {c["name"]: c for c in store.get_trace(db, item["local"]["trace_id"])["tool_calls"]}
+    db.conn.close()
+    assert calls["Edit"]["status"] == "ok"  # inside the worktree: accepted
+    assert calls["Write"]["status"] != "ok" and calls["Bash"]["status"] != "ok"  # outside: refused
+    assert not (compared["outside"] / "note.txt").exists() and not (compared["outside"] / "shell.txt").exists()
 
 
 def test_stored_comparison_is_listed_and_shown_again(compared):
     env, report = compared["env"], compared["report"]
-    (past,) = json.loads(ccd_in(env, "compare", "--list", "--json").stdout)
+    latest, past = json.loads(ccd_in(env, "compare", "--list", "--json").stdout)  # the refused ones were not stored
     assert set(past) == documented_keys("compare --list")
     assert past["compare_id"] == report["compare_id"] and past["status"] == "done" and past["items"] == 2
     assert past["means"]["tool_sequence_similarity"] == 0.5 and past["dpo_pairs"] == 1 and past["change"] is None
+    edits = compared["edits"]["summary"]["scores"]
+    assert latest["model"] == "cc-capture:v1" and latest["items"] == 1
+    assert latest["previous"] == {"compare_id": report["compare_id"], "model": "cc-capture:latest"}
+    assert latest["change"]["tool_sequence_similarity"] == round(edits["tool_sequence_similarity"]["mean"] - 0.5, 4)
     again = json.loads(ccd_in(env, "compare", "--show", report["compare_id"], "--json").stdout)
     assert again["summary"] == report["summary"] and len(again["items"]) == 2
     table = ccd_in(env, "compare", "--list").stdout
@@ -189,8 +220,8 @@ def test_the_divergence_is_a_dpo_pair_and_local_traces_stay_out_of_sft(compared)
     dpo = build(db, paths.datasets, DatasetSettings(), dpo=True)
     rows = [json.loads(line) for split in ("train", "eval") for line in
             (dpo.path / f"{split}.jsonl").read_text().splitlines()]
-    assert dpo.manifest["origins"] == {"self_correction": 1, "compare": 1}
-    (pair,) = [r for r in rows if r["origin"] == "compare"]
+    assert dpo.manifest["origins"] == {"self_correction": 1, "compare": 2}  # one from each comparison
+    (pair,) = [r for r in rows if r["origin"] == "compare" and r["compare_id"] == report["compare_id"]]
     diverge = items_by_marker(report)[DIVERGE]
     assert pair["compare_id"] == report["compare_id"] and pair["step"] == 0
     assert pair["trace_ids"] == [diverge["trace_id"], diverge["local"]["trace_id"]]
@@ -202,7 +233,8 @@ def test_the_divergence_is_a_dpo_pair_and_local_traces_stay_out_of_sft(compared)
     from datasets import load_from_disk
 
     hf = load_from_disk(str(dpo.path / "hf"))["eval"]  # after the self-correction pair, its keys are kept
-    assert [r["compare_id"] for r in hf if r["origin"] == "compare"] == [report["compare_id"]]
+    assert {r["compare_id"] for r in hf if r["origin"] == "compare"} == {report["compare_id"],
+                                                                         compared["edits"]["compare_id"]}
     sft = build(db, paths.datasets, DatasetSettings())
     assert sft.manifest["traces"] == 2
     trace_ids = {json.loads(line)["trace_id"] for s in ("train", "eval")

@@ -670,3 +670,42 @@ def test_kill_9_of_the_daemon_mid_pipeline_the_restarted_daemon_adopts_it(paths)
         daemon.stop(paths)
         if run:
             kill(run["pid"])
+
+
+def test_the_pipeline_honours_include_synthetic_and_new_data_counts_from_its_dataset(paths, monkeypatch):
+    """`[learning] include_synthetic` reaches the pipeline's dataset; min_new_traces counts the
+    traces captured after the newest one the last pipeline's dataset held, so a later pipeline that
+    built no dataset (skipped before it) does not reset the count."""
+    pytest.importorskip("trl", reason="the training extra is not installed")
+    from cc_capture.pipeline import run as pipeline
+    from cc_capture.scheduler.state import store_state
+    from conftest import ingest_all
+    from test_training import LONG, session
+
+    def captured(sid):
+        session(paths, sid, f"List the Python files in package {sid} and count them",
+                [[("Bash", {"command": f"ls {sid}"}, "a.py\nb.py", True)],
+                 [("Read", {"file_path": f"{sid}/a.py"}, "def f(): pass", True)]], f"There are 2 files. {LONG}")
+        ingest_all(paths)
+
+    for k in range(8):
+        captured(f"s{k}")
+    db = store.connect(paths.db)
+    db.execute("UPDATE traces SET synthetic = 1 WHERE session_id = 's0'")  # as a bootstrap trace is
+    real_step = pipeline._step
+    monkeypatch.setattr(pipeline, "_step", lambda name, *a: real_step(name, *a) if name == "dataset" else "stub")
+    for include in (False, True):
+        (paths.home / "config.toml").write_text(f"[datasets]\neval_percent = 30\n[learning]\n"
+                                                f"include_synthetic = {str(include).lower()}\n")
+        p = pipeline.run(db, paths, load_settings(paths))
+        manifest = json.loads((Path(p.state["dataset"]) / "manifest.json").read_text())
+        assert manifest["include_synthetic"] is include and manifest["traces"] == (8 if include else 7)
+    learning = LearningSettings()
+    assert p.state["captured_until"] == db.execute("SELECT max(ended_at) FROM traces").fetchone()[0]
+    assert store_state(db, learning, None).new_traces == 0
+    captured("s8")
+    assert store_state(db, learning, None).new_traces == 1
+    with store.transaction(db) as conn:  # a later pipeline that stopped before building a dataset
+        conn.execute("INSERT INTO pipelines (pipeline_id, status, outcome, started_at, ended_at) "
+                     "VALUES ('later', 'finished', 'skipped', ?, ?)", (datetime.now().timestamp(),) * 2)
+    assert store_state(db, learning, None).new_traces == 1

@@ -44,7 +44,8 @@ def split_of(session_id: str, eval_percent: int) -> str:
 
 def _qualifying(db: store.Database, include_synthetic: bool) -> list[dict[str, Any]]:
     sql = ("SELECT t.trace_id FROM traces t JOIN signals s USING (trace_id) WHERE s.qualifies = 1"
-           + ("" if include_synthetic else " AND t.synthetic = 0") + f" AND {store.NOT_LOCAL} ORDER BY t.started_at, t.seq")
+           + ("" if include_synthetic else " AND t.synthetic = 0")
+           + f" AND {store.NOT_LOCAL} ORDER BY t.started_at, t.seq")
     return [store.get_trace(db, r[0]) for r in db.execute(sql)]
 
 

@@ -149,7 +149,8 @@ def _record(db: store.Database, settings: Settings, compare_id: str, replay: Rep
         status, error = ItemStatus.FAILED, replay.error
     else:
         status = _status(replay.run, local)
-        error = None if status is ItemStatus.OK else (replay.run.stderr.strip() or replay.run.stdout.strip())[-500:] or None
+        printed = replay.run.stderr.strip() or replay.run.stdout.strip()
+        error = None if status is ItemStatus.OK else printed[-500:] or None
     scores: dict[str, Any] = dict.fromkeys((*SCORES, *STEPS)) | {"clean_ending": 0.0}
     divergence, pair = None, False
     if local is not None:
