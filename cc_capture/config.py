@@ -201,6 +201,24 @@ class DeploySettings(BaseModel):
         return f"{self.model_name}:latest"
 
 
+class SystemPromptChoice(str, Enum):
+    """Which system prompt the local model runs with inside Claude Code, and is trained and evaluated
+    with (README "The local model inside Claude Code" says why the default is compact)."""
+
+    CLAUDE_CODE = "claude_code"  # Claude Code's own
+    COMPACT = "compact"  # cc-capture's short one, given with --system-prompt (it replaces Claude Code's)
+
+
+class LocalSettings(BaseModel):
+    """How the local model runs inside Claude Code (`ccd local`, `ccd compare`), and therefore what
+    datasets train it with (cc_capture.datasets.inference)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system_prompt: SystemPromptChoice = Field(SystemPromptChoice.COMPACT,
+                                              description="claude_code: Claude Code's own; compact: cc-capture's")
+
+
 class CompareSettings(BaseModel):
     """How the real Claude Code is run on the local model (cc_capture.compare): `ccd compare`, `ccd local`."""
 
@@ -264,6 +282,7 @@ class Settings(BaseModel):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     learning: LearningSettings = Field(default_factory=LearningSettings)
     compare: CompareSettings = Field(default_factory=CompareSettings)
+    local: LocalSettings = Field(default_factory=LocalSettings)
 
 
 def _env_value(value: str) -> Any:

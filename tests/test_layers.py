@@ -14,7 +14,7 @@ LAYERS = [
     ("daemon", {"daemon", "scheduler", "status", "doctor"}),  # status: what `ccd status` gathers, the
     # scheduler's state included; doctor: the checks of `ccd doctor`, over status's pieces
     ("pipeline", {"pipeline"}),
-    ("learning", {"train", "evaluate", "export", "deploy", "compare", "browse"}),
+    ("learning", {"train", "evaluate", "export", "deploy", "compare", "calibrate", "browse"}),
     ("datasets", {"datasets"}),
     ("signals", {"signals"}),
     ("readers", {"ingest", "transcripts"}),

@@ -149,7 +149,8 @@ def _step(name: str, db: store.Database, paths: Paths, settings: Settings, p: Pi
 
     if name == "dataset":
         try:
-            built = build(db, paths.datasets, settings.datasets, include_synthetic=settings.learning.include_synthetic)
+            built = build(db, paths.datasets, settings.datasets, settings.local.system_prompt,
+                          include_synthetic=settings.learning.include_synthetic)
             from_dataset(built.path, settings.evaluate.max_items)  # is there a held-out item to judge by?
         except (DatasetError, EvalSetError) as e:  # nothing to learn from, or nothing to judge a model by
             raise Skip(str(e), final=True) from e
@@ -161,7 +162,7 @@ def _step(name: str, db: store.Database, paths: Paths, settings: Settings, p: Pi
         return f"run {run_id}"
     if name == "dpo":
         try:
-            built = build(db, paths.datasets, settings.datasets, dpo=True,
+            built = build(db, paths.datasets, settings.datasets, settings.local.system_prompt, dpo=True,
                           include_synthetic=settings.learning.include_synthetic)
         except DatasetError as e:
             raise Skip(f"no preference pairs: {e}") from e
