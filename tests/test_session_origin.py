@@ -10,7 +10,7 @@ from cc_capture.config import LearningSettings, Settings
 from cc_capture.pipeline.ingest import locate_sessions
 from cc_capture.pipeline.transcripts import import_transcripts
 from cc_capture.scheduler.state import qualifying_since
-from cc_capture.transcripts.importer import discover
+from cc_capture.transcripts.discovery import discover
 from conftest import db_rows, emit, ingest_all
 
 

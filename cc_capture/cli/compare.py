@@ -54,7 +54,7 @@ def compare(
     db.conn.close()
     with console.status("", spinner="dots") if not as_json else nullcontext() as spinner:
         def on_item(n: int, total: int, prompt: str) -> None:
-            if spinner is not None and n < total:
+            if spinner is not None:
                 spinner.update(f"replaying {n + 1}/{total} with {escape(model or settings.deploy.alias)}: "
                                f"{escape(one_line(prompt, 60))}")
         try:
