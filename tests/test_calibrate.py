@@ -11,7 +11,7 @@ import pytest
 from cc_capture import store
 from cc_capture.config import GateSettings
 from cc_capture.signals.runner import compute_pending
-from cc_capture.transcripts.importer import import_paths
+from cc_capture.transcripts.bulk import import_paths
 from conftest import ccd, relocated_home, shared_dir
 from support.claude import CLAUDE_CODE_VERSION, ensure_claude
 from support.scripted_api import Scenario, ScriptedAPI, text
