@@ -263,4 +263,6 @@ def test_no_ollama_or_no_model_is_said_before_anything_runs(compared):
     assert "deploy one (`ccd deploy`) or name another with --model" in str(missing.value)
     assert down.returncode == 1 and "Traceback" not in down.stderr
     assert "Ollama is not running" in down.stderr and "[deploy] ollama_host" in down.stderr
-    # neither was stored: test_stored_comparison_is_listed_and_shown_again finds one comparison only
+    with pytest.raises(CompareError, match="npm install -g @anthropic-ai/claude-code"):
+        run_compare(compared["paths"], Settings(compare=CompareSettings(claude="/nonexistent/claude")))
+    # none was stored: test_stored_comparison_is_listed_and_shown_again finds the two that ran only
