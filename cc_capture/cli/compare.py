@@ -23,9 +23,9 @@ _SHORT = {"tool_sequence_similarity": "sequence", "first_tool_agreement": "first
 
 def compare(
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
-                                        help="How many held-out prompts to replay ([compare] limit)."),
+                                        help="How many held-out prompts to replay (\\[compare] limit)."),
     model: Optional[str] = typer.Option(None, "--model", metavar="TAG",
-                                        help="The Ollama model (default: [deploy] model_name:latest)."),
+                                        help="The Ollama model (default: \\[deploy] model_name:latest)."),
     allow_edits: bool = typer.Option(False, "--allow-edits",
                                      help="Also give the local model Bash, Edit and Write (inside the worktree)."),
     list_: bool = typer.Option(False, "--list", help="Past comparisons and how the scores moved model to model."),
