@@ -15,6 +15,7 @@ pytest.importorskip("trl", reason="the training extra is not installed (pip inst
 from cc_capture import store  # noqa: E402
 from cc_capture.datasets.build import split_of  # noqa: E402
 from conftest import ccd, emit, ingest_all, wait_for  # noqa: E402
+from support import ollama_go  # noqa: E402
 
 pytestmark = pytest.mark.training
 LONG = "The change is done and verified. " * 12
@@ -122,11 +123,12 @@ def test_sft_dataset_shape_splits_and_manifest(sft_dataset):
 def test_long_traces_split_and_outputs_truncated(world):
     from cc_capture.config import DatasetSettings
     from cc_capture.datasets.conversation import conversations
+    from cc_capture.datasets.inference import COMPACT_SYSTEM_PROMPT
 
     db = store.connect(world.db)
     t = store.get_trace(db, "s3-p")
     t["tool_calls"][0]["output"] = {"stdout": "x" * 50_000}
-    parts = conversations(t, max_tool_output_tokens=100, max_tokens=300)
+    parts = conversations(t, max_tool_output_tokens=100, max_tokens=300, system_prompt=COMPACT_SYSTEM_PROMPT)
     assert len(parts) == 2  # split at a step boundary, not cut at the end
     assert parts[0][-1]["role"] == "tool" and parts[1][-1]["content"].startswith("There are 2 files")
     assert "[truncated: 49600 more characters]" in parts[0][3]["content"]
@@ -245,8 +247,20 @@ def test_interrupted_run_resumes_from_its_checkpoint(world, sft_dataset, tiny):
 
 
 def test_dpo_trains_on_the_merged_sft_model(world, sft_run):
-    out = json.loads(ccd("train", "--phase", "dpo", "--max-steps", "4", "--json").stdout)
+    """DPO merges the SFT run it is given, not whichever finished last: a later completed SFT run
+    (whose adapter is gone, so merging it would fail) is passed over."""
+    db = store.connect(world.db)
+    later = "99991231-000000-later"
+    db.execute("INSERT INTO runs (run_id, phase, status, created_at, config, artifacts) "
+               "SELECT ?, phase, status, created_at + 1e6, config, json_set(artifacts, '$.adapter_dir', ?) "
+               "FROM runs WHERE run_id = ?", [later, str(world.home / "gone"), sft_run["run_id"]])
+    try:
+        out = json.loads(ccd("train", "--phase", "dpo", "--from-run", sft_run["run_id"], "--max-steps", "4",
+                             "--json").stdout)
+    finally:
+        db.execute("DELETE FROM runs WHERE run_id = ?", [later])
     assert out["status"] == "completed", out
+    assert out["artifacts"]["from_run"] == sft_run["run_id"]
     assert Path(out["artifacts"]["base_model_dir"]).name == "merged-sft"
     assert (Path(out["artifacts"]["adapter_dir"]) / "adapter_config.json").exists()
     assert out["metrics"]["steps"] == 4 and out["metrics"]["train_loss"] is not None
@@ -265,6 +279,10 @@ def test_train_errors_are_clear(world, sft_dataset):
     assert bad.returncode == 2 and "--phase must be sft, dpo or grpo" in bad.stderr
     wrong = ccd("train", "--phase", "dpo", "--dataset", sft_dataset["path"], check=False)
     assert wrong.returncode == 1 and "needs a dpo dataset" in wrong.stderr
+    not_sft = ccd("train", "--phase", "sft", "--from-run", "x", check=False)
+    assert not_sft.returncode == 1 and "--from-run goes with --phase dpo or grpo" in not_sft.stderr
+    unknown = ccd("train", "--phase", "dpo", "--from-run", "no-such-run", check=False)
+    assert unknown.returncode == 1 and "no run matches 'no-such-run'" in unknown.stderr
 
 
 def test_training_template_renders_several_calls_and_masks_assistant_output(tiny):
@@ -293,29 +311,6 @@ def test_training_template_renders_several_calls_and_masks_assistant_output(tiny
                        '{"name": "Read", "parameters": {"file_path": "x.py"}}<|eom_id|>Fine.<|eot_id|>')
 
 
-def _ollama_render(conversation, tools, tmp_path):
-    """Render with Go's text/template, as Ollama does (tests/support/ollama_render)."""
-    import shutil
-
-    go = shutil.which("go")
-    if go is None:
-        if os.environ.get("CI"):
-            pytest.fail("Go is needed in CI to check the Ollama template (tests/run.sh installs golang-go)")
-        pytest.skip("Go is not installed: the Ollama template check needs it")
-    from cc_capture.datasets.templates import OLLAMA_TEMPLATE
-
-    messages = [{"role": m["role"], "content": m["content"] or "",
-                 "tool_calls": [{"function": {"name": tc["function"]["name"],
-                                              "arguments": json.loads(tc["function"]["arguments"])}}
-                                for tc in m.get("tool_calls") or []]} for m in conversation]
-    harness = Path(__file__).parent / "support" / "ollama_render"
-    env = dict(os.environ, GOCACHE=str(tmp_path / "gocache"), GOPATH=str(tmp_path / "gopath"), GOFLAGS="-mod=mod")
-    p = subprocess.run([go, "run", ".", str(OLLAMA_TEMPLATE)], cwd=harness, env=env, capture_output=True, text=True,
-                       input=json.dumps({"messages": messages, "tools": tools}), timeout=300)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
-
-
 def test_ollama_template_renders_what_training_saw(tiny, sft_dataset, tmp_path):
     """The deployment (Go) template and the training (Jinja) template agree, token for token."""
     from transformers import AutoTokenizer
@@ -336,7 +331,7 @@ def test_ollama_template_renders_what_training_saw(tiny, sft_dataset, tmp_path):
         jinja = tok.apply_chat_template(conversation, tools=tools, tokenize=False,
                                         add_generation_prompt=not ends_with_answer)
         assert jinja.startswith(tok.bos_token)
-        assert _ollama_render(conversation, tools, tmp_path) == jinja[len(tok.bos_token):]
+        assert ollama_go.render(conversation, tools, tmp_path) == jinja[len(tok.bos_token):]
 
 
 def test_old_trl_on_cpu_is_refused_with_a_clear_reason():

@@ -9,10 +9,12 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
 from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
+from cc_capture.cli.calibrate import calibrate
+from cc_capture.cli.compare import compare
+from cc_capture.cli.local import local
 from cc_capture.cli.doctor import doctor
 from cc_capture.cli.pipeline_stop import pipeline_log, pipeline_stop
 from cc_capture.cli.schedule import schedule
@@ -40,6 +42,9 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(runs_app, name="runs")
 
 app.command()(browse)
+app.command()(calibrate)
+app.command()(compare)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(local)
 app.command()(schedule)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
@@ -121,6 +126,7 @@ def _trace_table(rows: list[dict], extra: str | None = None) -> None:
     table.add_column("trace", style="cyan", no_wrap=True)
     table.add_column("started (UTC)", no_wrap=True)
     table.add_column("status")
+    table.add_column("origin")
     table.add_column("tools", justify="right")
     table.add_column("prompt")
     table.add_column("workflow")
@@ -129,7 +135,8 @@ def _trace_table(rows: list[dict], extra: str | None = None) -> None:
         table.add_column(extra)
     for r in rows:
         cells = [
-            r["trace_id"][:8], (r["started_at"] or "")[:19].replace("T", " "), r["status"], str(r["n_tool_calls"]),
+            r["trace_id"][:8], (r["started_at"] or "")[:19].replace("T", " "), r["status"],
+            "[magenta]local[/]" if r["origin"] == "local" else r["origin"], str(r["n_tool_calls"]),
             one_line(r["prompt"], 50), one_line(" → ".join(r["tool_sequence"]), 40),
             {True: "[green]yes[/]", False: "no", None: "-"}[r["qualifies"]],
         ]
@@ -210,6 +217,8 @@ def ingest(as_json: bool = JSON_OPT) -> None:
     from cc_capture.homelock import HomeBusy
     from cc_capture.pipeline.ingest import ingest_once
 
+    from cc_capture import daemon as daemon_mod
+
     paths = _paths().ensure()
     if daemon_mod.info(paths).running:
         fail("the daemon is running and ingests continuously; nothing to do", code=0)
@@ -244,7 +253,8 @@ def import_cmd(
     from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from cc_capture.pipeline.transcripts import import_transcripts
-    from cc_capture.transcripts.importer import default_workers, discover
+    from cc_capture.transcripts.bulk import default_workers
+    from cc_capture.transcripts.discovery import discover
 
     settings = _settings()
     roots = list(paths) if paths else settings.capture.roots()
@@ -401,7 +411,8 @@ def _build_dataset(dpo: bool, include_synthetic: bool, extra_pairs: list | None 
 
     root = _paths().datasets
     try:
-        return build(_db(), root, _settings().datasets, dpo=dpo, include_synthetic=include_synthetic,
+        settings = _settings()
+        return build(_db(), root, settings.datasets, settings.local.system_prompt, dpo=dpo, include_synthetic=include_synthetic,
                      extra_pairs=extra_pairs)
     except DatasetError as e:
         fail(str(e))
@@ -440,6 +451,13 @@ def dataset_build(
     m = result.manifest
     console.print(f"{m['kind']} dataset: {result.counts['train']} train, {result.counts['eval']} eval examples "
                   f"from {m['traces']} traces ({m['duplicates_dropped']} duplicates dropped) → {result.path}")
+    view = m["inference"]
+    if view["source"] == "calibration":
+        console.print(f"system prompt ({view['system_prompt']}) and tools: Claude Code {view['claude_version']}'s, "
+                      f"as the local model gets them ({len(m['tools'])} tools)")
+    else:
+        console.print(f"[yellow]no calibration: the compact system prompt and tool schemas inferred from the calls "
+                      f"seen, not those the local model gets in Claude Code; run `ccd calibrate`, then build again[/]")
 
 
 @app.command()
@@ -481,6 +499,8 @@ def train(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps."),
     dataset: Optional[Path] = typer.Option(None, "--dataset", help="A folder from `ccd dataset build`."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted run from its checkpoint."),
+    from_run: Optional[str] = typer.Option(None, "--from-run", metavar="RUN",
+                                           help="DPO, GRPO: the SFT run to start from (default: the latest)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Train (in a subprocess, with checkpoints and a log) and record the run."""
@@ -496,7 +516,8 @@ def train(
     db, paths = _db(), _paths()
     try:
         run_id = launch.resumable(db, resume) if resume else launch.create(
-            db, paths, _settings(), chosen, base_model=base_model, max_steps=max_steps, dataset=dataset)
+            db, paths, _settings(), chosen, base_model=base_model, max_steps=max_steps, dataset=dataset,
+            from_run=from_run)
     except launch.LaunchError as e:
         fail(str(e))
     columns = [TextColumn("training {task.fields[phase]}"), BarColumn(), MofNCompleteColumn(),
@@ -575,6 +596,8 @@ def daemon_run() -> None:
 @daemon_app.command("start")
 def daemon_start() -> None:
     """Start the daemon in the background (log: logs/daemon.log under the data folder)."""
+    from cc_capture import daemon as daemon_mod
+
     try:
         d = daemon_mod.start(_paths())
     except daemon_mod.DaemonError as e:
@@ -587,6 +610,8 @@ def daemon_start() -> None:
 @daemon_app.command("stop")
 def daemon_stop() -> None:
     """Stop the background daemon. Hooks keep journaling; nothing is lost."""
+    from cc_capture import daemon as daemon_mod
+
     try:
         stopped = daemon_mod.stop(_paths())
     except daemon_mod.DaemonError as e:
@@ -601,6 +626,8 @@ def daemon_status(
                               "exit 1 with its reason if it dies first."),
 ) -> None:
     """Whether the daemon runs, its pid and uptime, warnings, or why its last start failed."""
+    from cc_capture import daemon as daemon_mod
+
     if wait:
         try:
             daemon_mod.wait_ready(_paths())
