@@ -396,7 +396,7 @@ def test_the_pipeline_resumes_after_ctrl_c_and_kill_9_from_its_last_finished_ste
     `[evaluate] min_score = 1` makes the gate reject, so nothing is exported."""
     from cc_capture.config import DeploySettings
     from cc_capture.deploy.deployer import deploy
-    from cc_capture.learning_state import alive
+    from cc_capture.processes import alive
     from cc_capture.pipeline.candidates import ensure_champion
     from conftest import db_rows
     from support.ollama_double import OllamaDouble

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator, Union
 
 from cc_capture import store, workers
-from cc_capture.learning_state import alive
+from cc_capture.processes import alive
 from cc_capture.config import Paths, Settings
 from cc_capture.train import runs
 from cc_capture.train.runs import Phase, RunDir, RunStatus
