@@ -370,9 +370,25 @@ def _pipeline(paths) -> dict | None:
 
 
 def _checkpoints(paths, run_id) -> list[int]:
-    """The steps of a run's complete checkpoints (the Trainer writes trainer_state.json last)."""
-    return sorted(int(c.name.split("-")[1]) for c in (paths.home / "runs" / run_id / "checkpoints").glob("checkpoint-*")
-                  if (c / "trainer_state.json").exists())
+    """The steps of a run's checkpoints written whole."""
+    from cc_capture.train.runs import RunDir
+
+    return [int(c.name.split("-")[1]) for c in RunDir.of(paths, run_id).complete_checkpoints()]
+
+
+def test_a_checkpoint_cut_short_is_passed_over(tmp_path):
+    """Ctrl-C or kill -9 while the Trainer writes trainer_state.json (last) leaves it empty or cut
+    short; resuming from that checkpoint would fail, so the one before it is resumed from."""
+    from cc_capture.train.runs import RunDir
+    from cc_capture.train.worker import _last_checkpoint
+
+    run_dir = RunDir(tmp_path)
+    for step, state in ((5, '{"global_step": 5}'), (10, '{"global_step": 10}'), (15, ""), (20, '{"global_')):
+        (run_dir.checkpoints / f"checkpoint-{step}").mkdir(parents=True)
+        (run_dir.checkpoints / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    (run_dir.checkpoints / "checkpoint-25").mkdir()  # cut short before trainer_state.json
+    assert [c.name for c in run_dir.complete_checkpoints()] == ["checkpoint-5", "checkpoint-10"]
+    assert _last_checkpoint(run_dir).endswith("checkpoint-10")
 
 
 def _worker_starts(paths, run_id) -> list[dict]:

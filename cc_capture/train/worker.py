@@ -115,10 +115,8 @@ def _common_args(cfg: TrainSettings, run_dir: RunDir, backend: str) -> dict[str,
 
 
 def _last_checkpoint(run_dir: RunDir) -> str | None:
-    """The newest complete checkpoint: the Trainer writes trainer_state.json last, so a checkpoint an
-    interruption cut short has none and is passed over."""
-    checkpoints = sorted((c for c in run_dir.checkpoints.glob("checkpoint-*") if (c / "trainer_state.json").exists()),
-                         key=lambda p: int(p.name.split("-")[1]))
+    """The newest checkpoint written whole (one an interruption cut short is passed over)."""
+    checkpoints = run_dir.complete_checkpoints()
     return str(checkpoints[-1]) if checkpoints else None
 
 
