@@ -35,7 +35,7 @@ from cc_capture.config import GateSettings, Paths, Settings  # noqa: E402
 from cc_capture.pipeline.ingest import ingest_once  # noqa: E402
 from cc_capture.signals import phrases  # noqa: E402
 from cc_capture.signals.evaluate import Score, Sentence, load, score  # noqa: E402
-from cc_capture.signals.runner import compute, load_view, stale  # noqa: E402
+from cc_capture.signals.runner import compute, load_views, stale  # noqa: E402
 
 SET = REPO / "tests" / "fixtures" / "signals"
 GOALS = {k: (0.8, 0.7) for k in ("constraint", "pruning", "self_correction", "validation", "plan", "assumption")}
@@ -84,8 +84,7 @@ def throughput(events: int) -> None:
         db = store.connect(paths.db)
         ids = stale(db, everything=True)
         t0 = time.perf_counter()
-        for trace_id in ids:
-            load_view(db, trace_id)
+        load_views(db, ids)
         bare = time.perf_counter() - t0
         t0 = time.perf_counter()
         result = compute(db, ids, GateSettings())

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from cc_capture import store
+from cc_capture import reads, records, store
 from cc_capture.config import CaptureSettings, Paths
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,6 +85,17 @@ SESSION_42067652 = [
 ]
 TRACE = "a5432553-5623-4791-bb0f-a31532771193"
 SESSION = "42067652-f236-40d4-9ddc-e0f17f556545"
+
+
+def trace_json(db, trace_id: str) -> dict | None:
+    """One trace in its `--json` form (what `ccd traces show --json` prints), read through the read model."""
+    trace = reads.trace(db, trace_id)
+    return None if trace is None else records.jsonable(trace)
+
+
+def traces_json(db, limit: int = 20, session: str | None = None) -> list[dict]:
+    """Trace summaries in their `--json` form (what `ccd traces list --json` prints)."""
+    return records.jsonable(reads.trace_summaries(db, limit, session))
 
 
 def replay(paths, shared, names):

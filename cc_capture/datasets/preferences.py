@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from cc_capture.datasets.conversation import Step, message, steps_of, SYSTEM_PROMPT
+from cc_capture.records import Trace
 
 _WORD_RE = re.compile(r"\w+")
 
@@ -32,10 +33,10 @@ def _assistant(step: Step) -> list[dict[str, Any]]:
     return [step.messages()[0]]
 
 
-def self_correction_pairs(trace: dict[str, Any], max_tool_output_tokens: int) -> list[dict[str, Any]]:
+def self_correction_pairs(trace: Trace, max_tool_output_tokens: int) -> list[dict[str, Any]]:
     steps = steps_of(trace, max_tool_output_tokens)
-    head = [message("system", SYSTEM_PROMPT), message("user", trace["prompt"] or "")]
-    failed_ids = {c["tool_use_id"] for c in trace["tool_calls"] if c["is_error"]}
+    head = [message("system", SYSTEM_PROMPT), message("user", trace.prompt or "")]
+    failed_ids = {c.tool_use_id for c in trace.tool_calls if c.is_error}
     pairs = []
     for i, step in enumerate(steps[:-1]):
         if not any(c["id"] in failed_ids for c in step.calls):
@@ -47,24 +48,24 @@ def self_correction_pairs(trace: dict[str, Any], max_tool_output_tokens: int) ->
             continue  # a plain retry of the same call
         prompt = head + [m for s in steps[:i] for m in s.messages()]
         pairs.append({"prompt": prompt, "chosen": _assistant(nxt), "rejected": _assistant(step),
-                      "origin": "self_correction", "trace_ids": [trace["trace_id"]], "session_id": trace["session_id"]})
+                      "origin": "self_correction", "trace_ids": [trace.trace_id], "session_id": trace.session_id})
     return pairs
 
 
-def _first_step(trace: dict[str, Any], max_tool_output_tokens: int) -> list[dict[str, Any]]:
+def _first_step(trace: Trace, max_tool_output_tokens: int) -> list[dict[str, Any]]:
     steps = steps_of(trace, max_tool_output_tokens)
-    return _assistant(steps[0]) if steps else [message("assistant", trace["final_response"] or "")]
+    return _assistant(steps[0]) if steps else [message("assistant", trace.final_response or "")]
 
 
-def rating_pairs(up: list[dict], down: list[dict], max_tool_output_tokens: int,
+def rating_pairs(up: list[Trace], down: list[Trace], max_tool_output_tokens: int,
                  min_similarity: float = 0.5) -> list[dict[str, Any]]:
     pairs = []
     for good in up:
-        best = max(down, key=lambda bad: similarity(good["prompt"], bad["prompt"]), default=None)
-        if best is None or similarity(good["prompt"], best["prompt"]) < min_similarity:
+        best = max(down, key=lambda bad: similarity(good.prompt, bad.prompt), default=None)
+        if best is None or similarity(good.prompt, best.prompt) < min_similarity:
             continue
-        prompt = [message("system", SYSTEM_PROMPT), message("user", good["prompt"] or "")]
+        prompt = [message("system", SYSTEM_PROMPT), message("user", good.prompt or "")]
         pairs.append({"prompt": prompt, "chosen": _first_step(good, max_tool_output_tokens),
                       "rejected": _first_step(best, max_tool_output_tokens), "origin": "rating",
-                      "trace_ids": [good["trace_id"], best["trace_id"]], "session_id": good["session_id"]})
+                      "trace_ids": [good.trace_id, best.trace_id], "session_id": good.session_id})
     return pairs

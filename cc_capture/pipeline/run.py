@@ -21,7 +21,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from cc_capture import store
+from cc_capture import reads, store
 from cc_capture.config import Paths, Settings
 from cc_capture.evaluate import registry
 from cc_capture.evaluate.evaluator import evaluate
@@ -29,8 +29,8 @@ from cc_capture.evaluate.items import EvalSetError, from_dataset
 from cc_capture.learning_state import Holder
 from cc_capture.pipeline.candidates import from_run
 from cc_capture.pipeline.challenge import challenge
-from cc_capture.train import launch, runs
-from cc_capture.train.runs import Phase, RunStatus
+from cc_capture.records import Phase, RunStatus
+from cc_capture.train import launch
 
 STEPS = ("dataset", "sft", "dpo", "evaluate", "gate", "export", "deploy")
 
@@ -118,8 +118,8 @@ def _train(db: store.Database, paths: Paths, settings: Settings, p: Pipeline, ph
            dataset: Path) -> str:
     """Train one phase (resuming this pipeline's run of it if one was started) and return its id."""
     key = f"{phase.value}_run"
-    run = runs.get(db, p.state[key]) if key in p.state else None
-    if run is None or run["status"] != RunStatus.COMPLETED.value:
+    run = reads.run(db, p.state[key]) if key in p.state else None
+    if run is None or run.status != RunStatus.COMPLETED:
         if run is None:
             p.state[key] = launch.create(db, paths, settings, phase, dataset=dataset)
             _save(db, p)
@@ -127,9 +127,9 @@ def _train(db: store.Database, paths: Paths, settings: Settings, p: Pipeline, ph
         for event in launch.run(db, paths, p.state[key]):
             if isinstance(event, launch.Finished):
                 finished = event.run
-        if finished is None or finished["status"] != RunStatus.COMPLETED.value:
-            raise RuntimeError(f"{phase.value} run {p.state[key]} {finished['status'] if finished else 'stopped'}: "
-                               f"{(finished or {}).get('error')}")
+        if finished is None or finished.status != RunStatus.COMPLETED:
+            raise RuntimeError(f"{phase.value} run {p.state[key]} {finished.status.value if finished else 'stopped'}: "
+                               f"{finished.error if finished else None}")
     return p.state[key]
 
 
