@@ -17,6 +17,7 @@ import pytest
 
 from cc_capture import fields, store
 from conftest import emit, ingest_all, wait_for
+from support import readme
 
 pytest.importorskip("datasette", reason="the browse extra is not installed (tests/run.sh installs it)")
 
