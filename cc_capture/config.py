@@ -198,6 +198,17 @@ class DeploySettings(BaseModel):
         return f"{self.model_name}:latest"
 
 
+class CompareSettings(BaseModel):
+    """How the real Claude Code is run on the local model (cc_capture.compare): `ccd compare`, `ccd local`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    claude: str = Field("claude", description="the Claude Code command (a name on PATH or a path)")
+    max_turns: int = Field(20, ge=1, description="a compared run stops after this many turns")
+    timeout_s: float = Field(600.0, gt=0, description="a compared run is stopped after this many seconds")
+    limit: int = Field(10, ge=1, description="prompts `ccd compare` replays when --limit is not given")
+
+
 class LearningSettings(BaseModel):
     """The learning pipeline and when the daemon starts it on its own (cc_capture.scheduler)."""
 
@@ -243,6 +254,7 @@ class Settings(BaseModel):
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     learning: LearningSettings = Field(default_factory=LearningSettings)
+    compare: CompareSettings = Field(default_factory=CompareSettings)
 
 
 def load_settings(paths: Paths | None = None) -> Settings:

@@ -18,13 +18,14 @@ from cc_capture.records import (
     DatasetManifest, Feedback, Instant, Phase, Run, RunStatus, SearchHit, Subagent, ToolCall, Trace, TraceSummary,
     Usage,
 )
-from cc_capture.store import Database, json_or_text
+from cc_capture.store import Database, Origin, json_or_text
 
 CHUNK = 500  # traces a query asks for at once (SQLite allows 32,766 parameters)
 
 # A trace's summary columns (`t` is its traces row); `ccd browse`'s canned queries select them too.
 TRACE_COLUMNS = """
     t.trace_id, t.session_id, t.prompt, t.started_at, t.ended_at, t.status, t.final_response, t.error,
+    (SELECT origin FROM sessions s WHERE s.session_id = t.session_id) AS origin,
     (SELECT json_group_array(name) FROM (SELECT name FROM tool_calls c
         WHERE c.trace_id = t.trace_id AND c.agent_id IS NULL ORDER BY c.seq)) AS tool_sequence,
     (SELECT count(*) FROM tool_calls c WHERE c.trace_id = t.trace_id) AS n_tool_calls,
@@ -37,9 +38,13 @@ def _flag(value: int | None) -> bool | None:
 
 
 def _summary(row: tuple, cls: type[TraceSummary] = TraceSummary, *extra: Any) -> Any:
-    trace_id, session_id, prompt, started, ended, status, final, error, sequence, n_calls, qualifies = row[:11]
+    trace_id, session_id, prompt, started, ended, status, final, error, origin, sequence, n_calls, qualifies = row[:12]
     return cls(trace_id, session_id, prompt, Instant.of(started), Instant.of(ended), status,
-               json.loads(sequence or "[]"), n_calls, final, error, _flag(qualifies), *extra)
+               json.loads(sequence or "[]"), n_calls, final, error, _flag(qualifies), _origin(origin), *extra)
+
+
+def _origin(value: str | None) -> Origin:
+    return Origin(value or Origin.CLAUDE.value)
 
 
 def trace_summaries(db: Database, limit: int = 20, session: str | None = None) -> list[TraceSummary]:
@@ -62,7 +67,7 @@ def search(db: Database, query: str, limit: int = 20) -> list[SearchHit]:
         FROM traces_fts JOIN traces t ON t.rowid = traces_fts.rowid
         WHERE traces_fts MATCH ? ORDER BY rank LIMIT ?
     """
-    return [_summary(r, SearchHit, r[11]) for r in db.execute(sql, [terms, limit])]
+    return [_summary(r, SearchHit, r[12]) for r in db.execute(sql, [terms, limit])]
 
 
 def trace(db: Database, trace_id: str) -> Trace | None:
@@ -114,15 +119,17 @@ def _chunk(db: Database, ids: list[str], outputs_of: Collection[str] | None) -> 
     feedback = {r[0]: Feedback(r[1], r[2], Instant.of(r[3])) for r in db.execute(
         f"SELECT trace_id, rating, note, rated_at FROM feedback WHERE trace_id IN ({marks})", ids)}
     out = {}
-    for (trace_id, session_id, prompt, started, ended, status, final, error, source, model, synthetic) in db.execute(
+    for (trace_id, session_id, prompt, started, ended, status, final, error, source, model, synthetic,
+         origin) in db.execute(
             "SELECT trace_id, session_id, prompt, started_at, ended_at, status, final_response, error, source, model, "
-            f"synthetic FROM traces WHERE trace_id IN ({marks})", ids):
+            "synthetic, (SELECT origin FROM sessions s WHERE s.session_id = t.session_id) "
+            f"FROM traces t WHERE trace_id IN ({marks})", ids):
         own = calls.get(trace_id, [])
         sig = signals.get(trace_id)
         out[trace_id] = Trace(
             trace_id, session_id, prompt, Instant.of(started), Instant.of(ended), status,
             [c.name for c in own if c.agent_id is None], len(own), final, error, _flag(sig[4]) if sig else None,
-            own, subagents.get(trace_id, []),
+            _origin(origin), own, subagents.get(trace_id, []),
             json.loads(sig[0]) if sig else None, json.loads(sig[1]) if sig else None,
             json.loads(sig[2]) if sig else [], sig[3] if sig else None,
             source, model, bool(synthetic), usage.get(trace_id), feedback.get(trace_id))

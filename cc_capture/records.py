@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import typing
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import Meta
 
 from cc_capture import store
+from cc_capture.store import Origin
 
+R = TypeVar("R")
 TIMES = "Unix seconds in the database; ISO 8601 UTC in JSON"
 SOURCE = "Where the record came from: hooks, transcript or both"
 
@@ -128,12 +130,14 @@ class TraceSummary(msgspec.Struct):
     started_at: Annotated[Instant | None, _doc(f"When the prompt was submitted ({TIMES})")]
     ended_at: Annotated[Instant | None, _doc(f"When the agent stopped ({TIMES}); null while open")]
     status: Annotated[str, _doc("open, completed, failed (StopFailure) or interrupted")]
-    tool_sequence: Annotated[list[str], _doc("The main agent's tool names in the order the model called them")]
+    tool_sequence: Annotated[list[str | None], _doc("The main agent's tool names in the order the model called them")]
     n_tool_calls: Annotated[int, _doc("Tool calls of the trace, subagents' included")]
     final_response: Annotated[str | None, _doc("The final answer (Stop's last_assistant_message), Markdown")]
     error: Annotated[str | None, _doc("Why the turn failed (StopFailure), if it did")]
     qualifies: Annotated[bool | None, _doc(
         "Whether the quality gates let the trace into training; null until its signals are computed")]
+    origin: Annotated[Origin, _doc("Who answered: claude, or local (the local model inside Claude Code: "
+                                   "`ccd compare`, `ccd local`; never training data)")]
 
 
 class SearchHit(TraceSummary):
@@ -238,6 +242,27 @@ def jsonable(value: Any) -> Any:
 def encode(value: Any) -> bytes:
     """A record as JSON (what the store keeps in a JSON column)."""
     return msgspec.json.encode(value, enc_hook=_encode)
+
+
+def _instant(kind: type, value: Any) -> Any:
+    if kind is Instant:
+        return Instant(value)
+    raise NotImplementedError(kind.__name__)
+
+
+def replace_text(record: R, old: str, new: str) -> R:
+    """The record with `old` written as `new` in every string it holds, its free-form values' included."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace(old, new)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {walk(k): walk(v) for k, v in value.items()}
+        return value
+
+    return msgspec.convert(walk(msgspec.to_builtins(record, enc_hook=float)), type(record), dec_hook=_instant)
 
 
 def keys(record: type[msgspec.Struct]) -> list[str]:

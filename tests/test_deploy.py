@@ -294,3 +294,26 @@ def test_status_shows_the_deployed_model_and_whether_ollama_answers(paths, db, t
         ollama.Client(host=double.url).delete("cc-capture:latest")
         assert json.loads(ccd("status", "--json").stdout)["deployed"]["ollama"] == "missing_model"
     assert json.loads(ccd("status", "--json").stdout)["deployed"]["ollama"] == "unreachable"
+
+
+@pytest.mark.parametrize("content", ["Two checks first.", ""], ids=["text-and-calls", "calls-only"])
+def test_ollama_finds_the_tool_calls_the_template_teaches(content, tmp_path):
+    """The model writes an assistant turn as the template renders one; Ollama (its own parser, run in
+    Go) must find both calls in it, with the text before them as content. Ollama takes its tag from
+    the first text inside the template's `if .ToolCalls`: were an action first there, the tag would be
+    "{", llama-server would drop <|python_tag|>, and a call after text would come back as text."""
+    from cc_capture.export.prompts import SYSTEM, TOOLS
+    from support import ollama_go
+
+    calls = [{"function": {"name": "Bash", "arguments": {"command": "ls -la"}}},
+             {"function": {"name": "Read", "arguments": {"file_path": "a.py"}}}]
+    conversation = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Check it."},
+                    {"role": "assistant", "content": content, "tool_calls": calls}]
+    rendered = ollama_go.render(conversation, TOOLS, tmp_path)
+    turn = rendered.rsplit("<|start_header_id|>assistant<|end_header_id|>\n\n", 1)[1]
+    assert turn.endswith(STOP_TOKENS[1])  # <|eom_id|>: llama-server stops there, the parser never sees it
+    found = ollama_go.detect(turn[:-len(STOP_TOKENS[1])], TOOLS, ["<|python_tag|>"], tmp_path)
+    assert found["tag"] == "<|python_tag|>" and found["preserved"] == ["<|python_tag|>"]
+    assert [(c["name"], c["arguments"]) for c in found["calls"]] == [("Bash", {"command": "ls -la"}),
+                                                                     ("Read", {"file_path": "a.py"})]
+    assert found["content"] == (content + "\n" if content else "")

@@ -12,12 +12,12 @@ from cc_capture.signals import EXTRACTOR_VERSION, phrases
 from cc_capture.signals.evaluate import load, score, wilson
 from cc_capture.signals.extract import extract
 from cc_capture.signals.gates import decide
-from cc_capture.records import Feedback, ToolCall, Trace
 from cc_capture.signals.model import TraceView
 from cc_capture.signals.runner import compute_pending, stale
 from cc_capture.signals.vector import DIMENSIONS, VECTOR_NAMES, cosine, vector
 from cc_capture.transcripts.importer import sync_sessions
 from conftest import ccd, emit, ingest_all, trace_json
+from support.traces import call, trace
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LABELLED = [json.loads(l) for l in (FIXTURES / "signals_labelled.jsonl").read_text().splitlines()]
@@ -144,27 +144,15 @@ def test_phrase_meanings(kind, want, text):
 ])
 def test_check_commands(command, kind):
     from cc_capture.signals.extract import check_kind
-    assert check_kind(call(name="Bash", input={"command": command}, output="", is_error=False, error=None,
-                           reasoning="", agent_id=None, batch=None, status="ok")) == kind
-
-
-def call(**fields) -> ToolCall:
-    """A tool call made by hand, as the read model holds one."""
-    return ToolCall(tool_use_id="t", parent_tool_use_id=None, started_at=None, duration_ms=None,
-                    source="hooks", **fields)
+    assert check_kind(call("Bash", {"command": command})) == kind
 
 
 def view(case, status: str | None = None, feedback: str | None = None) -> TraceView:
     """A labelled case as a stored trace (12 s long), optionally with another status or a rating."""
-    calls = [call(name=c["name"], input=c["input"], output=c["output"], is_error=c["is_error"], error=c["error"],
-                  reasoning=c["reasoning"], agent_id=c["agent_id"], batch=c["batch"],
-                  status="error" if c["is_error"] else "ok") for c in case["calls"]]
-    return TraceView(Trace(
-        trace_id=case["id"], session_id="s", prompt=case["prompt"], started_at=1000.0, ended_at=1012.0,
-        status=status or case.get("status", "completed"), tool_sequence=[], n_tool_calls=len(calls),
-        final_response=case["final"], error=None, qualifies=None, tool_calls=calls, subagents=[], signals=None,
-        vector=None, gate_reasons=[], extractor_version=None, source="hooks", model=None, synthetic=False,
-        usage=None, feedback=Feedback(feedback, None, None) if feedback else None))
+    calls = [call(c["name"], c["input"], output=c["output"], is_error=c["is_error"], error=c["error"],
+                  reasoning=c["reasoning"], agent_id=c["agent_id"], batch=c["batch"]) for c in case["calls"]]
+    return TraceView(trace(calls, case["final"], trace_id=case["id"], prompt=case["prompt"],
+                           status=status or case.get("status", "completed"), duration_s=12.0, feedback=feedback))
 
 
 @pytest.mark.parametrize("case", TRACES, ids=[t["id"] for t in TRACES])

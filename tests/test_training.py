@@ -15,7 +15,7 @@ pytest.importorskip("trl", reason="the training extra is not installed (pip inst
 from cc_capture import store  # noqa: E402
 from cc_capture.datasets.build import split_of  # noqa: E402
 from conftest import ccd, emit, ingest_all, trace_json, wait_for  # noqa: E402
-from support import readme  # noqa: E402
+from support import ollama_go, readme  # noqa: E402
 
 pytestmark = pytest.mark.training
 LONG = "The change is done and verified. " * 12
@@ -298,29 +298,6 @@ def test_training_template_renders_several_calls_and_masks_assistant_output(tiny
                        '{"name": "Read", "parameters": {"file_path": "x.py"}}<|eom_id|>Fine.<|eot_id|>')
 
 
-def _ollama_render(conversation, tools, tmp_path):
-    """Render with Go's text/template, as Ollama does (tests/support/ollama_render)."""
-    import shutil
-
-    go = shutil.which("go")
-    if go is None:
-        if os.environ.get("CI"):
-            pytest.fail("Go is needed in CI to check the Ollama template (tests/run.sh installs golang-go)")
-        pytest.skip("Go is not installed: the Ollama template check needs it")
-    from cc_capture.datasets.templates import OLLAMA_TEMPLATE
-
-    messages = [{"role": m["role"], "content": m["content"] or "",
-                 "tool_calls": [{"function": {"name": tc["function"]["name"],
-                                              "arguments": json.loads(tc["function"]["arguments"])}}
-                                for tc in m.get("tool_calls") or []]} for m in conversation]
-    harness = Path(__file__).parent / "support" / "ollama_render"
-    env = dict(os.environ, GOCACHE=str(tmp_path / "gocache"), GOPATH=str(tmp_path / "gopath"), GOFLAGS="-mod=mod")
-    p = subprocess.run([go, "run", ".", str(OLLAMA_TEMPLATE)], cwd=harness, env=env, capture_output=True, text=True,
-                       input=json.dumps({"messages": messages, "tools": tools}), timeout=300)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
-
-
 def test_ollama_template_renders_what_training_saw(tiny, sft_dataset, tmp_path):
     """The deployment (Go) template and the training (Jinja) template agree, token for token."""
     from transformers import AutoTokenizer
@@ -341,7 +318,7 @@ def test_ollama_template_renders_what_training_saw(tiny, sft_dataset, tmp_path):
         jinja = tok.apply_chat_template(conversation, tools=tools, tokenize=False,
                                         add_generation_prompt=not ends_with_answer)
         assert jinja.startswith(tok.bos_token)
-        assert _ollama_render(conversation, tools, tmp_path) == jinja[len(tok.bos_token):]
+        assert ollama_go.render(conversation, tools, tmp_path) == jinja[len(tok.bos_token):]
 
 
 def test_old_trl_on_cpu_is_refused_with_a_clear_reason():

@@ -13,11 +13,13 @@ from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, reads, status as status_mod, store
 from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
+from cc_capture.cli.compare import compare
 from cc_capture.cli.doctor import doctor
 from cc_capture.cli.pipeline_stop import pipeline_log, pipeline_stop
 from cc_capture.cli.schedule import schedule
 from cc_capture.cli.output import console, fail, human_bytes, human_duration, one_line, print_json
 from cc_capture.records import jsonable
+from cc_capture.store import Origin
 from cc_capture.config import ConfigError, Paths, load_settings
 
 app = typer.Typer(
@@ -41,6 +43,7 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(runs_app, name="runs")
 
 app.command()(browse)
+app.command()(compare)
 app.command()(schedule)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
@@ -122,6 +125,7 @@ def _trace_table(rows: list, extra: str | None = None) -> None:
     table.add_column("trace", style="cyan", no_wrap=True)
     table.add_column("started (UTC)", no_wrap=True)
     table.add_column("status")
+    table.add_column("origin")
     table.add_column("tools", justify="right")
     table.add_column("prompt")
     table.add_column("workflow")
@@ -131,7 +135,8 @@ def _trace_table(rows: list, extra: str | None = None) -> None:
     for r in rows:
         cells = [
             r.trace_id[:8], r.started_at.iso()[:19].replace("T", " ") if r.started_at else "", r.status,
-            str(r.n_tool_calls), one_line(r.prompt, 50), one_line(" → ".join(map(str, r.tool_sequence)), 40),
+            "[magenta]local[/]" if r.origin == Origin.LOCAL else r.origin.value, str(r.n_tool_calls),
+            one_line(r.prompt, 50), one_line(" → ".join(map(str, r.tool_sequence)), 40),
             {True: "[green]yes[/]", False: "no", None: "-"}[r.qualifies],
         ]
         if extra:

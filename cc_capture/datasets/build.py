@@ -21,7 +21,7 @@ from cc_capture import reads, records, store
 from cc_capture.config import DatasetSettings
 from cc_capture.paths import private_dir
 from cc_capture.datasets.conversation import conversations, estimate_tokens, tool_schemas
-from cc_capture.datasets.preferences import rating_pairs, self_correction_pairs
+from cc_capture.datasets.preferences import compare_pair, rating_pairs, rebased, self_correction_pairs
 from cc_capture.records import DatasetManifest, TokenStats, Trace
 from cc_capture.redact import redact_value
 from cc_capture.signals import EXTRACTOR_VERSION
@@ -46,8 +46,23 @@ def split_of(session_id: str, eval_percent: int) -> str:
 
 def _qualifying(db: store.Database, include_synthetic: bool) -> list[Trace]:
     sql = ("SELECT t.trace_id FROM traces t JOIN signals s USING (trace_id) WHERE s.qualifies = 1"
-           + ("" if include_synthetic else " AND t.synthetic = 0") + " ORDER BY t.started_at, t.seq")
+           + ("" if include_synthetic else " AND t.synthetic = 0") + f" AND {store.NOT_LOCAL} ORDER BY t.started_at, t.seq")
     return reads.traces(db, [r[0] for r in db.execute(sql)])
+
+
+def _compare_pairs(db: store.Database, max_tool_output_tokens: int) -> list[dict[str, Any]]:
+    """The preference pairs `ccd compare` found (where the local model left Claude's path), rebuilt from
+    the two stored traces. Their prompts are held out, so the pairs fall in the eval split."""
+    pairs = []
+    for compare_id, trace_id, local_id, step, worktree, root in db.execute(
+            "SELECT i.compare_id, i.trace_id, i.local_trace_id, i.divergence, i.worktree, s.git_root "
+            "FROM comparison_items i JOIN traces t USING (trace_id) JOIN sessions s ON s.session_id = t.session_id "
+            "WHERE i.dpo_pair = 1 ORDER BY i.rowid").fetchall():
+        claude, local = reads.trace(db, trace_id), reads.trace(db, local_id)
+        if claude and local:
+            pairs.append(compare_pair(claude, rebased(local, worktree, root), step, compare_id,
+                                      max_tool_output_tokens))
+    return pairs
 
 
 def _redacted(t: Trace) -> Trace:
@@ -120,7 +135,7 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, dpo: bo
         candidates += rating_pairs([t for t in everything if rated[t.trace_id] == "up"],
                                    [t for t in everything if rated[t.trace_id] == "down"],
                                    settings.max_tool_output_tokens)
-        extra, changed = _recheck(extra_pairs or [])
+        extra, changed = _recheck((extra_pairs or []) + _compare_pairs(db, settings.max_tool_output_tokens))
         candidates += extra
         redacted_again += changed
         examples = [(p["session_id"], dict(p, tools=tools)) for p in candidates]

@@ -6,6 +6,9 @@
   for the same prompt, the first step of the good one is chosen over that of the bad one.
 - `divergence`: where a trained local model's next step differs from Claude's (made by
   `cc_capture.train.divergence`, which needs the model, and passed to the builder).
+- `compare`: where the local model, run inside Claude Code on a held-out prompt (`ccd compare`),
+  left Claude's path: at the first step that differs, Claude's step is chosen over the local
+  model's, with the steps both took as the prompt (`compare_pair`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 from typing import Any
 
 from cc_capture.datasets.conversation import Step, message, steps_of, SYSTEM_PROMPT
+from cc_capture import records
 from cc_capture.records import Trace
 
 _WORD_RE = re.compile(r"\w+")
@@ -69,3 +73,31 @@ def rating_pairs(up: list[Trace], down: list[Trace], max_tool_output_tokens: int
                       "rejected": _first_step(best, max_tool_output_tokens), "origin": "rating",
                       "trace_ids": [good.trace_id, best.trace_id], "session_id": good.session_id})
     return pairs
+
+
+
+def rebased(trace: Trace, old_root: str | None, new_root: str | None) -> Trace:
+    """The trace with the folder `old_root` written as `new_root` wherever it appears (call inputs and
+    outputs, text, the answer): a replay in a worktree reads `<worktree>/a.py` where Claude read
+    `<project>/a.py`, and the two are the same call."""
+    if not old_root or not new_root or old_root == new_root:
+        return trace
+    return records.replace_text(trace, old_root, new_root)
+
+
+def compare_pair(claude: Trace, local: Trace, step: int, compare_id: str,
+                 max_tool_output_tokens: int) -> dict[str, Any]:
+    """The pair at `step`, the first step where the local model left Claude's path (found by
+    `cc_capture.compare.scores.first_divergence`; a step past the last is the final answer): Claude's
+    step (or answer) chosen, the local model's rejected, the conversation up to there (the steps
+    both took, with Claude's tool results) as the prompt."""
+    theirs, ours = steps_of(claude, max_tool_output_tokens), steps_of(local, max_tool_output_tokens)
+
+    def step_or_answer(steps: list[Step], trace: Trace) -> list[dict[str, Any]]:
+        return _assistant(steps[step]) if step < len(steps) else [message("assistant", trace.final_response or "")]
+
+    prompt = [message("system", SYSTEM_PROMPT), message("user", claude.prompt or "")]
+    prompt += [m for s in theirs[:step] for m in s.messages()]
+    return {"prompt": prompt, "chosen": step_or_answer(theirs, claude), "rejected": step_or_answer(ours, local),
+            "origin": "compare", "compare_id": compare_id, "step": step,
+            "trace_ids": [claude.trace_id, local.trace_id], "session_id": claude.session_id}

@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 
 
 def qualifying_since(db: Database, since: float | None, include_synthetic: bool) -> int:
-    """Qualifying traces that ended after `since` (all of them when None)."""
+    """Qualifying traces that ended after `since` (all of them when None); the local model's never count."""
     sql = ("SELECT count(*) FROM signals g JOIN traces t USING (trace_id) WHERE g.qualifies = 1 "
-           "AND coalesce(t.ended_at, t.started_at) > ?" + ("" if include_synthetic else " AND t.synthetic = 0"))
+           "AND coalesce(t.ended_at, t.started_at) > ?" + ("" if include_synthetic else " AND t.synthetic = 0")
+           + f" AND {store.NOT_LOCAL}")
     return db.execute(sql, [since if since is not None else float("-inf")]).fetchone()[0]
 
 

@@ -49,6 +49,11 @@ class TraceView:
         return self.trace.duration_s
 
     @property
+    def origin(self) -> str:
+        """store.Origin: 'local' is the local model's session, never Claude's example."""
+        return self.trace.origin.value
+
+    @property
     def feedback(self) -> str | None:
         """'up', 'down' or None."""
         return self.trace.feedback.rating if self.trace.feedback else None

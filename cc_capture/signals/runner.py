@@ -21,7 +21,7 @@ from cc_capture.signals.extract import EDIT_TOOLS, WEB_TOOLS, extract
 from cc_capture.signals.gates import decide
 from cc_capture.signals.model import TraceView
 from cc_capture.signals.vector import vector
-from cc_capture.store import Database, transaction
+from cc_capture.store import Database, settle_origins, transaction
 
 log = logging.getLogger("ccd.signals")
 
@@ -79,6 +79,8 @@ def compute(db: Database, trace_ids: Iterable[str], gates: GateSettings,
     for start in range(0, len(ids), 200):
         with transaction(db) as conn:
             chunk = ids[start : start + 200]
+            # a session's origin is settled before its traces are gated (its model may have just arrived)
+            settle_origins(conn, _sessions_of(conn, chunk))
             views = {v.trace_id: v for v in load_views(db, chunk)}
             for trace_id in chunk:
                 try:
@@ -101,6 +103,11 @@ def compute(db: Database, trace_ids: Iterable[str], gates: GateSettings,
                 if progress:
                     progress()
     return result
+
+
+def _sessions_of(conn, trace_ids: list[str]) -> set[str]:
+    marks = ",".join("?" * len(trace_ids))
+    return {r[0] for r in conn.execute(f"SELECT DISTINCT session_id FROM traces WHERE trace_id IN ({marks})", trace_ids)}
 
 
 def pending(db: Database, among: Iterable[str] | None = None) -> list[str]:

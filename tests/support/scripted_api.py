@@ -9,11 +9,12 @@ the number of assistant messages already in the request. Requests that carry no 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 MODEL = "claude-opus-5-5"
 
@@ -28,10 +29,11 @@ def tool(name: str, **input: Any) -> dict[str, Any]:
 
 @dataclass
 class Scenario:
-    """Assistant turns for the conversation whose first user message contains `marker`."""
+    """Assistant turns for the conversation whose first user message contains `marker`; a turn may
+    be a function of the request (to use what only the request says, such as the working folder)."""
 
     marker: str
-    turns: list[list[dict[str, Any]]]
+    turns: list[list[dict[str, Any]] | Callable[[dict[str, Any]], list[dict[str, Any]]]]
 
 
 @dataclass
@@ -39,6 +41,9 @@ class ScriptedAPI:
     scenarios: list[Scenario] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
+    # Standing in for Ollama's /v1/messages: also answer GET /api/version and /api/tags as Ollama
+    # does (docs/api.md), listing these models.
+    ollama_models: list[str] | None = None
 
     def __post_init__(self) -> None:
         api = self
@@ -55,6 +60,14 @@ class ScriptedAPI:
                 self.end_headers()
 
             def do_GET(self) -> None:
+                path = self.path.split("?")[0]
+                if api.ollama_models is not None and path == "/api/version":
+                    return self._json(200, {"version": "0.14.0"})
+                if api.ollama_models is not None and path == "/api/tags":
+                    return self._json(200, {"models": [
+                        {"name": m, "model": m, "modified_at": "2026-01-16T00:00:00Z", "size": 1,
+                         "digest": "0" * 64, "details": {"format": "gguf", "family": "llama"}}
+                        for m in api.ollama_models]})
                 self._json(200, {})
 
             def do_POST(self) -> None:
@@ -113,10 +126,17 @@ class ScriptedAPI:
         for sc in self.scenarios:
             if sc.marker in first:
                 if n_assistant < len(sc.turns):
-                    return sc.turns[n_assistant]
+                    turn = sc.turns[n_assistant]
+                    return turn(req) if callable(turn) else turn
                 return [text("Nothing more to do.")]
         self.unmatched.append(first[:200])
         return [text("No scenario matched.")]
+
+
+def working_folder(request: dict[str, Any]) -> str:
+    """The folder Claude Code says it works in (its environment note in the conversation)."""
+    notes = "\n".join(_text_of(m) for m in request.get("messages") or [])
+    return re.search(r"Primary working directory: (.+)", notes).group(1).strip()
 
 
 def _text_of(message: dict[str, Any]) -> str:

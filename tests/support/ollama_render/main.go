@@ -1,12 +1,15 @@
 // Renders a Go template with data shaped like Ollama's template values (api.Message, api.Tool),
-// so tests can check cc-capture's Ollama template against the training template.
+// so tests can check cc-capture's Ollama template against the training template; and finds tool
+// calls in a model's output as Ollama does with that template (tool_calls.go).
 // Usage: go run . TEMPLATE < {"messages": [...], "tools": [...]}
+//        go run . detect TEMPLATE < {"output": "...", "special": ["<|python_tag|>"], "tools": [...]}
 package main
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"text/template"
 )
 
@@ -78,7 +81,82 @@ type Values struct {
 	Tools    []Tool    `json:"tools"`
 }
 
+// What Ollama makes of a model's output: the tag it derives from the template, the special tokens
+// llama-server renders as text (the others are dropped from the output), and the calls and content
+// its parser returns when the output streams in (3 bytes at a time, a preserved token whole), with
+// routes.go's rule that a chunk giving content sends only the content.
+type Detection struct {
+	Tag       string         `json:"tag"`
+	Preserved []string       `json:"preserved"`
+	Seen      string         `json:"seen"`
+	Calls     []DetectedCall `json:"calls"`
+	Content   string         `json:"content"`
+}
+
+func detect(path string) {
+	tmpl, err := template.ParseFiles(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	var in struct {
+		Output  string   `json:"output"`
+		Special []string `json:"special"`
+		Tools   []Tool   `json:"tools"`
+	}
+	if err := json.NewDecoder(os.Stdin).Decode(&in); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	d := Detection{Tag: toolCallsTag(tmpl), Calls: []DetectedCall{}}
+	d.Preserved = preservedTokens(d.Tag)
+	d.Seen = in.Output
+	for _, token := range in.Special {
+		kept := false
+		for _, p := range d.Preserved {
+			kept = kept || p == token
+		}
+		if !kept {
+			d.Seen = strings.ReplaceAll(d.Seen, token, "")
+		}
+	}
+	p := &callParser{tag: d.Tag, tools: in.Tools}
+	rest, sentNothing := d.Seen, false
+	for len(rest) > 0 {
+		n := 3
+		if n > len(rest) {
+			n = len(rest)
+		}
+		for _, token := range d.Preserved {
+			if i := strings.Index(rest, token); i == 0 {
+				n = len(token)
+			} else if i > 0 && i < n {
+				n = i
+			}
+		}
+		calls, content := p.Add(rest[:n])
+		rest = rest[n:]
+		sentNothing = false
+		if len(content) > 0 {
+			d.Content += content
+		} else if len(calls) > 0 {
+			d.Calls = append(d.Calls, calls...)
+		} else {
+			sentNothing = true
+		}
+	}
+	if sentNothing {
+		d.Content += p.Content()
+	}
+	out, _ := json.Marshal(d)
+	fmt.Println(string(out))
+}
+
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "detect" {
+		detect(os.Args[2])
+		return
+	}
 	tmpl, err := template.ParseFiles(os.Args[1])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
