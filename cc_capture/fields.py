@@ -200,14 +200,18 @@ TABLES: dict[str, Table] = {
     }),
     "pipelines": Table("Learning pipelines: dataset, training, evaluation and gate, step by step", {
         "pipeline_id": "The pipeline's id",
-        "status": "Its state",
+        "status": "Its state: running, finished, interrupted (Ctrl-C, `ccd pipeline stop`), died (its process "
+                  "ended without recording its end); the last three are resumed by the next run",
         "outcome": "promoted, rejected, failed or skipped",
         "model_version": "The model it produced",
         "started_at": _TIMED["started_at"],
         "ended_at": _TIMED["ended_at"],
         "steps": "Each step's name, status, timings and detail (JSON)",
         "state": "What a resumed pipeline needs (JSON)",
-        "error": "Why it failed",
+        "error": "Why it failed (a process that died: why it is known, and its last log lines)",
+        "pid": "The process running it (the last one, for a resumed pipeline)",
+        "pid_start": "That process's start time (a reused pid is not taken for it)",
+        "heartbeat_at": "Its last heartbeat (Unix seconds; written every 10 s while it runs)",
     }),
     "schedule_decisions": Table("Every check of the learning scheduler: run or wait, with its reasons", {
         "id": "Row id",
@@ -216,6 +220,7 @@ TABLES: dict[str, Table] = {
         "reasons": "Why (JSON list)",
         "next_check_at": "When it checks again (Unix seconds)",
         "pid": "The pipeline process it started",
+        "pid_start": "That process's start time (a reused pid is not taken for it)",
         "log_path": "That process's log",
         "ended_at": "When that run ended (Unix seconds)",
         "exit_code": "How that run ended",

@@ -186,8 +186,18 @@ class TokenStats(msgspec.Struct):
     estimate: str  # how tokens were counted
 
 
-class DatasetManifest(msgspec.Struct):
-    """What a dataset folder holds (`manifest.json`; a run keeps its dataset's)."""
+class Inference(msgspec.Struct):
+    """The system prompt and tools a dataset trains on: those the local model gets (cc_capture.datasets.inference)."""
+
+    system_prompt: str  # the choice: compact | claude_code
+    source: str  # calibration | fallback
+    claude_version: str | None
+    system_prompt_chars: int
+
+
+class DatasetManifest(msgspec.Struct, kw_only=True):
+    """What a dataset folder holds (`manifest.json`; a run keeps its dataset's). Keys added since the
+    first datasets have defaults, so older runs' manifests still read."""
 
     kind: str  # sft | dpo
     created_at: str  # ISO 8601 UTC
@@ -195,6 +205,7 @@ class DatasetManifest(msgspec.Struct):
     counts: dict[str, int]  # examples per split
     traces: int
     trace_ids_sha256: str
+    captured_until: float | None = None  # the newest capture time among its traces (Unix seconds)
     sessions: dict[str, int]  # sessions per split
     duplicates_dropped: int
     redacted_again: int
@@ -203,6 +214,7 @@ class DatasetManifest(msgspec.Struct):
     tokens: TokenStats
     settings: dict[str, Any]
     tools: list[str]
+    inference: Inference | None = None
 
 
 class Run(msgspec.Struct):

@@ -491,8 +491,38 @@ def _v10(db: Database) -> None:
     )
 
 
+def _v11(db: Database) -> None:
+    db.executescript(
+        """
+        -- which process runs a pipeline (pid and start time: a reused pid is not it) and its heartbeat
+        ALTER TABLE pipelines ADD COLUMN pid INTEGER;
+        ALTER TABLE pipelines ADD COLUMN pid_start TEXT;
+        ALTER TABLE pipelines ADD COLUMN heartbeat_at REAL;
+        ALTER TABLE schedule_decisions ADD COLUMN pid_start TEXT;
+        """
+    )
+
+
+def _v12(db: Database) -> None:
+    db.executescript(
+        """
+        -- `ccd calibrate`: what one Claude Code version sends a model, for each system-prompt choice
+        CREATE TABLE calibrations (
+            claude_version TEXT NOT NULL,
+            system_prompt TEXT NOT NULL,       -- the choice it ran with: claude_code or compact
+            recorded_at REAL NOT NULL,
+            arguments TEXT NOT NULL,           -- JSON list: the flags Claude Code ran with
+            system TEXT NOT NULL,              -- JSON list: the system blocks as sent
+            tools TEXT NOT NULL,               -- JSON list: the tool definitions as sent
+            tokens TEXT NOT NULL,              -- JSON: {system, tools, per_tool, counter}
+            PRIMARY KEY (claude_version, system_prompt)
+        );
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12]
 
 
 def _private_file(path: Path) -> None:
@@ -818,3 +848,22 @@ def last_run(db: Database) -> dict[str, Any] | None:
         return None
     return {"run_id": row[0], "phase": row[1], "status": row[2], "ended_at": iso(row[3]), "train_loss": row[4],
             "error": row[5]}
+
+
+def save_calibration(conn: Any, claude_version: str, system_prompt: str, arguments: list[str],
+                     system: list[dict[str, Any]], tools: list[dict[str, Any]], tokens: dict[str, Any]) -> None:
+    """One calibration; a later one of the same version and choice replaces it."""
+    conn.execute("INSERT OR REPLACE INTO calibrations (claude_version, system_prompt, recorded_at, arguments, system, "
+                 "tools, tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (claude_version, system_prompt, time.time(), json.dumps(arguments), json.dumps(system),
+                  json.dumps(tools), json.dumps(tokens)))
+
+
+def calibrations(db: Database, system_prompt: str | None = None) -> list[dict[str, Any]]:
+    """Calibrations, the latest first (of one choice if given), with their JSON columns read."""
+    sql = "SELECT * FROM calibrations" + (" WHERE system_prompt = ?" if system_prompt else "")
+    rows = list(_rows(db, sql + " ORDER BY recorded_at DESC", (system_prompt,) if system_prompt else ()))
+    for r in rows:
+        for key in ("arguments", "system", "tools", "tokens"):
+            r[key] = json.loads(r[key])
+    return rows

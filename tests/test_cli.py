@@ -54,6 +54,7 @@ def test_readme_documents_every_key_of_the_read_model():
     assert readme.keys("runs show ID", "dataset_manifest") == readme.keys("dataset build", "manifest") == keys(
         records.DatasetManifest)
     assert readme.keys("runs show ID", "dataset_manifest", "tokens") == keys(records.TokenStats)
+    assert readme.keys("runs show ID", "dataset_manifest", "inference") == keys(records.Inference)
 
 
 def test_runs_json_keys_are_the_records(paths):

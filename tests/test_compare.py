@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from cc_capture import store
-from cc_capture.config import DatasetSettings
+from cc_capture.config import CompareSettings, DatasetSettings, DeploySettings, Settings, SystemPromptChoice
 from cc_capture.datasets.build import split_of
+from cc_capture.pipeline.compare import CompareError, run_compare
 from cc_capture.scheduler.state import qualifying_since
-from conftest import db_rows, ingest_all, relocated_home, traces_json
+from conftest import db_rows, ingest_all, relocated_home, trace_json, traces_json
 from support import readme
 from support.claude import claude_env, ensure_claude, run_claude
 from support.scripted_api import Scenario, ScriptedAPI, text, tool, working_folder
@@ -38,17 +39,36 @@ def read_parser(request):
     return [text("Now the function itself."), tool("Read", file_path=working_folder(request) + "/parser.py")]
 
 
+def read_missing(request):
+    return [text("Maybe it is called parse.py."), tool("Read", file_path=working_folder(request) + "/parse.py")]
+
+
 def claude_turns(marker: str) -> Scenario:
-    first = tool("Grep", pattern="def parse") if marker == FOLLOW else tool("Glob", pattern="*.py")
-    return Scenario(marker, [[text("Let me find the parser."), first], read_parser, [text(ANSWER)]])
+    if marker == FOLLOW:  # a failed call, then another that works: a self-correction pair too
+        return Scenario(marker, [read_missing, [text("Let me find the parser."), tool("Grep", pattern="def parse")],
+                                 read_parser, [text(ANSWER)]])
+    return Scenario(marker, [[text("Let me find the parser."), tool("Glob", pattern="*.py")], read_parser,
+                             [text(ANSWER)]])
 
 
 def local_turns() -> list[Scenario]:
-    follow = Scenario(FOLLOW, [[text("Let me find the parser."), tool("Grep", pattern="def parse")], read_parser,
-                               [text(ANSWER)]])
+    follow = Scenario(FOLLOW, [read_missing, [text("Let me find the parser."), tool("Grep", pattern="def parse")],
+                               read_parser, [text(ANSWER)]])
     diverge = Scenario(DIVERGE, [[text("I look for notes."), tool("Grep", pattern="TODO")],
                                  [text("There are no notes about the parser.")]])
     return [follow, diverge]
+
+
+def edits_turns(outside: Path) -> list[Scenario]:
+    """With --allow-edits: an edit inside the worktree, then a write and a shell command outside it."""
+    return [Scenario(DIVERGE, [
+        read_parser,
+        lambda request: [text("I make it skip blank lines."),
+                         tool("Edit", file_path=working_folder(request) + "/parser.py", old_string="if l]",
+                              new_string="if l.strip()]")],
+        [text("And a note beside the project."), tool("Write", file_path=str(outside / "note.txt"), content="x")],
+        [text("And one by the shell."), tool("Bash", command=f"touch {outside}/shell.txt", description="touch")],
+        [text("Done: parse() skips blank lines now.")]])]
 
 
 def snapshot(project: Path) -> dict:
@@ -97,13 +117,22 @@ def compared(tmp_path_factory):
         with ScriptedAPI(local_turns(), ollama_models=["cc-capture:latest", "cc-capture:v1"]) as ollama:
             env = dict(claude_env(home, cc_home, "http://127.0.0.1:9"), CC_CAPTURE_COMPARE__CLAUDE=str(claude_bin),
                        CC_CAPTURE_DEPLOY__OLLAMA_HOST=ollama.url)
-            missing = ccd_in(env, "compare", "--model", "qwen3:8b", check=False)
+            settings = Settings(deploy=DeploySettings(ollama_host=ollama.url),
+                                compare=CompareSettings(claude=str(claude_bin)))
+            with pytest.raises(CompareError, match="the model qwen3:8b is not in Ollama") as missing:
+                run_compare(paths, settings, tag="qwen3:8b")
             report = json.loads(ccd_in(env, "compare", "--json").stdout)
             assert not ollama.unmatched
             local_models = {r["model"] for r in ollama.requests}
         down = ccd_in(env, "compare", check=False)  # the stand-in is gone: nothing listens there any more
+        with ScriptedAPI(edits_turns(root), ollama_models=["cc-capture:v1"]) as ollama:
+            env = dict(env, CC_CAPTURE_DEPLOY__OLLAMA_HOST=ollama.url)
+            edits = json.loads(ccd_in(env, "compare", "--limit", "1", "--allow-edits", "--model", "cc-capture:v1",
+                                      "--json").stdout)
+            assert not ollama.unmatched
         yield {"paths": paths, "env": env, "report": report, "project": project, "before": before,
-               "after": snapshot(project), "local_models": local_models, "refused": (missing, down)}
+               "after": snapshot(project), "local_models": local_models, "refused": (missing, down), "edits": edits,
+               "outside": root}
 
 
 def items_by_marker(report):
@@ -116,11 +145,12 @@ def test_the_local_model_runs_in_claude_code_and_is_captured_as_local(compared):
     assert report["model"] == "cc-capture:latest" and compared["local_models"] == {"cc-capture:latest"}
     follow, diverge = items_by_marker(report).values()
     assert follow["local"]["status"] == diverge["local"]["status"] == "ok"
-    assert follow["local"]["tool_sequence"] == ["Grep", "Read"] and diverge["local"]["tool_sequence"] == ["Grep"]
-    assert follow["claude"]["tool_sequence"] == ["Grep", "Read"] and diverge["claude"]["tool_sequence"] == ["Glob", "Read"]
+    assert follow["local"]["tool_sequence"] == follow["claude"]["tool_sequence"] == ["Read", "Grep", "Read"]
+    assert diverge["local"]["tool_sequence"] == ["Grep"] and diverge["claude"]["tool_sequence"] == ["Glob", "Read"]
     db = store.connect(paths.db)
     traces = {t["trace_id"]: t for t in traces_json(db)}
-    assert len(traces) == 4
+    assert len(traces) == 5  # Claude's two, and three local runs (two here, one in the comparison with edits)
+    assert sorted(t["origin"] for t in traces.values()) == ["claude", "claude", "local", "local", "local"]
     for item in (follow, diverge):
         local = traces[item["local"]["trace_id"]]
         assert local["origin"] == "local" and local["qualifies"] is False and local["status"] == "completed"
@@ -129,7 +159,7 @@ def test_the_local_model_runs_in_claude_code_and_is_captured_as_local(compared):
         assert "cc-capture-compare-" in cwd and not Path(cwd).exists()  # its worktree, removed
     assert qualifying_since(db, None, False) == 2  # the local traces never count toward training
     listed = ccd_in(compared["env"], "traces", "list").stdout
-    assert listed.count("local") == 2
+    assert listed.count("local") == 3
     db.conn.close()
 
 
@@ -139,7 +169,7 @@ def test_scores_of_the_pair_that_follows_and_the_pair_that_diverges(compared):
     assert (f["tool_sequence_similarity"], f["first_tool_agreement"], f["tool_set_overlap"]) == (1.0, 1.0, 1.0)
     assert f["argument_agreement"] == 1.0  # the worktree's paths read as the project's
     assert f["answer_similarity"] == 1.0 and f["clean_ending"] == 1.0 and f["behaviour_cosine"] > 0.95
-    assert f["claude_steps"] == f["local_steps"] == 3
+    assert f["claude_steps"] == f["local_steps"] == 4
     assert follow["divergence"] is None and not follow["dpo_pair"]
     d = diverge["scores"]
     assert (d["tool_sequence_similarity"], d["first_tool_agreement"], d["tool_set_overlap"]) == (0.0, 0.0, 0.0)
@@ -154,29 +184,47 @@ def test_scores_of_the_pair_that_follows_and_the_pair_that_diverges(compared):
 
 
 def test_nothing_outside_the_worktree_changed(compared):
-    assert compared["after"] == compared["before"]
+    assert compared["after"] == compared["before"]  # after both comparisons, the one with edits too
     assert not list(Path(compared["project"], ".git", "worktrees").glob("*"))
+    (item,) = compared["edits"]["items"]
+    assert item["prompt"].startswith(DIVERGE) and item["local"]["tool_sequence"] == ["Read", "Edit", "Write", "Bash"]
+    db = store.connect(compared["paths"].db)
+    calls = {c["name"]: c for c in trace_json(db, item["local"]["trace_id"])["tool_calls"]}
+    db.conn.close()
+    assert calls["Edit"]["status"] == "ok"  # inside the worktree: accepted
+    assert calls["Write"]["status"] != "ok" and calls["Bash"]["status"] != "ok"  # outside: refused
+    assert not (compared["outside"] / "note.txt").exists() and not (compared["outside"] / "shell.txt").exists()
 
 
 def test_stored_comparison_is_listed_and_shown_again(compared):
     env, report = compared["env"], compared["report"]
-    (past,) = json.loads(ccd_in(env, "compare", "--list", "--json").stdout)
+    latest, past = json.loads(ccd_in(env, "compare", "--list", "--json").stdout)  # the refused ones were not stored
     assert set(past) == readme.keys("compare --list")
     assert past["compare_id"] == report["compare_id"] and past["status"] == "done" and past["items"] == 2
     assert past["means"]["tool_sequence_similarity"] == 0.5 and past["dpo_pairs"] == 1 and past["change"] is None
+    edits = compared["edits"]["summary"]["scores"]
+    assert latest["model"] == "cc-capture:v1" and latest["items"] == 1
+    assert latest["previous"] == {"compare_id": report["compare_id"], "model": "cc-capture:latest"}
+    assert latest["change"]["tool_sequence_similarity"] == round(edits["tool_sequence_similarity"]["mean"] - 0.5, 4)
     again = json.loads(ccd_in(env, "compare", "--show", report["compare_id"], "--json").stdout)
     assert again["summary"] == report["summary"] and len(again["items"]) == 2
     table = ccd_in(env, "compare", "--list").stdout
     assert report["compare_id"] in table and "cc-capture:latest" in table
+    shown = ccd_in(env, "compare", "--show", report["compare_id"]).stdout
+    assert FOLLOW in shown and DIVERGE in shown and "step 1" in shown and "preference pair" in shown
 
 
 def test_the_divergence_is_a_dpo_pair_and_local_traces_stay_out_of_sft(compared):
     pytest.importorskip("datasets", reason="building a dataset needs the training extra")
-    env, report = compared["env"], compared["report"]
-    dpo = json.loads(ccd_in(env, "dataset", "build", "--dpo", "--json").stdout)
+    from cc_capture.datasets.build import build
+
+    paths, report = compared["paths"], compared["report"]
+    db = store.connect(paths.db)
+    dpo = build(db, paths.datasets, DatasetSettings(), SystemPromptChoice.COMPACT, dpo=True)
     rows = [json.loads(line) for split in ("train", "eval") for line in
-            (Path(dpo["path"]) / f"{split}.jsonl").read_text().splitlines()]
-    (pair,) = [r for r in rows if r["origin"] == "compare"]
+            (dpo.path / f"{split}.jsonl").read_text().splitlines()]
+    assert dpo.manifest.origins == {"self_correction": 1, "compare": 2}  # one from each comparison
+    (pair,) = [r for r in rows if r["origin"] == "compare" and r["compare_id"] == report["compare_id"]]
     diverge = items_by_marker(report)[DIVERGE]
     assert pair["compare_id"] == report["compare_id"] and pair["step"] == 0
     assert pair["trace_ids"] == [diverge["trace_id"], diverge["local"]["trace_id"]]
@@ -184,18 +232,23 @@ def test_the_divergence_is_a_dpo_pair_and_local_traces_stay_out_of_sft(compared)
     assert pair["chosen"][0]["tool_calls"][0]["function"] == {"name": "Glob", "arguments": '{"pattern":"*.py"}'}
     assert pair["rejected"][0]["tool_calls"][0]["function"] == {"name": "Grep", "arguments": '{"pattern":"TODO"}'}
     # held-out prompts: the pair is in the DPO set's eval split, never trained on
-    assert pair in [json.loads(l) for l in (Path(dpo["path"]) / "eval.jsonl").read_text().splitlines()]
-    sft = json.loads(ccd_in(env, "dataset", "build", "--json").stdout)
-    assert sft["manifest"]["traces"] == 2
-    trace_ids = {json.loads(l)["trace_id"] for s in ("train", "eval")
-                 for l in (Path(sft["path"]) / f"{s}.jsonl").read_text().splitlines()}
+    assert pair in [json.loads(line) for line in (dpo.path / "eval.jsonl").read_text().splitlines()]
+    from datasets import load_from_disk
+
+    hf = load_from_disk(str(dpo.path / "hf"))["eval"]  # after the self-correction pair, its keys are kept
+    assert {r["compare_id"] for r in hf if r["origin"] == "compare"} == {report["compare_id"],
+                                                                         compared["edits"]["compare_id"]}
+    sft = build(db, paths.datasets, DatasetSettings(), SystemPromptChoice.COMPACT)
+    assert sft.manifest.traces == 2
+    trace_ids = {json.loads(line)["trace_id"] for s in ("train", "eval")
+                 for line in (sft.path / f"{s}.jsonl").read_text().splitlines()}
     assert trace_ids == {i["trace_id"] for i in report["items"]}
+    db.conn.close()
 
 
 def test_no_ollama_or_no_model_is_said_before_anything_runs(compared):
     missing, down = compared["refused"]
-    assert missing.returncode == 1 and "the model qwen3:8b is not in Ollama" in missing.stderr
+    assert "deploy one (`ccd deploy`) or name another with --model" in str(missing.value)
     assert down.returncode == 1 and "Traceback" not in down.stderr
     assert "Ollama is not running" in down.stderr and "[deploy] ollama_host" in down.stderr
-    (only,) = json.loads(ccd_in(compared["env"], "compare", "--list", "--json").stdout)  # neither was stored
-    assert only["compare_id"] == compared["report"]["compare_id"]
+    # neither was stored: test_stored_comparison_is_listed_and_shown_again finds one comparison only

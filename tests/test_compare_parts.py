@@ -69,9 +69,12 @@ def test_edits_tag_and_system_prompt(fake_claude, tmp_path):
 
 def test_interactive_invocation_has_no_limits(fake_claude, tmp_path):
     inv = local_invocation(DeploySettings(), CompareSettings(claude=str(fake_claude)), tmp_path,
-                           extra_args=["--resume"])
+                           resume="8d0c7d52-55d4-4d4b-a9c5-1f6c7d3a2f10", extra_args=["--verbose"])
     assert "-p" not in inv.argv and "--max-turns" not in inv.argv and "--permission-prompts" not in inv.argv
-    assert inv.timeout_s is None and inv.stdin is None and inv.argv[-1] == "--resume"
+    assert inv.timeout_s is None and inv.stdin is None and inv.argv[-1] == "--verbose"
+    # a resumed session is forked into a new one, whose id is known before it starts
+    assert inv.argv[inv.argv.index("--resume") + 1] == "8d0c7d52-55d4-4d4b-a9c5-1f6c7d3a2f10"
+    assert "--fork-session" in inv.argv and inv.argv[inv.argv.index("--session-id") + 1] == inv.session_id
 
 
 def test_missing_claude_says_what_to_do(tmp_path):

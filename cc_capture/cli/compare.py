@@ -80,7 +80,8 @@ def _report_tables(report: dict[str, Any]) -> None:
                       *(_fmt(item["scores"].get(s)) for s in _SHOWN),
                       "-" if item["divergence"] is None else f"step {item['divergence'] + 1}")
     console.print(table)
-    summary = Table(title="summary (mean, 95% bootstrap interval over prompts, prompts behind it)", title_justify="left")
+    summary = Table(title="summary (mean, 95% bootstrap interval over prompts, prompts behind it)",
+                    title_justify="left")
     for name in ("score", "mean", "interval", "n"):
         summary.add_column(name, justify="left" if name == "score" else "right")
     for name, figure in report["summary"]["scores"].items():
@@ -88,7 +89,8 @@ def _report_tables(report: dict[str, Any]) -> None:
         summary.add_row(name, _fmt(figure["mean"]), "-" if not low_high else f"[{low_high[0]:.2f}, {low_high[1]:.2f}]",
                         str(figure["n"]))
     console.print(summary)
-    console.print(f"{report['dpo_pairs']} preference pair(s) from divergences (`ccd dataset build --dpo` includes them)")
+    console.print(f"{report['dpo_pairs']} preference pair(s) from divergences "
+                  "(`ccd dataset build --dpo` includes them)")
 
 
 def _history_table(past: list[dict[str, Any]]) -> None:

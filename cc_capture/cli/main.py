@@ -8,11 +8,13 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.markup import escape
 
 from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, reads, status as status_mod, store
 from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
+from cc_capture.cli.calibrate import calibrate
 from cc_capture.cli.compare import compare
 from cc_capture.cli.doctor import doctor
 from cc_capture.cli.pipeline_stop import pipeline_log, pipeline_stop
@@ -43,6 +45,7 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(runs_app, name="runs")
 
 app.command()(browse)
+app.command()(calibrate)
 app.command()(compare)
 app.command()(schedule)
 
@@ -408,10 +411,11 @@ def _build_dataset(dpo: bool, include_synthetic: bool, extra_pairs: list | None 
 
     root = _paths().datasets
     try:
-        return build(_db(), root, _settings().datasets, dpo=dpo, include_synthetic=include_synthetic,
+        settings = _settings()
+        return build(_db(), root, settings.datasets, settings.local.system_prompt, dpo=dpo, include_synthetic=include_synthetic,
                      extra_pairs=extra_pairs)
     except DatasetError as e:
-        fail(str(e))
+        fail(escape(str(e)))
     except OSError as e:
         fail(f"could not write the dataset under {root}: {e}; nothing of it was kept")
 
@@ -447,6 +451,13 @@ def dataset_build(
     m = result.manifest
     console.print(f"{m.kind} dataset: {result.counts['train']} train, {result.counts['eval']} eval examples "
                   f"from {m.traces} traces ({m.duplicates_dropped} duplicates dropped) → {result.path}")
+    view = m.inference
+    if view.source == "calibration":
+        console.print(f"system prompt ({view.system_prompt}) and tools: Claude Code {view.claude_version}'s, "
+                      f"as the local model gets them ({len(m.tools)} tools)")
+    else:
+        console.print(f"[yellow]no calibration: the compact system prompt and tool schemas inferred from the calls "
+                      f"seen, not those the local model gets in Claude Code; run `ccd calibrate`, then build again[/]")
 
 
 @app.command()

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cc_capture.datasets.conversation import Step, message, steps_of, SYSTEM_PROMPT
 from cc_capture import records
+from cc_capture.datasets.conversation import Step, message, steps_of
 from cc_capture.records import Trace
 
 _WORD_RE = re.compile(r"\w+")
@@ -37,9 +37,9 @@ def _assistant(step: Step) -> list[dict[str, Any]]:
     return [step.messages()[0]]
 
 
-def self_correction_pairs(trace: Trace, max_tool_output_tokens: int) -> list[dict[str, Any]]:
+def self_correction_pairs(trace: Trace, max_tool_output_tokens: int, system_prompt: str) -> list[dict[str, Any]]:
     steps = steps_of(trace, max_tool_output_tokens)
-    head = [message("system", SYSTEM_PROMPT), message("user", trace.prompt or "")]
+    head = [message("system", system_prompt), message("user", trace.prompt or "")]
     failed_ids = {c.tool_use_id for c in trace.tool_calls if c.is_error}
     pairs = []
     for i, step in enumerate(steps[:-1]):
@@ -61,14 +61,14 @@ def _first_step(trace: Trace, max_tool_output_tokens: int) -> list[dict[str, Any
     return _assistant(steps[0]) if steps else [message("assistant", trace.final_response or "")]
 
 
-def rating_pairs(up: list[Trace], down: list[Trace], max_tool_output_tokens: int,
+def rating_pairs(up: list[Trace], down: list[Trace], max_tool_output_tokens: int, system_prompt: str,
                  min_similarity: float = 0.5) -> list[dict[str, Any]]:
     pairs = []
     for good in up:
         best = max(down, key=lambda bad: similarity(good.prompt, bad.prompt), default=None)
         if best is None or similarity(good.prompt, best.prompt) < min_similarity:
             continue
-        prompt = [message("system", SYSTEM_PROMPT), message("user", good.prompt or "")]
+        prompt = [message("system", system_prompt), message("user", good.prompt or "")]
         pairs.append({"prompt": prompt, "chosen": _first_step(good, max_tool_output_tokens),
                       "rejected": _first_step(best, max_tool_output_tokens), "origin": "rating",
                       "trace_ids": [good.trace_id, best.trace_id], "session_id": good.session_id})
@@ -86,7 +86,7 @@ def rebased(trace: Trace, old_root: str | None, new_root: str | None) -> Trace:
 
 
 def compare_pair(claude: Trace, local: Trace, step: int, compare_id: str,
-                 max_tool_output_tokens: int) -> dict[str, Any]:
+                 max_tool_output_tokens: int, system_prompt: str) -> dict[str, Any]:
     """The pair at `step`, the first step where the local model left Claude's path (found by
     `cc_capture.compare.scores.first_divergence`; a step past the last is the final answer): Claude's
     step (or answer) chosen, the local model's rejected, the conversation up to there (the steps
@@ -96,7 +96,7 @@ def compare_pair(claude: Trace, local: Trace, step: int, compare_id: str,
     def step_or_answer(steps: list[Step], trace: Trace) -> list[dict[str, Any]]:
         return _assistant(steps[step]) if step < len(steps) else [message("assistant", trace.final_response or "")]
 
-    prompt = [message("system", SYSTEM_PROMPT), message("user", claude.prompt or "")]
+    prompt = [message("system", system_prompt), message("user", claude.prompt or "")]
     prompt += [m for s in theirs[:step] for m in s.messages()]
     return {"prompt": prompt, "chosen": step_or_answer(theirs, claude), "rejected": step_or_answer(ours, local),
             "origin": "compare", "compare_id": compare_id, "step": step,

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from cc_capture import homelock, reads, store
 from cc_capture.compare import records
 from cc_capture.compare.candidates import Candidate, pick
+from cc_capture.datasets.inference import system_prompt_flag
 from cc_capture.compare.launch import LaunchError, LocalRun, check_ollama, local_invocation, run_print
 from cc_capture.compare.records import CompareStatus, ItemStatus
 from cc_capture.compare.scores import SCORES, STEPS, first_divergence, score_pair
@@ -98,13 +99,16 @@ def _replay(db: store.Database, settings: Settings, candidate: Candidate, model:
     try:
         with worktree(candidate.root, candidate.commit) as tree:
             top = str(tree.resolve())
+            if not (tree / candidate.subdir).is_dir():
+                raise WorktreeError(f"the session's folder {candidate.subdir} is not in commit {candidate.commit[:12]}")
             invocation = local_invocation(settings.deploy, settings.compare, tree / candidate.subdir,
                                           prompt=candidate.prompt, tag=model, allow_edits=allow_edits,
-                                          session_id=session_id)
+                                          session_id=session_id,
+                                          system_prompt=system_prompt_flag(settings.local.system_prompt))
             with store.transaction(db) as conn:
                 store.register_local_session(conn, session_id, model, compare_id)
             return Replay(candidate, session_id, top, run_print(invocation), None)
-    except (WorktreeError, LaunchError) as e:
+    except (WorktreeError, LaunchError, OSError) as e:
         return Replay(candidate, session_id, top, None, str(e))
 
 
@@ -150,7 +154,8 @@ def _record(db: store.Database, settings: Settings, compare_id: str, replay: Rep
         status, error = ItemStatus.FAILED, replay.error
     else:
         status = _status(replay.run, local)
-        error = None if status is ItemStatus.OK else (replay.run.stderr.strip() or replay.run.stdout.strip())[-500:] or None
+        printed = replay.run.stderr.strip() or replay.run.stdout.strip()
+        error = None if status is ItemStatus.OK else printed[-500:] or None
     scores: dict[str, Any] = dict.fromkeys((*SCORES, *STEPS)) | {"clean_ending": 0.0}
     divergence, pair = None, False
     if local is not None:
@@ -158,7 +163,8 @@ def _record(db: store.Database, settings: Settings, compare_id: str, replay: Rep
         scores = score_pair(claude, local, status is ItemStatus.OK)
         divergence = first_divergence(claude, local)
         if divergence is not None:
-            made = compare_pair(claude, local, divergence, compare_id, settings.datasets.max_tool_output_tokens)
+            # only the rejected step is read here; the dataset builder rebuilds the pair with its system prompt
+            made = compare_pair(claude, local, divergence, compare_id, settings.datasets.max_tool_output_tokens, "")
             rejected = made["rejected"][0]
             pair = bool(rejected["tool_calls"] or (rejected["content"] or "").strip())
     records.add_item(db, compare_id, claude.trace_id, replay.session_id, local_trace_id, replay.worktree, status,

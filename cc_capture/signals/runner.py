@@ -107,7 +107,8 @@ def compute(db: Database, trace_ids: Iterable[str], gates: GateSettings,
 
 def _sessions_of(conn, trace_ids: list[str]) -> set[str]:
     marks = ",".join("?" * len(trace_ids))
-    return {r[0] for r in conn.execute(f"SELECT DISTINCT session_id FROM traces WHERE trace_id IN ({marks})", trace_ids)}
+    sql = f"SELECT DISTINCT session_id FROM traces WHERE trace_id IN ({marks})"
+    return {r[0] for r in conn.execute(sql, trace_ids)}
 
 
 def pending(db: Database, among: Iterable[str] | None = None) -> list[str]:
