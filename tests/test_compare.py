@@ -6,14 +6,16 @@ DPO pair, the stored comparison, and that nothing outside the worktree changed."
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
-from cc_capture import store
+from cc_capture import daemon, store
 from cc_capture.config import CompareSettings, DatasetSettings, DeploySettings, Settings, SystemPromptChoice
 from cc_capture.datasets.build import split_of
 from cc_capture.pipeline.compare import CompareError, run_compare
@@ -125,10 +127,18 @@ def compared(tmp_path_factory):
             assert not ollama.unmatched
             local_models = {r["model"] for r in ollama.requests}
         down = ccd_in(env, "compare", check=False)  # the stand-in is gone: nothing listens there any more
-        with ScriptedAPI(edits_turns(root), ollama_models=["cc-capture:v1"]) as ollama:
-            env = dict(env, CC_CAPTURE_DEPLOY__OLLAMA_HOST=ollama.url)
-            edits = json.loads(ccd_in(env, "compare", "--limit", "1", "--allow-edits", "--model", "cc-capture:v1",
-                                      "--json").stdout)
+        # this one with the daemon running, as a user has it: it ingests the replay, compare waits for it
+        daemon_env = {"HOME": str(home), "CC_CAPTURE_CAPTURE__MIRROR_TRANSCRIPTS": "false"}
+        with ScriptedAPI(edits_turns(root), ollama_models=["cc-capture:v1"]) as ollama, \
+                mock.patch.dict(os.environ, daemon_env):
+            # and a turn limit: the four calls are four turns, the answer would be a fifth
+            env = dict(env, CC_CAPTURE_DEPLOY__OLLAMA_HOST=ollama.url, CC_CAPTURE_COMPARE__MAX_TURNS="4")
+            daemon.start(paths)
+            try:
+                edits = json.loads(ccd_in(env, "compare", "--limit", "1", "--allow-edits", "--model",
+                                          "cc-capture:v1", "--json").stdout)
+            finally:
+                daemon.stop(paths)
             assert not ollama.unmatched
         yield {"paths": paths, "env": env, "report": report, "project": project, "before": before,
                "after": snapshot(project), "local_models": local_models, "refused": (missing, down), "edits": edits,
@@ -188,12 +198,17 @@ def test_nothing_outside_the_worktree_changed(compared):
     assert not list(Path(compared["project"], ".git", "worktrees").glob("*"))
     (item,) = compared["edits"]["items"]
     assert item["prompt"].startswith(DIVERGE) and item["local"]["tool_sequence"] == ["Read", "Edit", "Write", "Bash"]
+    assert item["local"]["status"] == "max_turns" and item["scores"]["clean_ending"] == 0.0
     db = store.connect(compared["paths"].db)
     calls = {c["name"]: c for c in trace_json(db, item["local"]["trace_id"])["tool_calls"]}
     db.conn.close()
     assert calls["Edit"]["status"] == "ok"  # inside the worktree: accepted
     assert calls["Write"]["status"] != "ok" and calls["Bash"]["status"] != "ok"  # outside: refused
     assert not (compared["outside"] / "note.txt").exists() and not (compared["outside"] / "shell.txt").exists()
+    # the daemon captured that replay (it ran during it) and found where it ran: the worktree, detached
+    state, = db_rows(compared["paths"], "SELECT git_state FROM sessions WHERE session_id = ?",
+                     [item["local"]["session_id"]])[0]
+    assert state == "repo" and "ccd daemon stopped" in compared["paths"].daemon_log.read_text()
 
 
 def test_stored_comparison_is_listed_and_shown_again(compared):
@@ -251,4 +266,6 @@ def test_no_ollama_or_no_model_is_said_before_anything_runs(compared):
     assert "deploy one (`ccd deploy`) or name another with --model" in str(missing.value)
     assert down.returncode == 1 and "Traceback" not in down.stderr
     assert "Ollama is not running" in down.stderr and "[deploy] ollama_host" in down.stderr
-    # neither was stored: test_stored_comparison_is_listed_and_shown_again finds one comparison only
+    with pytest.raises(CompareError, match="npm install -g @anthropic-ai/claude-code"):
+        run_compare(compared["paths"], Settings(compare=CompareSettings(claude="/nonexistent/claude")))
+    # none was stored: test_stored_comparison_is_listed_and_shown_again finds the two that ran only
