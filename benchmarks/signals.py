@@ -10,7 +10,9 @@ place in the trace). Reported apart:
   as most of dev), and the sessions of other authors (agentv, cchistory: batch 2 labelled blind);
 - tuned-on: the "dev" split: batch 1 (the v2 patterns were written against it; v3 trains on it)
   and batch 2 (v3 trains on it; the v2 patterns never saw it);
-- the cross-validated dev figures the classifier was chosen on (from sentence_weights.json).
+- the cross-validated dev figures the classifier was chosen on (from sentence_weights.json);
+- how far a second labeller agrees with the first on 120 dev sentences (agreement.jsonl), labelled
+  again blind: the ceiling the figures above are measured under.
 A signal with fewer than 20 positives in a part gets no headline figure (shown in parentheses).
 The older set tests/fixtures/signals_labelled.jsonl is printed last: in-sample for v2.
 Goal on untuned sentences: precision >= 0.8 and recall >= 0.7 for constraint, pruning,
@@ -98,6 +100,26 @@ def cross_validation() -> None:
               f"{c['recall']:.2f}   v2 {r['f1']:.2f} / {r['precision']:.2f} / {r['recall']:.2f}")
 
 
+def agreement() -> None:
+    """How far two labellers agree under LABELLING.md: the ceiling any detector is measured under."""
+    rows = {r.id: r for r in load(SET)}
+    second = [json.loads(line) for line in (SET / "agreement.jsonl").read_text().splitlines()]
+    n = len(second)
+    print(f"labelling agreement: {n} dev batch-1 sentences labelled again, blind, by a second labeller "
+          "(second labeller's precision / recall against the first, Cohen's kappa):")
+    for kind in phrases.KINDS:
+        first_ = [kind in rows[r["id"]].labels for r in second]
+        second_ = [kind in r["labels"] for r in second]
+        a, b, both = sum(first_), sum(second_), sum(x and y for x, y in zip(first_, second_))
+        if not (a or b):
+            continue
+        observed = sum(x == y for x, y in zip(first_, second_)) / n
+        chance = (a / n) * (b / n) + (1 - a / n) * (1 - b / n)
+        kappa = (observed - chance) / (1 - chance)
+        print(f"  {kind:16s} first {a:3d}  second {b:3d}  both {both:3d}  precision {both / b if b else 0:.2f}  "
+              f"recall {both / a if a else 0:.2f}  kappa {kappa:.2f}")
+
+
 def accuracy() -> None:
     rows = load(SET)
     other = [r for r in rows if r.session.startswith(OTHER_AUTHORS)]
@@ -108,6 +130,7 @@ def accuracy() -> None:
            [r for r in rows if r.split == "dev" and r.batch == 1])
     report("tuned-on: dev batch 2 (v3 trained on it; v2 never saw it)", [r for r in rows if r.split == "dev" and r.batch == 2])
     cross_validation()
+    agreement()
     old = [json.loads(line) for line in (REPO / "tests" / "fixtures" / "signals_labelled.jsonl").read_text().splitlines()]
     report("older set, in-sample for v2 (tests/fixtures/signals_labelled.jsonl)",
            [Sentence(str(i), r["text"], r["source"], r["source"], frozenset(r["labels"])) for i, r in enumerate(old)],

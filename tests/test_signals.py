@@ -63,6 +63,16 @@ def test_real_labelled_set_has_a_fixed_session_split():
     assert not [r.text for r in REAL if r.split == "heldout" and r.text in old]
 
 
+def test_agreement_set_relabels_dev_sentences_only():
+    """agreement.jsonl: a second labeller's blind labels of dev batch-1 sentences (never held-out ones)."""
+    rows = {r.id: r for r in REAL}
+    second = [json.loads(l) for l in (FIXTURES / "signals" / "agreement.jsonl").read_text().splitlines()]
+    assert len(second) >= 100 and len({r["id"] for r in second}) == len(second)
+    for r in second:
+        assert rows[r["id"]].split == "dev" and rows[r["id"]].batch == 1, r
+        assert set(r["labels"]) <= set(phrases.KINDS), r
+
+
 def test_real_labelled_set_is_rebuilt_exactly_by_its_script(shared):
     """sentences.jsonl is what build_sentences.py draws from ../shared (labels are by hand)."""
     sys.path.insert(0, str(FIXTURES / "signals"))

@@ -82,9 +82,12 @@ class Models:
 
     def decide(self, feats: list[str], rule_kinds: set[str]) -> set[str]:
         scores = [m.bias for m in self.models]
+        get = self.index.get
         for f in feats:
-            for i, w in self.index.get(f, ()):
-                scores[i] += w
+            entry = get(f)
+            if entry:
+                for i, w in entry:
+                    scores[i] += w
         return {m.kind for m, score in zip(self.models, scores)
                 if (m.kind in rule_kinds if m.method == "rules" else score >= m.threshold)}
 
