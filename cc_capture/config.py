@@ -7,10 +7,13 @@ folder and can be overridden by `CC_CAPTURE_<SECTION>__<NAME>` environment varia
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -200,6 +203,35 @@ class DeploySettings(BaseModel):
         return f"{self.model_name}:latest"
 
 
+class SystemPromptChoice(str, Enum):
+    """Which system prompt the local model runs with inside Claude Code, and is trained and evaluated
+    with (README "The local model inside Claude Code" says why the default is compact)."""
+
+    CLAUDE_CODE = "claude_code"  # Claude Code's own
+    COMPACT = "compact"  # cc-capture's short one, given with --system-prompt (it replaces Claude Code's)
+
+
+class LocalSettings(BaseModel):
+    """How the local model runs inside Claude Code (`ccd local`, `ccd compare`), and therefore what
+    datasets train it with (cc_capture.datasets.inference)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system_prompt: SystemPromptChoice = Field(SystemPromptChoice.COMPACT,
+                                              description="claude_code: Claude Code's own; compact: cc-capture's")
+
+
+class CompareSettings(BaseModel):
+    """How the real Claude Code is run on the local model (cc_capture.compare): `ccd compare`, `ccd local`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    claude: str = Field("claude", description="the Claude Code command (a name on PATH or a path)")
+    max_turns: int = Field(20, ge=1, description="a compared run stops after this many turns")
+    timeout_s: float = Field(600.0, gt=0, description="a compared run is stopped after this many seconds")
+    limit: int = Field(10, ge=1, description="prompts `ccd compare` replays when --limit is not given")
+
+
 class LearningSettings(BaseModel):
     """The learning pipeline and when the daemon starts it on its own (cc_capture.scheduler)."""
 
@@ -226,6 +258,12 @@ class LearningSettings(BaseModel):
                                                                  "behind `nice`")
     min_dpo_pairs: int = Field(20, ge=1, description="the pipeline trains DPO only with this many preference pairs")
 
+    @field_validator("pipeline_command", mode="before")
+    @classmethod
+    def _command_words(cls, value: Any) -> Any:
+        """A command given as one string (an environment variable) is split as a shell would."""
+        return shlex.split(value) if isinstance(value, str) else value
+
     @field_validator("window")
     @classmethod
     def _window_not_empty(cls, value: str) -> str:
@@ -245,6 +283,19 @@ class Settings(BaseModel):
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     learning: LearningSettings = Field(default_factory=LearningSettings)
+    compare: CompareSettings = Field(default_factory=CompareSettings)
+    local: LocalSettings = Field(default_factory=LocalSettings)
+
+
+def _env_value(value: str) -> Any:
+    """An environment value as TOML would give it: a JSON list (`["nice", "ccd"]`) or table is
+    parsed, so list settings can be set there too; anything else stays text for pydantic."""
+    if value.lstrip()[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            pass
+    return value
 
 
 def load_settings(paths: Paths | None = None) -> Settings:
@@ -263,7 +314,7 @@ def load_settings(paths: Paths | None = None) -> Settings:
     for key, value in os.environ.items():
         section, _, name = key[len(prefix):].partition("__")
         if key.startswith(prefix) and name and section.lower() in Settings.model_fields:
-            raw.setdefault(section.lower(), {})[name.lower()] = value
+            raw.setdefault(section.lower(), {})[name.lower()] = _env_value(value)
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as e:

@@ -24,6 +24,8 @@ TRACE: dict[str, str] = {
     "final_response": "The final answer (Stop's last_assistant_message), Markdown",
     "error": "Why the turn failed (StopFailure), if it did",
     "qualifies": "Whether the quality gates let the trace into training; null until its signals are computed",
+    "origin": "Who answered: claude, or local (the local model inside Claude Code: `ccd compare`, `ccd local`; "
+              "never training data)",
 }
 
 # `ccd traces show --json`: a trace's own keys beyond TRACE
@@ -133,6 +135,41 @@ TABLES: dict[str, Table] = {
         "ended_at": _TIMED["ended_at"],
         "end_reason": "Why the session ended (SessionEnd's reason)",
         "n_compactions": "How often the context was compacted",
+        "origin": TRACE["origin"],
+        "git_state": "The working folder at SessionStart: repo, not_a_repo or unknown (null: not looked at, "
+                     "as for imported sessions)",
+        "git_root": "The top folder of its git repository",
+        "git_commit": "The commit checked out at SessionStart",
+        "git_dirty": "1 when the tree had changed or untracked files at SessionStart",
+        "git_branch": "The branch checked out (at SessionStart, or as the transcript names it)",
+    }),
+    "local_sessions": Table("Sessions of the local model, registered before they started (`ccd compare`)", {
+        "session_id": TRACE["session_id"],
+        "model": "The Ollama model it ran",
+        "compare_id": "The comparison that ran it",
+        "registered_at": "When it was registered (Unix seconds)",
+    }),
+    "comparisons": Table("`ccd compare`: Claude's held-out prompts replayed by the local model inside Claude Code", {
+        "compare_id": "The comparison's id",
+        "model": "The Ollama model compared with Claude",
+        "status": "running, done, failed or interrupted",
+        "started_at": _TIMED["started_at"],
+        "ended_at": _TIMED["ended_at"],
+        "settings": "Its limits: prompts, allow_edits, max_turns, timeout_s (JSON)",
+        "summary": "Each score's mean with its 95% bootstrap interval and count; statuses; DPO pairs (JSON)",
+        "error": "Why it stopped early",
+    }),
+    "comparison_items": Table("One prompt of a comparison: Claude's trace, the local model's, their scores", {
+        "compare_id": "The comparison",
+        "trace_id": "Claude's trace",
+        "local_session_id": "The local model's session",
+        "local_trace_id": "The local model's trace (null if none was captured)",
+        "worktree": "The folder the local model ran in (removed since): its paths are read as the project's",
+        "status": "How the local run ended: ok, error, timeout, max_turns, incomplete, not_captured, failed",
+        "scores": "The pair's scores (JSON; README: Comparing with Claude)",
+        "divergence": "The step (from 0) where the local model left Claude's path; null if it never did",
+        "dpo_pair": "1 when that divergence is a preference pair for `ccd dataset build --dpo`",
+        "error": "What the local run printed when it did not end cleanly",
     }),
     "signals": Table("Reasoning signals, behaviour vector and quality-gate decision of each closed trace", {
         "trace_id": "The trace",
@@ -231,14 +268,18 @@ TABLES: dict[str, Table] = {
     }),
     "pipelines": Table("Learning pipelines: dataset, training, evaluation and gate, step by step", {
         "pipeline_id": "The pipeline's id",
-        "status": "Its state",
+        "status": "Its state: running, finished, interrupted (Ctrl-C, `ccd pipeline stop`), died (its process "
+                  "ended without recording its end); the last three are resumed by the next run",
         "outcome": "promoted, rejected, failed or skipped",
         "model_version": "The model it produced",
         "started_at": _TIMED["started_at"],
         "ended_at": _TIMED["ended_at"],
         "steps": "Each step's name, status, timings and detail (JSON)",
         "state": "What a resumed pipeline needs (JSON)",
-        "error": "Why it failed",
+        "error": "Why it failed (a process that died: why it is known, and its last log lines)",
+        "pid": "The process running it (the last one, for a resumed pipeline)",
+        "pid_start": "That process's start time (a reused pid is not taken for it)",
+        "heartbeat_at": "Its last heartbeat (Unix seconds; written every 10 s while it runs)",
     }),
     "schedule_decisions": Table("Every check of the learning scheduler: run or wait, with its reasons", {
         "id": "Row id",
@@ -247,6 +288,7 @@ TABLES: dict[str, Table] = {
         "reasons": "Why (JSON list)",
         "next_check_at": "When it checks again (Unix seconds)",
         "pid": "The pipeline process it started",
+        "pid_start": "That process's start time (a reused pid is not taken for it)",
         "log_path": "That process's log",
         "ended_at": "When that run ended (Unix seconds)",
         "exit_code": "How that run ended",

@@ -2,50 +2,48 @@
 scheduler: one row per decision in `schedule_decisions` (with the pid, log and exit of the
 pipeline a `run` started), the latest pipeline, and which pipeline holds the pipeline lock.
 
-The holder is read from the lock file `ccd pipeline run` writes ("pipeline ID (pid N)") and the
-process's liveness, never by taking the lock: a probe that took it, even for an instant, could
-make a pipeline starting at that moment refuse to run. Pipelines record themselves in the
-`pipelines` table; a pipeline command that died before writing anything is known from the
-daemon's rows alone.
+The holder is read from the lock file `ccd pipeline run` writes ("pipeline ID (pid N)", then the
+process's start time) and the process's liveness, never by taking the lock: a probe that took it,
+even for an instant, could make a pipeline starting at that moment refuse to run. Pipelines record
+themselves in the `pipelines` table, with their process (pid and start time) and a heartbeat; a
+row left `running` whose process is gone, or whose heartbeat stopped, died (`reap_dead` marks it
+failed with its last log lines; the next run resumes it). A pipeline command that died before
+writing anything is known from the daemon's rows alone.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from cc_capture import store
 from cc_capture.paths import Paths
+from cc_capture.processes import running
 from cc_capture.store import Database
 
 KEEP_DECISIONS = 2000  # older waits are dropped; they repeat every check_interval_min
-_HOLDER = re.compile(r"pipeline (?P<pipeline_id>\S+) \(pid (?P<pid>\d+)\)")
+HEARTBEAT_S = 10.0  # a running pipeline writes its heartbeat this often
+STALE_S = 120.0  # a heartbeat older than this: the pipeline's process is dead or frozen
+LOG_TAIL_LINES = 20
+_HOLDER = re.compile(r"pipeline (?P<pipeline_id>\S+) \(pid (?P<pid>\d+)\)(?:\nstarted (?P<started>.+))?")
 
 
 @dataclass(frozen=True)
 class Holder:
     pipeline_id: str
     pid: int
+    started: str | None = None  # the process's start time (cc_capture.processes): a reused pid is not it
 
     def __str__(self) -> str:
         return f"pipeline {self.pipeline_id} (pid {self.pid})"
 
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive, not ours to judge
-        return True
-    try:  # a zombie (dead, not yet reaped by its parent) is not running; /proc is Linux's
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    def lock_text(self) -> str:
+        """What the lock file says: this first line for people (and a busy `ccd pipeline run`), then the start."""
+        return f"{self}\nstarted {self.started}\n" if self.started else f"{self}\n"
 
 
 def holder(paths: Paths) -> Holder | None:
@@ -55,9 +53,60 @@ def holder(paths: Paths) -> Holder | None:
     except (FileNotFoundError, UnicodeDecodeError):
         return None
     m = _HOLDER.search(text)
-    if m is None or not alive(int(m["pid"])):
+    if m is None or not running(int(m["pid"]), m["started"]):
         return None
-    return Holder(m["pipeline_id"], int(m["pid"]))
+    return Holder(m["pipeline_id"], int(m["pid"]), m["started"])
+
+
+def log_tail(path: str | None, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with open(path, errors="replace") as fh:
+            return "".join(deque(fh, maxlen=lines))
+    except (OSError, TypeError):
+        return ""
+
+
+def _alive(row: dict[str, Any], paths: Paths, now: float) -> bool:
+    """A pipeline recorded as running still runs: its process exists and its heartbeat is fresh
+    (a row written before heartbeats existed: it holds the pipeline lock)."""
+    if row["pid"] is None:
+        found = holder(paths)
+        return found is not None and found.pipeline_id == row["pipeline_id"]
+    return running(row["pid"], row["pid_start"]) and now - (row["heartbeat_at"] or row["started_at"]) < STALE_S
+
+
+def dead_pipelines(db: Database, paths: Paths, now: float | None = None) -> list[dict[str, Any]]:
+    """Pipelines recorded as running whose process died (or froze) without recording its end."""
+    now = time.time() if now is None else now
+    return [r for r in db.query("SELECT pipeline_id, pid, pid_start, heartbeat_at, started_at, steps FROM pipelines "
+                                "WHERE status = 'running'") if not _alive(r, paths, now)]
+
+
+def reap_dead(db: Database, paths: Paths, now: float | None = None) -> list[str]:
+    """Mark each dead pipeline failed, with why and its last log lines (status `died`: the next
+    `ccd pipeline run` resumes it from its last finished step); their ids."""
+    now = time.time() if now is None else now
+    reaped = []
+    for row in dead_pipelines(db, paths, now):
+        why = (f"the pipeline process (pid {row['pid']}) ended without recording its end"
+               if row["pid"] is None or not running(row["pid"], row["pid_start"]) else
+               f"the pipeline process (pid {row['pid']}) stopped its heartbeat at {store.iso(row['heartbeat_at'])}")
+        started = db.execute("SELECT log_path FROM schedule_decisions WHERE action = 'run' AND pid = ? "
+                             "ORDER BY id DESC LIMIT 1", [row["pid"]]).fetchone()
+        tail = log_tail(started[0]) if started else ""
+        error = why + (f"; its last log lines ({started[0]}):\n{tail}" if started else
+                       " (it was run by hand: its output went to its terminal)")
+        steps = json.loads(row["steps"])
+        for step in steps:
+            if step["status"] == "running":
+                step.update(status="failed", ended_at=store.iso(now), detail=why)
+        with store.transaction(db) as conn:
+            marked = conn.execute("UPDATE pipelines SET status = 'died', outcome = 'failed', ended_at = ?, error = ?, "
+                                  "steps = ? WHERE pipeline_id = ? AND status = 'running'",
+                                  (now, error, json.dumps(steps), row["pipeline_id"])).rowcount
+        if marked:
+            reaped.append(row["pipeline_id"])
+    return reaped
 
 
 def record(db: Database, at: float, action: str, reasons: list[tuple[str, str]], next_check_at: float | None) -> int:
@@ -70,21 +119,22 @@ def record(db: Database, at: float, action: str, reasons: list[tuple[str, str]],
         return cur.lastrowid
 
 
-def record_start(db: Database, decision_id: int, pid: int, log_path: str) -> None:
+def record_start(db: Database, decision_id: int, pid: int, pid_start: str | None, log_path: str) -> None:
     with store.transaction(db) as conn:
-        conn.execute("UPDATE schedule_decisions SET pid = ?, log_path = ? WHERE id = ?", (pid, log_path, decision_id))
+        conn.execute("UPDATE schedule_decisions SET pid = ?, pid_start = ?, log_path = ? WHERE id = ?",
+                     (pid, pid_start, log_path, decision_id))
 
 
 def record_end(db: Database, decision_id: int, ended_at: float, exit_code: int | None,
-               log_tail: str) -> None:
+               tail: str) -> None:
     with store.transaction(db) as conn:
         conn.execute("UPDATE schedule_decisions SET ended_at = ?, exit_code = ?, log_tail = ? WHERE id = ?",
-                     (ended_at, exit_code, log_tail, decision_id))
+                     (ended_at, exit_code, tail, decision_id))
 
 
 def unfinished_runs(db: Database) -> list[dict[str, Any]]:
     """Runs the daemon started and never saw end (it was stopped or killed meanwhile)."""
-    return list(db.query("SELECT id, pid, log_path FROM schedule_decisions WHERE action = 'run' AND pid IS NOT NULL "
+    return list(db.query("SELECT id, pid, pid_start, log_path FROM schedule_decisions WHERE action = 'run' AND pid IS NOT NULL "
                          "AND ended_at IS NULL"))
 
 
@@ -103,12 +153,15 @@ def recent(db: Database, limit: int = 20) -> list[dict[str, Any]]:
 
 def last_pipeline(db: Database, paths: Paths) -> dict[str, Any] | None:
     """The latest pipeline: from `ccd pipeline run`'s own record, else from the daemon's. One
-    recorded as running whose process is gone died (`failed`; the next run resumes it)."""
-    row = db.execute("SELECT pipeline_id, coalesce(outcome, status), ended_at, model_version FROM pipelines "
-                     "ORDER BY started_at DESC LIMIT 1").fetchone()
+    recorded as running whose process is gone, or whose heartbeat stopped, died (`failed`, even
+    before the daemon marks it; the next run resumes it)."""
+    row = next(iter(db.query("SELECT pipeline_id, coalesce(outcome, status) AS outcome, ended_at, model_version, pid, "
+                             "pid_start, heartbeat_at, started_at FROM pipelines ORDER BY started_at DESC LIMIT 1")),
+               None)
     if row:
-        outcome = "failed" if row[1] == "running" and holder(paths) is None else row[1]
-        return {"pipeline_id": row[0], "outcome": outcome, "ended_at": store.iso(row[2]), "model_version": row[3]}
+        outcome = "failed" if row["outcome"] == "running" and not _alive(row, paths, time.time()) else row["outcome"]
+        return {"pipeline_id": row["pipeline_id"], "outcome": outcome, "ended_at": store.iso(row["ended_at"]),
+                "model_version": row["model_version"]}
     row = db.execute("SELECT ended_at, exit_code FROM schedule_decisions WHERE action = 'run' ORDER BY at DESC "
                      "LIMIT 1").fetchone()
     if row is None:

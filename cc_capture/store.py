@@ -10,10 +10,18 @@ import json
 import os
 import sqlite3
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 BUSY_TIMEOUT_MS = 10_000
+
+
+class Origin(str, Enum):
+    """Who answered in a session: Claude, or the local model inside Claude Code (never training data)."""
+
+    CLAUDE = "claude"
+    LOCAL = "local"
 
 
 class Database:
@@ -430,8 +438,91 @@ def _v9(db: Database) -> None:
     )
 
 
+def _v10(db: Database) -> None:
+    db.executescript(
+        """
+        -- who answered in a session: Claude, or the local model run inside Claude Code (never trained on)
+        ALTER TABLE sessions ADD COLUMN origin TEXT NOT NULL DEFAULT 'claude';
+        -- where it ran: the git repository of its folder at SessionStart (git_state: repo, not_a_repo,
+        -- unknown; NULL until looked at), or the branch its transcript names
+        ALTER TABLE sessions ADD COLUMN git_state TEXT;
+        ALTER TABLE sessions ADD COLUMN git_root TEXT;
+        ALTER TABLE sessions ADD COLUMN git_commit TEXT;
+        ALTER TABLE sessions ADD COLUMN git_dirty INTEGER;
+        ALTER TABLE sessions ADD COLUMN git_branch TEXT;
+        CREATE INDEX sessions_unlocated ON sessions(session_id) WHERE git_state IS NULL;
+        -- sessions of the local model, known before their first event (`ccd compare`, `ccd local`)
+        CREATE TABLE local_sessions (
+            session_id TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            compare_id TEXT,
+            registered_at REAL NOT NULL
+        );
+        -- a registered session is local from its first row on, whoever inserts it (hooks or transcript)
+        CREATE TRIGGER sessions_registered_local AFTER INSERT ON sessions
+        WHEN new.session_id IN (SELECT session_id FROM local_sessions) BEGIN
+            UPDATE sessions SET origin = 'local' WHERE session_id = new.session_id;
+        END;
+        -- `ccd compare`: one row per comparison, one per replayed prompt
+        CREATE TABLE comparisons (
+            compare_id TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            settings TEXT NOT NULL DEFAULT '{}',
+            summary TEXT NOT NULL DEFAULT '{}',
+            error TEXT
+        );
+        CREATE TABLE comparison_items (
+            compare_id TEXT NOT NULL REFERENCES comparisons(compare_id),
+            trace_id TEXT NOT NULL,
+            local_session_id TEXT,
+            local_trace_id TEXT,
+            worktree TEXT,
+            status TEXT NOT NULL,
+            scores TEXT NOT NULL DEFAULT '{}',
+            divergence INTEGER,
+            dpo_pair INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            PRIMARY KEY (compare_id, trace_id)
+        );
+        """
+    )
+
+
+def _v11(db: Database) -> None:
+    db.executescript(
+        """
+        -- which process runs a pipeline (pid and start time: a reused pid is not it) and its heartbeat
+        ALTER TABLE pipelines ADD COLUMN pid INTEGER;
+        ALTER TABLE pipelines ADD COLUMN pid_start TEXT;
+        ALTER TABLE pipelines ADD COLUMN heartbeat_at REAL;
+        ALTER TABLE schedule_decisions ADD COLUMN pid_start TEXT;
+        """
+    )
+
+
+def _v12(db: Database) -> None:
+    db.executescript(
+        """
+        -- `ccd calibrate`: what one Claude Code version sends a model, for each system-prompt choice
+        CREATE TABLE calibrations (
+            claude_version TEXT NOT NULL,
+            system_prompt TEXT NOT NULL,       -- the choice it ran with: claude_code or compact
+            recorded_at REAL NOT NULL,
+            arguments TEXT NOT NULL,           -- JSON list: the flags Claude Code ran with
+            system TEXT NOT NULL,              -- JSON list: the system blocks as sent
+            tools TEXT NOT NULL,               -- JSON list: the tool definitions as sent
+            tokens TEXT NOT NULL,              -- JSON: {system, tools, per_tool, counter}
+            PRIMARY KEY (claude_version, system_prompt)
+        );
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12]
 
 
 def _private_file(path: Path) -> None:
@@ -608,8 +699,26 @@ def json_or_text(value: str | None) -> Any:
         return value
 
 
+def sessions_to_locate(db: Database) -> list[tuple[str, str, float | None]]:
+    """(session_id, cwd, started_at) of sessions whose SessionStart was seen and whose git state was
+    never looked at."""
+    return db.execute("SELECT session_id, cwd, started_at FROM sessions WHERE git_state IS NULL "
+                      "AND source IS NOT NULL AND cwd IS NOT NULL").fetchall()
+
+
+def set_git_state(conn: Any, session_id: str, state: str, root: str | None, commit: str | None,
+                  dirty: bool | None, branch: str | None) -> None:
+    conn.execute("UPDATE sessions SET git_state = ?, git_root = ?, git_commit = ?, git_dirty = ?, "
+                 "git_branch = coalesce(?, git_branch) WHERE session_id = ?",
+                 (state, root, commit, None if dirty is None else int(dirty), branch, session_id))
+
+
+# A condition on `traces t`: not a session of the local model (those are never training data).
+NOT_LOCAL = "t.session_id NOT IN (SELECT session_id FROM sessions WHERE origin = 'local')"
+
 TRACE_COLUMNS = """
     t.trace_id, t.session_id, t.prompt, t.started_at, t.ended_at, t.status, t.final_response, t.error,
+    (SELECT origin FROM sessions s WHERE s.session_id = t.session_id) AS origin,
     (SELECT json_group_array(name) FROM (SELECT name FROM tool_calls c
         WHERE c.trace_id = t.trace_id AND c.agent_id IS NULL ORDER BY c.seq)) AS tool_sequence,
     (SELECT count(*) FROM tool_calls c WHERE c.trace_id = t.trace_id) AS n_tool_calls,
@@ -630,6 +739,7 @@ def _trace_summary(row: dict[str, Any]) -> dict[str, Any]:
         "final_response": row["final_response"],
         "error": row["error"],
         "qualifies": None if row["qualifies"] is None else bool(row["qualifies"]),
+        "origin": row["origin"] or Origin.CLAUDE.value,
     }
 
 
@@ -775,6 +885,36 @@ def mark_dirty(conn: Any, trace_ids: Any) -> None:
     conn.executemany("INSERT OR IGNORE INTO dirty_traces (trace_id) VALUES (?)", [(t,) for t in trace_ids])
 
 
+def register_local_session(conn: Any, session_id: str, model: str, compare_id: str | None = None) -> None:
+    """A session the local model is about to run in (Claude Code started with `--session-id`): it is
+    marked local whatever its events and transcript say."""
+    conn.execute("INSERT OR REPLACE INTO local_sessions (session_id, model, compare_id, registered_at) "
+                 "VALUES (?, ?, ?, ?)", (session_id, model, compare_id, time.time()))
+    settle_origins(conn, [session_id])
+
+
+def settle_origins(conn: Any, session_ids: Any) -> list[str]:
+    """Mark local those of these sessions that were registered as local, or whose model (from the
+    transcript) is a name cc-capture deployed to Ollama (a version tag or the alias); their traces
+    are queued for their signals again, so the gates exclude them. Returns the sessions marked."""
+    ids = sorted(set(session_ids))
+    marked: list[str] = []
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        marks = ",".join("?" * len(part))
+        marked += [r[0] for r in conn.execute(
+            f"SELECT session_id FROM sessions WHERE origin = 'claude' AND session_id IN ({marks}) AND ("
+            "session_id IN (SELECT session_id FROM local_sessions) OR model IN (SELECT tag FROM deployments "
+            "WHERE status = 'succeeded' UNION SELECT alias FROM deployments WHERE status = 'succeeded'))", part)]
+    for start in range(0, len(marked), 500):
+        part = marked[start:start + 500]
+        marks = ",".join("?" * len(part))
+        conn.execute(f"UPDATE sessions SET origin = 'local' WHERE session_id IN ({marks})", part)
+        mark_dirty(conn, [r[0] for r in conn.execute(f"SELECT trace_id FROM traces WHERE session_id IN ({marks})",
+                                                     part)])
+    return marked
+
+
 def feedback_set(conn: Any, trace_id: str, rating: str, note: str | None) -> None:
     conn.execute(
         "INSERT OR REPLACE INTO feedback (trace_id, rating, note, rated_at) VALUES (?, ?, ?, ?)",
@@ -830,3 +970,22 @@ def last_run(db: Database) -> dict[str, Any] | None:
         return None
     return {"run_id": row[0], "phase": row[1], "status": row[2], "ended_at": iso(row[3]), "train_loss": row[4],
             "error": row[5]}
+
+
+def save_calibration(conn: Any, claude_version: str, system_prompt: str, arguments: list[str],
+                     system: list[dict[str, Any]], tools: list[dict[str, Any]], tokens: dict[str, Any]) -> None:
+    """One calibration; a later one of the same version and choice replaces it."""
+    conn.execute("INSERT OR REPLACE INTO calibrations (claude_version, system_prompt, recorded_at, arguments, system, "
+                 "tools, tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (claude_version, system_prompt, time.time(), json.dumps(arguments), json.dumps(system),
+                  json.dumps(tools), json.dumps(tokens)))
+
+
+def calibrations(db: Database, system_prompt: str | None = None) -> list[dict[str, Any]]:
+    """Calibrations, the latest first (of one choice if given), with their JSON columns read."""
+    sql = "SELECT * FROM calibrations" + (" WHERE system_prompt = ?" if system_prompt else "")
+    rows = list(_rows(db, sql + " ORDER BY recorded_at DESC", (system_prompt,) if system_prompt else ()))
+    for r in rows:
+        for key in ("arguments", "system", "tools", "tokens"):
+            r[key] = json.loads(r[key])
+    return rows

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -135,3 +136,23 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def documented_keys(command: str) -> set[str]:
+    """The top-level keys README documents for `command --json`."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    shape = re.search(rf"- `{re.escape(command)} --json`: `\[?\{{(.*?)\}}\]?`", readme, re.S).group(1)
+    depth, key, keys = 0, "", set()
+    for ch in shape:
+        if ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+        elif depth == 0 and ch == ",":
+            keys.add(key.split(":")[0].strip())
+            key = ""
+            continue
+        if depth == 0 or ch in "{[":
+            key += ch if depth == 0 else ""
+    keys.add(key.split(":")[0].strip())
+    return keys

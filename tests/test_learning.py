@@ -22,7 +22,7 @@ pytest.importorskip("trl", reason="the training extra is not installed (pip inst
 
 from cc_capture import store  # noqa: E402
 from cc_capture.datasets.bootstrap import generate  # noqa: E402
-from conftest import emit, ingest_all, relocated_home  # noqa: E402
+from conftest import documented_keys, emit, ingest_all, relocated_home  # noqa: E402
 from test_training import ccd  # noqa: E402
 
 pytestmark = [pytest.mark.training, pytest.mark.timeout(1800)]
@@ -177,26 +177,6 @@ def test_a_second_pipeline_is_told_which_one_holds_the_lock(world):
         busy = ccd("pipeline", "run", "--json", check=False)
     assert busy.returncode == 1 and "pipeline test-holder (pid 1) is running" in busy.stderr
     assert not list(store.connect(world.db).query("SELECT * FROM pipelines"))  # nothing started
-
-
-def documented_keys(command: str) -> set[str]:
-    """The top-level keys README documents for `command --json`."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    shape = re.search(rf"- `{re.escape(command)} --json`: `\[?\{{(.*?)\}}\]?`", readme, re.S).group(1)
-    depth, key, keys = 0, "", set()
-    for ch in shape:
-        if ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-        elif depth == 0 and ch == ",":
-            keys.add(key.split(":")[0].strip())
-            key = ""
-            continue
-        if depth == 0 or ch in "{[":
-            key += ch if depth == 0 else ""
-    keys.add(key.split(":")[0].strip())
-    return keys
 
 
 def test_json_keys_are_the_documented_ones(world, sft_eval):

@@ -104,13 +104,13 @@ def test_dataset_second_pass_redacts_nothing_the_first_did_not(db, shared, tmp_p
     """The builder redacts the stored values again with the same function: on what these rules
     stored it changes nothing (it used to redact the JSON-string form of tool arguments)."""
     pytest.importorskip("datasets", reason="the training extra is not installed (pip install -e '.[train]')")
-    from cc_capture.config import DatasetSettings, GateSettings
+    from cc_capture.config import DatasetSettings, GateSettings, SystemPromptChoice
     from cc_capture.datasets.build import build
     from cc_capture.signals.runner import compute_pending
 
     import_paths(db, [shared / "transcripts", shared / "transcripts-more"])
     compute_pending(db, GateSettings(min_answer_words=0, exclude_statuses=[], require_final_answer=False,
                                      min_prompt_chars=0, ambiguous_prompts=[]))
-    result = build(db, tmp_path / "datasets", DatasetSettings())
+    result = build(db, tmp_path / "datasets", DatasetSettings(), SystemPromptChoice.COMPACT)
     assert sum(result.counts.values()) >= 20
     assert result.manifest["redacted_again"] == 0

@@ -83,6 +83,14 @@ def test_settings_from_environment(paths, monkeypatch):
     assert learning.min_new_traces == 7 and learning.allow_cpu and learning.window == "01:00-06:00"
 
 
+@pytest.mark.parametrize("value", ['["nice", "-n", "19", "ccd", "pipeline", "run"]', "nice -n 19 ccd pipeline run"])
+def test_pipeline_command_from_environment(paths, monkeypatch, value):
+    monkeypatch.setenv("CC_CAPTURE_LEARNING__PIPELINE_COMMAND", value)
+    assert load_settings(paths).learning.pipeline_command == ["nice", "-n", "19", "ccd", "pipeline", "run"]
+    monkeypatch.setenv("CC_CAPTURE_CAPTURE__EMAIL_ALLOW", '["example.com"]')  # every list setting, as in config.toml
+    assert load_settings(paths).capture.email_allow == ["example.com"]
+
+
 def test_new_traces_threshold_and_first_pipeline_threshold():
     few = StoreState(new_traces=199, last_started_at=T - 48 * 3600)
     d = decide(NOW, LearningSettings(), few, READY_MACHINE)
@@ -515,3 +523,189 @@ def test_pipeline_stop_interrupts_the_running_pipeline_and_the_next_run_resumes_
     from cc_capture.pipeline.run import STEPS
 
     assert [(s["name"], s["status"]) for s in json.loads(resumed["steps"])] == [(name, "done") for name in STEPS]
+
+
+# ---------------------------------------------------------------- crash safety (kill -9), with real processes
+
+STEP_WAITS_FOR_RELEASE = """
+import os, time
+from pathlib import Path
+from cc_capture import store
+from cc_capture.config import load_settings
+from cc_capture.paths import Paths
+from cc_capture.pipeline import run as pipeline
+
+paths = Paths()
+
+def step(name, *args):  # the real pipeline runner; a step that waits for the test's word stands for training
+    print("step", name, flush=True)
+    while name == "sft" and not (paths.home / "release").exists():
+        time.sleep(0.05)
+    return "done " + name
+
+pipeline._step = step
+pipeline.run(store.connect(paths.db), paths, load_settings(paths))
+"""
+
+
+def pipeline_row(paths):
+    found = rows(paths, "SELECT * FROM pipelines ORDER BY started_at DESC LIMIT 1")
+    return found[0] if found else None
+
+
+def in_step(paths, name):
+    """The pipeline process the daemon started is inside step `name` (it said so in its log)."""
+    started = [r for r in runs(paths) if r["pid"] and not r["ended_at"]]
+    return started and f"step {name}" in Path(started[-1]["log_path"]).read_text() and started[-1]
+
+
+def test_processes_are_known_by_pid_and_start_time(paths):
+    from cc_capture import learning_state, processes
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = processes.start_time(proc.pid)
+        assert started and processes.running(proc.pid, started)
+        assert not processes.running(proc.pid, started + "0"), "a reused pid is another process"
+        now = __import__("time").time()
+        db = store.connect(paths.db)
+        for pipeline_id, pid, pid_start, beat in [("alive", proc.pid, started, now - 5),
+                                                  ("reused", proc.pid, started + "0", now - 5),
+                                                  ("frozen", proc.pid, started, now - learning_state.STALE_S - 1)]:
+            with store.transaction(db) as conn:
+                conn.execute("INSERT INTO pipelines (pipeline_id, status, started_at, pid, pid_start, heartbeat_at) "
+                             "VALUES (?, 'running', ?, ?, ?, ?)", (pipeline_id, now - 60, pid, pid_start, beat))
+        assert {r["pipeline_id"] for r in learning_state.dead_pipelines(db, paths)} == {"reused", "frozen"}
+        assert set(learning_state.reap_dead(db, paths)) == {"reused", "frozen"}
+        frozen = rows(paths, "SELECT * FROM pipelines WHERE pipeline_id = 'frozen'")[0]
+        assert (frozen["status"], frozen["outcome"]) == ("died", "failed") and "heartbeat" in frozen["error"]
+        assert rows(paths, "SELECT status FROM pipelines WHERE pipeline_id = 'alive'")[0]["status"] == "running"
+    finally:
+        proc.kill()
+        proc.wait()
+    processes.wait_exit(proc.pid, started, poll_s=0.05)  # returns: it is gone
+
+
+def test_the_pipeline_beats_while_it_runs(paths):
+    from cc_capture.pipeline.heartbeat import heartbeat
+
+    db = store.connect(paths.db)
+    with store.transaction(db) as conn:
+        conn.execute("INSERT INTO pipelines (pipeline_id, status, started_at, heartbeat_at) VALUES ('p', 'running', 0, 0)")
+    with heartbeat(paths.db, "p", every_s=0.05):
+        wait_for(lambda: rows(paths, "SELECT heartbeat_at FROM pipelines")[0]["heartbeat_at"] > 0, message="a beat")
+
+
+def test_kill_9_of_the_pipeline_is_recorded_failed_and_a_later_cycle_resumes_it(paths):
+    """The daemon's pipeline is killed mid-step: the daemon records the failure with the last log
+    lines (the pipelines row and its own record) and waits (retry_after_h); a later cycle resumes
+    the same pipeline from its last finished step and completes it."""
+    command = [sys.executable, "-c", STEP_WAITS_FOR_RELEASE]
+    configure(paths, command, extra="retry_after_h = 1\n")
+    daemon.start(paths)
+    try:
+        run = wait_for(lambda: in_step(paths, "sft"), message="the pipeline in its sft step")
+        first = pipeline_row(paths)
+        assert first["pid"] == run["pid"] and first["pid_start"] and first["heartbeat_at"]
+        os.kill(run["pid"], 9)
+        died = wait_for(lambda: (r := pipeline_row(paths))["status"] == "died" and r, message="marked failed")
+        assert died["outcome"] == "failed" and f"pid {run['pid']}" in died["error"]
+        assert "step sft" in died["error"] and run["log_path"] in died["error"]  # its last log lines
+        steps = {s["name"]: s["status"] for s in json.loads(died["steps"])}
+        assert steps == {"dataset": "done", "sft": "failed"}
+        ended = wait_for(lambda: [r for r in runs(paths) if r["ended_at"]], message="the daemon's record")[0]
+        assert ended["exit_code"] == -9 and "step sft" in ended["log_tail"]
+        wait_for(lambda: rows(paths, "SELECT * FROM schedule_decisions WHERE id > ? AND reasons LIKE '%retry%'",
+                              [run["id"]]), message="a check that waits for retry_after_h")
+        status = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "status", "--json"],
+                                           capture_output=True, text=True, check=True).stdout)
+        assert status["learning"]["last_pipeline"]["outcome"] == "failed"
+        assert len(runs(paths)) == 1
+    finally:
+        daemon.stop(paths)
+    configure(paths, command, interval=60, extra="retry_after_h = 0\n")  # the next eligible window: one check
+    (paths.home / "release").touch()
+    daemon.start(paths)
+    try:
+        done = wait_for(lambda: (r := pipeline_row(paths))["status"] == "finished" and r, message="resumed, finished")
+    finally:
+        daemon.stop(paths)
+        for r in runs(paths):
+            kill(r["pid"])
+    assert done["pipeline_id"] == first["pipeline_id"] and done["error"] is None
+    steps = json.loads(done["steps"])
+    assert [(s["name"], s["status"]) for s in steps][:2] == [("dataset", "done"), ("sft", "done")]
+    assert steps[0]["started_at"] == json.loads(first["steps"])[0]["started_at"], "the dataset step was not run again"
+    second = runs(paths)[1]
+    assert "step sft" in Path(second["log_path"]).read_text() and "step dataset" not in Path(second["log_path"]).read_text()
+    assert "died without recording its end: marked failed" in paths.daemon_log.read_text()
+
+
+def test_kill_9_of_the_daemon_mid_pipeline_the_restarted_daemon_adopts_it(paths):
+    configure(paths, [sys.executable, "-c", STEP_WAITS_FOR_RELEASE], interval=60)  # a check at each start
+    daemon.start(paths)
+    run = None
+    try:
+        run = wait_for(lambda: in_step(paths, "sft"), message="the pipeline in its sft step")
+        os.kill(daemon.info(paths).pid, 9)
+        wait_for(lambda: not daemon.info(paths).running, message="the daemon gone")
+        assert alive(run["pid"]), "the pipeline outlives its daemon"
+        last_id = rows(paths, "SELECT max(id) AS id FROM schedule_decisions")[0]["id"]
+        daemon.start(paths)
+        wait_for(lambda: "adopted the running pipeline (pid %d)" % run["pid"] in paths.daemon_log.read_text(),
+                 message="adopted")
+        later = wait_for(lambda: rows(paths, "SELECT * FROM schedule_decisions WHERE id > ?", [last_id]),
+                         message="the restarted daemon's checks")
+        assert all(r["action"] == "wait" and "running" in r["reasons"] for r in later)
+        assert pipeline_row(paths)["status"] == "running"
+        (paths.home / "release").touch()
+        ended = wait_for(lambda: [r for r in runs(paths) if r["ended_at"]], message="the adopted one's end recorded")
+        assert len(runs(paths)) == 1, "no second pipeline while the first ran"
+        assert ended[0]["pid"] == run["pid"] and "step deploy" in ended[0]["log_tail"]
+        assert pipeline_row(paths)["status"] == "finished"
+        status = json.loads(subprocess.run([sys.executable, "-m", "cc_capture", "status", "--json"],
+                                           capture_output=True, text=True, check=True).stdout)
+        assert status["learning"]["last_pipeline"]["outcome"] == "finished"
+    finally:
+        daemon.stop(paths)
+        if run:
+            kill(run["pid"])
+
+
+def test_the_pipeline_honours_include_synthetic_and_new_data_counts_from_its_dataset(paths, monkeypatch):
+    """`[learning] include_synthetic` reaches the pipeline's dataset; min_new_traces counts the
+    traces captured after the newest one the last pipeline's dataset held, so a later pipeline that
+    built no dataset (skipped before it) does not reset the count."""
+    pytest.importorskip("trl", reason="the training extra is not installed")
+    from cc_capture.pipeline import run as pipeline
+    from cc_capture.scheduler.state import store_state
+    from conftest import ingest_all
+    from test_training import LONG, session
+
+    def captured(sid):
+        session(paths, sid, f"List the Python files in package {sid} and count them",
+                [[("Bash", {"command": f"ls {sid}"}, "a.py\nb.py", True)],
+                 [("Read", {"file_path": f"{sid}/a.py"}, "def f(): pass", True)]], f"There are 2 files. {LONG}")
+        ingest_all(paths)
+
+    for k in range(8):
+        captured(f"s{k}")
+    db = store.connect(paths.db)
+    db.execute("UPDATE traces SET synthetic = 1 WHERE session_id = 's0'")  # as a bootstrap trace is
+    real_step = pipeline._step
+    monkeypatch.setattr(pipeline, "_step", lambda name, *a: real_step(name, *a) if name == "dataset" else "stub")
+    for include in (False, True):
+        (paths.home / "config.toml").write_text(f"[datasets]\neval_percent = 30\n[learning]\n"
+                                                f"include_synthetic = {str(include).lower()}\n")
+        p = pipeline.run(db, paths, load_settings(paths))
+        manifest = json.loads((Path(p.state["dataset"]) / "manifest.json").read_text())
+        assert manifest["include_synthetic"] is include and manifest["traces"] == (8 if include else 7)
+    learning = LearningSettings()
+    assert p.state["captured_until"] == db.execute("SELECT max(ended_at) FROM traces").fetchone()[0]
+    assert store_state(db, learning, None).new_traces == 0
+    captured("s8")
+    assert store_state(db, learning, None).new_traces == 1
+    with store.transaction(db) as conn:  # a later pipeline that stopped before building a dataset
+        conn.execute("INSERT INTO pipelines (pipeline_id, status, outcome, started_at, ended_at) "
+                     "VALUES ('later', 'finished', 'skipped', ?, ?)", (datetime.now().timestamp(),) * 2)
+    assert store_state(db, learning, None).new_traces == 1

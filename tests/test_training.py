@@ -123,11 +123,12 @@ def test_sft_dataset_shape_splits_and_manifest(sft_dataset):
 def test_long_traces_split_and_outputs_truncated(world):
     from cc_capture.config import DatasetSettings
     from cc_capture.datasets.conversation import conversations
+    from cc_capture.datasets.inference import COMPACT_SYSTEM_PROMPT
 
     db = store.connect(world.db)
     t = store.get_trace(db, "s3-p")
     t["tool_calls"][0]["output"] = {"stdout": "x" * 50_000}
-    parts = conversations(t, max_tool_output_tokens=100, max_tokens=300)
+    parts = conversations(t, max_tool_output_tokens=100, max_tokens=300, system_prompt=COMPACT_SYSTEM_PROMPT)
     assert len(parts) == 2  # split at a step boundary, not cut at the end
     assert parts[0][-1]["role"] == "tool" and parts[1][-1]["content"].startswith("There are 2 files")
     assert "[truncated: 49600 more characters]" in parts[0][3]["content"]

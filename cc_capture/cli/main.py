@@ -8,11 +8,14 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.markup import escape
 
 from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
 from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
+from cc_capture.cli.calibrate import calibrate
+from cc_capture.cli.compare import compare
 from cc_capture.cli.doctor import doctor
 from cc_capture.cli.pipeline_stop import pipeline_log, pipeline_stop
 from cc_capture.cli.schedule import schedule
@@ -40,6 +43,8 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(runs_app, name="runs")
 
 app.command()(browse)
+app.command()(calibrate)
+app.command()(compare)
 app.command()(schedule)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
@@ -121,6 +126,7 @@ def _trace_table(rows: list[dict], extra: str | None = None) -> None:
     table.add_column("trace", style="cyan", no_wrap=True)
     table.add_column("started (UTC)", no_wrap=True)
     table.add_column("status")
+    table.add_column("origin")
     table.add_column("tools", justify="right")
     table.add_column("prompt")
     table.add_column("workflow")
@@ -129,7 +135,8 @@ def _trace_table(rows: list[dict], extra: str | None = None) -> None:
         table.add_column(extra)
     for r in rows:
         cells = [
-            r["trace_id"][:8], (r["started_at"] or "")[:19].replace("T", " "), r["status"], str(r["n_tool_calls"]),
+            r["trace_id"][:8], (r["started_at"] or "")[:19].replace("T", " "), r["status"],
+            "[magenta]local[/]" if r["origin"] == "local" else r["origin"], str(r["n_tool_calls"]),
             one_line(r["prompt"], 50), one_line(" → ".join(r["tool_sequence"]), 40),
             {True: "[green]yes[/]", False: "no", None: "-"}[r["qualifies"]],
         ]
@@ -401,10 +408,11 @@ def _build_dataset(dpo: bool, include_synthetic: bool, extra_pairs: list | None 
 
     root = _paths().datasets
     try:
-        return build(_db(), root, _settings().datasets, dpo=dpo, include_synthetic=include_synthetic,
+        settings = _settings()
+        return build(_db(), root, settings.datasets, settings.local.system_prompt, dpo=dpo, include_synthetic=include_synthetic,
                      extra_pairs=extra_pairs)
     except DatasetError as e:
-        fail(str(e))
+        fail(escape(str(e)))
     except OSError as e:
         fail(f"could not write the dataset under {root}: {e}; nothing of it was kept")
 
@@ -440,6 +448,13 @@ def dataset_build(
     m = result.manifest
     console.print(f"{m['kind']} dataset: {result.counts['train']} train, {result.counts['eval']} eval examples "
                   f"from {m['traces']} traces ({m['duplicates_dropped']} duplicates dropped) → {result.path}")
+    view = m["inference"]
+    if view["source"] == "calibration":
+        console.print(f"system prompt ({view['system_prompt']}) and tools: Claude Code {view['claude_version']}'s, "
+                      f"as the local model gets them ({len(m['tools'])} tools)")
+    else:
+        console.print(f"[yellow]no calibration: the compact system prompt and tool schemas inferred from the calls "
+                      f"seen, not those the local model gets in Claude Code; run `ccd calibrate`, then build again[/]")
 
 
 @app.command()

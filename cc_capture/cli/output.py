@@ -31,8 +31,11 @@ def print_json(obj: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> None:
-    """Print a clear error and exit with `code` (raises SystemExit, which typer passes on)."""
-    _console("err_console").print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print a clear error and exit with `code` (raises SystemExit, which typer passes on). The message
+    is plain text: `[deploy] ollama_host` in it is printed as written, not read as markup."""
+    from rich.markup import escape
+
+    _console("err_console").print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise SystemExit(code)
 
 

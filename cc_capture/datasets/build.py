@@ -17,12 +17,16 @@ from typing import Any
 
 
 from cc_capture import store
-from cc_capture.config import DatasetSettings
+from cc_capture.config import DatasetSettings, SystemPromptChoice
 from cc_capture.paths import private_dir
-from cc_capture.datasets.conversation import conversations, estimate_tokens, tool_schemas
-from cc_capture.datasets.preferences import rating_pairs, self_correction_pairs
+from cc_capture.datasets import inference
+from cc_capture.datasets.conversation import conversations, estimate_tokens
+from cc_capture.datasets.preferences import compare_pair, rating_pairs, rebased, self_correction_pairs
 from cc_capture.redact import redact_value
 from cc_capture.signals import EXTRACTOR_VERSION
+
+
+MIN_CONVERSATION_TOKENS = 512  # below this, examples would be little more than the system prompt and tools
 
 
 class DatasetError(Exception):
@@ -44,8 +48,24 @@ def split_of(session_id: str, eval_percent: int) -> str:
 
 def _qualifying(db: store.Database, include_synthetic: bool) -> list[dict[str, Any]]:
     sql = ("SELECT t.trace_id FROM traces t JOIN signals s USING (trace_id) WHERE s.qualifies = 1"
-           + ("" if include_synthetic else " AND t.synthetic = 0") + " ORDER BY t.started_at, t.seq")
+           + ("" if include_synthetic else " AND t.synthetic = 0")
+           + f" AND {store.NOT_LOCAL} ORDER BY t.started_at, t.seq")
     return [store.get_trace(db, r[0]) for r in db.execute(sql)]
+
+
+def _compare_pairs(db: store.Database, max_tool_output_tokens: int, system_prompt: str) -> list[dict[str, Any]]:
+    """The preference pairs `ccd compare` found (where the local model left Claude's path), rebuilt from
+    the two stored traces. Their prompts are held out, so the pairs fall in the eval split."""
+    pairs = []
+    for compare_id, trace_id, local_id, step, worktree, root in db.execute(
+            "SELECT i.compare_id, i.trace_id, i.local_trace_id, i.divergence, i.worktree, s.git_root "
+            "FROM comparison_items i JOIN traces t USING (trace_id) JOIN sessions s ON s.session_id = t.session_id "
+            "WHERE i.dpo_pair = 1 ORDER BY i.rowid").fetchall():
+        claude, local = store.get_trace(db, trace_id), store.get_trace(db, local_id)
+        if claude and local:
+            pairs.append(compare_pair(claude, rebased(local, worktree, root), step, compare_id,
+                                      max_tool_output_tokens, system_prompt))
+    return pairs
 
 
 def _recheck(values: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
@@ -87,35 +107,50 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
     _write_private(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
-def build(db: store.Database, out_root: Path, settings: DatasetSettings, dpo: bool = False,
-          include_synthetic: bool = False, extra_pairs: list[dict] | None = None) -> BuildResult:
-    """`extra_pairs`: preference pairs made elsewhere (divergences of a trained model from Claude).
-    The folder appears whole or not at all: it is written under a temporary name and renamed last."""
+def build(db: store.Database, out_root: Path, settings: DatasetSettings, system_prompt: SystemPromptChoice,
+          dpo: bool = False, include_synthetic: bool = False, extra_pairs: list[dict] | None = None) -> BuildResult:
+    """`system_prompt`: `[local] system_prompt`, the choice the model runs with inside Claude Code; the
+    rows carry that prompt and Claude Code's tool definitions from its latest calibration (or a
+    fallback, said in the manifest). `extra_pairs`: preference pairs made elsewhere (divergences of a
+    trained model from Claude). The folder appears whole or not at all: it is written under a
+    temporary name and renamed last."""
     _require_training_extra()
     traces = _qualifying(db, include_synthetic)
     if not traces:
         raise DatasetError("no qualifying traces yet: `ccd stats` shows why traces are excluded")
     traces, redacted_again = _recheck(traces)
-    tools = json.dumps(tool_schemas(traces), ensure_ascii=False)
+    view = inference.for_datasets(db, system_prompt, traces)
+    tools = json.dumps(view.tools, ensure_ascii=False)
+    # the tool definitions are in every example's prompt (an upper bound: the JSON, which the chat
+    # template renders only in part): the conversation gets what they leave
+    conversation_tokens = settings.max_tokens - estimate_tokens(tools)
+    fixed = estimate_tokens(tools) + estimate_tokens(view.system_prompt)
+    if settings.max_tokens - fixed < MIN_CONVERSATION_TOKENS:
+        raise DatasetError(
+            f"the system prompt ({view.choice.value}) and tool definitions take about {fixed} of [datasets] "
+            f"max_tokens = {settings.max_tokens} tokens, leaving too little for a conversation: raise max_tokens "
+            "(and [train] max_length), or use [local] system_prompt = \"compact\"")
     rows: dict[str, list[dict]] = {"train": [], "eval": []}
     seen: set[str] = set()
     duplicates = 0
     if dpo:
-        candidates = [p for t in traces for p in self_correction_pairs(t, settings.max_tool_output_tokens)]
+        candidates = [p for t in traces
+                      for p in self_correction_pairs(t, settings.max_tool_output_tokens, view.system_prompt)]
         rated = {r[0]: r[1] for r in db.execute("SELECT trace_id, rating FROM feedback")}
         everything, changed = _recheck([store.get_trace(db, tid) for tid in rated])
         redacted_again += changed
         candidates += rating_pairs([t for t in everything if rated[t["trace_id"]] == "up"],
                                    [t for t in everything if rated[t["trace_id"]] == "down"],
-                                   settings.max_tool_output_tokens)
-        extra, changed = _recheck(extra_pairs or [])
+                                   settings.max_tool_output_tokens, view.system_prompt)
+        extra, changed = _recheck((extra_pairs or []) + _compare_pairs(db, settings.max_tool_output_tokens,
+                                                                       view.system_prompt))
         candidates += extra
         redacted_again += changed
         examples = [(p["session_id"], dict(p, tools=tools)) for p in candidates]
     else:
         examples = []
         for t in traces:
-            parts = conversations(t, settings.max_tool_output_tokens, settings.max_tokens)
+            parts = conversations(t, settings.max_tool_output_tokens, conversation_tokens, view.system_prompt)
             for i, msgs in enumerate(parts):
                 examples.append((t["session_id"], {"messages": msgs, "tools": tools, "trace_id": t["trace_id"],
                                                    "session_id": t["session_id"], "part": i, "parts": len(parts),
@@ -138,13 +173,17 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, dpo: bo
     manifest = {
         "kind": kind, "created_at": store.iso(time.time()), "extractor_version": EXTRACTOR_VERSION,
         "counts": {s: len(r) for s, r in rows.items()}, "traces": len(traces), "trace_ids_sha256": ids_hash,
+        # the data snapshot: the newest capture time among the traces (what the scheduler counts new data from)
+        "captured_until": db.execute("SELECT max(coalesce(t.ended_at, t.started_at)) FROM traces t JOIN json_each(?) j "
+                                     "ON j.value = t.trace_id", [json.dumps(trace_ids)]).fetchone()[0],
         "sessions": {s: len({r["session_id"] for r in items}) for s, items in rows.items()},
         "duplicates_dropped": duplicates, "redacted_again": redacted_again, "include_synthetic": include_synthetic,
         "origins": _origins(rows) if dpo else None,
         "tokens": {"total": sum(token_counts), "max": max(token_counts, default=0),
                    "mean": round(statistics.mean(token_counts), 1) if token_counts else 0,
                    "estimate": "characters / 4"},
-        "settings": settings.model_dump(), "tools": [t["function"]["name"] for t in json.loads(tools)],
+        "settings": settings.model_dump(), "tools": [t["function"]["name"] for t in view.tools],
+        "inference": view.as_json(),
     }
     path = out_root / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{ids_hash[:8]}"
     private_dir(out_root)
@@ -181,8 +220,11 @@ def _origins(rows: dict[str, list[dict]]) -> dict[str, int]:
 
 
 def _save_hf(path: Path, rows: dict[str, list[dict]]) -> None:
-    """The same rows as a `datasets.DatasetDict` folder (`load_from_disk`), for trl."""
+    """The same rows as a `datasets.DatasetDict` folder (`load_from_disk`), for trl. Every row gets every
+    key any row has (null where it has none): `Dataset.from_list` keeps only the first row's keys, so a
+    pair's `compare_id` or `run_id` after a pair without one would be lost."""
     from datasets import Dataset, DatasetDict
 
-    DatasetDict({split: Dataset.from_list(items) for split, items in rows.items() if items}).save_to_disk(
-        str(path / "hf"))
+    keys = list(dict.fromkeys(k for items in rows.values() for r in items for k in r))
+    DatasetDict({split: Dataset.from_list([{k: r.get(k) for k in keys} for r in items])
+                 for split, items in rows.items() if items}).save_to_disk(str(path / "hf"))

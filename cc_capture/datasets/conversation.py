@@ -17,12 +17,6 @@ from typing import Any
 TRUNCATION_MARK = "\n…[truncated: {} more characters]"
 CHARS_PER_TOKEN = 4  # a rough, tokenizer-free estimate: budgets are in tokens, applied in characters
 
-SYSTEM_PROMPT = (
-    "You are a coding agent working in the user's project. Think briefly, then use the tools to inspect and "
-    "change the project; call several tools at once when they are independent; verify your work; answer concisely."
-)
-
-
 def estimate_tokens(text: str) -> int:
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
@@ -109,10 +103,12 @@ def steps_of(trace: dict[str, Any], max_tool_output_tokens: int) -> list[Step]:
     return steps
 
 
-def conversations(trace: dict[str, Any], max_tool_output_tokens: int, max_tokens: int) -> list[list[dict]]:
+def conversations(trace: dict[str, Any], max_tool_output_tokens: int, max_tokens: int,
+                  system_prompt: str) -> list[list[dict]]:
     """The trace as one conversation, or several when it is longer than `max_tokens`: split at step
-    boundaries (each part restates the prompt and what was done before), never cut at the end."""
-    head = [message("system", SYSTEM_PROMPT), message("user", trace["prompt"] or "")]
+    boundaries (each part restates the prompt and what was done before), never cut at the end.
+    `system_prompt`: the one the model gets at inference (`datasets.inference`)."""
+    head = [message("system", system_prompt), message("user", trace["prompt"] or "")]
     steps = steps_of(trace, max_tool_output_tokens)
     final = message("assistant", trace["final_response"] or "")
     budget = max_tokens - sum(estimate_tokens(m["content"]) for m in head) - estimate_tokens(final["content"])
@@ -142,7 +138,7 @@ def conversations(trace: dict[str, Any], max_tool_output_tokens: int, max_tokens
 
 def tool_schemas(traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """JSON schemas of the tools, inferred from the calls seen: each argument's type, and which are
-    present in every call (required)."""
+    present in every call (required). Only when no calibration gives Claude Code's own."""
     seen: dict[str, list[dict]] = {}
     for t in traces:
         for c in t["tool_calls"]:

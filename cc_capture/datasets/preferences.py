@@ -6,14 +6,18 @@
   for the same prompt, the first step of the good one is chosen over that of the bad one.
 - `divergence`: where a trained local model's next step differs from Claude's (made by
   `cc_capture.train.divergence`, which needs the model, and passed to the builder).
+- `compare`: where the local model, run inside Claude Code on a held-out prompt (`ccd compare`),
+  left Claude's path: at the first step that differs, Claude's step is chosen over the local
+  model's, with the steps both took as the prompt (`compare_pair`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
-from cc_capture.datasets.conversation import Step, message, steps_of, SYSTEM_PROMPT
+from cc_capture.datasets.conversation import Step, message, steps_of
 
 _WORD_RE = re.compile(r"\w+")
 
@@ -32,9 +36,9 @@ def _assistant(step: Step) -> list[dict[str, Any]]:
     return [step.messages()[0]]
 
 
-def self_correction_pairs(trace: dict[str, Any], max_tool_output_tokens: int) -> list[dict[str, Any]]:
+def self_correction_pairs(trace: dict[str, Any], max_tool_output_tokens: int, system_prompt: str) -> list[dict[str, Any]]:
     steps = steps_of(trace, max_tool_output_tokens)
-    head = [message("system", SYSTEM_PROMPT), message("user", trace["prompt"] or "")]
+    head = [message("system", system_prompt), message("user", trace["prompt"] or "")]
     failed_ids = {c["tool_use_id"] for c in trace["tool_calls"] if c["is_error"]}
     pairs = []
     for i, step in enumerate(steps[:-1]):
@@ -56,15 +60,44 @@ def _first_step(trace: dict[str, Any], max_tool_output_tokens: int) -> list[dict
     return _assistant(steps[0]) if steps else [message("assistant", trace["final_response"] or "")]
 
 
-def rating_pairs(up: list[dict], down: list[dict], max_tool_output_tokens: int,
+def rating_pairs(up: list[dict], down: list[dict], max_tool_output_tokens: int, system_prompt: str,
                  min_similarity: float = 0.5) -> list[dict[str, Any]]:
     pairs = []
     for good in up:
         best = max(down, key=lambda bad: similarity(good["prompt"], bad["prompt"]), default=None)
         if best is None or similarity(good["prompt"], best["prompt"]) < min_similarity:
             continue
-        prompt = [message("system", SYSTEM_PROMPT), message("user", good["prompt"] or "")]
+        prompt = [message("system", system_prompt), message("user", good["prompt"] or "")]
         pairs.append({"prompt": prompt, "chosen": _first_step(good, max_tool_output_tokens),
                       "rejected": _first_step(best, max_tool_output_tokens), "origin": "rating",
                       "trace_ids": [good["trace_id"], best["trace_id"]], "session_id": good["session_id"]})
     return pairs
+
+
+
+def rebased(trace: dict[str, Any], old_root: str | None, new_root: str | None) -> dict[str, Any]:
+    """The trace with the folder `old_root` written as `new_root` wherever it appears (call inputs and
+    outputs, text, the answer): a replay in a worktree reads `<worktree>/a.py` where Claude read
+    `<project>/a.py`, and the two are the same call."""
+    if not old_root or not new_root or old_root == new_root:
+        return trace
+    old, new = json.dumps(old_root)[1:-1], json.dumps(new_root)[1:-1]
+    return json.loads(json.dumps(trace).replace(old, new))
+
+
+def compare_pair(claude: dict[str, Any], local: dict[str, Any], step: int, compare_id: str,
+                 max_tool_output_tokens: int, system_prompt: str) -> dict[str, Any]:
+    """The pair at `step`, the first step where the local model left Claude's path (found by
+    `cc_capture.compare.scores.first_divergence`; a step past the last is the final answer): Claude's
+    step (or answer) chosen, the local model's rejected, the conversation up to there (the steps
+    both took, with Claude's tool results) as the prompt."""
+    theirs, ours = steps_of(claude, max_tool_output_tokens), steps_of(local, max_tool_output_tokens)
+
+    def step_or_answer(steps: list[Step], trace: dict[str, Any]) -> list[dict[str, Any]]:
+        return _assistant(steps[step]) if step < len(steps) else [message("assistant", trace["final_response"] or "")]
+
+    prompt = [message("system", system_prompt), message("user", claude["prompt"] or "")]
+    prompt += [m for s in theirs[:step] for m in s.messages()]
+    return {"prompt": prompt, "chosen": step_or_answer(theirs, claude), "rejected": step_or_answer(ours, local),
+            "origin": "compare", "compare_id": compare_id, "step": step,
+            "trace_ids": [claude["trace_id"], local["trace_id"]], "session_id": claude["session_id"]}

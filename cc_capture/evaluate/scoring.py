@@ -86,6 +86,15 @@ def _percentiles(values: list[float]) -> list[float] | None:
     return [round(pick(0.025), 4), round(pick(0.975), 4)]
 
 
+def mean_interval(values: Sequence[float], samples: int = 1000, seed: int = 0) -> list[float] | None:
+    """A 95% bootstrap interval of the mean of independent values (e.g. one per trace), seeded."""
+    if not values:
+        return None
+    rng = random.Random(seed)
+    return _percentiles([sum(draw) / len(draw) for draw in (rng.choices(values, k=len(values))
+                                                             for _ in range(samples))])
+
+
 def summarise(scores: Sequence[ItemScore], weights: dict[str, float], samples: int = 1000, seed: int = 0) -> Summary:
     """The figures, their 95% bootstrap intervals (resampled by trace), counts and per-tool figures."""
     totals = _totals(scores)

@@ -6,7 +6,8 @@ import os
 import signal
 import time
 
-from cc_capture.learning_state import Holder, alive, holder
+from cc_capture.learning_state import Holder, holder
+from cc_capture.processes import running
 from cc_capture.paths import Paths
 
 
@@ -14,14 +15,14 @@ def stop(paths: Paths, timeout_s: float = 120.0) -> Holder | None:
     """Interrupt the running pipeline as Ctrl-C would (it stops its training worker, which saves
     where it was, and records the step interrupted: the next run resumes it) and wait for it to
     end; None if none runs. Raises TimeoutError if it has not ended within `timeout_s`."""
-    running = holder(paths)
-    if running is None:
+    stopping = holder(paths)
+    if stopping is None:
         return None
-    os.kill(running.pid, signal.SIGINT)
+    os.kill(stopping.pid, signal.SIGINT)
     deadline = time.time() + timeout_s
-    while alive(running.pid):
+    while running(stopping.pid, stopping.started):
         if time.time() > deadline:
-            raise TimeoutError(f"{running} did not stop within {timeout_s:.0f}s; `kill {running.pid}` ends it "
+            raise TimeoutError(f"{stopping} did not stop within {timeout_s:.0f}s; `kill {stopping.pid}` ends it "
                                "(the next run resumes it from its last finished step)")
         time.sleep(0.2)
-    return running
+    return stopping

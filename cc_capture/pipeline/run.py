@@ -2,6 +2,8 @@
 → evaluate → gate → export → deploy, each step recorded in the `pipelines` table with its timings and outcome.
 
 One pipeline at a time per home: a lock file held for the whole run says which pipeline holds it.
+Its row names its process (pid and start time) and carries a heartbeat, so a process that died
+without recording its end is known (cc_capture.learning_state.reap_dead marks it failed).
 A pipeline stopped by a crash or Ctrl-C is resumed by the next `run` from its last finished step
 (an interrupted training run continues from its checkpoint). Export and deploy act on the champion
 the alias does not point at yet (this run's promotion, or one whose deploy failed before), so a
@@ -15,7 +17,7 @@ import json
 import os
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -29,6 +31,8 @@ from cc_capture.evaluate.items import EvalSetError, from_dataset
 from cc_capture.learning_state import Holder
 from cc_capture.pipeline.candidates import from_run
 from cc_capture.pipeline.challenge import challenge
+from cc_capture.pipeline.heartbeat import heartbeat
+from cc_capture.processes import start_time
 from cc_capture.train import launch, runs
 from cc_capture.train.runs import Phase, RunStatus
 
@@ -86,7 +90,7 @@ def _lock(paths: Paths) -> Iterator[Any]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = fh.read().strip() or "another pipeline"
+            holder = fh.readline().strip() or "another pipeline"
             raise PipelineBusy(f"{holder} is running in this home; wait for it to finish "
                                "(`ccd pipeline run` resumes it if it was stopped)") from None
         yield fh
@@ -101,16 +105,21 @@ def _save(db: store.Database, p: Pipeline, ended: bool = False) -> None:
 
 
 def _resume_or_new(db: store.Database) -> Pipeline:
-    """The last pipeline if it never finished (its process died or was interrupted), else a new one."""
+    """The last pipeline if it never finished (its process died or was interrupted), else a new one;
+    recorded as running in this process (pid, start time, a first heartbeat) from this moment."""
+    me = (os.getpid(), start_time(os.getpid()), time.time())
     rows = list(db.query("SELECT * FROM pipelines ORDER BY started_at DESC LIMIT 1"))
-    if rows and rows[0]["status"] in ("running", "interrupted"):
+    if rows and rows[0]["status"] in ("running", "interrupted", "died"):
         r = rows[0]
+        with store.transaction(db) as conn:
+            conn.execute("UPDATE pipelines SET status = 'running', outcome = NULL, ended_at = NULL, error = NULL, "
+                         "pid = ?, pid_start = ?, heartbeat_at = ? WHERE pipeline_id = ?", (*me, r["pipeline_id"]))
         return Pipeline(r["pipeline_id"], "running", None, r["model_version"], json.loads(r["steps"]),
                         json.loads(r["state"]))
     p = Pipeline(time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
     with store.transaction(db) as conn:
-        conn.execute("INSERT INTO pipelines (pipeline_id, status, started_at) VALUES (?, 'running', ?)",
-                     (p.pipeline_id, time.time()))
+        conn.execute("INSERT INTO pipelines (pipeline_id, status, started_at, pid, pid_start, heartbeat_at) "
+                     "VALUES (?, 'running', ?, ?, ?, ?)", (p.pipeline_id, me[2], *me))
     return p
 
 
@@ -139,18 +148,21 @@ def _step(name: str, db: store.Database, paths: Paths, settings: Settings, p: Pi
 
     if name == "dataset":
         try:
-            built = build(db, paths.datasets, settings.datasets)
+            built = build(db, paths.datasets, settings.datasets, settings.local.system_prompt,
+                          include_synthetic=settings.learning.include_synthetic)
             from_dataset(built.path, settings.evaluate.max_items)  # is there a held-out item to judge by?
         except (DatasetError, EvalSetError) as e:  # nothing to learn from, or nothing to judge a model by
             raise Skip(str(e), final=True) from e
         p.state["dataset"] = str(built.path)
+        p.state["captured_until"] = built.manifest["captured_until"]  # the data snapshot min_new_traces counts from
         return f"{built.counts['train']} train, {built.counts['eval']} eval examples → {built.path}"
     if name == "sft":
         run_id = _train(db, paths, settings, p, Phase.SFT, Path(p.state["dataset"]))
         return f"run {run_id}"
     if name == "dpo":
         try:
-            built = build(db, paths.datasets, settings.datasets, dpo=True)
+            built = build(db, paths.datasets, settings.datasets, settings.local.system_prompt, dpo=True,
+                          include_synthetic=settings.learning.include_synthetic)
         except DatasetError as e:
             raise Skip(f"no preference pairs: {e}") from e
         pairs = built.counts["train"]
@@ -194,12 +206,13 @@ def _ship(name: str, db: store.Database, paths: Paths, settings: Settings) -> st
 def run(db: store.Database, paths: Paths, settings: Settings,
         on_step: Callable[[str], None] | None = None) -> Pipeline:
     """Run (or resume) the pipeline to its end: promoted, rejected, failed or skipped."""
-    with _lock(paths) as lock:
+    with _lock(paths) as lock, ExitStack() as beating:
         p = _resume_or_new(db)
         lock.seek(0)
         lock.truncate()
-        lock.write(str(Holder(p.pipeline_id, os.getpid())))  # the form learning_state.holder reads
+        lock.write(Holder(p.pipeline_id, os.getpid(), start_time(os.getpid())).lock_text())  # holder() reads it
         lock.flush()
+        beating.enter_context(heartbeat(paths.db, p.pipeline_id))
         finished = {s["name"] for s in p.steps if s["status"] in (StepStatus.DONE.value, StepStatus.SKIPPED.value)}
         for name in STEPS:
             if name in finished:

@@ -39,7 +39,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class StoreState:
-    new_traces: int  # qualifying traces captured since the last pipeline started (all, before the first)
+    new_traces: int  # qualifying traces captured after the last pipeline's data snapshot (all, before the first)
     last_started_at: float | None = None  # the last pipeline's start (None: there never was one)
     last_failed_at: float | None = None  # when the last pipeline failed, if its last run failed
     traces_since_failure: int = 0  # qualifying traces captured since that failed pipeline started

@@ -3,7 +3,11 @@ and when the window opens; on `run`, start the pipeline as a subprocess and watc
 
 The job runs in the scheduler's own thread with its own database connection, so capture never
 waits on it; the pipeline is a separate process (its own session), so training never runs in the
-daemon and survives a daemon restart: the next daemon adopts it by its recorded pid (item 3).
+daemon and survives a daemon restart (even a kill -9 of the daemon): the next daemon adopts it by
+its recorded process (pid and start time, so a reused pid is not taken for it), never starts a
+second one, and records its end. A pipeline whose process died without recording its end (or
+whose heartbeat stopped) is marked failed with its last log lines at the next check; the next
+eligible check resumes it from its last finished step.
 `coalesce`, `max_instances=1` and a misfire grace of hours make a daemon that was down at the
 window's start check as soon as it is back instead of silently skipping the night.
 """
@@ -16,12 +20,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from datetime import datetime
 
 from cc_capture import learning_state, store
 from cc_capture.config import Paths, Settings
-from cc_capture.learning_state import alive, holder
+from cc_capture.learning_state import holder, log_tail
+from cc_capture.processes import running, start_time, wait_exit
 from cc_capture.scheduler.decide import Action, Decision, Window, decide
 from cc_capture.scheduler.probes import machine_state
 from cc_capture.scheduler.state import store_state
@@ -29,20 +33,11 @@ from cc_capture.scheduler.state import store_state
 log = logging.getLogger("ccd.schedule")
 
 MISFIRE_GRACE_S = 6 * 3600
-LOG_TAIL_LINES = 20
-ADOPTED_POLL_S = 30.0  # an adopted pipeline is not our child: look whether it is alive this often
+ADOPTED_POLL_S = 30.0  # an adopted pipeline is not our child: without a pidfd, look whether it is alive this often
 
 
 def default_command() -> list[str]:
     return [sys.executable, "-m", "cc_capture", "pipeline", "run", "--json"]
-
-
-def log_tail(path: str | None, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        with open(path, errors="replace") as fh:
-            return "".join(deque(fh, maxlen=lines))
-    except (OSError, TypeError):
-        return ""
 
 
 class LearningScheduler:
@@ -86,30 +81,40 @@ class LearningScheduler:
             self.scheduler.shutdown(wait=False)
 
     def adopt(self) -> None:
-        """Runs a previous daemon started: still alive → watch them; dead → record their end."""
+        """Runs a previous daemon started: still running (the same process: pid and start time) →
+        watch them; ended → record their end (and mark their pipeline failed if it died)."""
         db = store.connect(self.paths.db)
         try:
             for run in learning_state.unfinished_runs(db):
-                if alive(run["pid"]):
+                if running(run["pid"], run["pid_start"]):
                     log.info("adopted the running pipeline (pid %d), log %s", run["pid"], run["log_path"])
                     self.pipeline_pid = run["pid"]
-                    threading.Thread(target=self._watch_adopted, args=(run["id"], run["pid"], run["log_path"]),
+                    threading.Thread(target=self._watch_adopted, args=(run["id"], run["pid"], run["pid_start"],
+                                                                       run["log_path"]),
                                      name="pipeline-watch", daemon=True).start()
                 else:
                     learning_state.record_end(db, run["id"], time.time(), None, log_tail(run["log_path"]))
                     log.warning("the pipeline (pid %d) ended while the daemon was down; log %s", run["pid"],
                                 run["log_path"])
+            self._reap(db)
         finally:
             db.conn.close()
+
+    def _reap(self, db: store.Database) -> None:
+        """Mark the pipelines whose process died (or froze) without recording their end failed."""
+        for pipeline_id in learning_state.reap_dead(db, self.paths):
+            log.warning("pipeline %s died without recording its end: marked failed (`ccd pipeline log %s`); the "
+                        "next eligible check resumes it", pipeline_id, pipeline_id)
 
     def check(self) -> Decision:
         """Gather the state, decide, record; start the pipeline on `run`."""
         now = datetime.now().astimezone()
         db = store.connect(self.paths.db)
         try:
-            running = (f"the pipeline (pid {self.pipeline_pid})" if self.pipeline_pid
-                       else str(holder(self.paths) or "") or None)
-            decision = decide(now, self.learning, store_state(db, self.learning, running),
+            self._reap(db)
+            busy = (f"the pipeline (pid {self.pipeline_pid})" if self.pipeline_pid
+                    else str(holder(self.paths) or "") or None)
+            decision = decide(now, self.learning, store_state(db, self.learning, busy),
                               machine_state(self.paths, self.learning, self.settings.train))
             next_run = self.job.next_run_time if self.job is not None else None
             decision_id = learning_state.record(db, now.timestamp(), decision.action.value,
@@ -140,7 +145,7 @@ class LearningScheduler:
         finally:
             os.close(fd)
         self.pipeline_pid = proc.pid
-        learning_state.record_start(db, decision_id, proc.pid, str(log_path))
+        learning_state.record_start(db, decision_id, proc.pid, start_time(proc.pid), str(log_path))
         log.info("pipeline started (pid %d), log %s", proc.pid, log_path)
         threading.Thread(target=self._watch, args=(decision_id, proc, str(log_path)), name="pipeline-watch",
                          daemon=True).start()
@@ -149,6 +154,7 @@ class LearningScheduler:
         db = store.connect(self.paths.db)
         try:
             learning_state.record_end(db, decision_id, time.time(), code, log_tail(log_path))
+            self._reap(db)
         finally:
             db.conn.close()
         self.pipeline_pid = None
@@ -160,7 +166,6 @@ class LearningScheduler:
     def _watch(self, decision_id: int, proc: subprocess.Popen, log_path: str) -> None:
         self._ended(decision_id, proc.pid, proc.wait(), log_path)
 
-    def _watch_adopted(self, decision_id: int, pid: int, log_path: str) -> None:
-        while alive(pid):
-            time.sleep(ADOPTED_POLL_S)
+    def _watch_adopted(self, decision_id: int, pid: int, started: str | None, log_path: str) -> None:
+        wait_exit(pid, started, ADOPTED_POLL_S)
         self._ended(decision_id, pid, None, log_path)

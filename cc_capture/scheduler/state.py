@@ -1,5 +1,6 @@
-"""What the scheduler's decision needs from the store: qualifying traces since the last pipeline,
-its start, the last failure and whether data came since, the last hook event."""
+"""What the scheduler's decision needs from the store: qualifying traces since the data snapshot of
+the last pipeline (the newest capture its dataset held), its start, the last failure and whether
+data came since, the last hook event."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ if TYPE_CHECKING:
 
 
 def qualifying_since(db: Database, since: float | None, include_synthetic: bool) -> int:
-    """Qualifying traces that ended after `since` (all of them when None)."""
+    """Qualifying traces that ended after `since` (all of them when None); the local model's never count."""
     sql = ("SELECT count(*) FROM signals g JOIN traces t USING (trace_id) WHERE g.qualifies = 1 "
-           "AND coalesce(t.ended_at, t.started_at) > ?" + ("" if include_synthetic else " AND t.synthetic = 0"))
+           "AND coalesce(t.ended_at, t.started_at) > ?" + ("" if include_synthetic else " AND t.synthetic = 0")
+           + f" AND {store.NOT_LOCAL}")
     return db.execute(sql, [since if since is not None else float("-inf")]).fetchone()[0]
 
 
@@ -40,13 +42,21 @@ def _last_failure(db: Database) -> tuple[float, float] | None:
     return max(failures, key=lambda f: f[1]) if failures else None
 
 
+def data_snapshot(db: Database) -> float | None:
+    """The newest capture time in the dataset of the latest pipeline that built one (None: none did,
+    so every qualifying trace is new)."""
+    row = db.execute("SELECT json_extract(state, '$.captured_until') FROM pipelines WHERE "
+                     "json_extract(state, '$.captured_until') IS NOT NULL ORDER BY started_at DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
 def store_state(db: Database, learning: LearningSettings, running: str | None) -> StoreState:
     starts = [db.execute("SELECT max(at) FROM schedule_decisions WHERE action = 'run'").fetchone()[0],
               db.execute("SELECT max(started_at) FROM pipelines").fetchone()[0]]
     last_started = max((s for s in starts if s is not None), default=None)
     failure = _last_failure(db)
     return StoreState(
-        new_traces=qualifying_since(db, last_started, learning.include_synthetic),
+        new_traces=qualifying_since(db, data_snapshot(db), learning.include_synthetic),
         last_started_at=last_started,
         last_failed_at=failure[1] if failure else None,
         traces_since_failure=qualifying_since(db, failure[0], learning.include_synthetic) if failure else 0,

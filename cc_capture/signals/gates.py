@@ -1,6 +1,7 @@
 """Quality gates: does a trace qualify for training, and why (every decision keeps its reasons).
 
-Include: multi-step traces with tool chaining; traces the user rated up. Exclude: rated down,
+Include: multi-step traces with tool chaining; traces the user rated up. Exclude: the local model's
+sessions (origin local: `ccd compare`, `ccd local`), rated down,
 errored or incomplete (StopFailure, interrupted, still open, no final answer), cc-capture's own
 slash commands, trivial (a
 short answer and no tools), ambiguous (a prompt that means nothing without its context, or an
@@ -24,6 +25,8 @@ def decide(t: TraceView, s: Signals, g: GateSettings) -> tuple[bool, list[str]]:
     include: list[str] = []
     if g.honour_feedback and t.feedback == "down":
         hard.append("exclude: rated down by the user")
+    if t.origin == "local":
+        hard.append("exclude: the local model's session (origin local), not Claude's")
     if (t.prompt or "").lstrip().startswith("/cc-capture:"):
         hard.append("exclude: a cc-capture command, not a task")
     if t.status in g.exclude_statuses:

@@ -33,6 +33,7 @@ class TraceView:
     duration_s: float | None = None
     feedback: str | None = None  # 'up' | 'down'
     prior_session_edits: dict[str, int] = field(default_factory=dict)
+    origin: str = "claude"  # store.Origin: 'local' is the local model's session, never Claude's example
 
     @property
     def main_calls(self) -> list[CallView]:

@@ -20,20 +20,21 @@ from cc_capture.signals.extract import EDIT_TOOLS, WEB_TOOLS, extract
 from cc_capture.signals.gates import decide
 from cc_capture.signals.model import CallView, TraceView
 from cc_capture.signals.vector import vector
-from cc_capture.store import Database, json_or_text, transaction
+from cc_capture.store import Database, Origin, json_or_text, settle_origins, transaction
 
 log = logging.getLogger("ccd.signals")
 
 
 def load_view(db: Database, trace_id: str) -> TraceView | None:
     row = db.execute(
-        "SELECT t.prompt, t.final_response, t.status, t.started_at, t.ended_at, t.session_id, t.seq, f.rating "
-        "FROM traces t LEFT JOIN feedback f USING (trace_id) WHERE t.trace_id = ?",
+        "SELECT t.prompt, t.final_response, t.status, t.started_at, t.ended_at, t.session_id, t.seq, f.rating, "
+        "s.origin FROM traces t LEFT JOIN feedback f USING (trace_id) LEFT JOIN sessions s USING (session_id) "
+        "WHERE t.trace_id = ?",
         [trace_id],
     ).fetchone()
     if row is None:
         return None
-    prompt, final, status, started, ended, session_id, seq, rating = row
+    prompt, final, status, started, ended, session_id, seq, rating, origin = row
     web = ",".join("?" * len(WEB_TOOLS))
     calls = [
         CallView(name=r[0] or "", input=json_or_text(r[1]), output=json_or_text(r[2]), is_error=bool(r[3]), error=r[4],
@@ -57,7 +58,8 @@ def load_view(db: Database, trace_id: str) -> TraceView | None:
             prior[path] = prior.get(path, 0) + 1
     duration = (ended - started) if started is not None and ended is not None else None
     return TraceView(trace_id=trace_id, prompt=prompt or "", final_response=final or "", status=status,
-                     calls=calls, duration_s=duration, feedback=rating, prior_session_edits=prior)
+                     calls=calls, duration_s=duration, feedback=rating, prior_session_edits=prior,
+                     origin=origin or Origin.CLAUDE.value)
 
 
 @dataclass
@@ -74,6 +76,8 @@ def compute(db: Database, trace_ids: Iterable[str], gates: GateSettings,
     ids = list(trace_ids)
     for start in range(0, len(ids), 200):
         with transaction(db) as conn:
+            # a session's origin is settled before its traces are gated (its model may have just arrived)
+            settle_origins(conn, _sessions_of(conn, ids[start : start + 200]))
             for trace_id in ids[start : start + 200]:
                 try:
                     view = load_view(db, trace_id)
@@ -95,6 +99,12 @@ def compute(db: Database, trace_ids: Iterable[str], gates: GateSettings,
                 if progress:
                     progress()
     return result
+
+
+def _sessions_of(conn, trace_ids: list[str]) -> set[str]:
+    marks = ",".join("?" * len(trace_ids))
+    sql = f"SELECT DISTINCT session_id FROM traces WHERE trace_id IN ({marks})"
+    return {r[0] for r in conn.execute(sql, trace_ids)}
 
 
 def pending(db: Database, among: Iterable[str] | None = None) -> list[str]:

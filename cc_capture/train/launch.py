@@ -57,7 +57,7 @@ def resolve_dataset(db: store.Database, paths: Paths, settings: Settings, phase:
         from cc_capture.datasets.build import DatasetError, build
 
         try:
-            built = build(db, paths.datasets, settings.datasets, dpo=kind == "dpo")
+            built = build(db, paths.datasets, settings.datasets, settings.local.system_prompt, dpo=kind == "dpo")
         except DatasetError as e:
             raise LaunchError(str(e)) from e
         dataset, manifest = built.path, built.manifest

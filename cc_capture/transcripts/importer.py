@@ -253,7 +253,7 @@ class Importer:
             state.last_ts = ts
             if state.session is None and line.session_id:
                 state.session = line.session_id
-                self._session(line.session_id, line.cwd, path if not agent_file else None, ts)
+                self._session(line.session_id, line.cwd, path if not agent_file else None, ts, line.git_branch)
             if state.agent and state.agent.startswith("acompact"):
                 self.stats.skipped["compaction agent"] += 1
                 continue
@@ -572,12 +572,15 @@ class Importer:
 
     # ------------------------------------------------------------ rows
 
-    def _session(self, session_id: str, cwd: str | None, path: Path | None, ts: float | None) -> None:
+    def _session(self, session_id: str, cwd: str | None, path: Path | None, ts: float | None,
+                 git_branch: str | None) -> None:
         self.conn.execute(
-            "INSERT INTO sessions (session_id, cwd, transcript_path, started_at, last_event_at) VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO sessions (session_id, cwd, transcript_path, started_at, last_event_at, git_branch) "
+            "VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(session_id) DO UPDATE SET cwd = coalesce(cwd, excluded.cwd), "
-            "transcript_path = coalesce(transcript_path, excluded.transcript_path)",
-            (session_id, cwd, str(path) if path else None, ts, ts))
+            "transcript_path = coalesce(transcript_path, excluded.transcript_path), "
+            "git_branch = coalesce(git_branch, excluded.git_branch)",
+            (session_id, cwd, str(path) if path else None, ts, ts, git_branch))
 
     def _subagent(self, agent_id: str, trace_id: str, tool_use_id: str, session: str | None) -> None:
         self.conn.execute(

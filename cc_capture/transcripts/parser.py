@@ -92,6 +92,7 @@ class _Line(msgspec.Struct):
     timestamp: str | None = None
     cwd: str | None = None
     version: str | None = None
+    gitBranch: str | None = None
     message: _Message | None = None
     toolUseResult: msgspec.Raw = RAW_ABSENT
     data: _ProgressData | None = None
@@ -170,6 +171,7 @@ class Line(msgspec.Struct):
     cwd: str | None
     version: str | None
     records: list[Record]
+    git_branch: str | None = None  # the branch Claude Code saw checked out (absent outside git, and in old versions)
 
 
 class Chunk(msgspec.Struct):
@@ -318,7 +320,7 @@ def _parse_line(raw: bytes, session_dir: Path | None, max_output_chars: int) -> 
         return Line("skip", d.type, None, None, None, None, False, None, None, None, [])
     ts = _ts(d.timestamp)
     common = dict(uuid=d.uuid, parent_uuid=d.parentUuid, session_id=d.sessionId, agent_id=d.agentId,
-                  sidechain=bool(d.isSidechain), ts=ts, cwd=d.cwd, version=d.version)
+                  sidechain=bool(d.isSidechain), ts=ts, cwd=d.cwd, version=d.version, git_branch=d.gitBranch or None)
 
     def skip(reason: str) -> Line:
         return Line("skip", reason, records=[], **common)

@@ -1,6 +1,6 @@
 // Renders a Go template with data shaped like Ollama's template values (api.Message, api.Tool),
 // so tests can check cc-capture's Ollama template against the training template; and finds tool
-// calls in a model's output as Ollama does with that template (ollama_tools.go).
+// calls in a model's output as Ollama does with that template (tool_calls.go).
 // Usage: go run . TEMPLATE < {"messages": [...], "tools": [...]}
 //        go run . detect TEMPLATE < {"output": "...", "special": ["<|python_tag|>"], "tools": [...]}
 package main
@@ -108,8 +108,8 @@ func detect(path string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	d := Detection{Tag: parseTag(tmpl), Calls: []DetectedCall{}}
-	d.Preserved = llamaServerPreservedTokensForToolTag(d.Tag)
+	d := Detection{Tag: toolCallsTag(tmpl), Calls: []DetectedCall{}}
+	d.Preserved = preservedTokens(d.Tag)
 	d.Seen = in.Output
 	for _, token := range in.Special {
 		kept := false
@@ -120,7 +120,7 @@ func detect(path string) {
 			d.Seen = strings.ReplaceAll(d.Seen, token, "")
 		}
 	}
-	p := &Parser{tag: d.Tag, tools: in.Tools}
+	p := &callParser{tag: d.Tag, tools: in.Tools}
 	rest, sentNothing := d.Seen, false
 	for len(rest) > 0 {
 		n := 3
