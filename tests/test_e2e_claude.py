@@ -284,7 +284,7 @@ def _compare_scenario(project):
 
 def test_import_equals_live_capture(claude_bin, world, tmp_path):
     """The same session, captured live by hooks and imported from its transcript into another store."""
-    from cc_capture.transcripts.importer import import_paths
+    from cc_capture.transcripts.bulk import import_paths
 
     home, project, paths = world
     run(claude_bin, world, _compare_scenario(project), "CMP-MARKER go", "--allowedTools", "Edit")
@@ -304,6 +304,19 @@ def test_import_equals_live_capture(claude_bin, world, tmp_path):
     edit = next(c for c in b["tool_calls"] if c["name"] == "Edit")
     assert edit["status"] == "error" and "String to replace not found" in edit["error"]
     assert (a["source"], b["source"]) == ("both", "transcript")  # live capture reads the transcript too
+
+
+def test_a_builtin_slash_command_is_no_trace_from_hooks_either(claude_bin, world):
+    """Built-in commands run locally: Claude Code fires no UserPromptSubmit for them (only the
+    session's start and end) and asks the model nothing, so live capture has no prompt to make a
+    trace of; the transcript's side drops an unanswered command itself (test_transcripts)."""
+    home, project, paths = world
+    run(claude_bin, world, [], "/mcp")  # /ide and /release-notes behave alike (checked by hand)
+    ingest_all(paths)  # the hook events, then each session's transcript
+    db = store.connect(paths.db)
+    events = [name for (name,) in db.execute("SELECT event FROM events")]
+    assert events and set(events) == {"SessionStart", "SessionEnd"}, events
+    assert db.execute("SELECT count(*) FROM traces").fetchone() == (0,)
 
 
 def test_calls_without_hook_events_are_reconciled_from_the_transcript(claude_bin, world):

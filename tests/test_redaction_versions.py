@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from cc_capture import redact, store
-from cc_capture.transcripts.importer import import_paths
+from cc_capture.transcripts.bulk import import_paths
 from conftest import ingest_all
 from conftest import SESSION_42067652, TRACE, replay
 

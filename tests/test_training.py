@@ -247,8 +247,20 @@ def test_interrupted_run_resumes_from_its_checkpoint(world, sft_dataset, tiny):
 
 
 def test_dpo_trains_on_the_merged_sft_model(world, sft_run):
-    out = json.loads(ccd("train", "--phase", "dpo", "--max-steps", "4", "--json").stdout)
+    """DPO merges the SFT run it is given, not whichever finished last: a later completed SFT run
+    (whose adapter is gone, so merging it would fail) is passed over."""
+    db = store.connect(world.db)
+    later = "99991231-000000-later"
+    db.execute("INSERT INTO runs (run_id, phase, status, created_at, config, artifacts) "
+               "SELECT ?, phase, status, created_at + 1e6, config, json_set(artifacts, '$.adapter_dir', ?) "
+               "FROM runs WHERE run_id = ?", [later, str(world.home / "gone"), sft_run["run_id"]])
+    try:
+        out = json.loads(ccd("train", "--phase", "dpo", "--from-run", sft_run["run_id"], "--max-steps", "4",
+                             "--json").stdout)
+    finally:
+        db.execute("DELETE FROM runs WHERE run_id = ?", [later])
     assert out["status"] == "completed", out
+    assert out["artifacts"]["from_run"] == sft_run["run_id"]
     assert Path(out["artifacts"]["base_model_dir"]).name == "merged-sft"
     assert (Path(out["artifacts"]["adapter_dir"]) / "adapter_config.json").exists()
     assert out["metrics"]["steps"] == 4 and out["metrics"]["train_loss"] is not None
@@ -267,6 +279,10 @@ def test_train_errors_are_clear(world, sft_dataset):
     assert bad.returncode == 2 and "--phase must be sft, dpo or grpo" in bad.stderr
     wrong = ccd("train", "--phase", "dpo", "--dataset", sft_dataset["path"], check=False)
     assert wrong.returncode == 1 and "needs a dpo dataset" in wrong.stderr
+    not_sft = ccd("train", "--phase", "sft", "--from-run", "x", check=False)
+    assert not_sft.returncode == 1 and "--from-run goes with --phase dpo or grpo" in not_sft.stderr
+    unknown = ccd("train", "--phase", "dpo", "--from-run", "no-such-run", check=False)
+    assert unknown.returncode == 1 and "no run matches 'no-such-run'" in unknown.stderr
 
 
 def test_training_template_renders_several_calls_and_masks_assistant_output(tiny):

@@ -6,7 +6,8 @@ import shutil
 import pytest
 
 from cc_capture import store
-from cc_capture.transcripts.importer import discover, import_paths
+from cc_capture.transcripts.bulk import import_paths
+from cc_capture.transcripts.discovery import discover
 from cc_capture.transcripts.parser import parse_line
 from conftest import ingest_all
 from conftest import SESSION_42067652, TRACE, replay
@@ -319,12 +320,12 @@ def test_ranges_split_anywhere_read_each_complete_line_once(tmp_path):
 
 
 def test_parallel_import_stores_exactly_what_one_process_does(tmp_path, transcripts, monkeypatch):
-    from cc_capture.transcripts import importer, parser
+    from cc_capture.transcripts import bulk, parser
 
     # every fixture file in several chunks, and the pool used whatever the size
-    monkeypatch.setattr(importer, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(bulk, "CHUNK_BYTES", 64 << 10)
     monkeypatch.setattr(parser, "CHUNK_BYTES", 64 << 10)
-    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", 0)
     serial, parallel = store.connect(tmp_path / "serial.db"), store.connect(tmp_path / "parallel.db")
     one = import_paths(serial, [transcripts], workers=0)
     two = import_paths(parallel, [transcripts], workers=2)
@@ -340,7 +341,7 @@ def test_a_dead_worker_costs_nothing_but_time(tmp_path, transcripts):
     from concurrent.futures import Future
     from concurrent.futures.process import BrokenProcessPool
 
-    from cc_capture.transcripts.importer import Prefetched, _Ahead
+    from cc_capture.transcripts.bulk import Prefetched, _Ahead
     from cc_capture.transcripts.parser import parse_chunk
 
     f = next((transcripts / "cc-2.1.328").glob("*.jsonl"))
@@ -354,7 +355,9 @@ def test_a_dead_worker_costs_nothing_but_time(tmp_path, transcripts):
 def test_prefetched_chunks_from_a_stale_offset_are_not_used(db, transcripts, tmp_path):
     """Another importer (the daemon) read the file meanwhile: chunks planned from the old offset
     are dropped and the file is read from where the store says."""
-    from cc_capture.transcripts.importer import Importer, ImportStats, Prefetched, SessionFiles, _Ahead
+    from cc_capture.transcripts.bulk import Prefetched, _Ahead
+    from cc_capture.transcripts.discovery import SessionFiles
+    from cc_capture.transcripts.importer import Importer, ImportStats
 
     src = next((transcripts / "cc-2.1.328").glob("*.jsonl"))
     f = tmp_path / "p" / src.name

@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 from rich.markup import escape
 
-from cc_capture import daemon as daemon_mod
 from cc_capture import hooks_install, status as status_mod, store
 from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
@@ -217,6 +216,8 @@ def ingest(as_json: bool = JSON_OPT) -> None:
     from cc_capture.homelock import HomeBusy
     from cc_capture.pipeline.ingest import ingest_once
 
+    from cc_capture import daemon as daemon_mod
+
     paths = _paths().ensure()
     if daemon_mod.info(paths).running:
         fail("the daemon is running and ingests continuously; nothing to do", code=0)
@@ -251,7 +252,8 @@ def import_cmd(
     from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from cc_capture.pipeline.transcripts import import_transcripts
-    from cc_capture.transcripts.importer import default_workers, discover
+    from cc_capture.transcripts.bulk import default_workers
+    from cc_capture.transcripts.discovery import discover
 
     settings = _settings()
     roots = list(paths) if paths else settings.capture.roots()
@@ -496,6 +498,8 @@ def train(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps."),
     dataset: Optional[Path] = typer.Option(None, "--dataset", help="A folder from `ccd dataset build`."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue an interrupted run from its checkpoint."),
+    from_run: Optional[str] = typer.Option(None, "--from-run", metavar="RUN",
+                                           help="DPO, GRPO: the SFT run to start from (default: the latest)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Train (in a subprocess, with checkpoints and a log) and record the run."""
@@ -511,7 +515,8 @@ def train(
     db, paths = _db(), _paths()
     try:
         run_id = launch.resumable(db, resume) if resume else launch.create(
-            db, paths, _settings(), chosen, base_model=base_model, max_steps=max_steps, dataset=dataset)
+            db, paths, _settings(), chosen, base_model=base_model, max_steps=max_steps, dataset=dataset,
+            from_run=from_run)
     except launch.LaunchError as e:
         fail(str(e))
     columns = [TextColumn("training {task.fields[phase]}"), BarColumn(), MofNCompleteColumn(),
@@ -590,6 +595,8 @@ def daemon_run() -> None:
 @daemon_app.command("start")
 def daemon_start() -> None:
     """Start the daemon in the background (log: logs/daemon.log under the data folder)."""
+    from cc_capture import daemon as daemon_mod
+
     try:
         d = daemon_mod.start(_paths())
     except daemon_mod.DaemonError as e:
@@ -602,6 +609,8 @@ def daemon_start() -> None:
 @daemon_app.command("stop")
 def daemon_stop() -> None:
     """Stop the background daemon. Hooks keep journaling; nothing is lost."""
+    from cc_capture import daemon as daemon_mod
+
     try:
         stopped = daemon_mod.stop(_paths())
     except daemon_mod.DaemonError as e:
@@ -616,6 +625,8 @@ def daemon_status(
                               "exit 1 with its reason if it dies first."),
 ) -> None:
     """Whether the daemon runs, its pid and uptime, warnings, or why its last start failed."""
+    from cc_capture import daemon as daemon_mod
+
     if wait:
         try:
             daemon_mod.wait_ready(_paths())

@@ -124,13 +124,14 @@ def _resume_or_new(db: store.Database) -> Pipeline:
 
 
 def _train(db: store.Database, paths: Paths, settings: Settings, p: Pipeline, phase: Phase,
-           dataset: Path) -> str:
-    """Train one phase (resuming this pipeline's run of it if one was started) and return its id."""
+           dataset: Path, from_run: str | None = None) -> str:
+    """Train one phase (resuming this pipeline's run of it if one was started) and return its id;
+    `from_run`: the SFT run a DPO run starts from."""
     key = f"{phase.value}_run"
     run = runs.get(db, p.state[key]) if key in p.state else None
     if run is None or run["status"] != RunStatus.COMPLETED.value:
         if run is None:
-            p.state[key] = launch.create(db, paths, settings, phase, dataset=dataset)
+            p.state[key] = launch.create(db, paths, settings, phase, dataset=dataset, from_run=from_run)
             _save(db, p)
         finished = None
         for event in launch.run(db, paths, p.state[key]):
@@ -168,7 +169,7 @@ def _step(name: str, db: store.Database, paths: Paths, settings: Settings, p: Pi
         pairs = built.counts["train"]
         if pairs < settings.learning.min_dpo_pairs:
             raise Skip(f"{pairs} preference pairs < [learning] min_dpo_pairs {settings.learning.min_dpo_pairs}")
-        return f"run {_train(db, paths, settings, p, Phase.DPO, built.path)}"
+        return f"run {_train(db, paths, settings, p, Phase.DPO, built.path, from_run=p.state['sft_run'])}"
     if name == "evaluate":
         model = from_run(db, paths, p.state.get("dpo_run") or p.state["sft_run"])
         p.model_version = model.version

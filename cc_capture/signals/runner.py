@@ -68,6 +68,62 @@ class ComputeResult:
     qualifies: int = 0
     failed: int = 0
 
+    def add(self, other: "ComputeResult") -> None:
+        self.computed += other.computed
+        self.qualifies += other.qualifies
+        self.failed += other.failed
+
+
+@dataclass(frozen=True)
+class Derived:
+    """One trace's signals row as computed, before it is stored: `signals` is None when the trace is
+    gone, and `failed` when extraction raised (it was logged where it ran)."""
+
+    trace_id: str
+    signals: str | None = None
+    vector: str | None = None
+    qualifies: bool = False
+    gate_reasons: str | None = None
+    failed: bool = False
+
+
+def derive(db: Database, trace_ids: Iterable[str], gates: GateSettings) -> list[Derived]:
+    """Extract, vectorise and gate these traces, reading only: worker processes run it on their
+    own connection while the importing process writes (`store_derived`)."""
+    out = []
+    for trace_id in trace_ids:
+        try:
+            view = load_view(db, trace_id)
+            if view is None:
+                out.append(Derived(trace_id))
+                continue
+            sig = extract(view)
+            ok, reasons = decide(view, sig, gates)
+            out.append(Derived(trace_id, msgspec.json.encode(sig).decode(), json.dumps(vector(view, sig)), ok,
+                               json.dumps(reasons)))
+        except Exception:  # a bug on one trace must not stop the others: log it, go on
+            log.exception("signals failed for trace %s", trace_id)
+            out.append(Derived(trace_id, failed=True))
+    return out
+
+
+def store_derived(conn, derived: Iterable[Derived], progress: Callable[[], None] | None = None) -> ComputeResult:
+    """Store computed signals and take their traces off the queue, in the caller's transaction."""
+    result = ComputeResult()
+    for d in derived:
+        if d.signals is not None:
+            conn.execute(
+                "INSERT OR REPLACE INTO signals (trace_id, extractor_version, computed_at, signals, vector,"
+                " qualifies, gate_reasons) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (d.trace_id, EXTRACTOR_VERSION, time.time(), d.signals, d.vector, int(d.qualifies), d.gate_reasons))
+            result.computed += 1
+            result.qualifies += d.qualifies
+        result.failed += d.failed
+        conn.execute("DELETE FROM dirty_traces WHERE trace_id = ?", (d.trace_id,))
+        if progress:
+            progress()
+    return result
+
 
 def compute(db: Database, trace_ids: Iterable[str], gates: GateSettings,
             progress: Callable[[], None] | None = None) -> ComputeResult:
@@ -76,29 +132,16 @@ def compute(db: Database, trace_ids: Iterable[str], gates: GateSettings,
     ids = list(trace_ids)
     for start in range(0, len(ids), 200):
         with transaction(db) as conn:
-            # a session's origin is settled before its traces are gated (its model may have just arrived)
-            settle_origins(conn, _sessions_of(conn, ids[start : start + 200]))
-            for trace_id in ids[start : start + 200]:
-                try:
-                    view = load_view(db, trace_id)
-                    if view is not None:
-                        sig = extract(view)
-                        ok, reasons = decide(view, sig, gates)
-                        conn.execute(
-                            "INSERT OR REPLACE INTO signals (trace_id, extractor_version, computed_at, signals, vector,"
-                            " qualifies, gate_reasons) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (trace_id, EXTRACTOR_VERSION, time.time(), msgspec.json.encode(sig).decode(),
-                             json.dumps(vector(view, sig)), int(ok), json.dumps(reasons)),
-                        )
-                        result.computed += 1
-                        result.qualifies += ok
-                except Exception:  # a bug on one trace must not stop the others: log it, go on
-                    log.exception("signals failed for trace %s", trace_id)
-                    result.failed += 1
-                conn.execute("DELETE FROM dirty_traces WHERE trace_id = ?", (trace_id,))
-                if progress:
-                    progress()
+            chunk = ids[start : start + 200]
+            settle_sessions(conn, chunk)
+            result.add(store_derived(conn, derive(db, chunk, gates), progress))
     return result
+
+
+def settle_sessions(conn, trace_ids: list[str]) -> None:
+    """Before these traces are gated, their sessions' origin is settled (a session's model may have
+    just arrived): call it in the writer's transaction before `derive`."""
+    settle_origins(conn, _sessions_of(conn, trace_ids))
 
 
 def _sessions_of(conn, trace_ids: list[str]) -> set[str]:

@@ -70,16 +70,40 @@ def resolve_dataset(db: store.Database, paths: Paths, settings: Settings, phase:
     return dataset, manifest
 
 
+def sft_to_start_from(db: store.Database, run_ref: str | None) -> str:
+    """The completed SFT run a DPO or GRPO run trains on: the one named, or the latest."""
+    if run_ref is None:
+        run = runs.latest_completed(db, Phase.SFT)
+        if run is None:
+            raise LaunchError("no completed SFT run: run `ccd train --phase sft` first")
+        return run["run_id"]
+    run = runs.get(db, run_ref)
+    if run is None:
+        raise LaunchError(f"no run matches {run_ref!r}; `ccd runs list` shows them")
+    if run["phase"] != Phase.SFT.value or run["status"] != RunStatus.COMPLETED.value:
+        raise LaunchError(f"run {run['run_id']} is a {run['status']} {run['phase']} run; "
+                          "DPO and GRPO start from a completed SFT run")
+    return run["run_id"]
+
+
 def create(db: store.Database, paths: Paths, settings: Settings, phase: Phase, *,
-           base_model: str | None = None, max_steps: int | None = None, dataset: Path | None = None) -> str:
-    """A new run row (queued) with its settings and dataset."""
+           base_model: str | None = None, max_steps: int | None = None, dataset: Path | None = None,
+           from_run: str | None = None) -> str:
+    """A new run row (queued) with its settings and dataset; a DPO or GRPO run also records the SFT
+    run it starts from (`from_run`, default the latest completed), chosen now, not when it starts."""
+    from cc_capture.train.methods import METHODS
+
+    if METHODS[phase].starts_from_sft:
+        from_run = sft_to_start_from(db, from_run)
+    elif from_run is not None:
+        raise LaunchError("--from-run goes with --phase dpo or grpo (they start from an SFT run)")
     cfg = settings.train.model_dump()
     if base_model:
         cfg["base_model"] = base_model
     if max_steps is not None:
         cfg["max_steps"] = max_steps
     dataset, manifest = resolve_dataset(db, paths, settings, phase, dataset)
-    return runs.create(db, phase, cfg, str(dataset), manifest)
+    return runs.create(db, phase, cfg, str(dataset), manifest, from_run=from_run)
 
 
 def resumable(db: store.Database, run_ref: str) -> str:

@@ -79,13 +79,16 @@ _JSON_FIELDS = ("config", "dataset_manifest", "metrics", "artifacts")
 
 
 def create(db: store.Database, phase: Phase | str, config: dict, dataset_path: str | None,
-           manifest: dict | None) -> str:
+           manifest: dict | None, from_run: str | None = None) -> str:
+    """A queued run; `from_run`, the SFT run a DPO or GRPO run starts from, goes in its artifacts."""
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    artifacts = json.dumps({"from_run": from_run} if from_run else {})
     with store.transaction(db) as conn:
         conn.execute(
-            "INSERT INTO runs (run_id, phase, status, created_at, config, dataset_path, dataset_manifest) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run_id, Phase(phase).value, RunStatus.QUEUED.value, time.time(), json.dumps(config), dataset_path, json.dumps(manifest)))
+            "INSERT INTO runs (run_id, phase, status, created_at, config, dataset_path, dataset_manifest, artifacts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, Phase(phase).value, RunStatus.QUEUED.value, time.time(), json.dumps(config), dataset_path,
+             json.dumps(manifest), artifacts))
     return run_id
 
 

@@ -8,7 +8,7 @@ Progress lines (JSON) go to `runs/<id>/progress.jsonl` for the CLI's progress ba
 Backends: unsloth when CUDA is there and unsloth is installed (4-bit QLoRA); otherwise
 transformers + peft, with bitsandbytes 4-bit on CUDA when asked and installed, and on the CPU
 in full precision. The method (SFT, DPO, GRPO) comes from `cc_capture.train.methods`; DPO and
-GRPO start from the last completed SFT run's adapter merged into its base model.
+GRPO start from the SFT run recorded when the run was created, its adapter merged into its base model.
 """
 
 from __future__ import annotations
@@ -122,12 +122,13 @@ def _last_checkpoint(run_dir: RunDir) -> str | None:
     return str(checkpoints[-1]) if checkpoints else None
 
 
-def _merged_sft(db, run_dir: RunDir) -> tuple[str, str]:
-    """DPO and GRPO train on the SFT model: its adapter merged into its base, saved once; and the id
-    of that SFT run."""
-    sft = runs.latest_completed(db, Phase.SFT)
+def _merged_sft(db, run: dict, run_dir: RunDir) -> tuple[str, str]:
+    """DPO and GRPO train on the SFT model the run was created with (`launch.create` chose it): its
+    adapter merged into its base, saved once; and the id of that SFT run."""
+    from_run = run["artifacts"].get("from_run")
+    sft = runs.get(db, from_run) if from_run else None
     if sft is None:
-        raise RuntimeError("no completed SFT run: run `ccd train --phase sft` first")
+        raise RuntimeError(f"run {run['run_id']} names no SFT run to start from: create it with `ccd train`")
     return str(merge_adapter(Path(sft["artifacts"]["adapter_dir"]), run_dir.merged_sft)), sft["run_id"]
 
 
@@ -159,7 +160,7 @@ def run_phase(db, run: dict, run_dir: RunDir) -> tuple[dict, dict, str]:
     backend = choose_backend(cfg)
     runs.update(db, run["run_id"], backend=backend)
     data = load_from_disk(str(Path(run["dataset_path"]) / "hf"))
-    base, from_run = _merged_sft(db, run_dir) if method.starts_from_sft else (cfg.base_model, None)
+    base, from_run = _merged_sft(db, run, run_dir) if method.starts_from_sft else (cfg.base_model, None)
     tok = _tokenizer(base)
     model, lora = _model(base, cfg, backend)
     trainer = method.make_trainer(TrainerInputs(
