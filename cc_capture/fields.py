@@ -186,7 +186,8 @@ TABLES: dict[str, Table] = {
     }),
     "evaluations": Table("Scores of a model on an eval set, cached by the model's weights and the set", {
         "id": "Row id",
-        "model_sha256": "The model's weights hash (models.sha256)",
+        "model_sha256": "The hash of what was scored: a model's weights (models.sha256), or one of its "
+                        "exported GGUF files (its sha256, in models.artifacts)",
         "eval_set_hash": "A hash of the eval set's trace ids",
         "created_at": "When it was scored (Unix seconds)",
         "items": "Assistant steps scored",

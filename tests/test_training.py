@@ -18,6 +18,9 @@ from conftest import ccd, emit, ingest_all, trace_json, wait_for  # noqa: E402
 from support import ollama_go, readme  # noqa: E402
 
 pytestmark = pytest.mark.training
+# The first request of Claude Code 2.1.328 as `ccd local` starts it, recorded by `ccd calibrate`
+# (test_calibrate.py checks it is still what the pinned CLI sends)
+CLAUDE_CODE_REQUEST = Path(__file__).parent / "fixtures" / "claude_code_2.1.328_request.json"
 LONG = "The change is done and verified. " * 12
 
 
@@ -330,12 +333,38 @@ def test_ollama_template_renders_what_training_saw(tiny, sft_dataset, tmp_path):
 
     tricky[2]["tool_calls"][0]["function"]["arguments"] = arguments_json({"command": "test 1 < 2 && echo é > f"})
     cases = [(r["messages"], json.loads(r["tools"])) for r in rows] + [(tricky, json.loads(rows[0]["tools"]))]
+    # Claude Code's own system prompt and tool definitions, as `ccd calibrate` recorded them (and as a
+    # calibrated dataset carries them): long descriptions, every JSON-schema type, no `required` on one
+    from cc_capture.datasets.inference import function_tools, system_text
+
+    recorded = json.loads(CLAUDE_CODE_REQUEST.read_text())
+    cases.append(([{"role": "system", "content": system_text(recorded["system"])}] + rows[0]["messages"][1:],
+                  function_tools(recorded["tools"])))
     for conversation, tools in cases:
         ends_with_answer = conversation[-1]["role"] == "assistant"
         jinja = tok.apply_chat_template(conversation, tools=tools, tokenize=False,
                                         add_generation_prompt=not ends_with_answer)
         assert jinja.startswith(tok.bos_token)
         assert ollama_go.render(conversation, tools, tmp_path) == jinja[len(tok.bos_token):]
+
+
+def test_calibration_counts_tokens_with_the_base_models_tokenizer(tiny):
+    """`ccd calibrate` counts with the training base model's tokenizer (in a subprocess) when it is on
+    this machine, the tools also as the chat template renders them; otherwise it estimates and says why."""
+    from cc_capture.calibrate.run import count_tokens
+
+    recorded = json.loads(CLAUDE_CODE_REQUEST.read_text())
+    from cc_capture.datasets.inference import system_text
+
+    views = [(system_text(recorded["system"]), recorded["tools"])]
+    (counted,) = count_tokens(views, str(tiny))
+    assert counted.counter == f"tokenizer:{tiny}" and counted.note is None
+    assert counted.system > 0 and counted.tools == sum(counted.per_tool.values())
+    assert set(counted.per_tool) == {t["name"] for t in recorded["tools"]}
+    assert 0 < counted.rendered_tools < counted.tools  # the template renders less than the JSON
+    (estimated,) = count_tokens(views, str(tiny / "absent"))
+    assert estimated.counter == "estimate:characters/4" and estimated.rendered_tools is None
+    assert "neither a folder nor in the Hugging Face cache" in estimated.note
 
 
 def test_old_trl_on_cpu_is_refused_with_a_clear_reason():
