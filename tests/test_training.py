@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("trl", reason="the training extra is not installed (pip install -e '.[train]')")
 
-from cc_capture import store  # noqa: E402
+from cc_capture import reads, store  # noqa: E402
 from cc_capture.datasets.build import split_of  # noqa: E402
-from conftest import ccd, emit, ingest_all, trace_json, wait_for  # noqa: E402
+from conftest import ccd, emit, ingest_all, wait_for  # noqa: E402
 from support import ollama_go, readme  # noqa: E402
 
 pytestmark = pytest.mark.training
@@ -131,8 +131,8 @@ def test_long_traces_split_and_outputs_truncated(world):
     from cc_capture.datasets.inference import COMPACT_SYSTEM_PROMPT
 
     db = store.connect(world.db)
-    t = trace_json(db, "s3-p")
-    t["tool_calls"][0]["output"] = {"stdout": "x" * 50_000}
+    t = reads.trace(db, "s3-p")
+    t.tool_calls[0].output = {"stdout": "x" * 50_000}
     parts = conversations(t, max_tool_output_tokens=100, max_tokens=300, system_prompt=COMPACT_SYSTEM_PROMPT)
     assert len(parts) == 2  # split at a step boundary, not cut at the end
     assert parts[0][-1]["role"] == "tool" and parts[1][-1]["content"].startswith("There are 2 files")
