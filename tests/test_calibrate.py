@@ -11,9 +11,13 @@ import pytest
 from cc_capture import store
 from cc_capture.config import GateSettings
 from cc_capture.signals.runner import compute_pending
-from cc_capture.transcripts.importer import import_paths
+from cc_capture.transcripts.bulk import import_paths
 from conftest import ccd, relocated_home, shared_dir
 from support.claude import CLAUDE_CODE_VERSION, ensure_claude
+from support.scripted_api import Scenario, ScriptedAPI, text
+from test_local import TAG, ccd_local, deployed
+
+MARKER = "LOCAL-7f3a"
 
 pytestmark = pytest.mark.claude
 pytest.importorskip("datasets", reason="the training extra is not installed (pip install -e '.[train]')")
@@ -102,3 +106,24 @@ def test_claude_codes_own_prompt_does_not_fit_the_default_length(world, calibrat
     refused = ccd("dataset", "build", check=False)
     assert refused.returncode == 1 and "[datasets] max_tokens = 4096" in refused.stderr
     assert 'system_prompt = "compact"' in refused.stderr
+
+
+def test_ccd_local_sends_the_model_what_calibrate_recorded(world, calibration, tmp_path):
+    """The real Claude Code started by `ccd local` (here with `-p`, passed through) on the deployed
+    model, a scripted stand-in for Ollama: it sends the system prompt and tools `ccd calibrate`
+    recorded, so what a dataset trains the model with is what it gets (an interactive session differs
+    in its first system line, README says)."""
+    db = store.connect(world.db)
+    deployed(db)
+    recorded = store.calibrations(db, "compact")[0]
+    with ScriptedAPI([Scenario(MARKER, [[text("Local model here.")]])], ollama_models=[TAG]) as ollama:
+        done = ccd_local(world, tmp_path, ollama.url, "-p", f"{MARKER} say hello", "--output-format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["result"] == "Local model here."
+    assert f"Claude Code on {TAG}" in done.stderr and "system_prompt = compact" in done.stderr
+    first = ollama.first_with_tools()
+    assert first["model"] == TAG
+    assert first["system"] == recorded["system"] and first["tools"] == recorded["tools"]
+    assert {t["name"] for t in first["tools"]} >= {"Read", "Grep", "Glob", "Bash", "Edit", "Write"}
+    (session,) = db.execute("SELECT session_id, model FROM local_sessions").fetchall()
+    assert session[1] == TAG

@@ -130,7 +130,8 @@ def compared(tmp_path_factory):
         daemon_env = {"HOME": str(home), "CC_CAPTURE_CAPTURE__MIRROR_TRANSCRIPTS": "false"}
         with ScriptedAPI(edits_turns(root), ollama_models=["cc-capture:v1"]) as ollama, \
                 mock.patch.dict(os.environ, daemon_env):
-            env = dict(env, CC_CAPTURE_DEPLOY__OLLAMA_HOST=ollama.url)
+            # and a turn limit: the four calls are four turns, the answer would be a fifth
+            env = dict(env, CC_CAPTURE_DEPLOY__OLLAMA_HOST=ollama.url, CC_CAPTURE_COMPARE__MAX_TURNS="4")
             daemon.start(paths)
             try:
                 edits = json.loads(ccd_in(env, "compare", "--limit", "1", "--allow-edits", "--model",
@@ -196,6 +197,7 @@ def test_nothing_outside_the_worktree_changed(compared):
     assert not list(Path(compared["project"], ".git", "worktrees").glob("*"))
     (item,) = compared["edits"]["items"]
     assert item["prompt"].startswith(DIVERGE) and item["local"]["tool_sequence"] == ["Read", "Edit", "Write", "Bash"]
+    assert item["local"]["status"] == "max_turns" and item["scores"]["clean_ending"] == 0.0
     db = store.connect(compared["paths"].db)
     calls = {c["name"]: c for c in store.get_trace(db, item["local"]["trace_id"])["tool_calls"]}
     db.conn.close()
@@ -263,4 +265,6 @@ def test_no_ollama_or_no_model_is_said_before_anything_runs(compared):
     assert "deploy one (`ccd deploy`) or name another with --model" in str(missing.value)
     assert down.returncode == 1 and "Traceback" not in down.stderr
     assert "Ollama is not running" in down.stderr and "[deploy] ollama_host" in down.stderr
-    # neither was stored: test_stored_comparison_is_listed_and_shown_again finds one comparison only
+    with pytest.raises(CompareError, match="npm install -g @anthropic-ai/claude-code"):
+        run_compare(compared["paths"], Settings(compare=CompareSettings(claude="/nonexistent/claude")))
+    # none was stored: test_stored_comparison_is_listed_and_shown_again finds the two that ran only

@@ -1,10 +1,10 @@
 """`ccd calibrate`: run the installed Claude Code once per system-prompt choice against a recorder
 on 127.0.0.1 and store what it sent (system prompt, tool definitions) with their token counts.
 
-Claude Code runs in a temporary home (no settings, plugins, hooks or credentials of the user: the
-run is not captured, and nothing of the user's shapes the prompt) with a placeholder API key that
-only the recorder sees; no network is used. The attribution header Claude Code would otherwise put
-first in the system prompt (a per-prompt fingerprint) is switched off, here as in `ccd local`.
+Claude Code is started exactly as `ccd local` starts it (`compare.launch`), its base URL at the
+recorder instead of Ollama, in a temporary home (no settings, plugins, hooks or credentials of the
+user: the run is not captured, and nothing of the user's shapes the prompt); the only credential
+is Ollama's placeholder token, which only the recorder sees; no network is used.
 """
 
 from __future__ import annotations
@@ -22,17 +22,16 @@ from typing import Any
 
 from cc_capture import store
 from cc_capture.calibrate.recorder import MessagesRecorder
+from cc_capture.compare import local
+from cc_capture.compare.launch import LaunchError, claude_binary, run_print
 from cc_capture.config import Settings, SystemPromptChoice
 from cc_capture.datasets.conversation import estimate_tokens
-from cc_capture.datasets.inference import function_tools, system_prompt_flag, system_text
+from cc_capture.datasets.inference import function_tools, system_text
 
-# The tools the local model is given (and trained with): Claude Code's file and shell tools.
-LOCAL_TOOLS = ("Read", "Grep", "Glob", "Bash", "Edit", "Write")
 CALIBRATION_PROMPT = "Reply with OK."
-# Variables that would send Claude Code elsewhere, or bring the user's configuration in
-_FOREIGN_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "CC_CAPTURE_", "AWS_BEARER_TOKEN_BEDROCK")
-QUIET_ENV = {"CLAUDE_CODE_ATTRIBUTION_HEADER": "0", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-             "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1"}
+# The user's own configuration (CLAUDE_CONFIG_DIR and the like) and capture home stay out
+_FOREIGN_PREFIXES = ("CLAUDE_", "CC_CAPTURE_")
+QUIET_ENV = {"DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1"}
 
 
 class CalibrationError(Exception):
@@ -77,34 +76,44 @@ def claude_version(claude: str) -> str:
     return words[0]
 
 
-def arguments_for(choice: SystemPromptChoice) -> list[str]:
-    """The flags the local model's Claude Code runs with for `choice`: its tools, and the system prompt."""
-    flag = system_prompt_flag(choice)
-    return ["--tools", ",".join(LOCAL_TOOLS)] + (["--system-prompt", flag] if flag is not None else [])
-
-
-def record(claude: str, choice: SystemPromptChoice, timeout_s: float = 120) -> tuple[list[str], dict[str, Any]]:
-    """Run `claude -p` once with `choice`'s flags against a recorder; the flags and the first request
-    of the conversation (the one carrying the tools)."""
-    arguments = arguments_for(choice)
+def record(settings: Settings, choice: SystemPromptChoice, timeout_s: float = 120) -> tuple[list[str], dict[str, Any]]:
+    """Run Claude Code once as `ccd local` starts it for `choice` (`compare.local.invocation`: the same
+    tools, system prompt, model name and environment), in `-p` mode for one turn, against a recorder;
+    the flags it ran with and the first request of the conversation (the one with tools)."""
     with tempfile.TemporaryDirectory(prefix="cc-capture-calibrate-") as tmp, MessagesRecorder() as recorder:
         home, work = Path(tmp) / "home", Path(tmp) / "work"
         home.mkdir()
         work.mkdir()
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(_FOREIGN_PREFIXES) and k not in ("XDG_CONFIG_HOME", "XDG_DATA_HOME")}
-        env.update(QUIET_ENV, HOME=str(home), ANTHROPIC_BASE_URL=recorder.url,
-                   ANTHROPIC_API_KEY="cc-capture-calibrate-placeholder")
-        try:
-            done = subprocess.run([claude, "-p", "--max-turns", "1", *arguments], input=CALIBRATION_PROMPT,
-                                  cwd=work, env=env, capture_output=True, text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired as e:
-            raise CalibrationError(f"Claude Code did not finish within {timeout_s:.0f} s against the recorder") from e
+        environ = {k: v for k, v in os.environ.items()
+                   if not k.startswith(_FOREIGN_PREFIXES) and k not in ("XDG_CONFIG_HOME", "XDG_DATA_HOME")}
+        environ.update(QUIET_ENV, HOME=str(home))
+        at_recorder = settings.model_copy(update={"deploy": settings.deploy.model_copy(
+            update={"ollama_host": recorder.url})})
+        invocation = local.invocation(at_recorder, choice, work, settings.deploy.alias, prompt=CALIBRATION_PROMPT,
+                                      max_turns=1, timeout_s=timeout_s, environ=environ)
+        done = run_print(invocation)
+        if done.timed_out:
+            raise CalibrationError(f"Claude Code did not finish within {timeout_s:.0f} s against the recorder")
         first = recorder.first_with_tools()
         if first is None:
             raise CalibrationError(f"Claude Code (exit {done.returncode}) sent no request with tools to the "
                                    f"recorder: {(done.stderr or done.stdout).strip()[:500]}")
-    return arguments, first
+    return _flags(invocation.argv), first
+
+
+def _flags(argv: list[str]) -> list[str]:
+    """The flags that shape what the model is sent (tools, system prompt, permissions), less the
+    binary, the session id and the -p run's own."""
+    out, skip = [], {"--session-id", "--max-turns", "--permission-prompts"}
+    i = 1
+    while i < len(argv):
+        if argv[i] in skip:
+            i += 2
+            continue
+        if argv[i] != "-p":
+            out.append(argv[i])
+        i += 1
+    return out
 
 
 def _tokenizer_on_disk(base_model: str) -> str | None:
@@ -152,12 +161,16 @@ def count_tokens(views: list[tuple[str, list[dict[str, Any]]]], base_model: str)
     return out
 
 
-def calibrate(db: store.Database, settings: Settings, claude: str) -> list[Calibration]:
-    """Record both choices for the installed Claude Code and store them (replacing earlier ones of this version)."""
-    version = claude_version(claude)
+def calibrate(db: store.Database, settings: Settings) -> list[Calibration]:
+    """Record both choices for the Claude Code `[compare] claude` names and store them (replacing
+    earlier ones of this version)."""
+    try:
+        version = claude_version(claude_binary(settings.compare))
+    except LaunchError as e:
+        raise CalibrationError(str(e)) from None
     recorded = []
     for choice in SystemPromptChoice:
-        arguments, request = record(claude, choice)
+        arguments, request = record(settings, choice)
         system = request.get("system") or []
         system = [{"type": "text", "text": system}] if isinstance(system, str) else system
         recorded.append((choice, arguments, system, request.get("tools") or []))

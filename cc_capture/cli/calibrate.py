@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 from contextlib import nullcontext
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -14,24 +14,23 @@ from cc_capture.cli.output import console, fail, print_json
 from cc_capture.config import ConfigError, Paths, load_settings
 
 
-def calibrate(claude: str = typer.Option("claude", "--claude", help="The Claude Code command (on PATH or a path)."),
+def calibrate(claude: Optional[str] = typer.Option(None, "--claude", help="The Claude Code command (on PATH or a "
+                                                                           "path; default [compare] claude)."),
               as_json: bool = typer.Option(False, "--json", help="Print JSON (stable snake_case keys).")) -> None:
     """Run the installed Claude Code once per system-prompt choice against a recorder on 127.0.0.1
     (no network, no API key) and store its system prompt, tool definitions and their token counts;
     datasets then train the local model on exactly those."""
-    binary = shutil.which(claude)
-    if binary is None:
-        fail(f"Claude Code ({claude!r}) was not found: install it (`npm install -g @anthropic-ai/claude-code`) "
-             "or pass --claude PATH")
     paths = Paths()
     try:
         settings = load_settings(paths)
         db = store.connect(paths.db)
     except (ConfigError, RuntimeError) as e:
         fail(str(e))
+    if claude is not None:
+        settings.compare = settings.compare.model_copy(update={"claude": claude})
     try:
         with console.status("running Claude Code against the recorder", spinner="dots") if not as_json else nullcontext():
-            done = run_calibration(db, settings, binary)
+            done = run_calibration(db, settings)
     except CalibrationError as e:
         fail(str(e))
     data = report(done, settings.local.system_prompt)

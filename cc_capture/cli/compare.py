@@ -23,9 +23,9 @@ _SHORT = {"tool_sequence_similarity": "sequence", "first_tool_agreement": "first
 
 def compare(
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
-                                        help="How many held-out prompts to replay ([compare] limit)."),
+                                        help="How many held-out prompts to replay (\\[compare] limit)."),
     model: Optional[str] = typer.Option(None, "--model", metavar="TAG",
-                                        help="The Ollama model (default: [deploy] model_name:latest)."),
+                                        help="The Ollama model (default: \\[deploy] model_name:latest)."),
     allow_edits: bool = typer.Option(False, "--allow-edits",
                                      help="Also give the local model Bash, Edit and Write (inside the worktree)."),
     list_: bool = typer.Option(False, "--list", help="Past comparisons and how the scores moved model to model."),
@@ -54,7 +54,7 @@ def compare(
     db.conn.close()
     with console.status("", spinner="dots") if not as_json else nullcontext() as spinner:
         def on_item(n: int, total: int, prompt: str) -> None:
-            if spinner is not None and n < total:
+            if spinner is not None:
                 spinner.update(f"replaying {n + 1}/{total} with {escape(model or settings.deploy.alias)}: "
                                f"{escape(one_line(prompt, 60))}")
         try:

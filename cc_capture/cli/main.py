@@ -8,13 +8,13 @@ from typing import Optional
 
 import typer
 from rich.table import Table
-from rich.markup import escape
 
 from cc_capture import hooks_install, status as status_mod, store
 from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
 from cc_capture.cli.calibrate import calibrate
 from cc_capture.cli.compare import compare
+from cc_capture.cli.local import local
 from cc_capture.cli.doctor import doctor
 from cc_capture.cli.pipeline_stop import pipeline_log, pipeline_stop
 from cc_capture.cli.schedule import schedule
@@ -44,6 +44,7 @@ app.add_typer(runs_app, name="runs")
 app.command()(browse)
 app.command()(calibrate)
 app.command()(compare)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(local)
 app.command()(schedule)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
@@ -414,7 +415,7 @@ def _build_dataset(dpo: bool, include_synthetic: bool, extra_pairs: list | None 
         return build(_db(), root, settings.datasets, settings.local.system_prompt, dpo=dpo, include_synthetic=include_synthetic,
                      extra_pairs=extra_pairs)
     except DatasetError as e:
-        fail(escape(str(e)))
+        fail(str(e))
     except OSError as e:
         fail(f"could not write the dataset under {root}: {e}; nothing of it was kept")
 

@@ -139,7 +139,8 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, system_
         rated = {r[0]: r[1] for r in db.execute("SELECT trace_id, rating FROM feedback")}
         everything, changed = _recheck([store.get_trace(db, tid) for tid in rated])
         redacted_again += changed
-        candidates += rating_pairs([t for t in everything if rated[t["trace_id"]] == "up"],
+        # the local model's traces may be rejected, never chosen: only Claude's are examples to follow
+        candidates += rating_pairs([t for t in everything if rated[t["trace_id"]] == "up" and t["origin"] == "claude"],
                                    [t for t in everything if rated[t["trace_id"]] == "down"],
                                    settings.max_tool_output_tokens, view.system_prompt)
         extra, changed = _recheck((extra_pairs or []) + _compare_pairs(db, settings.max_tool_output_tokens,

@@ -19,7 +19,8 @@ from cc_capture import homelock, store
 from cc_capture.compare import records
 from cc_capture.compare.candidates import Candidate, pick
 from cc_capture.datasets.inference import system_prompt_flag
-from cc_capture.compare.launch import LaunchError, LocalRun, check_ollama, local_invocation, run_print
+from cc_capture.compare.launch import (LaunchError, LocalRun, check_ollama, claude_binary, local_invocation,
+                                       run_print)
 from cc_capture.compare.records import CompareStatus, ItemStatus
 from cc_capture.compare.scores import SCORES, STEPS, first_divergence, score_pair
 from cc_capture.compare.worktree import WorktreeError, worktree
@@ -59,6 +60,7 @@ def run_compare(paths: Paths, settings: Settings, limit: int | None = None, tag:
             raise CompareError("no prompt to compare: it takes a qualifying trace of the eval split whose session ran "
                                f"in a git repository still on disk at its commit ({why})")
         try:
+            claude_binary(settings.compare)
             check_ollama(settings.deploy, model)
         except LaunchError as e:
             raise CompareError(str(e)) from None
@@ -82,8 +84,6 @@ def run_compare(paths: Paths, settings: Settings, limit: int | None = None, tag:
             raise
         summary = summarise(report_items)
         records.finish(db, compare_id, CompareStatus.DONE, summary)
-        if on_item:
-            on_item(len(candidates), len(candidates), "")
         return {"compare_id": compare_id, "model": model, "items": report_items, "summary": summary,
                 "dpo_pairs": summary["dpo_pairs"]}
     finally:
