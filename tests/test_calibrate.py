@@ -96,9 +96,9 @@ def test_dataset_after_calibration_carries_claude_codes_schemas(world, calibrati
 
 
 def test_calibrate_json_keys_are_documented(calibration):
-    from test_learning import documented_keys
+    from support import readme
 
-    assert set(calibration) == documented_keys("calibrate")
+    assert set(calibration) == readme.keys("calibrate")
 
 
 def test_claude_codes_own_prompt_does_not_fit_the_default_length(world, calibration, monkeypatch):

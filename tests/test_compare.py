@@ -20,7 +20,8 @@ from cc_capture.config import CompareSettings, DatasetSettings, DeploySettings, 
 from cc_capture.datasets.build import split_of
 from cc_capture.pipeline.compare import CompareError, run_compare
 from cc_capture.scheduler.state import qualifying_since
-from conftest import db_rows, documented_keys, ingest_all, relocated_home
+from conftest import db_rows, ingest_all, relocated_home, trace_json, traces_json
+from support import readme
 from support.claude import claude_env, ensure_claude, run_claude
 from support.scripted_api import Scenario, ScriptedAPI, text, tool, working_folder
 
@@ -150,14 +151,14 @@ def items_by_marker(report):
 
 def test_the_local_model_runs_in_claude_code_and_is_captured_as_local(compared):
     paths, report = compared["paths"], compared["report"]
-    assert set(report) == documented_keys("compare") == {"compare_id", "model", "items", "summary", "dpo_pairs"}
+    assert set(report) == readme.keys("compare") == {"compare_id", "model", "items", "summary", "dpo_pairs"}
     assert report["model"] == "cc-capture:latest" and compared["local_models"] == {"cc-capture:latest"}
     follow, diverge = items_by_marker(report).values()
     assert follow["local"]["status"] == diverge["local"]["status"] == "ok"
     assert follow["local"]["tool_sequence"] == follow["claude"]["tool_sequence"] == ["Read", "Grep", "Read"]
     assert diverge["local"]["tool_sequence"] == ["Grep"] and diverge["claude"]["tool_sequence"] == ["Glob", "Read"]
     db = store.connect(paths.db)
-    traces = {t["trace_id"]: t for t in store.list_traces(db)}
+    traces = {t["trace_id"]: t for t in traces_json(db)}
     assert len(traces) == 5  # Claude's two, and three local runs (two here, one in the comparison with edits)
     assert sorted(t["origin"] for t in traces.values()) == ["claude", "claude", "local", "local", "local"]
     for item in (follow, diverge):
@@ -199,7 +200,7 @@ def test_nothing_outside_the_worktree_changed(compared):
     assert item["prompt"].startswith(DIVERGE) and item["local"]["tool_sequence"] == ["Read", "Edit", "Write", "Bash"]
     assert item["local"]["status"] == "max_turns" and item["scores"]["clean_ending"] == 0.0
     db = store.connect(compared["paths"].db)
-    calls = {c["name"]: c for c in store.get_trace(db, item["local"]["trace_id"])["tool_calls"]}
+    calls = {c["name"]: c for c in trace_json(db, item["local"]["trace_id"])["tool_calls"]}
     db.conn.close()
     assert calls["Edit"]["status"] == "ok"  # inside the worktree: accepted
     assert calls["Write"]["status"] != "ok" and calls["Bash"]["status"] != "ok"  # outside: refused
@@ -213,7 +214,7 @@ def test_nothing_outside_the_worktree_changed(compared):
 def test_stored_comparison_is_listed_and_shown_again(compared):
     env, report = compared["env"], compared["report"]
     latest, past = json.loads(ccd_in(env, "compare", "--list", "--json").stdout)  # the refused ones were not stored
-    assert set(past) == documented_keys("compare --list")
+    assert set(past) == readme.keys("compare --list")
     assert past["compare_id"] == report["compare_id"] and past["status"] == "done" and past["items"] == 2
     assert past["means"]["tool_sequence_similarity"] == 0.5 and past["dpo_pairs"] == 1 and past["change"] is None
     edits = compared["edits"]["summary"]["scores"]
@@ -237,7 +238,7 @@ def test_the_divergence_is_a_dpo_pair_and_local_traces_stay_out_of_sft(compared)
     dpo = build(db, paths.datasets, DatasetSettings(), SystemPromptChoice.COMPACT, dpo=True)
     rows = [json.loads(line) for split in ("train", "eval") for line in
             (dpo.path / f"{split}.jsonl").read_text().splitlines()]
-    assert dpo.manifest["origins"] == {"self_correction": 1, "compare": 2}  # one from each comparison
+    assert dpo.manifest.origins == {"self_correction": 1, "compare": 2}  # one from each comparison
     (pair,) = [r for r in rows if r["origin"] == "compare" and r["compare_id"] == report["compare_id"]]
     diverge = items_by_marker(report)[DIVERGE]
     assert pair["compare_id"] == report["compare_id"] and pair["step"] == 0
@@ -253,7 +254,7 @@ def test_the_divergence_is_a_dpo_pair_and_local_traces_stay_out_of_sft(compared)
     assert {r["compare_id"] for r in hf if r["origin"] == "compare"} == {report["compare_id"],
                                                                          compared["edits"]["compare_id"]}
     sft = build(db, paths.datasets, DatasetSettings(), SystemPromptChoice.COMPACT)
-    assert sft.manifest["traces"] == 2
+    assert sft.manifest.traces == 2
     trace_ids = {json.loads(line)["trace_id"] for s in ("train", "eval")
                  for line in (sft.path / f"{s}.jsonl").read_text().splitlines()}
     assert trace_ids == {i["trace_id"] for i in report["items"]}

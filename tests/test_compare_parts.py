@@ -15,6 +15,7 @@ from cc_capture.compare.scores import first_divergence, lcs_pairs, score_pair
 from cc_capture.compare.worktree import worktree
 from cc_capture.datasets.preferences import rebased
 from cc_capture.config import CompareSettings, DeploySettings
+from support.traces import call as made_call, trace
 
 
 @pytest.fixture
@@ -113,13 +114,7 @@ def test_the_worktree_is_removed_when_the_replay_fails(tmp_path):
 
 
 def call(name, batch, **args):
-    return {"tool_use_id": f"{name}-{batch}-{len(args)}", "name": name, "input": args, "output": "", "is_error": False,
-            "error": None, "reasoning": "", "agent_id": None, "batch": batch}
-
-
-def trace(calls, answer, trace_id="t"):
-    return {"trace_id": trace_id, "session_id": "s", "prompt": "p", "tool_calls": calls, "final_response": answer,
-            "signals": None, "vector": None}
+    return made_call(name, args, batch=batch, tool_use_id=f"{name}-{batch}-{len(args)}")
 
 
 def test_scores_and_divergence_by_hand():

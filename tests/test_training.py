@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("trl", reason="the training extra is not installed (pip install -e '.[train]')")
 
-from cc_capture import store  # noqa: E402
+from cc_capture import reads, store  # noqa: E402
 from cc_capture.datasets.build import split_of  # noqa: E402
 from conftest import ccd, emit, ingest_all, wait_for  # noqa: E402
-from support import ollama_go  # noqa: E402
+from support import ollama_go, readme  # noqa: E402
 
 pytestmark = pytest.mark.training
 # The first request of Claude Code 2.1.328 as `ccd local` starts it, recorded by `ccd calibrate`
@@ -99,6 +99,8 @@ def test_sft_dataset_shape_splits_and_manifest(sft_dataset):
     path = Path(sft_dataset["path"])
     rows = read_jsonl(path / "train.jsonl") + read_jsonl(path / "eval.jsonl")
     m = sft_dataset["manifest"]
+    assert set(sft_dataset) == readme.keys("dataset build") and set(m) == readme.keys("dataset build", "manifest")
+    assert json.loads((path / "manifest.json").read_text()) == m
     assert sft_dataset["counts"] == m["counts"] and m["counts"]["train"] > 0 and m["counts"]["eval"] > 0
     assert m["duplicates_dropped"] == 1 and m["traces"] == 9  # s2 rated down: excluded
     assert m["extractor_version"] >= 1 and len(m["trace_ids_sha256"]) == 64 and m["tokens"]["max"] > 0
@@ -129,8 +131,8 @@ def test_long_traces_split_and_outputs_truncated(world):
     from cc_capture.datasets.inference import COMPACT_SYSTEM_PROMPT
 
     db = store.connect(world.db)
-    t = store.get_trace(db, "s3-p")
-    t["tool_calls"][0]["output"] = {"stdout": "x" * 50_000}
+    t = reads.trace(db, "s3-p")
+    t.tool_calls[0].output = {"stdout": "x" * 50_000}
     parts = conversations(t, max_tool_output_tokens=100, max_tokens=300, system_prompt=COMPACT_SYSTEM_PROMPT)
     assert len(parts) == 2  # split at a step boundary, not cut at the end
     assert parts[0][-1]["role"] == "tool" and parts[1][-1]["content"].startswith("There are 2 files")
@@ -213,7 +215,9 @@ def test_eval_registers_the_run_scores_it_and_gates_it_against_the_base(world, s
 def test_runs_list_and_show(sft_run):
     listed = json.loads(ccd("runs", "list", "--json").stdout)
     assert sft_run["run_id"] in [r["run_id"] for r in listed]
+    assert all(set(r) == readme.keys("runs show ID") for r in listed)
     shown = json.loads(ccd("runs", "show", sft_run["run_id"], "--json").stdout)
+    assert set(shown["dataset_manifest"]) == readme.keys("runs show ID", "dataset_manifest")
     assert shown["config"]["lora_r"] == 16 and shown["config"]["max_steps"] == 30
     assert shown["dataset_manifest"]["kind"] == "sft" and shown["status"] == "completed"
     assert Path(shown["log_path"]).exists()

@@ -23,7 +23,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from cc_capture import store
+from cc_capture import reads, store
 from cc_capture.config import Paths, Settings
 from cc_capture.evaluate import registry
 from cc_capture.evaluate.evaluator import evaluate
@@ -33,8 +33,8 @@ from cc_capture.pipeline.candidates import from_run
 from cc_capture.pipeline.challenge import challenge
 from cc_capture.pipeline.heartbeat import heartbeat
 from cc_capture.processes import start_time
-from cc_capture.train import launch, runs
-from cc_capture.train.runs import Phase, RunStatus
+from cc_capture.records import Phase, RunStatus
+from cc_capture.train import launch
 
 STEPS = ("dataset", "sft", "dpo", "evaluate", "gate", "export", "deploy")
 
@@ -128,8 +128,8 @@ def _train(db: store.Database, paths: Paths, settings: Settings, p: Pipeline, ph
     """Train one phase (resuming this pipeline's run of it if one was started) and return its id;
     `from_run`: the SFT run a DPO run starts from."""
     key = f"{phase.value}_run"
-    run = runs.get(db, p.state[key]) if key in p.state else None
-    if run is None or run["status"] != RunStatus.COMPLETED.value:
+    run = reads.run(db, p.state[key]) if key in p.state else None
+    if run is None or run.status != RunStatus.COMPLETED:
         if run is None:
             p.state[key] = launch.create(db, paths, settings, phase, dataset=dataset, from_run=from_run)
             _save(db, p)
@@ -137,9 +137,9 @@ def _train(db: store.Database, paths: Paths, settings: Settings, p: Pipeline, ph
         for event in launch.run(db, paths, p.state[key]):
             if isinstance(event, launch.Finished):
                 finished = event.run
-        if finished is None or finished["status"] != RunStatus.COMPLETED.value:
-            raise RuntimeError(f"{phase.value} run {p.state[key]} {finished['status'] if finished else 'stopped'}: "
-                               f"{(finished or {}).get('error')}")
+        if finished is None or finished.status != RunStatus.COMPLETED:
+            raise RuntimeError(f"{phase.value} run {p.state[key]} {finished.status.value if finished else 'stopped'}: "
+                               f"{finished.error if finished else None}")
     return p.state[key]
 
 
@@ -155,7 +155,7 @@ def _step(name: str, db: store.Database, paths: Paths, settings: Settings, p: Pi
         except (DatasetError, EvalSetError) as e:  # nothing to learn from, or nothing to judge a model by
             raise Skip(str(e), final=True) from e
         p.state["dataset"] = str(built.path)
-        p.state["captured_until"] = built.manifest["captured_until"]  # the data snapshot min_new_traces counts from
+        p.state["captured_until"] = built.manifest.captured_until  # the data snapshot min_new_traces counts from
         return f"{built.counts['train']} train, {built.counts['eval']} eval examples → {built.path}"
     if name == "sft":
         run_id = _train(db, paths, settings, p, Phase.SFT, Path(p.state["dataset"]))
