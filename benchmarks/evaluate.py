@@ -25,12 +25,13 @@ sys.path.insert(0, str(REPO))
 
 def eval_items(n: int):
     from cc_capture.datasets.bootstrap import generate
-    from cc_capture.datasets.conversation import SYSTEM_PROMPT, arguments_json, message
+    from cc_capture.datasets.conversation import arguments_json, message
+    from cc_capture.datasets.inference import COMPACT_SYSTEM_PROMPT
     from cc_capture.evaluate.items import items_of
 
     rows = []
     for k, t in enumerate(generate(REPO / "cc_capture", max(12, n // 3), seed=2)):
-        messages = [message("system", SYSTEM_PROMPT), message("user", t.prompt)]
+        messages = [message("system", COMPACT_SYSTEM_PROMPT), message("user", t.prompt)]
         tools: dict[str, dict] = {}
         for b, (text, calls) in enumerate(t.steps):
             ids = [f"c{b}{i}" for i in range(len(calls))]

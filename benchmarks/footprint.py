@@ -89,7 +89,8 @@ def main() -> None:
     a = ap.parse_args()
     py = sys.executable
     extra = [m for m in ("pandas", "numpy", "torch", "transformers") if importlib.util.find_spec(m)]
-    print(f"{os.cpu_count()} cores; installed: {', '.join(extra) or 'none of pandas, numpy, torch, transformers'}")
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start; installed: "
+          f"{', '.join(extra) or 'none of pandas, numpy, torch, transformers'}")
     with tempfile.TemporaryDirectory() as tmp:
         corpus, home = Path(tmp) / "corpus", Path(tmp) / "cch"
         roots = Path(tmp) / "no-transcripts"
@@ -98,6 +99,7 @@ def main() -> None:
         (home / "config.toml").write_text(f"[capture]\ntranscript_roots = [{json.dumps(str(roots))}]\n")
         env = dict(os.environ, CC_CAPTURE_HOME=str(home))
         size = make_corpus(corpus, a.mb)
+        files = sum(1 for _ in corpus.rglob("*.jsonl"))
         bare = bare_cpu(corpus)
         whole = timed([py, "-m", "cc_capture", "import", str(corpus), "--json"], env)
         stats = json.loads(whole[2])
@@ -121,11 +123,12 @@ def main() -> None:
     print("idle daemon, resident memory:")
     print(f"  baseline python + sqlite3: {base_rss:5.1f} MB")
     print(f"  ccd daemon run:            {daemon_rss:5.1f} MB = {daemon_rss / base_rss:.1f}x (goal < 50 MB)")
-    print(f"ccd import, whole process, {size / 1e6:.0f} MB ({stats['traces']:,} traces, {stats['tool_calls']:,} "
-          f"tool calls, signals included), wall / CPU of all its processes:")
+    print(f"ccd import, whole process, {size / 1e6:.0f} MB in {files:,} files ({stats['traces']:,} traces, "
+          f"{stats['tool_calls']:,} tool calls, signals included: {stats['qualifying']:,} qualify), wall / CPU "
+          "of all its processes:")
     print(f"  baseline json.loads of every line: {size / 1e6 / bare[0]:6.1f} MB/s ({bare[0]:.2f} s / {bare[1]:.2f} s)")
     print(f"  ccd import:                        {size / 1e6 / whole[0]:6.1f} MB/s ({whole[0]:.2f} s / {whole[1]:.2f} s) "
-          f"= {bare[0] / whole[0]:.2f}x of bare parsing (goal >= 0.5x)")
+          f"= {bare[0] / whole[0]:.2f}x of bare parsing (goal >= 0.5x); CPU {bare[1] / whole[1]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cc_capture.transcripts.importer import default_workers
+from cc_capture.transcripts.bulk import default_workers
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO.parent / "shared" / "transcripts"
@@ -70,7 +70,7 @@ IMPORT_CHILD = """
 import resource, sys, time
 from pathlib import Path
 from cc_capture import store
-from cc_capture.transcripts.importer import import_paths
+from cc_capture.transcripts.bulk import import_paths
 db = store.connect(Path(sys.argv[2]))
 t0 = time.perf_counter()
 stats = import_paths(db, [Path(sys.argv[1])], workers=int(sys.argv[3]))

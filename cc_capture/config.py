@@ -174,6 +174,8 @@ class DeploySettings(BaseModel):
     keep_versions: int = Field(3, ge=1, description="version tags kept in Ollama (the alias's target and the "
                                                    "previous champion are always kept)")
     timeout_s: float = Field(600.0, gt=0, description="the longest one Ollama request may take")
+    max_quantization_loss: float = Field(0.02, ge=0, le=1, description="how far the deployed GGUF's "
+                                         "behavioural_similarity may fall below its own HF model's")
 
     def host(self) -> str:
         """The Ollama URL: the setting, else $OLLAMA_HOST, else the local default; scheme and port filled in
@@ -199,6 +201,24 @@ class DeploySettings(BaseModel):
     @property
     def alias(self) -> str:
         return f"{self.model_name}:latest"
+
+
+class SystemPromptChoice(str, Enum):
+    """Which system prompt the local model runs with inside Claude Code, and is trained and evaluated
+    with (README "The local model inside Claude Code" says why the default is compact)."""
+
+    CLAUDE_CODE = "claude_code"  # Claude Code's own
+    COMPACT = "compact"  # cc-capture's short one, given with --system-prompt (it replaces Claude Code's)
+
+
+class LocalSettings(BaseModel):
+    """How the local model runs inside Claude Code (`ccd local`, `ccd compare`), and therefore what
+    datasets train it with (cc_capture.datasets.inference)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system_prompt: SystemPromptChoice = Field(SystemPromptChoice.COMPACT,
+                                              description="claude_code: Claude Code's own; compact: cc-capture's")
 
 
 class CompareSettings(BaseModel):
@@ -264,6 +284,7 @@ class Settings(BaseModel):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     learning: LearningSettings = Field(default_factory=LearningSettings)
     compare: CompareSettings = Field(default_factory=CompareSettings)
+    local: LocalSettings = Field(default_factory=LocalSettings)
 
 
 def _env_value(value: str) -> Any:

@@ -233,7 +233,7 @@ class Daemon:
         """Import what changed in the transcript folders while the daemon was down (months of history
         on a first start): in a thread of its own, so live events never wait behind it."""
         from cc_capture.pipeline.transcripts import import_transcripts
-        from cc_capture.transcripts.importer import discover
+        from cc_capture.transcripts.discovery import discover
 
         roots = [r for r in self.settings.capture.roots() if r.is_dir()]
         if not (self.settings.capture.mirror_transcripts and roots):

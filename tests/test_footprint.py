@@ -41,10 +41,19 @@ def test_importing_the_cli_and_the_daemon_loads_no_heavy_library(paths):
 
 
 def test_status_starts_without_the_cli_stack(paths):
+    """Nor rich: its console and table cost more than `ccd status` may take (cli/term.py draws its table)."""
     for args in (["status"], ["status", "--json"]):
         mods = run_importtime("-m", "cc_capture", *args)
         assert "sqlite3" in mods
-        assert not mods & (HEAVY | CLI_STACK), (args, mods & (HEAVY | CLI_STACK))
+        assert not mods & (HEAVY | CLI_STACK | {"rich"}), (args, mods & (HEAVY | CLI_STACK | {"rich"}))
+
+
+def test_status_table_styles_only_a_terminal():
+    from cc_capture.cli.term import escape, render
+
+    markup = f"[red]1[/], last: [bold]{escape('[x] in /a[b]')}[/] and [] stays"
+    assert render(markup, color=False) == "1, last: [x] in /a[b] and [] stays"
+    assert render(markup, color=True) == "\x1b[31m1\x1b[0m, last: \x1b[1m[x] in /a[b]\x1b[0m and [] stays"
 
 
 def test_the_running_daemon_loads_no_heavy_library_nor_the_cli_stack(paths):

@@ -14,12 +14,13 @@ LAYERS = [
     ("daemon", {"daemon", "scheduler", "status", "doctor"}),  # status: what `ccd status` gathers, the
     # scheduler's state included; doctor: the checks of `ccd doctor`, over status's pieces
     ("pipeline", {"pipeline"}),
-    ("learning", {"train", "evaluate", "export", "deploy", "compare", "browse"}),
+    ("learning", {"train", "evaluate", "export", "deploy", "compare", "calibrate", "browse"}),
     ("datasets", {"datasets"}),
     ("signals", {"signals"}),
     ("readers", {"ingest", "transcripts"}),
-    ("ground", {"store", "redact", "journal", "config", "paths", "homelock", "health", "claude_format", "fields", "gitinfo",
-                "hooks_install", "logfiles", "workers", "learning_state", "processes", "__init__"}),
+    ("ground", {"store", "records", "reads", "redact", "journal", "config", "paths", "homelock", "health",
+                "claude_format", "fields", "gitinfo", "hooks_install", "logfiles", "workers", "learning_state",
+                "processes", "merge_policy", "__init__"}),
 ]
 NEIGHBOURS_MAY_IMPORT = {"cli", "daemon", "learning", "ground"}  # the daemon runs the scheduler; config uses paths
 LAYER_OF = {part: i for i, (_, parts) in enumerate(LAYERS) for part in parts}

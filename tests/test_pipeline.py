@@ -11,8 +11,9 @@ from cc_capture.config import Settings
 from cc_capture.pipeline.ingest import ingest_once
 from cc_capture.pipeline.transcripts import import_transcripts
 from cc_capture.signals.runner import compute_pending
-from cc_capture.transcripts import importer
-from cc_capture.transcripts.importer import discover, import_paths
+from cc_capture.transcripts import bulk
+from cc_capture.transcripts.bulk import import_paths
+from cc_capture.transcripts.discovery import discover
 from conftest import emit
 
 
@@ -32,10 +33,18 @@ def _signals(db) -> list:
                       "ORDER BY trace_id").fetchall()
 
 
-def test_import_computes_signals_as_it_commits(shared, tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_import_computes_signals_as_it_commits(shared, tmp_path, monkeypatch, workers):
     """Signals of the traces each commit made durable are computed right after it, and are the
-    signals a separate pass computes."""
-    monkeypatch.setattr(importer, "COMMIT_EVERY_S", 0.0)  # a commit after every session
+    signals a separate pass computes. With workers, extraction runs in those processes while the
+    import goes on, and the writer stores what they return."""
+    from cc_capture.transcripts import parser
+
+    monkeypatch.setattr(bulk, "COMMIT_EVERY_S", 0.0)  # a commit (and signals handed out) after every session
+    if workers:
+        monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", 0)  # the worker path whatever the size
+        monkeypatch.setattr(bulk, "CHUNK_BYTES", 256 << 10)
+        monkeypatch.setattr(parser, "CHUNK_BYTES", 256 << 10)
     roots = [shared / "transcripts", shared / "transcripts-more"]
     db = store.connect(tmp_path / "as-it-goes.db")
     left: list[int] = []
@@ -44,7 +53,7 @@ def test_import_computes_signals_as_it_commits(shared, tmp_path, monkeypatch):
         left.append(n)
         return lambda: None
 
-    done = import_transcripts(db, discover(roots), Settings(), signals_progress=tail)
+    done = import_transcripts(db, discover(roots), Settings(), workers=workers, signals_progress=tail)
     assert left == [0]  # nothing was left for the end
     assert done.signals.computed == len(_signals(db)) > 50 and done.signals.failed == 0
     assert db.execute("SELECT count(*) FROM dirty_traces d JOIN traces t USING (trace_id) "

@@ -5,13 +5,15 @@ import json
 import subprocess
 import time
 
+import pytest
+
 from cc_capture import store
-from cc_capture.config import LearningSettings, Settings
+from cc_capture.config import DatasetSettings, LearningSettings, Settings, SystemPromptChoice
 from cc_capture.pipeline.ingest import locate_sessions
 from cc_capture.pipeline.transcripts import import_transcripts
 from cc_capture.scheduler.state import qualifying_since
-from cc_capture.transcripts.importer import discover
-from conftest import db_rows, emit, ingest_all
+from cc_capture.transcripts.discovery import discover
+from conftest import db_rows, emit, ingest_all, traces_json
 
 
 def git_repo(path, dirty=False):
@@ -105,6 +107,28 @@ def test_local_sessions_never_count_toward_training(paths, tmp_path):
         assert gates[local][0] == 0
         assert "exclude: the local model's session (origin local), not Claude's" in gates[local][1]
     assert qualifying_since(db, None, LearningSettings().include_synthetic) == 1
-    listed = {t["session_id"]: t["origin"] for t in store.list_traces(db)}
+    listed = {t["session_id"]: t["origin"] for t in traces_json(db)}
     assert listed == {"s-claude": "claude", "s-local": "local", "s-named": "local"}
+    db.conn.close()
+
+
+def test_a_local_trace_rated_up_is_never_a_chosen_example(paths, tmp_path):
+    pytest.importorskip("datasets", reason="building a dataset needs the training extra")
+    from cc_capture.datasets.build import build
+
+    git_repo(tmp_path / "repo")
+    db = store.connect(paths.db)
+    with store.transaction(db) as conn:
+        store.register_local_session(conn, "s-local", "cc-capture:latest")
+    session(paths, "s-claude", tmp_path / "repo", answer="The parser stops at the first error and reports it.")
+    session(paths, "s-local", tmp_path / "repo", answer="The parser never reports errors at all, it just goes on.")
+    session(paths, "s-other", tmp_path / "repo", prompt="List the modules of this project and what each does")
+    ingest_all(paths)
+    by_session = dict(db.execute("SELECT session_id, trace_id FROM traces"))
+    with store.transaction(db) as conn:  # same prompt: the local answer rated up, Claude's down
+        store.feedback_set(conn, by_session["s-local"], "up", None)
+        store.feedback_set(conn, by_session["s-claude"], "down", None)
+    ingest_all(paths)
+    built = build(db, paths.datasets, DatasetSettings(), SystemPromptChoice.COMPACT, dpo=True)
+    assert "rating" not in (built.manifest.origins or {})
     db.conn.close()

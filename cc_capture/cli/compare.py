@@ -23,9 +23,9 @@ _SHORT = {"tool_sequence_similarity": "sequence", "first_tool_agreement": "first
 
 def compare(
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1,
-                                        help="How many held-out prompts to replay ([compare] limit)."),
+                                        help="How many held-out prompts to replay (\\[compare] limit)."),
     model: Optional[str] = typer.Option(None, "--model", metavar="TAG",
-                                        help="The Ollama model (default: [deploy] model_name:latest)."),
+                                        help="The Ollama model (default: \\[deploy] model_name:latest)."),
     allow_edits: bool = typer.Option(False, "--allow-edits",
                                      help="Also give the local model Bash, Edit and Write (inside the worktree)."),
     list_: bool = typer.Option(False, "--list", help="Past comparisons and how the scores moved model to model."),
@@ -54,7 +54,7 @@ def compare(
     db.conn.close()
     with console.status("", spinner="dots") if not as_json else nullcontext() as spinner:
         def on_item(n: int, total: int, prompt: str) -> None:
-            if spinner is not None and n < total:
+            if spinner is not None:
                 spinner.update(f"replaying {n + 1}/{total} with {escape(model or settings.deploy.alias)}: "
                                f"{escape(one_line(prompt, 60))}")
         try:
@@ -80,7 +80,8 @@ def _report_tables(report: dict[str, Any]) -> None:
                       *(_fmt(item["scores"].get(s)) for s in _SHOWN),
                       "-" if item["divergence"] is None else f"step {item['divergence'] + 1}")
     console.print(table)
-    summary = Table(title="summary (mean, 95% bootstrap interval over prompts, prompts behind it)", title_justify="left")
+    summary = Table(title="summary (mean, 95% bootstrap interval over prompts, prompts behind it)",
+                    title_justify="left")
     for name in ("score", "mean", "interval", "n"):
         summary.add_column(name, justify="left" if name == "score" else "right")
     for name, figure in report["summary"]["scores"].items():
@@ -88,7 +89,8 @@ def _report_tables(report: dict[str, Any]) -> None:
         summary.add_row(name, _fmt(figure["mean"]), "-" if not low_high else f"[{low_high[0]:.2f}, {low_high[1]:.2f}]",
                         str(figure["n"]))
     console.print(summary)
-    console.print(f"{report['dpo_pairs']} preference pair(s) from divergences (`ccd dataset build --dpo` includes them)")
+    console.print(f"{report['dpo_pairs']} preference pair(s) from divergences "
+                  "(`ccd dataset build --dpo` includes them)")
 
 
 def _history_table(past: list[dict[str, Any]]) -> None:

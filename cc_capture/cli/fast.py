@@ -25,10 +25,9 @@ def status(as_json: bool) -> None:
         fail(str(e))
     if as_json:
         return print_json(data)
-    from rich.table import Table
+    from cc_capture.cli.term import Terminal
 
-    from cc_capture.cli.output import console
-
+    console = Terminal()
     d, c = data["daemon"], data["counts"]
     if d["running"]:
         dot = "[yellow]●[/]" if d["warnings"] or not d["ready"] else "[green]●[/]"
@@ -37,76 +36,70 @@ def status(as_json: bool) -> None:
     else:
         console.print("[red]●[/] daemon not running: events wait in the journal. Start it with [bold]ccd daemon start[/]")
         if d["error"]:
-            console.print(f"  [red]last start failed:[/] {d['error']}", highlight=False)
+            console.print(f"  [red]last start failed:[/] {d['error']}")
     for warning in d["warnings"]:
-        console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"  [yellow]warning:[/] {warning}")
     disk = data["disk"]
     if disk and disk["full"]:
         console.print(f"  [red]disk full:[/] {human_bytes(disk['free_bytes'])} free where the journal is "
-                      f"({disk['path']}): hooks cannot record events; free space", highlight=False)
+                      f"({disk['path']}): hooks cannot record events; free space")
     elif disk and disk["low"]:
         console.print(f"  [yellow]disk low:[/] {human_bytes(disk['free_bytes'])} free where the journal is "
-                      f"({disk['path']})", highlight=False)
-    _print_hooks_warning(data["hooks"])
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
+                      f"({disk['path']})")
+    _print_hooks_warning(console, data["hooks"])
+    table: list[tuple[str, str]] = []
     by_status = ", ".join(f"{n} {s}" for s, n in sorted(data["traces_by_status"].items()))
-    table.add_row("traces", f"{c['traces']:,}" + (f" ({by_status})" if by_status else ""))
+    table.append(("traces", f"{c['traces']:,}" + (f" ({by_status})" if by_status else "")))
     q = data["qualifying"]
-    table.add_row("qualifying", f"{q['qualifies']:,} qualify for training, {q['excluded']:,} excluded"
-                  + (f", {q['pending']:,} pending" if q["pending"] else ""))
-    table.add_row("sessions", f"{c['sessions']:,}")
-    table.add_row("tool calls", f"{c['tool_calls']:,}")
-    table.add_row("events", f"{c['events']:,}")
-    table.add_row("quarantined", f"{c['quarantined']:,}")
-    table.add_row("journal backlog", human_bytes(data["journal_backlog_bytes"])
-                  + (f" ({data['journal_incomplete']} records incomplete)" if data["journal_incomplete"] else ""))
-    table.add_row("last event", ago(data["last_event_at"]))
-    table.add_row("database", f"{data['db_path']} ({human_bytes(data['db_bytes'])})")
+    table.append(("qualifying", f"{q['qualifies']:,} qualify for training, {q['excluded']:,} excluded"
+                  + (f", {q['pending']:,} pending" if q["pending"] else "")))
+    table.append(("sessions", f"{c['sessions']:,}"))
+    table.append(("tool calls", f"{c['tool_calls']:,}"))
+    table.append(("events", f"{c['events']:,}"))
+    table.append(("quarantined", f"{c['quarantined']:,}"))
+    table.append(("journal backlog", human_bytes(data["journal_backlog_bytes"])
+                  + (f" ({data['journal_incomplete']} records incomplete)" if data["journal_incomplete"] else "")))
+    table.append(("last event", ago(data["last_event_at"])))
+    table.append(("database", f"{data['db_path']} ({human_bytes(data['db_bytes'])})"))
     errors = data["hook_errors"]
-    table.add_row("hook errors", "none" if not errors["count"] else
-                  f"[red]{errors['count']}[/], last: {errors['recent'][-1]}")
+    table.append(("hook errors", "none" if not errors["count"] else
+                  f"[red]{errors['count']}[/], last: {errors['recent'][-1]}"))
     run = data["last_run"]
-    table.add_row("last training run", "none yet" if run is None else
+    table.append(("last training run", "none yet" if run is None else
                   f"{run['run_id']} ({run['phase']}): {run['status']}"
                   + (f", train loss {run['train_loss']:.4f}" if run["train_loss"] is not None else "")
-                  + (f" — {run['error']}" if run["error"] else ""))
+                  + (f" — {run['error']}" if run["error"] else "")))
     champion = data["champion"]
-    table.add_row("champion model", "none yet (`ccd eval` scores the base model and the latest run)"
+    table.append(("champion model", "none yet (`ccd eval` scores the base model and the latest run)"
                   if champion is None else f"v{champion['version']}, behavioural similarity "
                   + ("-" if champion["behavioural_similarity"] is None else f"{champion['behavioural_similarity']:.4f}")
-                  + f", promoted {ago(champion['promoted_at'])}")
+                  + f", promoted {ago(champion['promoted_at'])}"))
     dep = data["deployed"]
-    table.add_row("deployed model", "none yet" if dep is None else
+    table.append(("deployed model", "none yet" if dep is None else
                   f"{dep['tag']} as {dep['alias']} at {dep['host']}, {ago(dep['deployed_at'])}; Ollama: "
-                  + ("[green]answers[/]" if dep["ollama"] == "reachable" else f"[red]{dep['ollama']}[/]"))
-    table.add_row("learning", learning_line(data["learning"], d["running"]))
-    console.print(table)
+                  + ("[green]answers[/]" if dep["ollama"] == "reachable" else f"[red]{dep['ollama']}[/]")))
+    table.append(("learning", learning_line(data["learning"], d["running"])))
+    console.table(table)
 
 
-def _print_hooks_warning(hooks: dict) -> None:
+def _print_hooks_warning(console: Any, hooks: dict) -> None:
     """Capture is silently off when settings.json lost our hooks (`ccd hooks uninstall`, a tool rewriting it)."""
-    from rich.markup import escape
-
-    from cc_capture.cli.output import console
+    from cc_capture.cli.term import escape
 
     total = len(hooks["installed"]) + len(hooks["missing"])
     fix = "run [bold]ccd hooks install[/] (or enable the cc-capture plugin)"
     if hooks["error"]:
-        console.print(f"[red]●[/] hooks: {escape(hooks['error'])}", highlight=False)
+        console.print(f"[red]●[/] hooks: {escape(hooks['error'])}")
     elif hooks["missing_scripts"]:
         console.print(f"[red]●[/] hooks point at a missing script ({escape(', '.join(hooks['missing_scripts']))}): "
-                      "nothing is captured; run [bold]ccd hooks install[/]", highlight=False)
+                      "nothing is captured; run [bold]ccd hooks install[/]")
     elif hooks["plugin_enabled"]:
         console.print("[green]●[/] hooks registered by the cc-capture plugin")
     elif not hooks["installed"]:
-        console.print(f"[red]●[/] no capture hooks in {escape(hooks['settings_path'])}: nothing is captured; {fix}",
-                      highlight=False)
+        console.print(f"[red]●[/] no capture hooks in {escape(hooks['settings_path'])}: nothing is captured; {fix}")
     elif hooks["missing"]:
         console.print(f"[yellow]●[/] hooks registered for {len(hooks['installed'])} of {total} events in "
-                      f"{escape(hooks['settings_path'])}; missing: {', '.join(hooks['missing'])}; {fix}",
-                      highlight=False)
+                      f"{escape(hooks['settings_path'])}; missing: {', '.join(hooks['missing'])}; {fix}")
     else:
         console.print(f"[green]●[/] hooks registered for all {total} events")
 

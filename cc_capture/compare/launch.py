@@ -102,7 +102,7 @@ def check_ollama(deploy: DeploySettings, tag: str | None = None) -> str:
 def local_invocation(deploy: DeploySettings, compare: CompareSettings, cwd: Path, *, prompt: str | None = None,
                      tag: str | None = None, allow_edits: bool = False, max_turns: int | None = None,
                      timeout_s: float | None = None, system_prompt: str | None = None,
-                     session_id: str | None = None, extra_args: Sequence[str] = (),
+                     session_id: str | None = None, resume: str | None = None, extra_args: Sequence[str] = (),
                      environ: Mapping[str, str] | None = None) -> LocalInvocation:
     """Claude Code on Ollama's `/v1/messages` with model `tag` (default `[deploy] model_name:latest`).
 
@@ -111,12 +111,18 @@ def local_invocation(deploy: DeploySettings, compare: CompareSettings, cwd: Path
     refused (nobody is there to answer). Without, it is an interactive session (no limits).
     Tools: Read, Grep and Glob; with `allow_edits` also Bash, Edit and Write, file edits accepted
     in the working folder only (`acceptEdits`: outside it they need a permission), and Bash
-    commands only those Claude Code runs without asking (read-only ones)."""
+    commands only those Claude Code runs without asking (read-only ones).
+
+    The session is always a new one with a known id (`session_id`, made when not given), so it can
+    be registered as local before it starts; `resume` continues session RESUME in it
+    (`--resume RESUME --fork-session`)."""
     tag = tag or deploy.alias
     session_id = session_id or str(uuid.uuid4())
     tools = READ_ONLY_TOOLS + (EDIT_TOOLS if allow_edits else ())
     argv = [claude_binary(compare), "--model", tag, "--session-id", session_id, "--tools", ",".join(tools),
             "--allowedTools", ",".join(READ_ONLY_TOOLS), "--strict-mcp-config"]
+    if resume is not None:
+        argv += ["--resume", resume, "--fork-session"]
     if allow_edits:
         argv += ["--permission-mode", "acceptEdits"]
     if system_prompt is not None:
@@ -130,7 +136,10 @@ def local_invocation(deploy: DeploySettings, compare: CompareSettings, cwd: Path
                 # the context Ollama gives the model ([deploy] num_ctx), so Claude Code compacts in time
                 # (it assumes 1M tokens for a model name it does not know)
                 "CLAUDE_CODE_MAX_CONTEXT_TOKENS": str(deploy.num_ctx),
-                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"})
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                # no attribution header: it would put a per-prompt fingerprint first in the system
+                # prompt, which the model is not trained with (`ccd calibrate` records without it)
+                "CLAUDE_CODE_ATTRIBUTION_HEADER": "0"})
     env.update(dict.fromkeys(_MODEL_VARIABLES, tag))
     return LocalInvocation(argv=argv, env=env, cwd=Path(cwd), tag=tag, session_id=session_id,
                            timeout_s=(timeout_s or compare.timeout_s) if prompt is not None else None, stdin=prompt)

@@ -289,31 +289,22 @@ def store_traces(conn, traces: list[SyntheticTrace], project_dir: Path) -> str:
     """Write synthetic traces as one synthetic session; returns its id."""
     import json
 
-    from cc_capture import store
+    from cc_capture import merge_policy
     from cc_capture.redact import redact_text, redact_value
 
     session_id = f"synthetic-{uuid.uuid4()}"
     now = time.time()
-    conn.execute("INSERT INTO sessions (session_id, cwd, source, started_at, last_event_at, ended_at) "
-                 "VALUES (?, ?, 'synthetic', ?, ?, ?)", (session_id, str(project_dir), now, now, now))
+    merge_policy.synthetic_session(conn, session_id, str(project_dir), now)
     for seq, t in enumerate(traces, 1):
         trace_id = f"{session_id}:{seq}"
-        conn.execute("INSERT INTO traces (trace_id, session_id, seq, prompt, started_at, ended_at, status, "
-                     "final_response, n_batches, source, synthetic) VALUES (?, ?, ?, ?, ?, ?, 'completed', ?, ?, "
-                     "'synthetic', 1)", (trace_id, session_id, seq, redact_text(t.prompt), now, now,
-                                         redact_text(t.answer), len(t.steps)))
+        merge_policy.synthetic_trace(conn, trace_id, session_id, seq, redact_text(t.prompt), redact_text(t.answer),
+                                     len(t.steps), now)
         call_seq = 0
         for batch, (reasoning, calls) in enumerate(t.steps, 1):
             for i, c in enumerate(calls):
                 call_seq += 1
-                tool_use_id = f"toolu_synthetic_{uuid.uuid4().hex[:20]}"
-                conn.execute(
-                    "INSERT INTO tool_calls (tool_use_id, trace_id, session_id, seq, name, input, output, status, "
-                    "batch, started_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, 'synthetic')",
-                    (tool_use_id, trace_id, session_id, call_seq, c.name, json.dumps(redact_value(c.input)),
-                     json.dumps(redact_text(c.output)), batch, now))
-                if i == 0:
-                    conn.execute("INSERT INTO reasoning (tool_use_id, text) VALUES (?, ?)",
-                                 (tool_use_id, redact_text(reasoning)))
-        store.mark_dirty(conn, [trace_id])
+                merge_policy.synthetic_call(
+                    conn, f"toolu_synthetic_{uuid.uuid4().hex[:20]}", trace_id, session_id, call_seq, c.name,
+                    json.dumps(redact_value(c.input)), json.dumps(redact_text(c.output)), batch, now,
+                    redact_text(reasoning) if i == 0 else None)
     return session_id

@@ -15,7 +15,7 @@ import uuid
 
 import msgspec
 
-from cc_capture import store
+from cc_capture import merge_policy
 from cc_capture.claude_format import AGENT_TOOLS, TASK_NOTIFICATION, TASK_TAGS_RE, cap_output, cap_text
 from cc_capture.ingest.events import HookEvent, decode_agent_launch, raw_json, raw_text
 
@@ -67,19 +67,7 @@ class Assembler:
             self._session_seen[ev.session_id] = max(ts, self._session_seen[ev.session_id])
             return
         self._session_seen[ev.session_id] = ts
-        self.conn.execute(
-            """
-            INSERT INTO sessions (session_id, cwd, transcript_path, permission_mode, started_at, last_event_at)
-            VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT(session_id) DO UPDATE SET
-                cwd = coalesce(excluded.cwd, cwd),
-                transcript_path = coalesce(excluded.transcript_path, transcript_path),
-                permission_mode = coalesce(excluded.permission_mode, permission_mode),
-                started_at = min(coalesce(started_at, excluded.started_at), excluded.started_at),
-                last_event_at = max(coalesce(last_event_at, 0), excluded.last_event_at)
-            """,
-            (ev.session_id, ev.cwd, ev.transcript_path, ev.permission_mode, ts, ts),
-        )
+        merge_policy.session_from_hooks(self.conn, ev.session_id, ev.cwd, ev.transcript_path, ev.permission_mode, ts)
 
     def _session_event(self, ev: HookEvent, ts: float) -> None:
         name = ev.hook_event_name
@@ -107,26 +95,14 @@ class Assembler:
         trace_id = ev.prompt_id or str(uuid.uuid4())
         self._interrupt_open(ev.session_id, ts, keep=trace_id)
         self._ensure_trace(trace_id, ev, ts)
-        self.conn.execute(
-            "UPDATE traces SET prompt = ?, started_at = min(coalesce(started_at, ?), ?) WHERE trace_id = ?",
-            (prompt, ts, ts, trace_id),
-        )
+        merge_policy.prompt_from_hooks(self.conn, trace_id, prompt, ts)
         return trace_id
 
     def _ensure_trace(self, trace_id: str, ev: HookEvent, ts: float) -> None:
         if trace_id in self._traces_seen:
             return
         self._traces_seen.add(trace_id)
-        store.mark_dirty(self.conn, [trace_id])
-        self.conn.execute("UPDATE traces SET source = 'both' WHERE trace_id = ? AND source = 'transcript'", (trace_id,))
-        self.conn.execute(
-            """
-            INSERT INTO traces (trace_id, session_id, prompt_id, seq, started_at)
-            VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM traces WHERE session_id = ?), ?)
-            ON CONFLICT(trace_id) DO NOTHING
-            """,
-            (trace_id, ev.session_id, ev.prompt_id, ev.session_id, ts),
-        )
+        merge_policy.trace_from_hooks(self.conn, trace_id, ev.session_id, ev.prompt_id, ts)
 
     def _interrupt_open(self, session_id: str | None, ts: float, keep: str | None) -> None:
         """A trace still open when the next prompt comes (or the session ends) was interrupted."""
@@ -205,21 +181,8 @@ class Assembler:
     def _upsert_call(self, ev: HookEvent, ts: float, trace_id: str, tool_use_id: str,
                      name: str | None = None, tool_input: msgspec.Raw | None = None) -> None:
         """Create the call at first sight (whichever event that is), or fill what it lacks."""
-        self.conn.execute(
-            """
-            INSERT INTO tool_calls (tool_use_id, trace_id, session_id, seq, name, input, agent_id, started_at)
-            VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM tool_calls WHERE trace_id = ?), ?, ?, ?, ?)
-            ON CONFLICT(tool_use_id) DO UPDATE SET
-                name = coalesce(name, excluded.name),
-                input = coalesce(input, excluded.input),
-                agent_id = coalesce(agent_id, excluded.agent_id),
-                source = CASE source WHEN 'transcript' THEN 'both' ELSE source END
-            """,
-            (
-                tool_use_id, trace_id, ev.session_id, trace_id, name or ev.tool_name,
-                raw_json(ev.tool_input if tool_input is None else tool_input), ev.agent_id, ts,
-            ),
-        )
+        merge_policy.call_from_hooks(self.conn, tool_use_id, trace_id, ev.session_id, name or ev.tool_name,
+                                     raw_json(ev.tool_input if tool_input is None else tool_input), ev.agent_id, ts)
 
     def _on_PreToolUse(self, ev: HookEvent, ts: float, trace_id: str) -> None:
         if ev.tool_use_id:
@@ -233,7 +196,8 @@ class Assembler:
         if ev.tool_name in AGENT_TOOLS:
             launch = decode_agent_launch(ev.tool_response)
             if launch and launch.agentId:
-                self._link_subagent(launch.agentId, ev.tool_use_id, trace_id, ev, ts, bool(launch.isAsync))
+                merge_policy.subagent_link_from_hooks(self.conn, launch.agentId, ev.tool_use_id, trace_id,
+                                                      ev.session_id, bool(launch.isAsync), ts)
                 if launch.isAsync:
                     status = "async_launched"
         self.conn.execute(
@@ -293,65 +257,14 @@ class Assembler:
 
     # ------------------------------------------------------------ subagents
 
-    def _link_subagent(
-        self, agent_id: str, tool_use_id: str, trace_id: str, ev: HookEvent, ts: float, background: bool | None
-    ) -> None:
-        """The Agent call's response names its agent: that link is definitive, replacing any guess."""
-        self.conn.execute(
-            "UPDATE subagents SET parent_tool_use_id = NULL WHERE parent_tool_use_id = ? AND agent_id != ?",
-            (tool_use_id, agent_id),
-        )
-        self.conn.execute(
-            """
-            INSERT INTO subagents (agent_id, session_id, trace_id, parent_tool_use_id, background, started_at)
-            VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT(agent_id) DO UPDATE SET parent_tool_use_id = excluded.parent_tool_use_id,
-                background = excluded.background, trace_id = coalesce(trace_id, excluded.trace_id)
-            """,
-            (agent_id, ev.session_id, trace_id, tool_use_id, background, ts),
-        )
-
     def _on_SubagentStart(self, ev: HookEvent, ts: float, trace_id: str) -> None:
-        if not ev.agent_id:
-            return
-        self.conn.execute(
-            """
-            INSERT INTO subagents (agent_id, session_id, trace_id, agent_type, started_at) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT(agent_id) DO UPDATE SET agent_type = excluded.agent_type,
-                started_at = min(started_at, excluded.started_at)
-            """,
-            (ev.agent_id, ev.session_id, trace_id, ev.agent_type, ts),
-        )
-        if ev.agent_type:  # compaction runs an internal agent with an empty type and no Agent call
-            # A foreground agent's Agent call reports its agentId only when the agent is done: until
-            # then, pair it with the oldest Agent call of this trace that has no agent yet.
-            self.conn.execute(
-                """
-                UPDATE subagents SET parent_tool_use_id = (
-                    SELECT c.tool_use_id FROM tool_calls c
-                    WHERE c.trace_id = ? AND c.name IN ('Agent', 'Task') AND c.status = 'running'
-                      AND NOT EXISTS (SELECT 1 FROM subagents s WHERE s.parent_tool_use_id = c.tool_use_id)
-                    ORDER BY c.seq LIMIT 1)
-                WHERE agent_id = ? AND parent_tool_use_id IS NULL
-                """,
-                (trace_id, ev.agent_id),
-            )
+        if ev.agent_id:
+            merge_policy.subagent_started(self.conn, ev.agent_id, ev.session_id, trace_id, ev.agent_type, ts)
 
     def _on_SubagentStop(self, ev: HookEvent, ts: float, trace_id: str) -> None:
-        if not ev.agent_id:
-            return
-        self.conn.execute(
-            """
-            INSERT INTO subagents (agent_id, session_id, trace_id, agent_type, started_at, ended_at, final_response,
-                                   transcript_path)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(agent_id) DO UPDATE SET ended_at = excluded.ended_at,
-                final_response = excluded.final_response, transcript_path = excluded.transcript_path,
-                agent_type = coalesce(agent_type, excluded.agent_type)
-            """,
-            (ev.agent_id, ev.session_id, trace_id, ev.agent_type, ts, ts, ev.last_assistant_message,
-             ev.agent_transcript_path),
-        )
+        if ev.agent_id:
+            merge_policy.subagent_stopped(self.conn, ev.agent_id, ev.session_id, trace_id, ev.agent_type, ts,
+                                          ev.last_assistant_message, ev.agent_transcript_path)
 
 
 def _ms(value: float | None) -> int | None:

@@ -15,10 +15,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from cc_capture import homelock, store
+from cc_capture import homelock, reads, store
 from cc_capture.compare import records
 from cc_capture.compare.candidates import Candidate, pick
-from cc_capture.compare.launch import LaunchError, LocalRun, check_ollama, local_invocation, run_print
+from cc_capture.datasets.inference import system_prompt_flag
+from cc_capture.compare.launch import (LaunchError, LocalRun, check_ollama, claude_binary, local_invocation,
+                                       run_print)
 from cc_capture.compare.records import CompareStatus, ItemStatus
 from cc_capture.compare.scores import SCORES, STEPS, first_divergence, score_pair
 from cc_capture.compare.worktree import WorktreeError, worktree
@@ -26,6 +28,7 @@ from cc_capture.config import Settings
 from cc_capture.datasets.preferences import compare_pair, rebased
 from cc_capture.evaluate.scoring import mean_interval
 from cc_capture.paths import Paths
+from cc_capture.records import Trace
 from cc_capture.pipeline.ingest import ingest_once
 
 CAPTURE_WAIT_S = 60.0  # how long a finished run's events may take to reach the store
@@ -58,6 +61,7 @@ def run_compare(paths: Paths, settings: Settings, limit: int | None = None, tag:
             raise CompareError("no prompt to compare: it takes a qualifying trace of the eval split whose session ran "
                                f"in a git repository still on disk at its commit ({why})")
         try:
+            claude_binary(settings.compare)
             check_ollama(settings.deploy, model)
         except LaunchError as e:
             raise CompareError(str(e)) from None
@@ -81,8 +85,6 @@ def run_compare(paths: Paths, settings: Settings, limit: int | None = None, tag:
             raise
         summary = summarise(report_items)
         records.finish(db, compare_id, CompareStatus.DONE, summary)
-        if on_item:
-            on_item(len(candidates), len(candidates), "")
         return {"compare_id": compare_id, "model": model, "items": report_items, "summary": summary,
                 "dpo_pairs": summary["dpo_pairs"]}
     finally:
@@ -97,13 +99,16 @@ def _replay(db: store.Database, settings: Settings, candidate: Candidate, model:
     try:
         with worktree(candidate.root, candidate.commit) as tree:
             top = str(tree.resolve())
+            if not (tree / candidate.subdir).is_dir():
+                raise WorktreeError(f"the session's folder {candidate.subdir} is not in commit {candidate.commit[:12]}")
             invocation = local_invocation(settings.deploy, settings.compare, tree / candidate.subdir,
                                           prompt=candidate.prompt, tag=model, allow_edits=allow_edits,
-                                          session_id=session_id)
+                                          session_id=session_id,
+                                          system_prompt=system_prompt_flag(settings.local.system_prompt))
             with store.transaction(db) as conn:
                 store.register_local_session(conn, session_id, model, compare_id)
             return Replay(candidate, session_id, top, run_print(invocation), None)
-    except (WorktreeError, LaunchError) as e:
+    except (WorktreeError, LaunchError, OSError) as e:
         return Replay(candidate, session_id, top, None, str(e))
 
 
@@ -126,16 +131,16 @@ def _await_capture(db: store.Database, paths: Paths, settings: Settings, session
         time.sleep(0.2)
 
 
-def _status(run: LocalRun, local: dict[str, Any] | None) -> ItemStatus:
+def _status(run: LocalRun, local: Trace | None) -> ItemStatus:
+    if run.timed_out:  # stopped at the limit, captured or not (it may be stopped before its first hook)
+        return ItemStatus.TIMEOUT
     if local is None:
         return ItemStatus.NOT_CAPTURED
-    if run.timed_out:
-        return ItemStatus.TIMEOUT
     if "max turns" in (run.stdout + run.stderr).lower():
         return ItemStatus.MAX_TURNS
     if run.returncode != 0:
         return ItemStatus.ERROR
-    if local["status"] != "completed" or not (local["final_response"] or "").strip():
+    if local.status != "completed" or not (local.final_response or "").strip():
         return ItemStatus.INCOMPLETE
     return ItemStatus.OK
 
@@ -143,13 +148,14 @@ def _status(run: LocalRun, local: dict[str, Any] | None) -> ItemStatus:
 def _record(db: store.Database, settings: Settings, compare_id: str, replay: Replay,
             local_trace_id: str | None) -> dict[str, Any]:
     """Score one pair, find its divergence, store it; its entry of the report."""
-    claude = store.get_trace(db, replay.candidate.trace_id)
-    local = store.get_trace(db, local_trace_id) if local_trace_id else None
+    claude = reads.trace(db, replay.candidate.trace_id)
+    local = reads.trace(db, local_trace_id) if local_trace_id else None
     if replay.run is None:
         status, error = ItemStatus.FAILED, replay.error
     else:
         status = _status(replay.run, local)
-        error = None if status is ItemStatus.OK else (replay.run.stderr.strip() or replay.run.stdout.strip())[-500:] or None
+        printed = replay.run.stderr.strip() or replay.run.stdout.strip()
+        error = None if status is ItemStatus.OK else printed[-500:] or None
     scores: dict[str, Any] = dict.fromkeys((*SCORES, *STEPS)) | {"clean_ending": 0.0}
     divergence, pair = None, False
     if local is not None:
@@ -157,23 +163,26 @@ def _record(db: store.Database, settings: Settings, compare_id: str, replay: Rep
         scores = score_pair(claude, local, status is ItemStatus.OK)
         divergence = first_divergence(claude, local)
         if divergence is not None:
-            made = compare_pair(claude, local, divergence, compare_id, settings.datasets.max_tool_output_tokens)
+            # only the rejected step is read here; the dataset builder rebuilds the pair with its system prompt
+            made = compare_pair(claude, local, divergence, compare_id, settings.datasets.max_tool_output_tokens, "")
             rejected = made["rejected"][0]
             pair = bool(rejected["tool_calls"] or (rejected["content"] or "").strip())
-    records.add_item(db, compare_id, claude["trace_id"], replay.session_id, local_trace_id, replay.worktree, status,
+    records.add_item(db, compare_id, claude.trace_id, replay.session_id, local_trace_id, replay.worktree, status,
                      scores, divergence, pair, error)
-    return _entry(claude, local, {"trace_id": claude["trace_id"], "local_session_id": replay.session_id,
+    return _entry(claude, local, {"trace_id": claude.trace_id, "local_session_id": replay.session_id,
                                   "local_trace_id": local_trace_id, "status": status.value, "error": error,
                                   "scores": scores, "divergence": divergence, "dpo_pair": pair})
 
 
-def _entry(claude: dict[str, Any], local: dict[str, Any] | None, item: dict[str, Any]) -> dict[str, Any]:
-    """One item of the report: the two runs side by side, the scores, where they diverged."""
-    return {"trace_id": item["trace_id"], "prompt": claude["prompt"],
-            "claude": {"tool_sequence": claude["tool_sequence"], "final_response": claude["final_response"]},
+def _entry(claude: Trace | None, local: Trace | None, item: dict[str, Any]) -> dict[str, Any]:
+    """One item of the report: the two runs side by side (Claude's trace may be gone since), the scores,
+    where they diverged."""
+    return {"trace_id": item["trace_id"], "prompt": claude.prompt if claude else None,
+            "claude": {"tool_sequence": claude.tool_sequence if claude else [],
+                       "final_response": claude.final_response if claude else None},
             "local": {"trace_id": item["local_trace_id"], "session_id": item["local_session_id"],
-                      "tool_sequence": local["tool_sequence"] if local else [],
-                      "final_response": local["final_response"] if local else None, "status": item["status"],
+                      "tool_sequence": local.tool_sequence if local else [],
+                      "final_response": local.final_response if local else None, "status": item["status"],
                       "error": item["error"]},
             "scores": item["scores"], "divergence": item["divergence"], "dpo_pair": item["dpo_pair"]}
 
@@ -200,8 +209,8 @@ def comparison(db: store.Database, compare_id: str) -> dict[str, Any] | None:
         return None
     out = []
     for item in records.items(db, compare_id):
-        claude = store.get_trace(db, item["trace_id"]) or {"prompt": None, "tool_sequence": [], "final_response": None}
-        local = store.get_trace(db, item["local_trace_id"]) if item["local_trace_id"] else None
+        claude = reads.trace(db, item["trace_id"])
+        local = reads.trace(db, item["local_trace_id"]) if item["local_trace_id"] else None
         out.append(_entry(claude, local, item))
     summary = json.loads(row[1])
     return {"compare_id": compare_id, "model": row[0], "items": out, "summary": summary,

@@ -5,4 +5,7 @@ Pure functions of a `TraceView`: nothing here reads the daemon or the CLI (DESIG
 
 # 2: phrase detectors rewritten by meaning against tests/fixtures/signals/ (tuned on its dev
 #    split only), with exclusions; more test/lint/typecheck commands count as checks
-EXTRACTOR_VERSION = 2
+# 3: sentences are decided by a classifier trained on the dev split (classify.py) over the
+#    detectors' pattern hits, the words and the sentence's place in the trace (after a failed
+#    call, before a check, an edit or a read, or in the answer)
+EXTRACTOR_VERSION = 3

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cc_capture.signals.classify import Context
+
 MIN_POSITIVES = 20  # below this a signal gets no headline figure
 
 
@@ -24,6 +26,8 @@ class Sentence:
     split: str
     session: str
     labels: frozenset[str]
+    context: Context = Context()  # where it stood in its transcript (the classifier reads it)
+    batch: int = 1  # 1: the first sample (the v2 detectors were tuned on its dev part); 2: drawn later
 
 
 @dataclass(frozen=True)
@@ -70,18 +74,25 @@ def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float] 
 def load(folder: Path) -> list[Sentence]:
     labels = {r["id"]: r["labels"] for r in map(json.loads, (folder / "labels.jsonl").read_text().splitlines())}
     rows = [json.loads(line) for line in (folder / "sentences.jsonl").read_text().splitlines()]
-    return [Sentence(r["id"], r["text"], r["split"], r["session"], frozenset(labels[r["id"]])) for r in rows]
+    return [Sentence(r["id"], r["text"], r["split"], r["session"], frozenset(labels[r["id"]]),
+                     Context(r.get("after_error", False), r.get("next_call", "other"),
+                             r.get("before", "").endswith(":")), r.get("batch", 1)) for r in rows]
 
 
 def score(rows: Iterable[Sentence], kinds: Iterable[str],
           detect: Callable[[str], dict[str, list[str]]]) -> dict[str, Score]:
     """tp/fp/fn per kind: a sentence counts as detected for a kind when detect() finds any."""
+    return score_rows(rows, kinds, lambda row: {k for k, v in detect(row.text).items() if v})
+
+
+def score_rows(rows: Iterable[Sentence], kinds: Iterable[str], found: Callable[[Sentence], set[str]]) -> dict[str, Score]:
+    """tp/fp/fn per kind, from the kinds found() finds in each sentence (in its context)."""
     kinds = list(kinds)
     counts = {k: [0, 0, 0] for k in kinds}
     for row in rows:
-        found = detect(row.text)
+        got_kinds = found(row)
         for k in kinds:
-            got, want = bool(found.get(k)), k in row.labels
+            got, want = k in got_kinds, k in row.labels
             if got or want:
                 counts[k][0 if got and want else 1 if got else 2] += 1
     return {k: Score(*c) for k, c in counts.items()}

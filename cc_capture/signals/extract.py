@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from cc_capture.signals import phrases
+from cc_capture.signals import classify, phrases
 from cc_capture.signals.model import (
     Assumption, CallView, EditHistory, ErrorRecovery, Pruning, Provenance, SafetySignals, SelfCorrection, Signals,
     ToolEfficiency, TraceView, ValidationCheck,
@@ -77,14 +77,25 @@ def check_kind(c: CallView) -> str | None:
     return None
 
 
+def call_kind(c: CallView) -> str:
+    """What a call does, as the sentence classifier's context sees it (classify.NEXT_CALLS)."""
+    if check_kind(c):
+        return "check"
+    if c.name in EDIT_TOOLS:
+        return "edit"
+    if is_explore(c):
+        return "read"
+    return "shell" if c.name in TERMINAL_TOOLS else "other"
+
+
 def _short(c: CallView, width: int = 80) -> str:
     detail = _command(c) or _file(c) or _input(c).get("pattern") or _input(c).get("url") or ""
-    text = f"{c.name} {detail}".strip()
+    text = f"{c.name or ''} {detail}".strip()
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _signature(c: CallView) -> str:
-    return c.name + json.dumps(c.input, sort_keys=True, default=str)
+    return (c.name or "") + json.dumps(c.input, sort_keys=True, default=str)
 
 
 def exploration_depth(n_calls: int) -> str:
@@ -128,16 +139,43 @@ def _texts(t: TraceView) -> list[str]:
     return [c.reasoning for c in t.calls if c.reasoning] + ([t.final_response] if t.final_response else [])
 
 
+def text_contexts(t: TraceView) -> list[tuple[str, bool, str]]:
+    """(text, after_error, next_call) of each reasoning text and of the final answer: whether a
+    call of the same agent's batch before it failed, and the kind of the call it leads to ("" for
+    the answer): the place the sentence classifier reads each sentence in."""
+    out = []
+    failed: dict[tuple[str | None, int], bool] = {}  # (agent, batch) -> a call of it failed
+    last: dict[str | None, int] = {}  # agent -> its latest batch
+    for i, c in enumerate(t.calls):
+        batch = c.batch if c.batch is not None else -1 - i
+        if c.reasoning:
+            previous = last.get(c.agent_id)
+            after_error = previous is not None and previous != batch and failed.get((c.agent_id, previous), False)
+            out.append((c.reasoning, after_error, call_kind(c)))
+        failed[(c.agent_id, batch)] = failed.get((c.agent_id, batch), False) or c.is_error
+        last[c.agent_id] = batch
+    if t.final_response:
+        previous = last.get(None)
+        out.append((t.final_response, previous is not None and failed.get((None, previous), False), ""))
+    return out
+
+
+def _classified(t: TraceView) -> dict[str, list[str]]:
+    """Sentences of the reasoning and the answer per kind, each classified in its place."""
+    found: dict[str, list[str]] = {k: [] for k in phrases.KINDS}
+    for text, after_error, next_call in text_contexts(t):
+        for kind, sentences in classify.detect(text, after_error, next_call).items():
+            found[kind].extend(sentences)
+    return found
+
+
 def extract(t: TraceView) -> Signals:
     main = t.main_calls
     batches = _batches(main)
     parallel = any(len(b) >= 2 for b in batches)
     workflow_type, traits = _workflow(t, parallel)
 
-    found: dict[str, list[str]] = {k: [] for k in phrases.KINDS}
-    for text in _texts(t):
-        for kind, sentences in phrases.detect(text).items():
-            found[kind].extend(sentences)
+    found = _classified(t)
     prompt_constraints = phrases.detect(t.prompt)["constraint"] if t.prompt else []
     constraints = list(dict.fromkeys(prompt_constraints + found["constraint"]))
 
@@ -199,7 +237,7 @@ def extract(t: TraceView) -> Signals:
     edit_counts = Counter(_file(c) for c in t.calls if c.name in EDIT_TOOLS and _file(c))
     steps = len(batches) + (1 if t.final_response else 0)
     return Signals(
-        tool_sequence=[c.name for c in main],
+        tool_sequence=[c.name or "" for c in main],
         reasoning_steps=steps,
         exploration_depth=exploration_depth(n_calls),
         n_tool_calls=n_calls,

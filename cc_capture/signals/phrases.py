@@ -305,24 +305,45 @@ def _gates() -> tuple["ahocorasick_rs.AhoCorasick", list[list[int]], set[int]]:
     return ahocorasick_rs.AhoCorasick(list(words)), list(words.values()), ungated
 
 
-_PATTERNS = [p for d in DETECTORS for p in d.patterns]
+_PATTERNS = PATTERNS = [p for d in DETECTORS for p in d.patterns]
 _OWNER = [d.kind for d in DETECTORS for _ in d.patterns]
 _EXCLUDE = {d.kind: d.exclude for d in DETECTORS}
 _WORDS, _WORD_PATTERNS, _UNGATED = _gates()
+
+
+def _candidates(sentence: str) -> list[int]:
+    candidates = set(_UNGATED)
+    for word, _, _ in _WORDS.find_matches_as_indexes(sentence.lower(), overlapping=True):
+        candidates.update(_WORD_PATTERNS[word])
+    return sorted(candidates)
+
+
+def _excluded(kinds: set[str], sentence: str) -> set[str]:
+    return {k for k in kinds if not any(x.search(sentence) for x in _EXCLUDE[k])}
+
+
+def pattern_hits(sentence: str) -> tuple[list[int], set[str]]:
+    """Every pattern (index into PATTERNS) that matches one sentence, and the kinds the
+    detectors find in it (a kind whose exclusion matches is not found): the classifier's
+    rule features."""
+    hit = [i for i in _candidates(sentence) if _PATTERNS[i].search(sentence)]
+    return hit, _excluded({_OWNER[i] for i in hit}, sentence)
+
+
+def kinds_of(sentence: str) -> set[str]:
+    """The kinds the phrase detectors find in one sentence."""
+    matched: set[str] = set()
+    for i in _candidates(sentence):
+        if _OWNER[i] not in matched and _PATTERNS[i].search(sentence):
+            matched.add(_OWNER[i])
+    return _excluded(matched, sentence)
 
 
 def detect(text: str) -> dict[str, list[str]]:
     """Sentences of `text` per detector kind."""
     found: dict[str, list[str]] = {k: [] for k in KINDS}
     for s in sentences(text):
-        candidates = set(_UNGATED)
-        for word, _, _ in _WORDS.find_matches_as_indexes(s.lower(), overlapping=True):
-            candidates.update(_WORD_PATTERNS[word])
-        matched: set[str] = set()
-        for i in sorted(candidates):
-            if _OWNER[i] not in matched and _PATTERNS[i].search(s):
-                matched.add(_OWNER[i])
-        matched = {k for k in matched if not any(x.search(s) for x in _EXCLUDE[k])}
+        matched = kinds_of(s)
         for kind in KINDS:
             if kind in matched:
                 found[kind].append(s)

@@ -7,40 +7,37 @@ id) and marked with their source: a session captured by hooks and later imported
 session; hooks win on timing, status and the final answer, the transcript fills what they
 lack (the text before each call, model, token usage, calls that fired no hook).
 
-Files are read in chunks (byte ranges; see `parser.parse_chunk`). For a bulk import, worker
-processes read, parse and redact chunks a bounded distance ahead while this process, the only
-writer, assembles and stores them in order: sessions go in one SAVEPOINT each, inside
-transactions committed every COMMIT_EVERY_S.
+This module is the reading state machine: line records (`parser`) in, rows out through
+`merge_policy`, which decides what each source wins. Which files make a session is
+`discovery`'s; importing many sessions with worker processes reading ahead is `bulk`'s.
+Files are read in chunks (byte ranges; see `parser.parse_chunk`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import multiprocessing
 import os
 import sqlite3
-import time
-from collections import Counter, deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from cc_capture import redact, store
+from cc_capture import merge_policy, store
 from cc_capture.claude_format import DEFAULT_MAX_OUTPUT_CHARS, TASK_TAGS_RE
+from cc_capture.merge_policy import TranscriptCall
 from cc_capture.redact import redact_text
 from cc_capture.store import transaction
+from cc_capture.transcripts.discovery import SessionFiles, first_session_id, session_dir, session_files
 from cc_capture.transcripts.parser import (
-    CHUNK_BYTES, AgentLink, AssistantBlock, Chunk, Interrupt, Notification, Prompt, ToolResult, decode_chunk, parse_chunk,
-    parse_chunks, parse_chunks_encoded, parse_line,
+    AgentLink, AssistantBlock, Chunk, Interrupt, Notification, Prompt, ToolResult, parse_chunks, parse_line,
 )
 from cc_capture.transcripts.reader import lines_between
 
-log = logging.getLogger("ccd.import")
+if TYPE_CHECKING:
+    from cc_capture.transcripts.bulk import Prefetched
 
 
 class FileState(msgspec.Struct, omit_defaults=True):
@@ -82,89 +79,36 @@ class ImportStats:
                 "deferred": self.deferred, "failed": self.failed, "rescanned": self.rescanned}
 
 
-# ---------------------------------------------------------------- session files
+@dataclass
+class KnownCall:
+    """A call of the session as this import knows it (stored, or buffered in `_new_calls`)."""
+
+    trace_id: str
+    batch: int | None
+    status: str
+    has_output: bool
+    seq: int
 
 
 @dataclass
-class SessionFiles:
-    main: Path | None
-    agents: list[Path] = field(default_factory=list)
+class NewCall:
+    """A call no hook reported, buffered until the file's rows are written; `known` is shared
+    with the importer's view of the session's calls, so a later shift of seq reaches it."""
 
+    known: KnownCall
+    session_id: str | None
+    name: str | None
+    input_json: str | None
+    agent_id: str | None
+    started_at: float | None
+    output: str | None = None
+    is_error: int = 0
+    error: str | None = None
 
-def _first_session_id(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as fh:
-            for raw in fh:
-                line = parse_line(raw.rstrip(b"\n"))
-                if line.session_id:
-                    return line.session_id
-                if line.kind == "bad":
-                    continue
-    except OSError:
-        return None
-    return None
-
-
-def session_files(main: Path) -> SessionFiles:
-    """A 2.1.x session's files: its transcript and `<session>/subagents/agent-*.jsonl`."""
-    return SessionFiles(main, sorted(f for f in (main.with_suffix("") / "subagents").glob("agent-*.jsonl")
-                                     if f.is_file()))
-
-
-def discover(paths: Iterable[Path]) -> dict[str, SessionFiles]:
-    """Sessions under these files or folders: main transcript and subagent files, by session id."""
-    sessions: dict[str, SessionFiles] = {}
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():  # regular files only: not a folder named x.jsonl, nor a symlink loop
-            files.extend(f for f in sorted(p.rglob("*.jsonl")) if f.is_file())
-        elif p.suffix == ".jsonl" and p.is_file():
-            files.append(p)
-    for f in files:
-        if f.parent.name == "subagents":  # 2.1.x: <session>/subagents/agent-<id>.jsonl
-            sessions.setdefault(f.parent.parent.name, SessionFiles(None)).agents.append(f)
-        elif f.name.startswith("agent-"):  # 2.0.x: flat agent files beside the session
-            sid = _first_session_id(f)
-            if sid:
-                sessions.setdefault(sid, SessionFiles(None)).agents.append(f)
-        else:
-            sessions.setdefault(f.stem, SessionFiles(None)).main = f
-    return sessions
-
-
-def _session_dir(path: Path, agent_file: bool) -> Path:
-    """The folder beside a session's transcript (`subagents/`, spilled `tool-results/`)."""
-    return path.parent.parent if agent_file else path.with_suffix("")
-
-
-class _Ahead:
-    """One chunk handed to the worker processes: parse_chunk's arguments, and once submitted the
-    future of the batch it went in with and its place there."""
-
-    def __init__(self, args: tuple) -> None:
-        self.args = args
-        self.batch: Future | None = None
-        self.index = 0
-
-    def chunk(self) -> Chunk:
-        if self.batch is not None:
-            try:
-                return decode_chunk(self.batch.result()[self.index])
-            except BrokenProcessPool:
-                log.warning("an import worker died; reading %s here", self.args[0])
-        return parse_chunk(*self.args)
-
-
-@dataclass
-class Prefetched:
-    """A file's chunks from `start` on, parsed ahead by worker processes."""
-
-    start: int
-    ahead: list[_Ahead]
-
-    def chunks(self) -> Iterator[Chunk]:
-        for item in self.ahead:
-            yield item.chunk()
+    def row(self, tool_use_id: str) -> TranscriptCall:
+        k = self.known
+        return TranscriptCall(tool_use_id, k.trace_id, self.session_id, k.seq, self.name, self.input_json,
+                              self.agent_id, k.batch, self.started_at, k.status, self.output, self.is_error, self.error)
 
 
 # ---------------------------------------------------------------- the importer
@@ -181,14 +125,14 @@ class Importer:
         self.touched: set[str] = set()  # traces changed: their signals are recomputed
         # Caches and buffers (one import = one transaction): what is already stored, read once,
         # and rows written in bulk at the end of each file.
-        self._calls: dict[str, list] = {}  # tool_use_id → [trace_id, batch, status, has_output, seq]
+        self._calls: dict[str, KnownCall] = {}  # tool_use_id → the call as known
         self._calls_loaded: set[str | None] = set()  # sessions whose calls are in _calls
         self._batches: dict[str, int] = {}  # trace → n_batches
         self._max_seq: dict[str, int] = {}  # trace → highest seq
         self._models: dict[str, str] = {}  # trace → model written
         self._usage: dict[str, tuple] = {}  # message id → usage row (the last line of a message wins)
         self._reasoning: dict[str, str] = {}  # tool_use_id → text before it
-        self._new_calls: dict[str, dict] = {}  # calls no hook reported, written in bulk (with their results)
+        self._new_calls: dict[str, NewCall] = {}  # calls no hook reported, written in bulk (with their results)
 
     # ------------------------------------------------------------ files
 
@@ -224,7 +168,7 @@ class Importer:
         start = offset
         # chunks parsed ahead from another offset (the daemon read the file meanwhile) are dropped
         usable = prefetched is not None and prefetched.start == offset
-        chunks = prefetched.chunks() if usable else parse_chunks(path, offset, size, _session_dir(path, agent_file),
+        chunks = prefetched.chunks() if usable else parse_chunks(path, offset, size, session_dir(path, agent_file),
                                                                           self.max_output_chars)
         for chunk in chunks:
             offset = max(offset, chunk.end)
@@ -253,7 +197,8 @@ class Importer:
             state.last_ts = ts
             if state.session is None and line.session_id:
                 state.session = line.session_id
-                self._session(line.session_id, line.cwd, path if not agent_file else None, ts, line.git_branch)
+                merge_policy.session_from_transcript(self.conn, line.session_id, line.cwd,
+                                                    None if agent_file else str(path), ts, line.git_branch)
             if state.agent and state.agent.startswith("acompact"):
                 self.stats.skipped["compaction agent"] += 1
                 continue
@@ -276,11 +221,7 @@ class Importer:
             self._reasoning.pop(tool_use_id, None)
             self.stats.tool_calls -= 1
             self.stats.skipped["tool_use_id already used by another session"] += 1
-        self.conn.executemany(
-            "INSERT INTO tool_calls (tool_use_id, trace_id, session_id, seq, name, input, agent_id, batch, started_at, "
-            "status, output, is_error, error, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'transcript')",
-            [(k, c["entry"][0], c["session"], c["entry"][4], c["name"], c["input"], c["agent"], c["entry"][1],
-              c["started_at"], c["entry"][2], c["output"], c["is_error"], c["error"]) for k, c in self._new_calls.items()])
+        merge_policy.calls_from_transcript(self.conn, [c.row(k) for k, c in self._new_calls.items()])
         self._new_calls.clear()
 
     def _flush(self) -> None:
@@ -296,12 +237,12 @@ class Importer:
         self._usage.clear()
         self._reasoning.clear()
 
-    def _known_calls(self, session: str | None) -> dict[str, list]:
+    def _known_calls(self, session: str | None) -> dict[str, KnownCall]:
         if session not in self._calls_loaded:
             self._calls_loaded.add(session)
             for row in self.conn.execute("SELECT tool_use_id, trace_id, batch, status, output IS NOT NULL, seq "
                                          "FROM tool_calls WHERE session_id = ?", (session,)):
-                self._calls[row[0]] = list(row[1:])
+                self._calls[row[0]] = KnownCall(row[1], row[2], row[3], bool(row[4]), row[5])
         return self._calls
 
     def _trace_counters(self, trace_id: str) -> None:
@@ -329,7 +270,7 @@ class Importer:
             if tool_use_id:
                 self.conn.execute("INSERT OR REPLACE INTO agent_links (agent_id, tool_use_id) VALUES (?, ?)",
                                   (agent_id, tool_use_id))
-        session = _first_session_id(path)
+        session = first_session_id(path)
         state.session = session
         parent = self._parent_call(agent_id, None, session)
         if parent is None:
@@ -339,7 +280,7 @@ class Importer:
             return False
         tool_use_id, trace_id = parent
         state.trace = trace_id
-        self._subagent(agent_id, trace_id, tool_use_id, state.session)
+        merge_policy.subagent_from_transcript(self.conn, agent_id, trace_id, tool_use_id, state.session)
         return True
 
     def _agent_task(self, path: Path) -> str | None:
@@ -400,7 +341,8 @@ class Importer:
             if parent and state.trace:
                 agent_id = "sidechain-" + (rec.uuid or "")[:13]
                 state.roots[chain] = agent_id
-                self._subagent(agent_id, parent[1], parent[0], state.session)
+                tool_use_id, trace_id = parent
+                merge_policy.subagent_from_transcript(self.conn, agent_id, trace_id, tool_use_id, state.session)
             return
         self._settle_main(state, closing=True)
         self._drop_command(state)
@@ -429,20 +371,9 @@ class Importer:
         prompt = redact_text(rec.text)
         trace_id = rec.prompt_id
         if trace_id is None:
-            row = self.conn.execute(
-                "SELECT trace_id FROM traces t WHERE session_id = ? AND prompt = ? AND source = 'hooks' "
-                "AND NOT EXISTS (SELECT 1 FROM transcript_prompts p WHERE p.trace_id = t.trace_id) "
-                "ORDER BY seq LIMIT 1",
-                (session, prompt)).fetchone()
-            trace_id = row[0] if row else (rec.uuid or f"{session}:{ts}")
-        cur = self.conn.execute(
-            "INSERT INTO traces (trace_id, session_id, prompt_id, seq, prompt, started_at, source) "
-            "VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM traces WHERE session_id = ?), ?, ?, 'transcript') "
-            "ON CONFLICT(trace_id) DO NOTHING", (trace_id, session, rec.prompt_id, session, prompt, ts))
-        if cur.rowcount:
+            trace_id = merge_policy.hooks_trace_of_prompt(self.conn, session, prompt) or rec.uuid or f"{session}:{ts}"
+        if merge_policy.trace_from_transcript(self.conn, trace_id, session, rec.prompt_id, prompt, ts):
             self.stats.traces += 1
-        else:
-            self.conn.execute("UPDATE traces SET source = 'both' WHERE trace_id = ? AND source = 'hooks'", (trace_id,))
         self.conn.execute("INSERT OR IGNORE INTO transcript_prompts (uuid, trace_id) VALUES (?, ?)",
                           (rec.uuid or trace_id, trace_id))
         self.touched.add(trace_id)
@@ -462,8 +393,7 @@ class Importer:
                                            u.output_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens)
         if rec.model and not rec.model.startswith("<") and agent is None and self._models.get(trace_id) != rec.model:
             self._models[trace_id] = rec.model
-            self.conn.execute("UPDATE traces SET model = ? WHERE trace_id = ?", (rec.model, trace_id))
-            self.conn.execute("UPDATE sessions SET model = ? WHERE session_id = ?", (rec.model, state.session))
+            merge_policy.model_from_transcript(self.conn, trace_id, state.session, rec.model)
         if rec.kind in ("text", "thinking"):
             if rec.text:
                 pending = state.pending.get(chain, "")
@@ -480,10 +410,10 @@ class Importer:
         self._trace_counters(trace_id)
         existing = calls.get(rec.tool_use_id)
         same_message = state.batch_msg.get(chain) == rec.message_id
-        if existing:  # captured by hooks too: they keep timing and batch; mark both sources
-            self.conn.execute("UPDATE tool_calls SET source = 'both' WHERE tool_use_id = ? AND source = 'hooks'",
-                              (rec.tool_use_id,))
-            batch = existing[1] if existing[1] is not None else (state.batch_no.get(chain) if same_message else None)
+        if existing:  # captured by hooks too: they keep timing and batch
+            merge_policy.call_seen_in_transcript(self.conn, rec.tool_use_id)
+            batch = existing.batch if existing.batch is not None else \
+                (state.batch_no.get(chain) if same_message else None)
         else:
             batch = state.batch_no.get(chain) if same_message else None
             if batch is None:
@@ -504,39 +434,32 @@ class Importer:
         """A call no hook reported: placed right after the call that preceded it in the transcript."""
         prev = self._calls.get(state.last_call.get(chain) or "")
         top = self._max_seq[trace_id]
-        if prev and prev[0] == trace_id and prev[4] < top:  # in the middle of hook-captured calls
-            self.conn.execute("UPDATE tool_calls SET seq = seq + 1 WHERE trace_id = ? AND seq > ?", (trace_id, prev[4]))
+        if prev and prev.trace_id == trace_id and prev.seq < top:  # in the middle of hook-captured calls
+            self.conn.execute("UPDATE tool_calls SET seq = seq + 1 WHERE trace_id = ? AND seq > ?", (trace_id, prev.seq))
             for call in self._calls.values():  # buffered calls are in _calls too
-                if call[0] == trace_id and call[4] > prev[4] and call is not prev:
-                    call[4] += 1
-            seq = prev[4] + 1
+                if call.trace_id == trace_id and call.seq > prev.seq and call is not prev:
+                    call.seq += 1
+            seq = prev.seq + 1
         else:
             seq = top + 1
         self._max_seq[trace_id] = top + 1
-        entry = [trace_id, batch, "running", False, seq]
-        self._calls[rec.tool_use_id] = entry
-        self._new_calls[rec.tool_use_id] = {
-            "entry": entry, "session": state.session, "name": rec.name, "input": rec.input_json,
-            "agent": agent, "started_at": ts, "output": None, "is_error": 0, "error": None}
+        known = KnownCall(trace_id, batch, "running", False, seq)
+        self._calls[rec.tool_use_id] = known
+        self._new_calls[rec.tool_use_id] = NewCall(known, state.session, rec.name, rec.input_json, agent, ts)
 
     def _result(self, rec: ToolResult, state: FileState, chain: str) -> None:
         state.pending[chain] = state.final[chain] = ""
         known = self._known_calls(state.session).get(rec.tool_use_id)
-        if known is None or (known[2] != "running" and known[3]):
+        if known is None or (known.status != "running" and known.has_output):
             return  # unknown call, or hooks already settled it: nothing to store
-        known[3] = True
+        known.has_output = True
         new = self._new_calls.get(rec.tool_use_id)
         if new is not None:  # still buffered: settle it in memory
-            new["entry"][2] = rec.status
-            new.update(output=rec.output, is_error=int(rec.is_error), error=rec.error)
+            known.status = rec.status
+            new.output, new.is_error, new.error = rec.output, int(rec.is_error), rec.error
             return
-        # hooks' outcome wins; the transcript settles calls that fired no hook (validation errors)
-        self.conn.execute(
-            "UPDATE tool_calls SET output = coalesce(output, ?), "
-            "is_error = CASE WHEN status = 'running' THEN ? ELSE is_error END, "
-            "error = CASE WHEN status = 'running' AND ? THEN ? ELSE error END, "
-            "status = CASE WHEN status = 'running' THEN ? ELSE status END WHERE tool_use_id = ?",
-            (rec.output, int(rec.is_error), rec.is_error, rec.error, rec.status, rec.tool_use_id))
+        merge_policy.result_from_transcript(self.conn, rec.tool_use_id, rec.output, rec.is_error, rec.error,
+                                            rec.status)
 
     def _notification(self, rec: Notification, state: FileState, ts) -> None:
         """A background agent finished: its notification continues the trace that launched it."""
@@ -565,30 +488,9 @@ class Importer:
             status = "completed"
         else:
             status = "interrupted" if closing else "open"
-        self.conn.execute(
-            "UPDATE traces SET status = ?, final_response = ?, ended_at = ? WHERE trace_id = ? AND source = 'transcript'",
-            (status, redact_text(final) or None, state.last_ts, state.trace))
+        merge_policy.settle_trace_from_transcript(self.conn, state.trace, status, redact_text(final) or None,
+                                                  state.last_ts)
         self.touched.add(state.trace)
-
-    # ------------------------------------------------------------ rows
-
-    def _session(self, session_id: str, cwd: str | None, path: Path | None, ts: float | None,
-                 git_branch: str | None) -> None:
-        self.conn.execute(
-            "INSERT INTO sessions (session_id, cwd, transcript_path, started_at, last_event_at, git_branch) "
-            "VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(session_id) DO UPDATE SET cwd = coalesce(cwd, excluded.cwd), "
-            "transcript_path = coalesce(transcript_path, excluded.transcript_path), "
-            "git_branch = coalesce(git_branch, excluded.git_branch)",
-            (session_id, cwd, str(path) if path else None, ts, ts, git_branch))
-
-    def _subagent(self, agent_id: str, trace_id: str, tool_use_id: str, session: str | None) -> None:
-        self.conn.execute(
-            "INSERT INTO subagents (agent_id, session_id, trace_id, parent_tool_use_id, source) "
-            "VALUES (?, ?, ?, ?, 'transcript') ON CONFLICT(agent_id) DO UPDATE SET "
-            "parent_tool_use_id = coalesce(parent_tool_use_id, excluded.parent_tool_use_id), "
-            "source = CASE source WHEN 'hooks' THEN 'both' ELSE source END",
-            (agent_id, session, trace_id, tool_use_id))
 
 
 def sync_sessions(db, transcripts: set[Path], max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS) -> int:
@@ -602,212 +504,3 @@ def sync_sessions(db, transcripts: set[Path], max_output_chars: int = DEFAULT_MA
             importer.import_session(session_files(path))
             lines += importer.stats.lines
     return lines
-
-
-# Below this many bytes to read, starting worker processes costs more than it saves.
-PARALLEL_MIN_BYTES = 16 << 20
-# A bulk import commits at least this often (live capture waits for the write lock meanwhile).
-COMMIT_EVERY_S = 0.25
-
-
-def default_workers() -> int:
-    """Worker processes for `ccd import`: one per core but the one this process (the store's only
-    writer, and at most 4 workers' match) keeps busy; none on a single core."""
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
-
-
-def import_paths(db, paths: Iterable[Path], progress: Callable[[SessionFiles], None] | None = None,
-                 workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS, rescan: bool = False) -> ImportStats:
-    """Import every session under these files and folders (see `import_sessions`)."""
-    return import_sessions(db, discover(paths), progress, workers, max_output_chars, rescan)
-
-
-def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[SessionFiles], None] | None = None,
-                    workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
-                    rescan: bool = False, committed: Callable[[set[str]], None] | None = None) -> ImportStats:
-    """Import these sessions (`discover`'s); a failing one is reported and stores nothing. With
-    `workers`, that many processes read, parse and redact the files ahead while this one
-    assembles and stores. With `rescan`, a session whose earlier import was redacted by older
-    rules (`stale_sessions`) is imported again from its first line, replacing what that import
-    stored (see `forget_import`). `committed` is told, after each commit, the traces that the
-    sessions it made durable changed (no later session of this import changes them again)."""
-    stats = ImportStats()
-    stale = stale_sessions(db, sessions) if rescan else set()
-    stats.rescanned = len(stale)
-    plan: dict[str, dict[Path, tuple[int, int, Path]]] = {}
-    if workers >= 1:
-        offsets = dict(db.execute("SELECT path, offset FROM transcript_offsets").fetchall())
-        plan = {sid: _unread(files, {} if sid in stale else offsets) for sid, files in sessions.items()}
-    parallel = sum(stop - start for ranges in plan.values() for start, stop, _ in ranges.values()) >= PARALLEL_MIN_BYTES
-    writer = _SessionWriter(db, stats, max_output_chars, stale, committed)
-    try:
-        if workers >= 1 and parallel:
-            _import_ahead(writer, sessions, plan, workers, progress)
-        else:
-            for sid, files in sessions.items():
-                writer.write(sid, files)
-                if progress:
-                    progress(files)
-    finally:
-        writer.commit()
-    return stats
-
-
-def stale_sessions(db, sessions: dict[str, SessionFiles]) -> set[str]:
-    """Of these sessions (their transcripts on disk), those holding a row their import wrote with
-    older redaction rules than this cc-capture's (`redact.VERSION`)."""
-    stale = set()
-    for table in ("traces", "tool_calls", "subagents"):
-        stale |= {sid for (sid,) in db.execute(
-            f"SELECT DISTINCT session_id FROM {table} WHERE source = 'transcript' AND redactor_version < ?",
-            (redact.VERSION,))}
-    stale |= {sid for (sid,) in db.execute(
-        "SELECT DISTINCT c.session_id FROM reasoning r JOIN tool_calls c USING (tool_use_id) "
-        "WHERE r.redactor_version < ?", (redact.VERSION,))}
-    return stale & set(sessions)
-
-
-def forget_import(conn: sqlite3.Connection, session_id: str, files: SessionFiles | None = None) -> None:
-    """Remove what importing this session's transcripts stored, so it can be imported afresh:
-    the traces, calls and subagents only the transcript had, the text before each call, usage,
-    the links and the read offsets. Hook-captured data stays (rows both sources had go back to
-    the hooks' and are merged again); so does feedback, which the re-import's traces (the same
-    ids: the prompt's id or line uuid) find again."""
-    in_traces = "(SELECT trace_id FROM traces WHERE session_id = ?)"
-    in_calls = "(SELECT tool_use_id FROM tool_calls WHERE session_id = ?)"
-    transcript_traces = "(SELECT trace_id FROM traces WHERE session_id = ? AND source = 'transcript')"
-    for sql in (f"DELETE FROM reasoning WHERE tool_use_id IN {in_calls}",
-                f"DELETE FROM agent_links WHERE tool_use_id IN {in_calls}",
-                f"DELETE FROM message_usage WHERE trace_id IN {in_traces}",
-                f"DELETE FROM transcript_prompts WHERE trace_id IN {in_traces}",
-                f"DELETE FROM signals WHERE trace_id IN {transcript_traces}",
-                f"DELETE FROM dirty_traces WHERE trace_id IN {transcript_traces}",
-                "DELETE FROM tool_calls WHERE session_id = ? AND source = 'transcript'",
-                "DELETE FROM subagents WHERE session_id = ? AND source = 'transcript'",
-                "DELETE FROM traces WHERE session_id = ? AND source = 'transcript'",
-                "UPDATE tool_calls SET source = 'hooks' WHERE session_id = ? AND source = 'both'",
-                "UPDATE subagents SET source = 'hooks' WHERE session_id = ? AND source = 'both'",
-                "UPDATE traces SET source = 'hooks' WHERE session_id = ? AND source = 'both'",
-                "DELETE FROM transcript_offsets WHERE session_id = ?"):
-        conn.execute(sql, (session_id,))
-    if files is not None:
-        conn.executemany("DELETE FROM transcript_offsets WHERE path = ?",
-                         [(str(p),) for p in ([files.main] if files.main else []) + files.agents])
-
-
-def _import_ahead(writer: _SessionWriter, sessions: dict[str, SessionFiles],
-                  plan: dict[str, dict[Path, tuple[int, int, Path]]], workers: int,
-                  progress: Callable[[SessionFiles], None] | None) -> None:
-    """Sessions in order, their chunks parsed by worker processes a bounded distance ahead."""
-    window = (2 * workers + 1) * CHUNK_BYTES  # bytes read ahead: bounds the memory they hold
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=redact.configure, initargs=redact.email_rules()) as pool:
-        queue: deque = deque()  # (session id, files, prefetched by path, bytes)
-        unsent: list[_Ahead] = []
-        unsent_bytes = ahead_bytes = 0
-
-        def send() -> None:
-            """Hand the chunks not sent yet to a worker, as one batch (one round trip)."""
-            nonlocal unsent, unsent_bytes
-            if not unsent:
-                return
-            try:
-                batch = pool.submit(parse_chunks_encoded, [item.args for item in unsent])
-            except BrokenProcessPool:  # a worker died: what is left is parsed here
-                batch = None
-            for i, item in enumerate(unsent):
-                item.batch, item.index = batch, i
-            unsent, unsent_bytes = [], 0
-
-        def import_first() -> None:
-            nonlocal ahead_bytes
-            sid, files, prefetched, size = queue.popleft()
-            if unsent:
-                send()
-            writer.write(sid, files, prefetched)
-            ahead_bytes -= size
-            if progress:
-                progress(files)
-
-        for sid, files in sessions.items():
-            prefetched = {}
-            for path, (start, stop, session_dir) in plan[sid].items():
-                items = [_Ahead((path, at, min(at + CHUNK_BYTES, stop), session_dir, writer.max_output_chars))
-                         for at in range(start, stop, CHUNK_BYTES)]
-                prefetched[path] = Prefetched(start, items)
-                for item in items:
-                    unsent.append(item)
-                    unsent_bytes += item.args[2] - item.args[1]
-                    if unsent_bytes >= CHUNK_BYTES:
-                        send()
-            size = sum(stop - start for start, stop, _ in plan[sid].values())
-            queue.append((sid, files, prefetched, size))
-            ahead_bytes += size
-            while ahead_bytes >= window:
-                import_first()
-        while queue:
-            import_first()
-
-
-def _unread(files: SessionFiles, offsets: dict[str, int]) -> dict[Path, tuple[int, int, Path]]:
-    """(start, stop, session folder) of what is new in each file of a session, by path."""
-    unread = {}
-    for path, agent_file in ([(files.main, False)] if files.main else []) + [(a, True) for a in files.agents]:
-        try:
-            size = os.stat(path).st_size
-        except FileNotFoundError:
-            continue
-        start = offsets.get(str(path), 0)
-        start = 0 if size < start else start
-        if size > start:
-            unread[path] = (start, size, _session_dir(path, agent_file))
-    return unread
-
-
-class _SessionWriter:
-    """Stores sessions one SAVEPOINT each, inside transactions of up to COMMIT_EVERY_S seconds:
-    a failing session is recorded and rolled back alone, and a bulk import does not pay a commit
-    (and the rewrite of the same index pages) per session, nor hold the write lock for long."""
-
-    def __init__(self, db, stats: ImportStats, max_output_chars: int, forget: set[str] = frozenset(),
-                 committed: Callable[[set[str]], None] | None = None) -> None:
-        self.conn = db.conn
-        self.stats = stats
-        self.max_output_chars = max_output_chars
-        self.forget = forget  # sessions whose earlier import is replaced (in the same savepoint)
-        self.began: float | None = None
-        self.committed = committed
-        self.touched: set[str] = set()  # traces changed by the sessions of the open transaction
-
-    def write(self, session_id: str, files: SessionFiles, prefetched: dict[Path, Prefetched] | None = None) -> None:
-        if self.began is None:
-            self.conn.execute("BEGIN IMMEDIATE")
-            self.began = time.monotonic()
-        self.conn.execute("SAVEPOINT session")
-        try:
-            if session_id in self.forget:
-                forget_import(self.conn, session_id, files)
-            importer = Importer(self.conn, self.stats, self.max_output_chars)
-            importer.import_session(files, prefetched)
-            self.touched |= importer.touched
-        except Exception as e:  # a bug on one session must not stop the others: report it
-            self.conn.execute("ROLLBACK TO session")
-            log.exception("import of session %s failed", session_id)
-            self.stats.failed[session_id] = f"{type(e).__name__}: {e}"
-        except BaseException:  # interrupted: keep the sessions already done (their signals wait for the next pass)
-            self.conn.execute("ROLLBACK TO session")
-            self.conn.execute("RELEASE session")
-            self.committed = None
-            self.commit()
-            raise
-        self.conn.execute("RELEASE session")
-        if time.monotonic() - self.began >= COMMIT_EVERY_S:
-            self.commit()
-
-    def commit(self) -> None:
-        if self.began is not None:
-            self.conn.execute("COMMIT")
-            self.began = None
-            touched, self.touched = self.touched, set()
-            if self.committed and touched:
-                self.committed(touched)

@@ -29,7 +29,7 @@ class TrainerInputs:
 @dataclass(frozen=True)
 class Method:
     dataset_kind: str  # the kind of dataset it trains on ("sft" or "dpo")
-    starts_from_sft: bool  # trains on the last SFT run's model merged into its base
+    starts_from_sft: bool  # trains on an SFT run's model merged into its base (launch.create picks it)
     make_trainer: Callable[[TrainerInputs], Any]
 
 

@@ -1,0 +1,262 @@
+"""Importing many sessions at once (`ccd import`, the daemon's backfill): worker processes read,
+parse and redact chunks of the files a bounded distance ahead while this process, the store's
+only writer, runs the importer over them in order: sessions go in one SAVEPOINT each, inside
+transactions committed every COMMIT_EVERY_S. With `rescan`, sessions an older redactor stored
+are imported again from their first line.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from cc_capture import merge_policy, redact
+from cc_capture.claude_format import DEFAULT_MAX_OUTPUT_CHARS
+from cc_capture.transcripts.discovery import SessionFiles, discover, unread
+from cc_capture.transcripts.importer import Importer, ImportStats
+from cc_capture.transcripts.parser import CHUNK_BYTES, Chunk, decode_chunk, parse_chunk, parse_chunks_encoded
+
+log = logging.getLogger("ccd.import")
+
+
+class _Ahead:
+    """One chunk handed to the worker processes: parse_chunk's arguments, and once submitted the
+    future of the batch it went in with and its place there."""
+
+    def __init__(self, args: tuple) -> None:
+        self.args = args
+        self.batch: Future | None = None
+        self.index = 0
+
+    def chunk(self) -> Chunk:
+        if self.batch is not None:
+            try:
+                return decode_chunk(self.batch.result()[self.index])
+            except BrokenProcessPool:
+                log.warning("an import worker died; reading %s here", self.args[0])
+        return parse_chunk(*self.args)
+
+
+@dataclass
+class Prefetched:
+    """A file's chunks from `start` on, parsed ahead by worker processes."""
+
+    start: int
+    ahead: list[_Ahead]
+
+    def chunks(self) -> Iterator[Chunk]:
+        for item in self.ahead:
+            yield item.chunk()
+
+
+# Below this many bytes to read, starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 16 << 20
+# A bulk import commits at least this often (live capture waits for the write lock meanwhile).
+COMMIT_EVERY_S = 0.25
+
+
+def default_workers() -> int:
+    """Worker processes for `ccd import`: one per core but the one this process (the store's only
+    writer, and at most 4 workers' match) keeps busy; none on a single core."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def import_paths(db, paths: Iterable[Path], progress: Callable[[SessionFiles], None] | None = None,
+                 workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS, rescan: bool = False) -> ImportStats:
+    """Import every session under these files and folders (see `import_sessions`)."""
+    return import_sessions(db, discover(paths), progress, workers, max_output_chars, rescan)
+
+
+@dataclass
+class ReadPlan:
+    """What an import will read: the sessions read again from their start (`rescan`), and, when
+    it has workers, the unread byte ranges of every file (start, stop, session folder) by session."""
+
+    stale: set[str]
+    ranges: dict[str, dict[Path, tuple[int, int, Path]]]
+
+    def parallel(self, workers: int) -> bool:
+        """Worth worker processes: below PARALLEL_MIN_BYTES starting them costs more than they save."""
+        unread_bytes = sum(stop - start for files in self.ranges.values() for start, stop, _ in files.values())
+        return workers >= 1 and unread_bytes >= PARALLEL_MIN_BYTES
+
+
+def plan_reads(db, sessions: dict[str, SessionFiles], workers: int = 0, rescan: bool = False) -> ReadPlan:
+    stale = stale_sessions(db, sessions) if rescan else set()
+    ranges: dict[str, dict[Path, tuple[int, int, Path]]] = {}
+    if workers >= 1:
+        offsets = dict(db.execute("SELECT path, offset FROM transcript_offsets").fetchall())
+        ranges = {sid: unread(files, {} if sid in stale else offsets) for sid, files in sessions.items()}
+    return ReadPlan(stale, ranges)
+
+
+def worker_pool(workers: int, initializer: Callable[..., None] = redact.configure,
+                initargs: tuple = ()) -> ProcessPoolExecutor:
+    """Worker processes that parse and redact ahead (started fresh: `spawn`), under this process's
+    e-mail policy; a caller that gives them more to do (signals) passes its own initializer,
+    which must call `redact.configure(*redact.email_rules())` as read here."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer,
+                               initargs=initargs or redact.email_rules())
+
+
+def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[SessionFiles], None] | None = None,
+                    workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+                    rescan: bool = False, committed: Callable[[set[str]], None] | None = None,
+                    plan: ReadPlan | None = None, pool: ProcessPoolExecutor | None = None) -> ImportStats:
+    """Import these sessions (`discover`'s); a failing one is reported and stores nothing. With
+    `workers`, that many processes (`pool`, or a `worker_pool` of its own) read, parse and redact
+    the files ahead while this one assembles and stores. With `rescan`, a session whose earlier
+    import was redacted by older rules (`stale_sessions`) is imported again from its first line,
+    replacing what that import stored (see `forget_import`). `committed` is told, after each
+    commit, the traces that the sessions it made durable changed (no later session of this import
+    changes them again). `plan`: `plan_reads(db, sessions, workers, rescan)`, if made already."""
+    stats = ImportStats()
+    plan = plan or plan_reads(db, sessions, workers, rescan)
+    stats.rescanned = len(plan.stale)
+    writer = _SessionWriter(db, stats, max_output_chars, plan.stale, committed)
+    try:
+        if plan.parallel(workers) and pool is not None:
+            _import_ahead(writer, sessions, plan.ranges, pool, workers, progress)
+        elif plan.parallel(workers):
+            with worker_pool(workers) as own:
+                _import_ahead(writer, sessions, plan.ranges, own, workers, progress)
+        else:
+            for sid, files in sessions.items():
+                writer.write(sid, files)
+                if progress:
+                    progress(files)
+    finally:
+        writer.commit()
+    return stats
+
+
+def stale_sessions(db, sessions: dict[str, SessionFiles]) -> set[str]:
+    """Of these sessions (their transcripts on disk), those holding a row their import wrote with
+    older redaction rules than this cc-capture's (`redact.VERSION`)."""
+    stale = set()
+    for table in ("traces", "tool_calls", "subagents"):
+        stale |= {sid for (sid,) in db.execute(
+            f"SELECT DISTINCT session_id FROM {table} WHERE source = 'transcript' AND redactor_version < ?",
+            (redact.VERSION,))}
+    stale |= {sid for (sid,) in db.execute(
+        "SELECT DISTINCT c.session_id FROM reasoning r JOIN tool_calls c USING (tool_use_id) "
+        "WHERE r.redactor_version < ?", (redact.VERSION,))}
+    return stale & set(sessions)
+
+
+def forget_import(conn, session_id: str, files: SessionFiles | None = None) -> None:
+    """Remove what importing this session stored (`merge_policy.forget_transcript_side`), and the
+    read offsets of these files, so it is imported afresh."""
+    merge_policy.forget_transcript_side(conn, session_id)
+    if files is not None:
+        conn.executemany("DELETE FROM transcript_offsets WHERE path = ?",
+                         [(str(p),) for p in ([files.main] if files.main else []) + files.agents])
+
+
+def _import_ahead(writer: _SessionWriter, sessions: dict[str, SessionFiles],
+                  ranges: dict[str, dict[Path, tuple[int, int, Path]]], pool: ProcessPoolExecutor, workers: int,
+                  progress: Callable[[SessionFiles], None] | None) -> None:
+    """Sessions in order, their chunks parsed by worker processes a bounded distance ahead."""
+    window = (2 * workers + 1) * CHUNK_BYTES  # bytes read ahead: bounds the memory they hold
+    queue: deque = deque()  # (session id, files, prefetched by path, bytes)
+    unsent: list[_Ahead] = []
+    unsent_bytes = ahead_bytes = 0
+
+    def send() -> None:
+        """Hand the chunks not sent yet to a worker, as one batch (one round trip)."""
+        nonlocal unsent, unsent_bytes
+        if not unsent:
+            return
+        try:
+            batch = pool.submit(parse_chunks_encoded, [item.args for item in unsent])
+        except BrokenProcessPool:  # a worker died: what is left is parsed here
+            batch = None
+        for i, item in enumerate(unsent):
+            item.batch, item.index = batch, i
+        unsent, unsent_bytes = [], 0
+
+    def import_first() -> None:
+        nonlocal ahead_bytes
+        sid, files, prefetched, size = queue.popleft()
+        if unsent:
+            send()
+        writer.write(sid, files, prefetched)
+        ahead_bytes -= size
+        if progress:
+            progress(files)
+
+    for sid, files in sessions.items():
+        prefetched = {}
+        for path, (start, stop, session_dir) in ranges[sid].items():
+            items = [_Ahead((path, at, min(at + CHUNK_BYTES, stop), session_dir, writer.max_output_chars))
+                     for at in range(start, stop, CHUNK_BYTES)]
+            prefetched[path] = Prefetched(start, items)
+            for item in items:
+                unsent.append(item)
+                unsent_bytes += item.args[2] - item.args[1]
+                if unsent_bytes >= CHUNK_BYTES:
+                    send()
+        size = sum(stop - start for start, stop, _ in ranges[sid].values())
+        queue.append((sid, files, prefetched, size))
+        ahead_bytes += size
+        while ahead_bytes >= window:
+            import_first()
+    while queue:
+        import_first()
+
+
+class _SessionWriter:
+    """Stores sessions one SAVEPOINT each, inside transactions of up to COMMIT_EVERY_S seconds:
+    a failing session is recorded and rolled back alone, and a bulk import does not pay a commit
+    (and the rewrite of the same index pages) per session, nor hold the write lock for long."""
+
+    def __init__(self, db, stats: ImportStats, max_output_chars: int, forget: set[str] = frozenset(),
+                 committed: Callable[[set[str]], None] | None = None) -> None:
+        self.conn = db.conn
+        self.stats = stats
+        self.max_output_chars = max_output_chars
+        self.forget = forget  # sessions whose earlier import is replaced (in the same savepoint)
+        self.began: float | None = None
+        self.committed = committed
+        self.touched: set[str] = set()  # traces changed by the sessions of the open transaction
+
+    def write(self, session_id: str, files: SessionFiles, prefetched: dict[Path, Prefetched] | None = None) -> None:
+        if self.began is None:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.began = time.monotonic()
+        self.conn.execute("SAVEPOINT session")
+        try:
+            if session_id in self.forget:
+                forget_import(self.conn, session_id, files)
+            importer = Importer(self.conn, self.stats, self.max_output_chars)
+            importer.import_session(files, prefetched)
+            self.touched |= importer.touched
+        except Exception as e:  # a bug on one session must not stop the others: report it
+            self.conn.execute("ROLLBACK TO session")
+            log.exception("import of session %s failed", session_id)
+            self.stats.failed[session_id] = f"{type(e).__name__}: {e}"
+        except BaseException:  # interrupted: keep the sessions already done (their signals wait for the next pass)
+            self.conn.execute("ROLLBACK TO session")
+            self.conn.execute("RELEASE session")
+            self.committed = None
+            self.commit()
+            raise
+        self.conn.execute("RELEASE session")
+        if time.monotonic() - self.began >= COMMIT_EVERY_S:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.began is not None:
+            self.conn.execute("COMMIT")
+            self.began = None
+            touched, self.touched = self.touched, set()
+            if self.committed and touched:
+                self.committed(touched)
