@@ -215,6 +215,10 @@ class DatasetManifest(msgspec.Struct, kw_only=True):
     settings: dict[str, Any]
     tools: list[str]
     inference: Inference | None = None
+    # what `ccd compare` gave a DPO set: its preference pairs per split (null for SFT), and how many of
+    # the set's sessions a comparison spent for evaluation (in train for good)
+    compare_pairs: dict[str, int] | None = None
+    spent_sessions: int = 0
 
 
 class Run(msgspec.Struct):

@@ -521,8 +521,24 @@ def _v12(db: Database) -> None:
     )
 
 
+def _v13(db: Database) -> None:
+    db.executescript(
+        """
+        -- sessions spent for evaluation: `ccd compare` made a preference pair from one of their traces
+        -- (trained on from then on), so they left the eval split for good (cc_capture.datasets.build.split_of)
+        CREATE TABLE spent_sessions (
+            session_id TEXT PRIMARY KEY,
+            compare_id TEXT NOT NULL,          -- the first comparison that made a pair from it
+            trace_id TEXT NOT NULL,            -- the trace that pair came from
+            spent_at REAL NOT NULL
+        );
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12,
+                                                _v13]
 
 
 def _private_file(path: Path) -> None:
@@ -769,6 +785,18 @@ def register_local_session(conn: Any, session_id: str, model: str, compare_id: s
     conn.execute("INSERT OR REPLACE INTO local_sessions (session_id, model, compare_id, registered_at) "
                  "VALUES (?, ?, ?, ?)", (session_id, model, compare_id, time.time()))
     settle_origins(conn, [session_id])
+
+
+def spend_session(conn: Any, session_id: str, compare_id: str, trace_id: str) -> None:
+    """The session leaves the eval split for good: a comparison made a preference pair from its trace,
+    so a model trained on that pair has seen it. The first comparison that spent it is kept."""
+    conn.execute("INSERT OR IGNORE INTO spent_sessions (session_id, compare_id, trace_id, spent_at) "
+                 "VALUES (?, ?, ?, ?)", (session_id, compare_id, trace_id, time.time()))
+
+
+def spent_sessions(db: Database) -> frozenset[str]:
+    """The sessions spent for evaluation (never in an eval split again)."""
+    return frozenset(r[0] for r in db.execute("SELECT session_id FROM spent_sessions"))
 
 
 def settle_origins(conn: Any, session_ids: Any) -> list[str]:

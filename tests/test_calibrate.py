@@ -3,7 +3,6 @@ tool definitions, token counts) is recorded per version, and a dataset built aft
 local model on exactly that; before a calibration the dataset says it fell back."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest

@@ -392,6 +392,7 @@ def test_failed_pipeline_is_recorded_and_not_retried_on_the_same_data(paths):
     changes = 1 + sum(a != b for a, b in zip(keys, keys[1:]))
     assert log.count("learning: run:") + log.count("learning: wait:") == changes < len(keys), \
         "one log line per changed decision, not per check"
+    assert "executed successfully" not in log and "Running job" not in log, "no APScheduler line per check"
 
 
 def test_status_learning_keys_and_line(paths):

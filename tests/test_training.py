@@ -388,3 +388,37 @@ def test_divergence_pairs_from_a_trained_model(world, sft_run):
     assert pair["chosen"] != pair["rejected"] and pair["prompt"][-1]["role"] in ("user", "tool")
     bad = ccd("dataset", "build", "--divergences-from", sft_run["run_id"], check=False)
     assert bad.returncode == 2 and "goes with --dpo" in bad.stderr
+
+
+def test_gate_scores_the_champion_again_when_a_spent_session_changes_the_eval_set(world, sft_run):
+    """A comparison spends a session (its pair is trained on from then): the eval set leaves it out,
+    its hash changes, and the gate scores the champion on the new set, not from the cache of the old.
+    (Spent here directly: a real comparison needs Claude Code, test_compare.py runs one.)"""
+    from cc_capture.evaluate import items as items_mod
+    from cc_capture.evaluate import registry
+
+    first = json.loads(ccd("eval", sft_run["run_id"], "--max-items", "6", "--json").stdout)
+    db = store.connect(world.db)
+    champion = registry.champion(db)
+    # the model that is not the champion challenges it (a champion is not compared with itself)
+    challenger = first["against"]["version"] if champion.version == first["model"]["version"] else \
+        first["model"]["version"]
+    old = items_mod.load(world.evalsets, first["eval_set"]["hash"])
+    spent = old.items[0]
+    with store.transaction(db) as conn:
+        store.spend_session(conn, spent.session_id, "cmp-test", spent.trace_id)
+    try:
+        again = json.loads(ccd("eval", f"v{challenger}", "--max-items", "6", "--json").stdout)
+        new = items_mod.load(world.evalsets, again["eval_set"]["hash"])
+        assert again["eval_set"]["hash"] != old.hash and spent.session_id not in {i.session_id for i in new.items}
+        assert again["against"]["version"] == champion.version and again["decision"]["applied"]
+        scored_on = {r[0] for r in db.execute("SELECT eval_set_hash FROM evaluations WHERE model_sha256 = ?",
+                                              [champion.sha256])}
+        assert {old.hash, new.hash} <= scored_on  # scored again on the new set
+        decided = db.execute("SELECT figures FROM model_events WHERE version = ? AND figures IS NOT NULL "
+                             "ORDER BY id DESC LIMIT 1", [challenger]).fetchone()[0]
+        assert json.loads(decided)["eval_set_hash"] == new.hash
+    finally:
+        with store.transaction(db) as conn:
+            conn.execute("DELETE FROM spent_sessions")
+        db.conn.close()

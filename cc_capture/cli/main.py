@@ -454,6 +454,10 @@ def dataset_build(
     m = result.manifest
     console.print(f"{m.kind} dataset: {result.counts['train']} train, {result.counts['eval']} eval examples "
                   f"from {m.traces} traces ({m.duplicates_dropped} duplicates dropped) → {result.path}")
+    if m.compare_pairs is not None or m.spent_sessions:
+        pairs = m.compare_pairs or {"train": 0, "eval": 0}
+        console.print(f"`ccd compare`: {pairs['train']} train, {pairs['eval']} eval preference pairs; "
+                      f"{m.spent_sessions} sessions spent for evaluation (their pairs are trained on)")
     view = m.inference
     if view.source == "calibration":
         console.print(f"system prompt ({view.system_prompt}) and tools: Claude Code {view.claude_version}'s, "

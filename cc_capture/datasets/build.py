@@ -42,8 +42,11 @@ class BuildResult:
     manifest: DatasetManifest
 
 
-def split_of(session_id: str, eval_percent: int) -> str:
-    """Deterministic split by session: no session is in two splits."""
+def split_of(session_id: str, eval_percent: int, spent: frozenset[str] = frozenset()) -> str:
+    """Deterministic split by session: no session is in two splits. A session spent for evaluation
+    (`store.spent_sessions`: a comparison made a preference pair from it) is in train for good."""
+    if session_id in spent:
+        return "train"
     digest = int(hashlib.sha256(session_id.encode()).hexdigest()[:8], 16)
     return "eval" if digest % 100 < eval_percent else "train"
 
@@ -57,7 +60,8 @@ def _qualifying(db: store.Database, include_synthetic: bool) -> list[Trace]:
 
 def _compare_pairs(db: store.Database, max_tool_output_tokens: int, system_prompt: str) -> list[dict[str, Any]]:
     """The preference pairs `ccd compare` found (where the local model left Claude's path), rebuilt from
-    the two stored traces. Their prompts are held out, so the pairs fall in the eval split."""
+    the two stored traces. Making a pair spent its session for evaluation, so the pairs fall in the
+    train split (`split_of`)."""
     pairs = []
     for compare_id, trace_id, local_id, step, worktree, root in db.execute(
             "SELECT i.compare_id, i.trace_id, i.local_trace_id, i.divergence, i.worktree, s.git_root "
@@ -143,6 +147,7 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, system_
             f"max_tokens = {settings.max_tokens} tokens, leaving too little for a conversation: raise max_tokens "
             "(and [train] max_length), or use [local] system_prompt = \"compact\"")
     rows: dict[str, list[dict]] = {"train": [], "eval": []}
+    spent = store.spent_sessions(db)
     seen: set[str] = set()
     duplicates = 0
     if dpo:
@@ -175,7 +180,7 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, system_
             continue
         seen.add(key)
         # synthetic traces are never used for evaluation
-        split = "train" if example.get("synthetic") else split_of(session_id, settings.eval_percent)
+        split = "train" if example.get("synthetic") else split_of(session_id, settings.eval_percent, spent)
         rows[split].append(example)
 
     kind = "dpo" if dpo else "sft"
@@ -192,6 +197,10 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, system_
         sessions={s: len({r["session_id"] for r in items}) for s, items in rows.items()},
         duplicates_dropped=duplicates, redacted_again=redacted_again, include_synthetic=include_synthetic,
         origins=_origins(rows) if dpo else None,
+        # what `ccd compare` gave: its pairs (by split), and the sessions it spent for evaluation among these
+        compare_pairs={s: sum(r.get("origin") == "compare" for r in items) for s, items in rows.items()}
+        if dpo else None,
+        spent_sessions=len(spent & {t.session_id for t in traces}),
         tokens=TokenStats(total=sum(token_counts), max=max(token_counts, default=0),
                           mean=round(statistics.mean(token_counts), 1) if token_counts else 0,
                           estimate="characters / 4"),

@@ -91,7 +91,7 @@ def challenge(db: store.Database, paths: Paths, settings: Settings, model: Model
     cfg = settings.evaluate
     try:
         dataset = Path(model.dataset_path) if model.dataset_path else latest_sft_dataset(db, paths)
-        evalset = from_dataset(dataset, max_items or cfg.max_items)
+        evalset = from_dataset(dataset, max_items or cfg.max_items, store.spent_sessions(db))
         if against == CHAMPION:
             other = ensure_champion(db, model.base_model)
         else:

@@ -132,10 +132,10 @@ def _await_capture(db: store.Database, paths: Paths, settings: Settings, session
 
 
 def _status(run: LocalRun, local: Trace | None) -> ItemStatus:
+    if run.timed_out:  # stopped at the limit, captured or not (it may be stopped before its first hook)
+        return ItemStatus.TIMEOUT
     if local is None:
         return ItemStatus.NOT_CAPTURED
-    if run.timed_out:
-        return ItemStatus.TIMEOUT
     if "max turns" in (run.stdout + run.stderr).lower():
         return ItemStatus.MAX_TURNS
     if run.returncode != 0:

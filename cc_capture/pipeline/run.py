@@ -151,7 +151,7 @@ def _step(name: str, db: store.Database, paths: Paths, settings: Settings, p: Pi
         try:
             built = build(db, paths.datasets, settings.datasets, settings.local.system_prompt,
                           include_synthetic=settings.learning.include_synthetic)
-            from_dataset(built.path, settings.evaluate.max_items)  # is there a held-out item to judge by?
+            from_dataset(built.path, settings.evaluate.max_items, store.spent_sessions(db))  # is there a held-out item to judge by?
         except (DatasetError, EvalSetError) as e:  # nothing to learn from, or nothing to judge a model by
             raise Skip(str(e), final=True) from e
         p.state["dataset"] = str(built.path)
@@ -173,7 +173,8 @@ def _step(name: str, db: store.Database, paths: Paths, settings: Settings, p: Pi
     if name == "evaluate":
         model = from_run(db, paths, p.state.get("dpo_run") or p.state["sft_run"])
         p.model_version = model.version
-        evalset = from_dataset(Path(model.dataset_path or p.state["dataset"]), settings.evaluate.max_items)
+        evalset = from_dataset(Path(model.dataset_path or p.state["dataset"]), settings.evaluate.max_items,
+                               store.spent_sessions(db))
         result = evaluate(db, paths, model, evalset, settings.evaluate)
         return (f"v{model.version}: behavioural_similarity {result.summary.metrics['behavioural_similarity']} "
                 f"on {result.items} items")
