@@ -174,6 +174,8 @@ class DeploySettings(BaseModel):
     keep_versions: int = Field(3, ge=1, description="version tags kept in Ollama (the alias's target and the "
                                                    "previous champion are always kept)")
     timeout_s: float = Field(600.0, gt=0, description="the longest one Ollama request may take")
+    max_quantization_loss: float = Field(0.02, ge=0, le=1, description="how far the deployed GGUF's "
+                                         "behavioural_similarity may fall below its own HF model's")
 
     def host(self) -> str:
         """The Ollama URL: the setting, else $OLLAMA_HOST, else the local default; scheme and port filled in

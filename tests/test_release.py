@@ -6,15 +6,20 @@ and the pending champion is deployed by the next attempt. Against the Ollama tes
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from cc_capture.config import Settings
 from cc_capture.config import DeploySettings
+from cc_capture.deploy import records
+from cc_capture.deploy import shipping
 from cc_capture.deploy.release import deploy_version, pending, rollback_version
 from cc_capture.deploy.server import DeployError, Fault
 from cc_capture.evaluate import registry
-from cc_capture.evaluate.registry import ModelStatus
+from cc_capture.evaluate.metrics import COMPOSITE, METRICS
+from cc_capture.evaluate.registry import Evaluation, ModelStatus
+from cc_capture.evaluate.scoring import Summary
 from support.ollama_double import OllamaDouble
 from test_deploy import make_artifact
 
@@ -29,15 +34,35 @@ def _settings(double) -> Settings:
     return Settings(deploy=DeploySettings(ollama_host=double.url))
 
 
-def _model(db, tmp_path, n: int, champion: bool = True, exported: bool = True) -> int:
+EVAL_SET = "e" * 64
+
+
+def _scored(db, sha256: str, similarity: float, valid: float = 1.0) -> Evaluation:
+    """Figures on the eval set EVAL_SET, as the evaluator saves them (the GGUF ones are measured for
+    real in test_export; here they only drive the deploy decision)."""
+    metrics = {m: None for m in METRICS} | {"valid_call_rate": valid, COMPOSITE: similarity}
+    evaluation = Evaluation(sha256, EVAL_SET, time.time(), 10, 5, Summary(metrics, {m: 10 for m in metrics},
+                                                                          {m: None for m in metrics}), [], {})
+    registry.save(db, evaluation)
+    return evaluation
+
+
+def _model(db, tmp_path, n: int, champion: bool = True, exported: bool = True, hf: float | None = None,
+           gguf: float | None = None, valid: float = 1.0) -> int:
+    """Version n, exported to a q4_k_m GGUF whose figures (default: 0.4 + n/10, as its HF model's) were
+    recorded at export."""
     folder = tmp_path / f"m{n}"
     folder.mkdir()
     model = registry.register(db, base_model="tiny", runs=[f"run{n}"], path=folder, sha256=f"{n:064x}",
                               reasons=["test"])
     if exported:
         a = make_artifact(tmp_path, model.version)
-        registry.add_artifacts(db, model.version, {"gguf": {"q4_k_m": {"path": str(a.path), "sha256": a.sha256,
-                                                                      "bytes": a.path.stat().st_size}}})
+        hf = 0.4 + n / 10 if hf is None else hf
+        _scored(db, model.sha256, hf)
+        figures = shipping.figures(_scored(db, a.sha256, hf if gguf is None else gguf, valid))
+        registry.add_artifacts(db, model.version, {"gguf": {"q4_k_m": {
+            "path": str(a.path), "sha256": a.sha256, "bytes": a.path.stat().st_size,
+            "evaluation": figures | {"hf_metrics": {COMPOSITE: hf}}}}})
     if champion:
         registry.set_status(db, model.version, ModelStatus.CHAMPION, ["passed the gate"])
     return model.version
@@ -121,3 +146,59 @@ def test_the_pipeline_exports_and_deploys_the_pending_champion(paths, db, double
     with pytest.raises(Skip, match="export needs") as skipped:
         _ship("export", db, paths, settings)
     assert skipped.value.final
+
+
+def test_a_gguf_that_lost_too_much_to_quantization_is_not_deployed(db, double, tmp_path):
+    """Evaluate what you ship: the q4_k_m file scores 0.10 below its own HF model (more than
+    max_quantization_loss): refused, recorded as a failed attempt, nothing in Ollama; allowed once the
+    tolerance is raised."""
+    settings = _settings(double)
+    v1 = _model(db, tmp_path, 1, hf=0.6, gguf=0.5)
+    with pytest.raises(DeployError) as e:
+        deploy_version(db, settings, automatic=True)
+    assert e.value.fault is Fault.QUANTIZED_WORSE
+    assert ("q4_k_m GGUF behavioural_similarity 0.5000 vs its HF model's 0.6000 (-0.1000): loses more than "
+            "[deploy] max_quantization_loss 0.02") in str(e.value) and "ccd export 1" in str(e.value)
+    assert not double.models and pending(db, settings) == v1
+    failed = records.history(db, settings.deploy.alias, status=None)
+    assert [(d.status.value, d.fault, d.model_version) for d in failed] == [("failed", "quantized_worse", v1)]
+    last = registry.events(db, v1)[-1]
+    assert last["status"] == "champion" and last["reasons"][0].startswith("not deployed: q4_k_m GGUF")
+    assert last["figures"]["deploy_gate"]["ship"] is False
+    settings.deploy.max_quantization_loss = 0.2
+    assert deploy_version(db, settings, automatic=True).deployment.model_version == v1
+
+
+def test_a_gguf_below_the_deployed_one_is_not_deployed(db, double, tmp_path):
+    """The new champion's file must not score below the deployed file on the same items, nor drop its
+    valid_call_rate by more than max_valid_call_drop; `ccd status` shows the deployed file's figure."""
+    from cc_capture.deploy.status import deployed
+
+    settings = _settings(double)
+    _model(db, tmp_path, 1, hf=0.62, gguf=0.61)
+    deploy_version(db, settings)
+    assert deployed(db, settings.deploy)["behavioural_similarity"] == 0.61  # the GGUF's, not the HF model's
+    v2 = _model(db, tmp_path, 2, hf=0.61, gguf=0.60)
+    with pytest.raises(DeployError) as e:
+        deploy_version(db, settings, automatic=True)
+    assert e.value.fault is Fault.QUANTIZED_WORSE
+    assert "behavioural_similarity 0.6000 vs the deployed v1's GGUF 0.6100: below what is deployed" in str(e.value)
+    assert double.models["cc-capture:latest"] is double.models["cc-capture:v1"]
+    v3 = _model(db, tmp_path, 3, hf=0.7, gguf=0.7, valid=0.9)
+    with pytest.raises(DeployError, match="valid_call_rate 0.9000 vs the deployed GGUF's 1.0000: drops by more"):
+        deploy_version(db, settings, v3)
+    v4 = _model(db, tmp_path, 4, hf=0.7, gguf=0.69)
+    assert deploy_version(db, settings, v4).deployment.model_version == v4
+    assert v2 != v4 and records.current(db, settings.deploy.alias).model_version == v4
+
+
+def test_a_gguf_never_evaluated_is_not_deployed(db, double, tmp_path):
+    settings = _settings(double)
+    v1 = _model(db, tmp_path, 1)
+    model = registry.get(db, v1)
+    entry = model.artifacts["gguf"]["q4_k_m"]
+    registry.add_artifacts(db, v1, {"gguf": {"q4_k_m": {k: v for k, v in entry.items() if k != "evaluation"}}})
+    with pytest.raises(DeployError) as e:
+        deploy_version(db, settings)
+    assert e.value.fault is Fault.QUANTIZED_WORSE and "has no evaluation" in str(e.value)
+    assert f"ccd export {v1}" in str(e.value) and not double.models

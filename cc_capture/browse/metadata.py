@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cc_capture import fields, store
+from cc_capture import fields, reads, store
+from cc_capture.compare.scores import SCORES
 from cc_capture.evaluate.metrics import COMPOSITE, METRICS
 
 TRACE_PAGE = "/-/trace/"
@@ -31,12 +32,12 @@ QUERIES: dict[str, Query] = {
         "Recent traces",
         "The latest 200 traces: prompt, the main agent's tools in order, status, and whether they qualify "
         "for training (empty until their signals are computed).",
-        f"SELECT {store.TRACE_COLUMNS} FROM traces t {_LATEST}",
+        f"SELECT {reads.TRACE_COLUMNS} FROM traces t {_LATEST}",
     ),
     "search": Query(
         "Search prompts and answers",
         "Full-text search over prompts and final answers: every word must appear.",
-        f"""SELECT {store.TRACE_COLUMNS}, snippet(traces_fts, -1, '[', ']', '…', 12) AS snippet
+        f"""SELECT {reads.TRACE_COLUMNS}, snippet(traces_fts, -1, '[', ']', '…', 12) AS snippet
         FROM traces_fts JOIN traces t ON t.rowid = traces_fts.rowid
         WHERE traces_fts MATCH fts_query(:q) ORDER BY rank LIMIT 200""",
     ),
@@ -127,6 +128,16 @@ QUERIES: dict[str, Query] = {
         """SELECT pipeline_id, status, outcome, model_version, started_at, ended_at, steps, error
         FROM pipelines ORDER BY started_at DESC""",
     ),
+    "comparisons": Query(
+        "Comparisons with Claude",
+        "`ccd compare`: each held-out prompt the local model replayed inside Claude Code, Claude's trace and "
+        "the local one, how the local run ended, the pair's scores and where it left Claude's path.",
+        f"""SELECT c.compare_id, c.model, c.started_at, i.trace_id, i.local_trace_id, i.status,
+               {", ".join(f"json_extract(i.scores, '$.{name}') AS {name}" for name in SCORES)},
+               i.divergence, i.dpo_pair
+        FROM comparison_items i JOIN comparisons c ON c.compare_id = i.compare_id
+        ORDER BY c.started_at DESC, i.rowid""",
+    ),
     "training_runs": Query(
         "Training runs",
         "Every training run: phase, backend, status, losses and speed, the dataset it used, why it failed.",
@@ -140,7 +151,8 @@ QUERIES: dict[str, Query] = {
 # Facets people filter by, per table.
 FACETS = {"traces": ["status", "source"], "tool_calls": ["name", "status", "is_error"],
           "subagents": ["agent_type", "background"], "runs": ["phase", "status"],
-          "deployments": ["action", "status", "fault"]}
+          "deployments": ["action", "status", "fault"], "sessions": ["origin", "git_state"],
+          "comparison_items": ["status", "dpo_pair"]}
 SORT_DESC = {"traces": "started_at", "tool_calls": "started_at", "runs": "created_at", "events": "id"}
 
 

@@ -18,7 +18,7 @@ VERSION_ARG = typer.Argument(None, metavar="[VERSION]", help="A model version (d
 
 def export_cmd(version: Optional[int] = VERSION_ARG,
                quantize: Optional[list[Quantization]] = typer.Option(
-                   None, "--quantize", help="GGUF types to make besides f16 (default: [deploy] quantization)."),
+                   None, "--quantize", help="GGUF types to make besides f16 (default: \\[deploy] quantization)."),
                as_json: bool = JSON_OPT) -> None:
     """Merged weights → GGUF f16 (llama.cpp's converter) → quantized → verified against the HF model."""
     from cc_capture.deploy.release import export_version
@@ -36,16 +36,21 @@ def export_cmd(version: Optional[int] = VERSION_ARG,
             model, result = export_version(db, paths, settings, version, quantize, on_step)
         except (ToolchainMissing, ExportFailed, DeployError) as e:
             fail(str(e))
+    gguf = model.artifacts["gguf"]
+    evaluations = {q: gguf[q]["evaluation"] for q in result.files if gguf[q].get("evaluation")}
     if as_json:
         return print_json({"version": model.version, "passed": result.passed, "timings_s": result.timings_s,
-                           "files": result.as_dict()["files"]})
+                           "files": result.as_dict()["files"], "evaluations": evaluations})
     table = Table(title=f"v{model.version} exported")
-    for col in ("type", "size", "next-token agreement", "identical outputs", "sha256", "file"):
+    for col in ("type", "size", "next-token agreement", "identical outputs", "behavioural similarity (HF)",
+                "sha256", "file"):
         table.add_column(col)
     for q, f in result.files.items():
-        v = f.verification
+        v, e = f.verification, evaluations.get(q)
+        scored = (f"{e['metrics']['behavioural_similarity']} ({e['hf_metrics']['behavioural_similarity']}) on "
+                  f"{e['items']} items") if e else "-"
         table.add_row(q, human_bytes(f.bytes), f"{v.next_token_agreement:.1%} of {v.tokens}",
-                      f"{v.exact_sequences}/{v.prompts}", f.sha256[:12], f.path)
+                      f"{v.exact_sequences}/{v.prompts}", scored, f.sha256[:12], f.path)
     console.print(table)
 
 

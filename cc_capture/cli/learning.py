@@ -35,7 +35,7 @@ def eval_cmd(
                                            help="What to evaluate (default: the latest completed training run)."),
     against: str = typer.Option("champion", "--against", metavar="champion|VERSION",
                                 help="Compare with the champion (the decision is applied) or a version (only compared)."),
-    max_items: Optional[int] = typer.Option(None, "--max-items", min=1, help="Cap on eval items ([evaluate] max_items)."),
+    max_items: Optional[int] = typer.Option(None, "--max-items", min=1, help="Cap on eval items (\\[evaluate] max_items)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Score a model against held-out Claude traces, compare it with the champion, and gate it."""
@@ -130,6 +130,14 @@ def models_show(version: str = typer.Argument(..., help="A version (3 or v3)."),
     for s in data["scores"]:
         console.print(f"  {s['at'][:19]} eval set {s['eval_set_hash'][:12]} ({s['items']} items): "
                       f"behavioural similarity {_fmt(s['behavioural_similarity'])}", highlight=False)
+    for q, f in model.artifacts.get("gguf", {}).items():
+        e = f.get("evaluation") or {}
+        scored = (f"behavioural similarity {_fmt(e['metrics']['behavioural_similarity'])} on {e['items']} items "
+                  f"(HF model {_fmt(e['hf_metrics']['behavioural_similarity'])}), valid_call_rate "
+                  f"{_fmt(e['metrics']['valid_call_rate'])}") if e else "not evaluated"
+        console.print(f"  GGUF {q}: {scored}; next-token agreement "
+                      f"{_fmt((f.get('verification') or {}).get('next_token_agreement'))} (sha256 {f['sha256'][:12]}…)",
+                      highlight=False)
     for e in data["events"]:
         console.print(f"  {e['at'][:19]} {e['status']}: {'; '.join(e['reasons'])}", highlight=False)
 

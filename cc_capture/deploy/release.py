@@ -15,10 +15,14 @@ import msgspec
 from cc_capture import store
 from cc_capture.config import Settings
 from cc_capture.deploy import records
+from cc_capture.deploy.records import Action, Outcome
 from cc_capture.config import Quantization
 from cc_capture.deploy.deployer import Artifact, Result, deploy, rollback, rollback_target
 from cc_capture.deploy.server import DeployError, Fault
+from cc_capture.deploy import shipping
 from cc_capture.evaluate import registry
+from cc_capture.evaluate.evaluator import GGUF, EvaluationError
+from cc_capture.evaluate.metrics import COMPOSITE
 from cc_capture.evaluate.registry import Model, ModelStatus
 from cc_capture.export.exporter import ExportFailed, run_export
 from cc_capture.export.spec import ExportResult
@@ -43,24 +47,35 @@ def _figures(result: ExportResult) -> dict[str, Any]:
 def export_version(db: store.Database, paths: Paths, settings: Settings, version: int | None = None,
                    quantizations: list[Quantization] | None = None,
                    on_step: Callable[[str], None] | None = None) -> tuple[Model, ExportResult]:
-    """Export a version (default: the champion); its GGUFs, sha256 and checks go to its artifacts."""
+    """Export a version (default: the champion) and evaluate each asked-for GGUF on the items it was
+    gated on; the files, their sha256, checks and figures go to its artifacts."""
     model = resolve(db, version)
     wanted = quantizations or [settings.deploy.quantization]
     name = f"{settings.deploy.model_name.replace('/', '-')}-v{model.version}"
     try:
         result = run_export(paths, version=model.version, model_dir=Path(model.path), name=name,
                             quantizations=wanted, dataset_dir=model.dataset_path, on_step=on_step)
+        evaluations = shipping.evaluate_files(db, paths, settings, model, {
+            q.value: GGUF(result.files[q.value].path, result.files[q.value].sha256, q.value) for q in wanted},
+            on_step)
+    except EvaluationError as e:
+        registry.set_status(db, model.version, model.status, [f"export failed: its GGUF could not be evaluated: {e}"],
+                            _figures(result))
+        raise ExportFailed(f"v{model.version}'s GGUF could not be evaluated: {e}", result) from e
     except ExportFailed as e:
         registry.set_status(db, model.version, model.status, [f"export failed: {e}"],
                             _figures(e.result) if e.result else None)
         raise
     gguf = dict(model.artifacts.get("gguf", {})) | {q: {"path": f.path, "sha256": f.sha256, "bytes": f.bytes,
-                                                         "verification": msgspec.to_builtins(f.verification)}
+                                                         "verification": msgspec.to_builtins(f.verification),
+                                                         "evaluation": evaluations.get(q)}
                                                      for q, f in result.files.items()}
     registry.add_artifacts(db, model.version, {"gguf": gguf, "exported_at": store.iso(time.time())})
+    scored = "; ".join(f"{q} GGUF {COMPOSITE} {e['metrics'][COMPOSITE]} on {e['items']} items (HF model "
+                       f"{e['hf_metrics'][COMPOSITE]})" for q, e in evaluations.items())
     registry.set_status(db, model.version, model.status,
                         [f"exported to GGUF ({', '.join(result.files)}); the f16 file matched the HF model token "
-                         "for token"], _figures(result))
+                         f"for token; {scored}"], _figures(result))
     return registry.get(db, model.version), result
 
 
@@ -88,6 +103,20 @@ def deploy_version(db: store.Database, settings: Settings, version: int | None =
     if artifact is None:
         raise DeployError(Fault.NOT_EXPORTED, f"v{model.version} has no {settings.deploy.quantization.value} "
                           "GGUF", f"Export it: `ccd export {model.version}`")
+    decision = shipping.decide(db, settings, model, artifact)
+    if not decision.ship:
+        now = records.current(db, settings.deploy.alias)
+        error = DeployError(Fault.QUANTIZED_WORSE, f"v{model.version}'s {artifact.quantization} GGUF, the file that "
+                            f"would be deployed, fails the deploy gate: {'; '.join(decision.reasons)}",
+                            "Keep the deployed model, or export a finer quantization ([deploy] quantization = "
+                            f"\"q8_0\", then `ccd export {model.version}` and `ccd deploy {model.version}`)")
+        records.record(db, action=Action.DEPLOY, model_version=model.version, tag=settings.deploy.tag(model.version),
+                       alias=settings.deploy.alias, host=settings.deploy.host(), status=Outcome.FAILED,
+                       started_at=time.time(), quantization=artifact.quantization,
+                       previous_version=now.model_version if now else None, fault=error.fault.value, error=str(error))
+        registry.set_status(db, model.version, model.status, [f"not deployed: {r}" for r in decision.reasons],
+                            {"deploy_gate": decision.as_json()})
+        raise error
     try:
         result = deploy(db, settings.deploy, artifact, on_status)
     except DeployError as e:

@@ -36,6 +36,7 @@ class Fault(str, Enum):
     MODEL_MISSING = "model_missing"
     NOT_EXPORTED = "not_exported"
     NOT_GATED = "not_gated"
+    QUANTIZED_WORSE = "quantized_worse"  # the GGUF's own figures fail the deploy gate (deploy/shipping.py)
     NOTHING_TO_ROLL_BACK = "nothing_to_roll_back"
     SERVER_ERROR = "server_error"
 

@@ -31,10 +31,13 @@ def probe(host: str, model: str, timeout_s: float = PROBE_TIMEOUT_S) -> OllamaSt
     return OllamaState.REACHABLE
 
 
-def behavioural_similarity(db: store.Database, version: int) -> float | None:
-    """The model's figure on the latest eval set it was scored on (the registry's evaluations)."""
-    row = db.execute("SELECT e.metrics FROM evaluations e JOIN models m ON e.model_sha256 = m.sha256 "
-                     "WHERE m.version = ? ORDER BY e.created_at DESC LIMIT 1", (version,)).fetchone()
+def behavioural_similarity(db: store.Database, version: int, digest: str | None = None) -> float | None:
+    """The deployed file's figure (its GGUF, scored in llama.cpp) on the latest eval set it was scored
+    on; the version's HF figure where the file has none (a deploy made before GGUFs were evaluated)."""
+    row = db.execute("SELECT metrics FROM evaluations WHERE model_sha256 = ? ORDER BY created_at DESC LIMIT 1",
+                     ((digest or "").removeprefix("sha256:"),)).fetchone() if digest else None
+    row = row or db.execute("SELECT e.metrics FROM evaluations e JOIN models m ON e.model_sha256 = m.sha256 "
+                            "WHERE m.version = ? ORDER BY e.created_at DESC LIMIT 1", (version,)).fetchone()
     return json.loads(row[0]).get("behavioural_similarity") if row else None
 
 
@@ -45,5 +48,5 @@ def deployed(db: store.Database, settings: DeploySettings) -> dict[str, Any] | N
     if now is None:
         return None
     return {"tag": now.tag, "alias": now.alias, "version": now.model_version,
-            "behavioural_similarity": behavioural_similarity(db, now.model_version),
+            "behavioural_similarity": behavioural_similarity(db, now.model_version, now.digest),
             "deployed_at": store.iso(now.ended_at), "host": now.host, "ollama": probe(now.host, now.alias).value}

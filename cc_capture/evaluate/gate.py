@@ -49,3 +49,44 @@ def decide(challenger: Summary, champion: Summary, difference: float, p_value: f
     else:
         passes.append(f"{COMPOSITE} {ours:.4f} reaches min_score {settings.min_score}")
     return Decision(not failures, failures or passes, difference, p_value, interval)
+
+
+@dataclass(frozen=True)
+class ShipDecision:
+    ship: bool
+    reasons: list[str]
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def decide_shipping(quantization: str, shipped: Summary, own: Summary, deployed: Summary | None,
+                    deployed_version: int | None, max_quantization_loss: float,
+                    settings: EvaluateSettings) -> ShipDecision:
+    """Whether an exported GGUF may replace the deployed one, judged on the file itself ("evaluate
+    what you ship"), all figures on the same eval items: its behavioural_similarity is at most
+    `max_quantization_loss` below its own HF model's, and not below the deployed GGUF's, whose
+    valid_call_rate it may not undercut by more than max_valid_call_drop. The HF gate already
+    showed the model better than the champion beyond noise; this checks that quantizing kept it so."""
+    ours, hf = shipped.metrics[COMPOSITE] or 0.0, own.metrics[COMPOSITE] or 0.0
+    failures, passes = [], []
+    line = f"{quantization} GGUF {COMPOSITE} {ours:.4f} vs its HF model's {hf:.4f} ({ours - hf:+.4f})"
+    if hf - ours > max_quantization_loss:
+        failures.append(f"{line}: loses more than [deploy] max_quantization_loss {max_quantization_loss}")
+    else:
+        passes.append(f"{line}: within [deploy] max_quantization_loss {max_quantization_loss}")
+    if deployed is None:
+        passes.append("nothing deployed to compare with" if deployed_version is None else
+                      f"the deployed v{deployed_version}'s GGUF has no figures on these items: not compared")
+    else:
+        theirs = deployed.metrics[COMPOSITE] or 0.0
+        line = f"{COMPOSITE} {ours:.4f} vs the deployed v{deployed_version}'s GGUF {theirs:.4f}"
+        (failures if ours < theirs else passes).append(
+            f"{line}: {'below' if ours < theirs else 'not below'} what is deployed")
+        valid, valid_before = shipped.metrics["valid_call_rate"] or 0.0, deployed.metrics["valid_call_rate"] or 0.0
+        vline = f"valid_call_rate {valid:.4f} vs the deployed GGUF's {valid_before:.4f}"
+        if valid_before - valid > settings.max_valid_call_drop:
+            failures.append(f"{vline}: drops by more than max_valid_call_drop {settings.max_valid_call_drop}")
+        else:
+            passes.append(f"{vline}: no drop beyond max_valid_call_drop {settings.max_valid_call_drop}")
+    return ShipDecision(not failures, failures or passes)

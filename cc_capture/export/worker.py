@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cc_capture.deploy.server import file_sha256
+from cc_capture.evaluate.generate import greedy_gguf
 from cc_capture.export.spec import ExportResult, ExportSpec, FileResult, Verification
 
 FTYPES = {"q8_0": 7, "q4_k_m": 15}  # llama.cpp's llama_ftype values (LLAMA_FTYPE_MOSTLY_*)
@@ -116,14 +117,7 @@ def verify(gguf: Path, encoded: list[tuple[str, list[int]]], continuations: list
         predicted = np.argmax(llm.scores[len(ids) - 1: len(ids) - 1 + len(ref)], axis=1).tolist()
         same_next += sum(int(p == r) for p, r in zip(predicted, ref))
         tokens += len(ref)
-        llm.reset()
-        llm.eval(ids)  # free-running greedy
-        out: list[int] = []
-        while len(out) < max_new_tokens:
-            out.append(int(np.argmax(llm.scores[llm.n_tokens - 1])))
-            if out[-1] in stops:
-                break
-            llm.eval([out[-1]])
+        out = greedy_gguf(llm, ids, max_new_tokens, stops)  # free-running
         generated += len(out)
         exact += out == ref
     return Verification(loads=True, prompts=len(encoded), tokens=tokens, same_next_tokens=same_next,
