@@ -10,13 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Union
 
-<<<<<<< HEAD
-from cc_capture import store, workers
-from cc_capture.processes import alive
-=======
 from cc_capture import reads, store, workers
->>>>>>> main
 from cc_capture.config import Paths, Settings
+from cc_capture.processes import alive
 from cc_capture.train import runs
 from cc_capture.records import DatasetManifest, Phase, Run, RunStatus
 from cc_capture.train.runs import RunDir
@@ -127,12 +123,12 @@ def _wait_for_previous_worker(db: store.Database, run_id: str, timeout_s: float)
     stops itself (workers.stop_with_starter). Wait for that, so two workers never write one run."""
     deadline = time.time() + timeout_s
     while True:
-        run = runs.get(db, run_id)
-        if run is None or run["status"] != RunStatus.RUNNING.value or not run["pid"] or not alive(run["pid"]):
+        run = reads.run(db, run_id)
+        if run is None or run.status != RunStatus.RUNNING or not run.pid or not alive(run.pid):
             return
         if time.time() > deadline:
-            raise LaunchError(f"run {run_id}'s earlier worker (pid {run['pid']}) is still running; "
-                              f"stop it (`kill {run['pid']}`) and resume the run again")
+            raise LaunchError(f"run {run_id}'s earlier worker (pid {run.pid}) is still running; "
+                              f"stop it (`kill {run.pid}`) and resume the run again")
         time.sleep(0.2)
 
 

@@ -26,13 +26,8 @@ from cc_capture.config import Paths, TrainSettings
 from cc_capture.records import Run, RunStatus
 from cc_capture.train import runs
 from cc_capture.train.merge import merge_adapter
-<<<<<<< HEAD
-from cc_capture.train.runs import Phase, RunDir, RunStatus
-from cc_capture.workers import append_progress, stop_with_starter
-=======
 from cc_capture.train.runs import RunDir
-from cc_capture.workers import append_progress
->>>>>>> main
+from cc_capture.workers import append_progress, stop_with_starter
 
 
 def check_trl(version: str, cuda: bool) -> None:
@@ -194,12 +189,8 @@ def main(run_id: str) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
-<<<<<<< HEAD
     stop_with_starter()  # a `ccd train` or pipeline killed -9 stops its worker too
-    runs.update(db, run["run_id"], status=RunStatus.RUNNING, pid=os.getpid(), started_at=time.time(), error=None)
-=======
     runs.update(db, run_id, status=RunStatus.RUNNING, pid=os.getpid(), started_at=time.time(), error=None)
->>>>>>> main
     try:
         metrics, artifacts, backend = run_phase(db, run, run_dir)
     except KeyboardInterrupt:
