@@ -315,6 +315,8 @@ def test_a_session_a_comparison_made_a_pair_from_is_spent_for_evaluation(compare
     found, skipped = pick(db, DatasetSettings().eval_percent, 10)  # never replayed again
     assert found == [] and skipped == {"spent by an earlier comparison (its pair is training data)": 2}
     db.conn.close()
+    built = ccd_in(compared["env"], "dataset", "build", "--dpo").stdout
+    assert "`ccd compare`: 2 train, 0 eval preference pairs; 2 sessions spent for evaluation" in built
 
 
 def test_no_ollama_or_no_model_is_said_before_anything_runs(compared):
