@@ -129,9 +129,13 @@ def test_sft_learns_and_the_gate_promotes_it_over_the_base(world, sft_eval):
     assert ours["behavioural_similarity"] >= theirs["behavioural_similarity"] + 0.15
     assert e["intervals"]["valid_call_rate"][0] > theirs["valid_call_rate"] + 0.05  # by trace, not by luck
     assert e["intervals"]["behavioural_similarity"][0] > theirs["behavioural_similarity"] + 0.05
-    # NOT ASSERTED: tool_accuracy. In five CPU runs of this setup it rose from 0 to 0.48, 0.45 and
-    # 0.66, and to only 0.05 in two (the temporary folders' paths change the tokens, and this short
-    # LoRA run is not stable enough); README says so.
+    # tool_accuracy: the base can never score (its <|python_tag|> row is random and it never saw the
+    # token), so a held-out step with the right first tool is learnt. Asked: the lower end of the
+    # by-trace interval above the base, i.e. right first tools across the held-out traces, not in one.
+    # NOT asked: beating a constant guess (Glob, Read and Grep each start a third of these steps): 40
+    # LoRA steps do not get there (0.227 on this machine); README gives every run seen.
+    assert theirs["tool_accuracy"] == 0.0 and e["counts"]["tool_accuracy"] >= 30
+    assert e["intervals"]["tool_accuracy"][0] > theirs["tool_accuracy"]
     assert e["eval_set"]["items"] == 60 and e["eval_set"]["traces"] >= 10
     assert e["decision"]["promote"] and e["decision"]["applied"] and e["decision"]["p_value"] <= 0.1
     status = json.loads(ccd("status", "--json").stdout)["champion"]
