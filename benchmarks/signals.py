@@ -47,7 +47,7 @@ from cc_capture.pipeline.ingest import ingest_once  # noqa: E402
 from cc_capture.signals import classify, phrases  # noqa: E402
 from cc_capture.signals import extract as extract_module  # noqa: E402
 from cc_capture.signals.evaluate import Score, Sentence, load, score_rows  # noqa: E402
-from cc_capture.signals.runner import compute, load_view, stale  # noqa: E402
+from cc_capture.signals.runner import compute, load_views, stale  # noqa: E402
 from cc_capture.transcripts.importer import sync_sessions  # noqa: E402
 
 SET = REPO / "tests" / "fixtures" / "signals"
@@ -164,8 +164,7 @@ def _time(db, ids: list[str]) -> float:
 
 def _throughput(title: str, db, ids: list[str]) -> None:
     t0 = time.perf_counter()
-    for trace_id in ids:
-        load_view(db, trace_id)
+    load_views(db, ids)  # as compute loads them: in batches (cc_capture.reads)
     bare = time.perf_counter() - t0
     with extractor_v2():
         old = _time(db, ids)

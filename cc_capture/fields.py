@@ -1,75 +1,23 @@
-"""What each stored column and each `--json` key means, written once.
+"""What each stored column means, written once, for `ccd browse`'s table and column descriptions.
 
-The README's JSON documentation, `ccd browse`'s table and column descriptions and the tests
-that check both read this module, so a column is described in one place. Keys shared by a
-table and a JSON shape (a trace's `prompt`, a call's `batch`) share their text.
+A column that is also a `--json` key of the read model (a trace's `prompt`, a call's `batch`, every
+column of `runs`) takes its text from the record's annotation in `cc_capture.records`, so each
+meaning is written in one place; the other columns are described here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-TIMES = "Unix seconds in the database; ISO 8601 UTC in JSON"
+from cc_capture import records
 
+# The `--json` keys of the read model, described on the records themselves (cc_capture.records).
 # `ccd traces list --json` (and `search`, which adds `snippet`)
-TRACE: dict[str, str] = {
-    "trace_id": "One user prompt and everything the agent did for it (the prompt id, or an id made for it)",
-    "session_id": "The Claude Code session the trace belongs to",
-    "prompt": "The user's prompt, secrets redacted",
-    "started_at": f"When the prompt was submitted ({TIMES})",
-    "ended_at": f"When the agent stopped ({TIMES}); null while open",
-    "status": "open, completed, failed (StopFailure) or interrupted",
-    "tool_sequence": "The main agent's tool names in the order the model called them",
-    "n_tool_calls": "Tool calls of the trace, subagents' included",
-    "final_response": "The final answer (Stop's last_assistant_message), Markdown",
-    "error": "Why the turn failed (StopFailure), if it did",
-    "qualifies": "Whether the quality gates let the trace into training; null until its signals are computed",
-    "origin": "Who answered: claude, or local (the local model inside Claude Code: `ccd compare`, `ccd local`; "
-              "never training data)",
-}
-
+TRACE: dict[str, str] = records.descriptions(records.TraceSummary)
 # `ccd traces show --json`: a trace's own keys beyond TRACE
-TRACE_DETAIL: dict[str, str] = {
-    "tool_calls": "Every tool call of the trace in order (main agent and subagents)",
-    "subagents": "Subagents started by Agent/Task calls of the trace",
-    "signals": "Reasoning signals extracted from the trace (README: Signals and quality gates)",
-    "vector": "The 35-dimension behaviour vector, each in [0, 1]",
-    "vector_names": "The name of each vector dimension",
-    "gate_reasons": "Why the trace qualifies or is excluded, one reason a line",
-    "extractor_version": "Version of the signal extractor that computed signals, vector and gate",
-    "feedback": "The user's rating: {rating, note, rated_at} or null",
-    "source": "Where the record came from: hooks, transcript or both",
-    "model": "The model that answered, from the transcript",
-    "synthetic": "Made up by `ccd bootstrap`, not captured (never evaluated on)",
-    "usage": "Token usage: {messages, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens}",
-}
-
-TOOL_CALL: dict[str, str] = {
-    "tool_use_id": "Claude's id for the call",
-    "name": "The tool: Bash, Read, Edit, Grep, Agent, an MCP tool, ...",
-    "input": "The call's arguments (JSON), secrets redacted",
-    "output": "The tool's result (JSON or text), cut at max_output_chars with a marker",
-    "is_error": "Whether the call failed",
-    "error": "The failure message of a failed call",
-    "status": "ok, error, interrupted, not_run (permission refused), async_launched or running",
-    "reasoning": "The assistant's text written just before this call (from the transcript)",
-    "agent_id": "The subagent that made the call; null for the main agent",
-    "parent_tool_use_id": "For a subagent's call: the Agent/Task call that started the subagent",
-    "batch": "Number of the assistant message that made the call: calls sharing it ran in parallel",
-    "started_at": f"When the call started ({TIMES})",
-    "duration_ms": "How long the call ran, in milliseconds",
-    "source": "Where the record came from: hooks, transcript or both",
-}
-
-SUBAGENT: dict[str, str] = {
-    "agent_id": "The subagent's id",
-    "agent_type": "The subagent type asked for (general-purpose, Explore, ...)",
-    "parent_tool_use_id": "The Agent/Task call that started it",
-    "background": "Whether it ran in the background (its result came back as a task notification)",
-    "started_at": f"When it started ({TIMES})",
-    "ended_at": f"When it stopped ({TIMES})",
-    "final_response": "The subagent's final answer, Markdown",
-}
+TRACE_DETAIL: dict[str, str] = {k: v for k, v in records.descriptions(records.Trace).items() if k not in TRACE}
+TOOL_CALL: dict[str, str] = records.descriptions(records.ToolCall)
+SUBAGENT: dict[str, str] = records.descriptions(records.Subagent)
 
 
 @dataclass(frozen=True)
@@ -196,23 +144,8 @@ TABLES: dict[str, Table] = {
         "cache_read_tokens": "Input tokens read from the prompt cache",
         "cache_creation_tokens": "Input tokens written to the prompt cache",
     }),
-    "runs": Table("Training runs: what was trained on what, how it went, what it produced", {
-        "run_id": "The run's id",
-        "phase": "sft, dpo or grpo",
-        "status": "The run's state (created, running, completed, failed, interrupted)",
-        "created_at": "When it was created (Unix seconds)",
-        "started_at": _TIMED["started_at"],
-        "ended_at": _TIMED["ended_at"],
-        "pid": "The training process",
-        "backend": "unsloth or transformers",
-        "config": "The training settings (JSON)",
-        "dataset_path": "The dataset folder trained on",
-        "dataset_manifest": "That dataset's manifest (JSON)",
-        "metrics": "Losses, steps, tokens/s, rewards (JSON)",
-        "artifacts": "Adapter, checkpoints, log (JSON)",
-        "error": "Why it failed",
-        "log_path": "The run's log file",
-    }),
+    "runs": Table("Training runs: what was trained on what, how it went, what it produced",
+                  records.descriptions(records.Run)),
     "deployments": Table("Every deploy and rollback attempt in Ollama, failed ones included", {
         "id": "Row id",
         "action": "deploy or rollback",

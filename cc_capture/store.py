@@ -521,8 +521,24 @@ def _v12(db: Database) -> None:
     )
 
 
+def _v13(db: Database) -> None:
+    db.executescript(
+        """
+        -- sessions spent for evaluation: `ccd compare` made a preference pair from one of their traces
+        -- (trained on from then on), so they left the eval split for good (cc_capture.datasets.build.split_of)
+        CREATE TABLE spent_sessions (
+            session_id TEXT PRIMARY KEY,
+            compare_id TEXT NOT NULL,          -- the first comparison that made a pair from it
+            trace_id TEXT NOT NULL,            -- the trace that pair came from
+            spent_at REAL NOT NULL
+        );
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12,
+                                                _v13]
 
 
 def _private_file(path: Path) -> None:
@@ -716,43 +732,6 @@ def set_git_state(conn: Any, session_id: str, state: str, root: str | None, comm
 # A condition on `traces t`: not a session of the local model (those are never training data).
 NOT_LOCAL = "t.session_id NOT IN (SELECT session_id FROM sessions WHERE origin = 'local')"
 
-TRACE_COLUMNS = """
-    t.trace_id, t.session_id, t.prompt, t.started_at, t.ended_at, t.status, t.final_response, t.error,
-    (SELECT origin FROM sessions s WHERE s.session_id = t.session_id) AS origin,
-    (SELECT json_group_array(name) FROM (SELECT name FROM tool_calls c
-        WHERE c.trace_id = t.trace_id AND c.agent_id IS NULL ORDER BY c.seq)) AS tool_sequence,
-    (SELECT count(*) FROM tool_calls c WHERE c.trace_id = t.trace_id) AS n_tool_calls,
-    (SELECT qualifies FROM signals g WHERE g.trace_id = t.trace_id) AS qualifies
-"""
-
-
-def _trace_summary(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "trace_id": row["trace_id"],
-        "session_id": row["session_id"],
-        "prompt": row["prompt"],
-        "started_at": iso(row["started_at"]),
-        "ended_at": iso(row["ended_at"]),
-        "status": row["status"],
-        "tool_sequence": json.loads(row["tool_sequence"] or "[]"),
-        "n_tool_calls": row["n_tool_calls"],
-        "final_response": row["final_response"],
-        "error": row["error"],
-        "qualifies": None if row["qualifies"] is None else bool(row["qualifies"]),
-        "origin": row["origin"] or Origin.CLAUDE.value,
-    }
-
-
-def list_traces(db: Database, limit: int = 20, session: str | None = None) -> list[dict[str, Any]]:
-    """Traces, newest first; `session` may be a full id or a unique prefix."""
-    where, params = "", []
-    if session:
-        where = "WHERE t.session_id LIKE ? ESCAPE '\\'"
-        params.append(like_prefix(session))
-    sql = f"SELECT {TRACE_COLUMNS} FROM traces t {where} ORDER BY t.started_at DESC, t.seq DESC LIMIT ?"
-    return [_trace_summary(r) for r in _rows(db, sql, [*params, limit])]
-
-
 def like_prefix(ref: str) -> str:
     """A LIKE pattern (with `ESCAPE '\\'`) matching strings that start with `ref` itself: `%` and `_`
     in an id prefix are characters, not wildcards."""
@@ -765,94 +744,9 @@ def resolve_trace_id(db: Database, ref: str) -> list[str]:
                                      [like_prefix(ref)])]
 
 
-def get_trace(db: Database, trace_id: str) -> dict[str, Any] | None:
-    rows = list(_rows(db, f"SELECT {TRACE_COLUMNS} FROM traces t WHERE t.trace_id = ?", [trace_id]))
-    if not rows:
-        return None
-    trace = _trace_summary(rows[0])
-    calls = _rows(
-        db,
-        """
-        SELECT c.*, r.text AS reasoning, s.parent_tool_use_id
-        FROM tool_calls c
-        LEFT JOIN reasoning r ON r.tool_use_id = c.tool_use_id
-        LEFT JOIN subagents s ON s.agent_id = c.agent_id
-        WHERE c.trace_id = ? ORDER BY c.seq
-        """,
-        [trace_id],
-    )
-    trace["tool_calls"] = [
-        {
-            "tool_use_id": c["tool_use_id"],
-            "name": c["name"],
-            "input": json_or_text(c["input"]),
-            "output": json_or_text(c["output"]),
-            "is_error": bool(c["is_error"]),
-            "error": c["error"],
-            "status": c["status"],
-            "reasoning": c["reasoning"],
-            "agent_id": c["agent_id"],
-            "parent_tool_use_id": c["parent_tool_use_id"],
-            "batch": c["batch"],
-            "started_at": iso(c["started_at"]),
-            "duration_ms": c["duration_ms"],
-            "source": c["source"],
-        }
-        for c in calls
-    ]
-    trace["subagents"] = [
-        {
-            "agent_id": s["agent_id"],
-            "agent_type": s["agent_type"],
-            "parent_tool_use_id": s["parent_tool_use_id"],
-            "background": None if s["background"] is None else bool(s["background"]),
-            "started_at": iso(s["started_at"]),
-            "ended_at": iso(s["ended_at"]),
-            "final_response": s["final_response"],
-        }
-        for s in _rows(db, "SELECT * FROM subagents WHERE trace_id = ? ORDER BY started_at", [trace_id])
-    ]
-    sig = db.execute("SELECT signals, vector, gate_reasons, extractor_version FROM signals WHERE trace_id = ?",
-                     [trace_id]).fetchone()
-    trace["signals"] = json.loads(sig[0]) if sig else None
-    trace["vector"] = json.loads(sig[1]) if sig else None
-    trace["gate_reasons"] = json.loads(sig[2]) if sig else []
-    trace["extractor_version"] = sig[3] if sig else None
-    src = db.execute("SELECT source, model, synthetic FROM traces WHERE trace_id = ?", [trace_id]).fetchone()
-    trace["source"], trace["model"], trace["synthetic"] = src[0], src[1], bool(src[2])
-    usage = db.execute(
-        "SELECT count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_creation_tokens) "
-        "FROM message_usage WHERE trace_id = ?", [trace_id]).fetchone()
-    trace["usage"] = None if not usage[0] else {
-        "messages": usage[0], "input_tokens": usage[1], "output_tokens": usage[2], "cache_read_tokens": usage[3],
-        "cache_creation_tokens": usage[4]}
-    fb = db.execute("SELECT rating, note, rated_at FROM feedback WHERE trace_id = ?", [trace_id]).fetchone()
-    trace["feedback"] = {"rating": fb[0], "note": fb[1], "rated_at": iso(fb[2])} if fb else None
-    return trace
-
-
 def fts_query(text: str) -> str:
     """Words as an FTS5 query that finds them all, each quoted (so `-`, `:` or `"` are plain text)."""
     return " ".join('"' + w.replace('"', '""') + '"' for w in text.split())
-
-
-def search_traces(db: Database, query: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Full-text search over prompts and final answers (every word, ANDed)."""
-    terms = fts_query(query)
-    if not terms:
-        return []
-    sql = f"""
-        SELECT {TRACE_COLUMNS},
-               snippet(traces_fts, -1, '[', ']', '…', 12) AS snippet
-        FROM traces_fts JOIN traces t ON t.rowid = traces_fts.rowid
-        WHERE traces_fts MATCH ? ORDER BY rank LIMIT ?
-    """
-    out = []
-    for r in _rows(db, sql, [terms, limit]):
-        item = _trace_summary(r)
-        item["snippet"] = r["snippet"]
-        out.append(item)
-    return out
 
 
 def counts(db: Database) -> dict[str, int]:
@@ -891,6 +785,18 @@ def register_local_session(conn: Any, session_id: str, model: str, compare_id: s
     conn.execute("INSERT OR REPLACE INTO local_sessions (session_id, model, compare_id, registered_at) "
                  "VALUES (?, ?, ?, ?)", (session_id, model, compare_id, time.time()))
     settle_origins(conn, [session_id])
+
+
+def spend_session(conn: Any, session_id: str, compare_id: str, trace_id: str) -> None:
+    """The session leaves the eval split for good: a comparison made a preference pair from its trace,
+    so a model trained on that pair has seen it. The first comparison that spent it is kept."""
+    conn.execute("INSERT OR IGNORE INTO spent_sessions (session_id, compare_id, trace_id, spent_at) "
+                 "VALUES (?, ?, ?, ?)", (session_id, compare_id, trace_id, time.time()))
+
+
+def spent_sessions(db: Database) -> frozenset[str]:
+    """The sessions spent for evaluation (never in an eval split again)."""
+    return frozenset(r[0] for r in db.execute("SELECT session_id FROM spent_sessions"))
 
 
 def settle_origins(conn: Any, session_ids: Any) -> list[str]:

@@ -1,6 +1,5 @@
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -10,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from cc_capture import store
+from cc_capture import reads, records, store
 from cc_capture.config import CaptureSettings, Paths
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,6 +87,17 @@ TRACE = "a5432553-5623-4791-bb0f-a31532771193"
 SESSION = "42067652-f236-40d4-9ddc-e0f17f556545"
 
 
+def trace_json(db, trace_id: str) -> dict | None:
+    """One trace in its `--json` form (what `ccd traces show --json` prints), read through the read model."""
+    trace = reads.trace(db, trace_id)
+    return None if trace is None else records.jsonable(trace)
+
+
+def traces_json(db, limit: int = 20, session: str | None = None) -> list[dict]:
+    """Trace summaries in their `--json` form (what `ccd traces list --json` prints)."""
+    return records.jsonable(reads.trace_summaries(db, limit, session))
+
+
 def replay(paths, shared, names):
     for name in names:
         r = emit(paths, (shared / "payloads" / f"{name}.json").read_bytes())
@@ -136,23 +146,3 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-
-
-def documented_keys(command: str) -> set[str]:
-    """The top-level keys README documents for `command --json`."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    shape = re.search(rf"- `{re.escape(command)} --json`: `\[?\{{(.*?)\}}\]?`", readme, re.S).group(1)
-    depth, key, keys = 0, "", set()
-    for ch in shape:
-        if ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-        elif depth == 0 and ch == ",":
-            keys.add(key.split(":")[0].strip())
-            key = ""
-            continue
-        if depth == 0 or ch in "{[":
-            key += ch if depth == 0 else ""
-    keys.add(key.split(":")[0].strip())
-    return keys

@@ -5,19 +5,18 @@ import os
 
 import pytest
 
-from cc_capture import store
-from conftest import SESSION, SESSION_42067652, TRACE, emit, ingest_all, replay
+from conftest import SESSION, SESSION_42067652, TRACE, emit, ingest_all, replay, trace_json, traces_json
 
 @pytest.fixture
 def background_session(paths, shared, db):
     replay(paths, shared, SESSION_42067652)
     result = ingest_all(paths)
     assert (result.ingested, result.quarantined) == (len(SESSION_42067652), 0)
-    return store.get_trace(db, TRACE)
+    return trace_json(db, TRACE)
 
 
 def test_one_trace_per_real_prompt(background_session, db):
-    rows = store.list_traces(db)
+    rows = traces_json(db)
     assert [r["trace_id"] for r in rows] == [TRACE]  # the task-notification started no trace
     t = background_session
     assert t["session_id"] == SESSION
@@ -76,7 +75,7 @@ def test_foreground_subagent_linked_before_its_call_returns(paths, shared, db):
     assert sub == ("ae8a438f15a09b316", "toolu_436adeec8e5e48a9bd17")  # paired while still running
     replay(paths, shared, ["PostToolUse_Agent_foreground", "SubagentStop_foreground"])
     ingest_all(paths)
-    t = store.get_trace(db, "85542adc-af1a-4c27-a6de-eb08f772978f")
+    t = trace_json(db, "85542adc-af1a-4c27-a6de-eb08f772978f")
     (call,) = t["tool_calls"]
     assert call["status"] == "ok" and call["output"]["agentId"] == "ae8a438f15a09b316"
     assert t["subagents"][0]["background"] is False
@@ -97,7 +96,7 @@ def test_unanswered_prompt_is_interrupted_by_the_next(paths, db):
     emit(paths, {**base, "hook_event_name": "StopFailure", "prompt_id": "p2", "error": "rate_limit",
                  "error_details": "429 Too Many Requests"})
     ingest_all(paths)
-    by_id = {t["trace_id"]: t for t in store.list_traces(db)}
+    by_id = {t["trace_id"]: t for t in traces_json(db)}
     assert by_id["p1"]["status"] == "interrupted" and by_id["p1"]["ended_at"]
     assert by_id["p2"]["status"] == "failed" and by_id["p2"]["error"] == "rate_limit: 429 Too Many Requests"
 
@@ -111,7 +110,7 @@ def test_events_stamped_in_one_clock_tick_keep_their_order(paths, db):
         f.write_bytes(json.dumps({**base, "prompt_id": prompt_id, "prompt": prompt_id}).encode() + b"\n\x1e\n")
         os.utime(f, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
     ingest_all(paths)
-    by_id = {t["trace_id"]: t for t in store.list_traces(db)}
+    by_id = {t["trace_id"]: t for t in traces_json(db)}
     assert by_id["p1"]["status"] == "interrupted" and by_id["p2"]["status"] == "open"
 
 
@@ -120,7 +119,7 @@ def test_session_end_interrupts_open_trace(paths, db):
     emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt_id": "p1", "prompt": "hi"})
     emit(paths, {**base, "hook_event_name": "SessionEnd", "reason": "prompt_input_exit"})
     ingest_all(paths)
-    assert store.list_traces(db)[0]["status"] == "interrupted"
+    assert traces_json(db)[0]["status"] == "interrupted"
 
 
 def test_events_out_of_order_assemble_the_same(paths, shared, db):
@@ -128,7 +127,7 @@ def test_events_out_of_order_assemble_the_same(paths, shared, db):
     order = ["UserPromptSubmit", "PostToolBatch_single_Bash", "PostToolUse_Bash", "PreToolUse_Bash", "Stop"]
     replay(paths, shared, order)
     ingest_all(paths)
-    t = store.get_trace(db, TRACE)
+    t = trace_json(db, TRACE)
     (call,) = t["tool_calls"]
     assert call["status"] == "ok" and not call["is_error"] and call["error"] is None
     assert call["input"]["command"] == "echo hello" and call["batch"] == 1
@@ -136,10 +135,10 @@ def test_events_out_of_order_assemble_the_same(paths, shared, db):
 
 def test_reingesting_raw_events_is_idempotent(background_session, db, paths, shared):
     """Replaying the same payloads again (a second journal copy) changes no trace content."""
-    before = store.get_trace(db, TRACE)
+    before = trace_json(db, TRACE)
     replay(paths, shared, SESSION_42067652)
     ingest_all(paths)
-    after = store.get_trace(db, TRACE)
+    after = trace_json(db, TRACE)
     strip = lambda t: json.dumps({k: v for k, v in t.items() if k not in ("ended_at", "started_at", "vector")} | {
         "tool_calls": [{k: v for k, v in c.items() if k not in ("started_at", "batch")} for c in t["tool_calls"]],
         "subagents": [{k: v for k, v in s.items() if not k.endswith("_at")} for s in t["subagents"]]}, sort_keys=True)
@@ -150,4 +149,4 @@ def test_parallel_calls_follow_the_models_order_not_the_hooks(paths, shared, db)
     replay(paths, shared, ["UserPromptSubmit", "PreToolUse_parallel_Grep", "PreToolUse_parallel_Glob",
                            "PostToolUse_parallel_Grep", "PostToolUse_parallel_Glob", "PostToolBatch_parallel_Glob_Grep"])
     ingest_all(paths)
-    assert store.get_trace(db, TRACE)["tool_sequence"] == ["Glob", "Grep"]
+    assert trace_json(db, TRACE)["tool_sequence"] == ["Glob", "Grep"]

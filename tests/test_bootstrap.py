@@ -6,7 +6,7 @@ import pytest
 
 from cc_capture import store
 from cc_capture.datasets.bootstrap import WORKFLOWS, BootstrapError, generate
-from conftest import ccd
+from conftest import ccd, trace_json
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_ccd_bootstrap_stores_marked_synthetic_traces(paths, project):
     assert out["created"] == 22 and set(out["workflows"]) == set(WORKFLOWS) and out["qualifying"] == 22
     db = store.connect(paths.db)
     assert db.execute("SELECT count(*), sum(synthetic), min(source) FROM traces").fetchone() == (22, 22, "synthetic")
-    t = store.get_trace(db, f"{out['session_id']}:1")
+    t = trace_json(db, f"{out['session_id']}:1")
     assert t["synthetic"] and t["qualifies"] and t["session_id"].startswith("synthetic-")
     assert t["tool_calls"][0]["reasoning"] and t["signals"]["used_rag"]
     assert not any(project.glob("*.orig"))

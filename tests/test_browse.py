@@ -16,7 +16,8 @@ import urllib.request
 import pytest
 
 from cc_capture import fields, store
-from conftest import REPO, emit, ingest_all, wait_for
+from conftest import emit, ingest_all, wait_for
+from support import readme
 
 pytest.importorskip("datasette", reason="the browse extra is not installed (tests/run.sh installs it)")
 
@@ -107,12 +108,10 @@ def test_json_keys_are_described_in_fields_and_readme(paths, shared):
     p = subprocess.run([sys.executable, "-m", "cc_capture", "traces", "show", "a5432553", "--json"],
                        capture_output=True, text=True, check=True)
     t = json.loads(p.stdout)
-    assert set(t) == set(fields.TRACE) | set(fields.TRACE_DETAIL)
-    assert all(set(c) == set(fields.TOOL_CALL) for c in t["tool_calls"])
-    assert all(set(s) == set(fields.SUBAGENT) for s in t["subagents"])
-    readme = (REPO / "README.md").read_text()
-    for key in [*fields.TRACE, *fields.TRACE_DETAIL, *fields.TOOL_CALL, *fields.SUBAGENT]:
-        assert key in readme, f"README does not document {key}"
+    assert set(t) == set(fields.TRACE) | set(fields.TRACE_DETAIL) == readme.keys("traces show ID")
+    assert all(set(c) == set(fields.TOOL_CALL) == readme.keys("traces show ID", "tool_calls") for c in t["tool_calls"])
+    assert all(set(s) == set(fields.SUBAGENT) == readme.keys("traces show ID", "subagents") for s in t["subagents"])
+    assert set(fields.TRACE) == readme.keys("traces list")
 
 
 def test_metadata_describes_tables_and_every_canned_query_runs(db, paths, shared):

@@ -3,7 +3,6 @@ tool definitions, token counts) is recorded per version, and a dataset built aft
 local model on exactly that; before a calibration the dataset says it fell back."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -64,6 +63,9 @@ def test_calibrate_records_claude_codes_tools_prompt_and_tokens(world, calibrati
     assert {(r["claude_version"], r["system_prompt"]) for r in rows} == {(CLAUDE_CODE_VERSION, "claude_code"),
                                                                          (CLAUDE_CODE_VERSION, "compact")}
     compact = next(r for r in rows if r["system_prompt"] == "compact")
+    fixture = json.loads((Path(__file__).parent / "fixtures" / "claude_code_2.1.328_request.json").read_text())
+    assert {k: compact[k] for k in ("system", "tools", "arguments")} == {k: fixture[k] for k in ("system", "tools",
+                                                                                                 "arguments")}
     assert compact["system"][-1]["text"].startswith("You are a coding agent")
     assert not any("billing-header" in b["text"] for r in rows for b in r["system"])  # no per-prompt fingerprint
     table = ccd("calibrate", "--claude", str(ensure_claude())).stdout
@@ -94,9 +96,9 @@ def test_dataset_after_calibration_carries_claude_codes_schemas(world, calibrati
 
 
 def test_calibrate_json_keys_are_documented(calibration):
-    from test_learning import documented_keys
+    from support import readme
 
-    assert set(calibration) == documented_keys("calibrate")
+    assert set(calibration) == readme.keys("calibrate")
 
 
 def test_claude_codes_own_prompt_does_not_fit_the_default_length(world, calibration, monkeypatch):

@@ -36,6 +36,40 @@ def test_traces_list_json(captured):
         "a5432553-5623-4791-bb0f-a31532771193"]
 
 
+def test_readme_documents_every_key_of_the_read_model():
+    """Each record's `--json` form is its Struct's fields (cc_capture.records); README documents exactly those."""
+    from cc_capture import records
+    from support import readme
+
+    def keys(record) -> set[str]:
+        return set(records.keys(record))
+
+    assert readme.keys("traces list") == keys(records.TraceSummary)
+    assert readme.keys("search") == keys(records.SearchHit)
+    assert readme.keys("traces show ID") == keys(records.Trace)
+    for key, record in (("tool_calls", records.ToolCall), ("subagents", records.Subagent), ("usage", records.Usage),
+                        ("feedback", records.Feedback)):
+        assert readme.keys("traces show ID", key) == keys(record), key
+    assert readme.keys("runs show ID") == keys(records.Run)
+    assert readme.keys("runs show ID", "dataset_manifest") == readme.keys("dataset build", "manifest") == keys(
+        records.DatasetManifest)
+    assert readme.keys("runs show ID", "dataset_manifest", "tokens") == keys(records.TokenStats)
+    assert readme.keys("runs show ID", "dataset_manifest", "inference") == keys(records.Inference)
+
+
+def test_runs_json_keys_are_the_records(paths):
+    from cc_capture import store
+    from cc_capture.records import Run
+    from cc_capture.train import runs
+    from support import readme
+
+    run_id = runs.create(store.connect(paths.db), "sft", {"base_model": "tiny"}, None, None)
+    (listed,) = json.loads(ccd("runs", "list", "--json").stdout)
+    shown = json.loads(ccd("runs", "show", run_id[:10], "--json").stdout)
+    assert listed == shown and list(shown) == list(Run.__struct_fields__) and set(shown) == readme.keys("runs show ID")
+    assert shown["status"] == "queued" and shown["phase"] == "sft" and shown["created_at"].endswith("Z")
+
+
 def test_traces_show_json_by_prefix(captured):
     t = json.loads(ccd("traces", "show", "a5432553", "--json").stdout)
     assert TRACE_KEYS <= set(t) and len(t["tool_calls"]) == 8

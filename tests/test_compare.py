@@ -2,9 +2,11 @@
 repository (a scripted Messages API); the local model (a second scripted API standing in for Ollama's
 `/v1/messages`, the same protocol) replays them in temporary worktrees, following Claude's path in one
 and leaving it in the other. Checked: the captured local traces and their origin, the scores, the
-DPO pair, the stored comparison, and that nothing outside the worktree changed."""
+DPO pair, the stored comparison, that nothing outside the worktree changed, and that a session a
+comparison made a pair from is spent for evaluation (out of every later eval set, its pair trained on)."""
 
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -20,7 +22,8 @@ from cc_capture.config import CompareSettings, DatasetSettings, DeploySettings, 
 from cc_capture.datasets.build import split_of
 from cc_capture.pipeline.compare import CompareError, run_compare
 from cc_capture.scheduler.state import qualifying_since
-from conftest import db_rows, documented_keys, ingest_all, relocated_home
+from conftest import db_rows, ingest_all, relocated_home, trace_json, traces_json
+from support import readme
 from support.claude import claude_env, ensure_claude, run_claude
 from support.scripted_api import Scenario, ScriptedAPI, text, tool, working_folder
 
@@ -61,8 +64,9 @@ def local_turns() -> list[Scenario]:
 
 
 def edits_turns(outside: Path) -> list[Scenario]:
-    """With --allow-edits: an edit inside the worktree, then a write and a shell command outside it."""
-    return [Scenario(DIVERGE, [
+    """With --allow-edits: an edit inside the worktree, then a write and a shell command outside it
+    (on the FOLLOW prompt: the first comparison spent the DIVERGE one)."""
+    return [Scenario(FOLLOW, [
         read_parser,
         lambda request: [text("I make it skip blank lines."),
                          tool("Edit", file_path=working_folder(request) + "/parser.py", old_string="if l]",
@@ -80,6 +84,22 @@ def snapshot(project: Path) -> dict:
     return {"files": files, "status": git("status", "--porcelain"), "head": git("rev-parse", "HEAD"),
             "refs": git("for-each-ref"), "worktrees": git("worktree", "list", "--porcelain"),
             "stash": git("stash", "list")}
+
+
+def eval_set_now(paths):
+    """The eval set evaluation takes now (an SFT set built from the store, less the spent sessions),
+    and the folder it came from; None without the training extra."""
+    if importlib.util.find_spec("datasets") is None:
+        return None
+    from cc_capture.datasets.build import build
+    from cc_capture.evaluate.items import from_dataset
+
+    db = store.connect(paths.db)
+    try:
+        built = build(db, paths.datasets, DatasetSettings(), SystemPromptChoice.COMPACT)
+        return from_dataset(built.path, 1000, store.spent_sessions(db)), built.path
+    finally:
+        db.conn.close()
 
 
 def ccd_in(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -115,6 +135,7 @@ def compared(tmp_path_factory):
             assert not claude_api.unmatched
         ingest_all(paths)
         before = snapshot(project)
+        eval_before = eval_set_now(paths)
         with ScriptedAPI(local_turns(), ollama_models=["cc-capture:latest", "cc-capture:v1"]) as ollama:
             env = dict(claude_env(home, cc_home, "http://127.0.0.1:9"), CC_CAPTURE_COMPARE__CLAUDE=str(claude_bin),
                        CC_CAPTURE_DEPLOY__OLLAMA_HOST=ollama.url)
@@ -122,9 +143,19 @@ def compared(tmp_path_factory):
                                 compare=CompareSettings(claude=str(claude_bin)))
             with pytest.raises(CompareError, match="the model qwen3:8b is not in Ollama") as missing:
                 run_compare(paths, settings, tag="qwen3:8b")
+            # (here, while there are prompts to replay: the comparisons below spend them all)
+            with pytest.raises(CompareError) as no_claude:
+                run_compare(paths, Settings(compare=CompareSettings(claude="/nonexistent/claude")))
             report = json.loads(ccd_in(env, "compare", "--json").stdout)
             assert not ollama.unmatched
             local_models = {r["model"] for r in ollama.requests}
+        eval_after = eval_set_now(paths)
+        if eval_before is not None:  # the folder built before the comparison, read now
+            from cc_capture.evaluate.items import from_dataset
+
+            db = store.connect(paths.db)
+            eval_after += (from_dataset(eval_before[1], 1000, store.spent_sessions(db)),)
+            db.conn.close()
         down = ccd_in(env, "compare", check=False)  # the stand-in is gone: nothing listens there any more
         # this one with the daemon running, as a user has it: it ingests the replay, compare waits for it
         daemon_env = {"HOME": str(home), "CC_CAPTURE_CAPTURE__MIRROR_TRANSCRIPTS": "false"}
@@ -140,8 +171,8 @@ def compared(tmp_path_factory):
                 daemon.stop(paths)
             assert not ollama.unmatched
         yield {"paths": paths, "env": env, "report": report, "project": project, "before": before,
-               "after": snapshot(project), "local_models": local_models, "refused": (missing, down), "edits": edits,
-               "outside": root}
+               "after": snapshot(project), "local_models": local_models, "refused": (missing, down, no_claude),
+               "edits": edits, "outside": root, "eval_before": eval_before, "eval_after": eval_after}
 
 
 def items_by_marker(report):
@@ -150,14 +181,14 @@ def items_by_marker(report):
 
 def test_the_local_model_runs_in_claude_code_and_is_captured_as_local(compared):
     paths, report = compared["paths"], compared["report"]
-    assert set(report) == documented_keys("compare") == {"compare_id", "model", "items", "summary", "dpo_pairs"}
+    assert set(report) == readme.keys("compare") == {"compare_id", "model", "items", "summary", "dpo_pairs"}
     assert report["model"] == "cc-capture:latest" and compared["local_models"] == {"cc-capture:latest"}
     follow, diverge = items_by_marker(report).values()
     assert follow["local"]["status"] == diverge["local"]["status"] == "ok"
     assert follow["local"]["tool_sequence"] == follow["claude"]["tool_sequence"] == ["Read", "Grep", "Read"]
     assert diverge["local"]["tool_sequence"] == ["Grep"] and diverge["claude"]["tool_sequence"] == ["Glob", "Read"]
     db = store.connect(paths.db)
-    traces = {t["trace_id"]: t for t in store.list_traces(db)}
+    traces = {t["trace_id"]: t for t in traces_json(db)}
     assert len(traces) == 5  # Claude's two, and three local runs (two here, one in the comparison with edits)
     assert sorted(t["origin"] for t in traces.values()) == ["claude", "claude", "local", "local", "local"]
     for item in (follow, diverge):
@@ -196,10 +227,10 @@ def test_nothing_outside_the_worktree_changed(compared):
     assert compared["after"] == compared["before"]  # after both comparisons, the one with edits too
     assert not list(Path(compared["project"], ".git", "worktrees").glob("*"))
     (item,) = compared["edits"]["items"]
-    assert item["prompt"].startswith(DIVERGE) and item["local"]["tool_sequence"] == ["Read", "Edit", "Write", "Bash"]
+    assert item["prompt"].startswith(FOLLOW) and item["local"]["tool_sequence"] == ["Read", "Edit", "Write", "Bash"]
     assert item["local"]["status"] == "max_turns" and item["scores"]["clean_ending"] == 0.0
     db = store.connect(compared["paths"].db)
-    calls = {c["name"]: c for c in store.get_trace(db, item["local"]["trace_id"])["tool_calls"]}
+    calls = {c["name"]: c for c in trace_json(db, item["local"]["trace_id"])["tool_calls"]}
     db.conn.close()
     assert calls["Edit"]["status"] == "ok"  # inside the worktree: accepted
     assert calls["Write"]["status"] != "ok" and calls["Bash"]["status"] != "ok"  # outside: refused
@@ -213,7 +244,7 @@ def test_nothing_outside_the_worktree_changed(compared):
 def test_stored_comparison_is_listed_and_shown_again(compared):
     env, report = compared["env"], compared["report"]
     latest, past = json.loads(ccd_in(env, "compare", "--list", "--json").stdout)  # the refused ones were not stored
-    assert set(past) == documented_keys("compare --list")
+    assert set(past) == readme.keys("compare --list")
     assert past["compare_id"] == report["compare_id"] and past["status"] == "done" and past["items"] == 2
     assert past["means"]["tool_sequence_similarity"] == 0.5 and past["dpo_pairs"] == 1 and past["change"] is None
     edits = compared["edits"]["summary"]["scores"]
@@ -237,7 +268,9 @@ def test_the_divergence_is_a_dpo_pair_and_local_traces_stay_out_of_sft(compared)
     dpo = build(db, paths.datasets, DatasetSettings(), SystemPromptChoice.COMPACT, dpo=True)
     rows = [json.loads(line) for split in ("train", "eval") for line in
             (dpo.path / f"{split}.jsonl").read_text().splitlines()]
-    assert dpo.manifest["origins"] == {"self_correction": 1, "compare": 2}  # one from each comparison
+    assert dpo.manifest.origins == {"self_correction": 1, "compare": 2}  # one from each comparison
+    # both sessions were spent (one by each comparison): their pairs are trained on
+    assert dpo.manifest.compare_pairs == {"train": 2, "eval": 0} and dpo.manifest.spent_sessions == 2
     (pair,) = [r for r in rows if r["origin"] == "compare" and r["compare_id"] == report["compare_id"]]
     diverge = items_by_marker(report)[DIVERGE]
     assert pair["compare_id"] == report["compare_id"] and pair["step"] == 0
@@ -245,26 +278,51 @@ def test_the_divergence_is_a_dpo_pair_and_local_traces_stay_out_of_sft(compared)
     assert [m["role"] for m in pair["prompt"]] == ["system", "user"] and DIVERGE in pair["prompt"][1]["content"]
     assert pair["chosen"][0]["tool_calls"][0]["function"] == {"name": "Glob", "arguments": '{"pattern":"*.py"}'}
     assert pair["rejected"][0]["tool_calls"][0]["function"] == {"name": "Grep", "arguments": '{"pattern":"TODO"}'}
-    # held-out prompts: the pair is in the DPO set's eval split, never trained on
-    assert pair in [json.loads(line) for line in (dpo.path / "eval.jsonl").read_text().splitlines()]
+    # the differences become training data: the pair is in the DPO set's train split
+    assert pair in [json.loads(line) for line in (dpo.path / "train.jsonl").read_text().splitlines()]
     from datasets import load_from_disk
 
-    hf = load_from_disk(str(dpo.path / "hf"))["eval"]  # after the self-correction pair, its keys are kept
+    hf = load_from_disk(str(dpo.path / "hf"))["train"]  # after the self-correction pair, its keys are kept
     assert {r["compare_id"] for r in hf if r["origin"] == "compare"} == {report["compare_id"],
                                                                          compared["edits"]["compare_id"]}
     sft = build(db, paths.datasets, DatasetSettings(), SystemPromptChoice.COMPACT)
-    assert sft.manifest["traces"] == 2
+    assert sft.manifest.traces == 2
     trace_ids = {json.loads(line)["trace_id"] for s in ("train", "eval")
                  for line in (sft.path / f"{s}.jsonl").read_text().splitlines()}
     assert trace_ids == {i["trace_id"] for i in report["items"]}
+    # spent sessions are ordinary training sessions now: Claude's traces join SFT train, eval holds none
+    assert sft.manifest.spent_sessions == 2 and sft.counts["eval"] == 0
     db.conn.close()
 
 
+def test_a_session_a_comparison_made_a_pair_from_is_spent_for_evaluation(compared):
+    pytest.importorskip("datasets", reason="building a dataset needs the training extra")
+    from cc_capture.compare.candidates import pick
+
+    report, paths = compared["report"], compared["paths"]
+    follow, diverge = items_by_marker(report).values()
+    (before, _), (after, _, stale) = compared["eval_before"], compared["eval_after"]
+    assert {i.trace_id for i in before.items} == {follow["trace_id"], diverge["trace_id"]}
+    # the diverging prompt made a pair: out of the eval set; the one that followed made none: still in
+    assert {i.trace_id for i in after.items} == {follow["trace_id"]}
+    assert after.hash != before.hash  # the gate scores the champion again, on the new set
+    assert (stale.hash, stale.items) == (after.hash, after.items)  # also from a folder built before
+    db = store.connect(paths.db)
+    spent = {r[0]: r[1:] for r in db.execute("SELECT trace_id, compare_id, session_id FROM spent_sessions")}
+    sessions = dict(db.execute("SELECT trace_id, session_id FROM traces"))
+    assert spent == {diverge["trace_id"]: (report["compare_id"], sessions[diverge["trace_id"]]),
+                     follow["trace_id"]: (compared["edits"]["compare_id"], sessions[follow["trace_id"]])}
+    found, skipped = pick(db, DatasetSettings().eval_percent, 10)  # never replayed again
+    assert found == [] and skipped == {"spent by an earlier comparison (its pair is training data)": 2}
+    db.conn.close()
+    built = ccd_in(compared["env"], "dataset", "build", "--dpo").stdout
+    assert "`ccd compare`: 2 train, 0 eval preference pairs; 2 sessions spent for evaluation" in built
+
+
 def test_no_ollama_or_no_model_is_said_before_anything_runs(compared):
-    missing, down = compared["refused"]
+    missing, down, no_claude = compared["refused"]
     assert "deploy one (`ccd deploy`) or name another with --model" in str(missing.value)
     assert down.returncode == 1 and "Traceback" not in down.stderr
     assert "Ollama is not running" in down.stderr and "[deploy] ollama_host" in down.stderr
-    with pytest.raises(CompareError, match="npm install -g @anthropic-ai/claude-code"):
-        run_compare(compared["paths"], Settings(compare=CompareSettings(claude="/nonexistent/claude")))
+    assert "npm install -g @anthropic-ai/claude-code" in str(no_claude.value)
     # none was stored: test_stored_comparison_is_listed_and_shown_again finds the two that ran only

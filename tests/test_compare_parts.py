@@ -3,9 +3,11 @@
 -p run), the worktree's cleanup, the pair scores and where two runs diverge."""
 
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from cc_capture.compare.scores import first_divergence, lcs_pairs, score_pair
 from cc_capture.compare.worktree import worktree
 from cc_capture.datasets.preferences import rebased
 from cc_capture.config import CompareSettings, DeploySettings
+from support.traces import call as made_call, trace
 
 
 @pytest.fixture
@@ -113,13 +116,7 @@ def test_the_worktree_is_removed_when_the_replay_fails(tmp_path):
 
 
 def call(name, batch, **args):
-    return {"tool_use_id": f"{name}-{batch}-{len(args)}", "name": name, "input": args, "output": "", "is_error": False,
-            "error": None, "reasoning": "", "agent_id": None, "batch": batch}
-
-
-def trace(calls, answer, trace_id="t"):
-    return {"trace_id": trace_id, "session_id": "s", "prompt": "p", "tool_calls": calls, "final_response": answer,
-            "signals": None, "vector": None}
+    return made_call(name, args, batch=batch, tool_use_id=f"{name}-{batch}-{len(args)}")
 
 
 def test_scores_and_divergence_by_hand():
@@ -141,3 +138,70 @@ def test_scores_and_divergence_by_hand():
     nothing = score_pair(trace([], "hi"), trace([], "hi"), clean=True)
     assert (nothing["tool_sequence_similarity"], nothing["first_tool_agreement"], nothing["tool_set_overlap"],
             nothing["argument_agreement"]) == (1.0, 1.0, 1.0, None)
+
+
+@pytest.fixture
+def replayable(paths, tmp_path):
+    """One qualifying Claude trace of the eval split, in a git repository still at its commit: what
+    `ccd compare` replays (captured through the real hook emitter and ingest)."""
+    from conftest import ingest_all
+    from test_compare import held_out_session_ids
+    from test_session_origin import git_repo, session
+
+    repo = tmp_path / "repo"
+    git_repo(repo)
+    session(paths, held_out_session_ids(1)[0], repo)
+    ingest_all(paths)
+    return repo
+
+
+def worktrees(repo: Path) -> list[str]:
+    listed = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=repo, capture_output=True, text=True)
+    return [line.split(" ", 1)[1] for line in listed.stdout.splitlines() if line.startswith("worktree ")]
+
+
+def test_ctrl_c_marks_the_comparison_interrupted_and_removes_the_worktree(paths, replayable, fake_claude):
+    from cc_capture import store
+    from support.scripted_api import ScriptedAPI
+
+    with ScriptedAPI(ollama_models=["cc-capture:latest"]) as ollama:
+        env = dict(os.environ, CC_CAPTURE_COMPARE__CLAUDE=str(fake_claude), CC_CAPTURE_DEPLOY__OLLAMA_HOST=ollama.url,
+                   SLEEP="600")  # the stand-in Claude Code runs until it is stopped
+        proc = subprocess.Popen([sys.executable, "-m", "cc_capture", "compare"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        db = store.connect(paths.db)
+        try:
+            deadline = time.monotonic() + 60
+            # registered just before Claude Code starts, in its worktree
+            while not db.execute("SELECT count(*) FROM local_sessions").fetchone()[0]:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+                time.sleep(0.1)
+            (_, tree) = worktrees(replayable)
+            proc.send_signal(signal.SIGINT)  # Ctrl-C
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        rows = db.execute("SELECT status, error FROM comparisons").fetchall()
+        items = db.execute("SELECT count(*) FROM comparison_items").fetchone()[0]
+        db.conn.close()
+    assert proc.returncode != 0
+    assert rows == [("interrupted", "KeyboardInterrupt()")] and items == 0
+    assert worktrees(replayable) == [str(replayable)] and not Path(tree).exists() and not Path(tree).parent.exists()
+
+
+def test_an_item_stopped_at_the_time_limit_is_recorded_timeout(paths, replayable, fake_claude, monkeypatch):
+    from cc_capture.config import Settings
+    from cc_capture.pipeline import compare
+    from support.scripted_api import ScriptedAPI
+
+    monkeypatch.setenv("SLEEP", "600")
+    monkeypatch.setattr(compare, "STOPPED_WAIT_S", 0.0)  # nothing of a stopped stand-in reaches the store
+    with ScriptedAPI(ollama_models=["cc-capture:latest"]) as ollama:
+        settings = Settings(deploy=DeploySettings(ollama_host=ollama.url),
+                            compare=CompareSettings(claude=str(fake_claude), timeout_s=0.5))
+        report = compare.run_compare(paths, settings)
+    (item,) = report["items"]
+    assert item["local"]["status"] == "timeout" and item["scores"]["clean_ending"] == 0.0 and not item["dpo_pair"]
+    assert report["summary"]["statuses"] == {"timeout": 1}
+    assert worktrees(replayable) == [str(replayable)]

@@ -12,7 +12,7 @@ import pytest
 
 from cc_capture import daemon, store
 from cc_capture.config import Paths
-from conftest import REPO, ingest_all, wait_for
+from conftest import REPO, ingest_all, trace_json, traces_json, wait_for
 from support.claude import claude_env, ensure_claude, run_claude
 from support.scripted_api import Scenario, ScriptedAPI, text, tool
 
@@ -51,8 +51,8 @@ def run(claude_bin, world, scenarios, prompt, *args):
 def the_trace(paths, prompt_marker):
     db = store.connect(paths.db)
     try:
-        (row,) = [t for t in store.list_traces(db, limit=100) if prompt_marker in (t["prompt"] or "")]
-        return store.get_trace(db, row["trace_id"])
+        (row,) = [t for t in traces_json(db, limit=100) if prompt_marker in (t["prompt"] or "")]
+        return trace_json(db, row["trace_id"])
     finally:
         db.conn.close()
 
@@ -138,11 +138,11 @@ def test_second_turn_with_resume(claude_bin, world):
     run(claude_bin, world, [sc], "and now the second turn", "--resume", session)
     ingest_all(paths)
     db = store.connect(paths.db)
-    rows = store.list_traces(db, session=session)
+    rows = traces_json(db, session=session)
     assert [r["prompt"] for r in rows] == ["and now the second turn", "TURNS-MARKER: first"]
     assert [r["final_response"] for r in rows] == ["Second answer.", "First answer."]
     assert [r["tool_sequence"] for r in rows] == [["Bash"], ["Bash"]]
-    second = store.get_trace(db, rows[0]["trace_id"])
+    second = trace_json(db, rows[0]["trace_id"])
     assert second["tool_calls"][0]["input"]["command"] == "echo two"
     assert second["tool_calls"][0]["reasoning"] == "Turn two."
     assert db.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
@@ -185,8 +185,8 @@ def test_eight_sessions_at_once_with_the_daemon(claude_bin, world):
         def all_done():
             db = store.connect(paths.db)
             try:
-                rows = store.list_traces(db, limit=50)
-                ok = [store.get_trace(db, r["trace_id"]) for r in rows if r["status"] == "completed"]
+                rows = traces_json(db, limit=50)
+                ok = [trace_json(db, r["trace_id"]) for r in rows if r["status"] == "completed"]
                 return len(ok) == 8 and all(t["tool_calls"][0]["reasoning"] for t in ok) and ok
             finally:
                 db.conn.close()
@@ -293,8 +293,8 @@ def test_import_equals_live_capture(claude_bin, world, tmp_path):
     imported = store.connect(tmp_path / "imported.db")
     stats = import_paths(imported, [home / ".claude" / "projects"])
     assert stats.traces == 1 and stats.tool_calls == 7
-    (row,) = store.list_traces(live)
-    a, b = store.get_trace(live, row["trace_id"]), store.get_trace(imported, row["trace_id"])
+    (row,) = traces_json(live)
+    a, b = trace_json(live, row["trace_id"]), trace_json(imported, row["trace_id"])
     for key in ("trace_id", "session_id", "prompt", "final_response", "status", "tool_sequence", "n_tool_calls"):
         assert a[key] == b[key], key
     assert [_comparable(c) for c in a["tool_calls"]] == [_comparable(c) for c in b["tool_calls"]]
@@ -356,8 +356,8 @@ def test_daemon_mirrors_sessions_that_fired_no_hooks(claude_bin, tmp_path, monke
         def mirrored():
             db = store.connect(paths.db)
             try:
-                rows = [r for r in store.list_traces(db) if r["status"] == "completed"]
-                return rows and store.get_trace(db, rows[0]["trace_id"])
+                rows = [r for r in traces_json(db) if r["status"] == "completed"]
+                return rows and trace_json(db, rows[0]["trace_id"])
             finally:
                 db.conn.close()
 

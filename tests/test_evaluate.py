@@ -118,6 +118,17 @@ def test_eval_set_is_held_out_teacher_forced_capped_by_trace_and_frozen(tmp_path
         items_mod.from_dataset(write_dataset(tmp_path / "empty", [], [fake]), 10)
 
 
+def test_eval_set_leaves_out_sessions_spent_after_the_dataset_was_built(tmp_path):
+    ds = write_dataset(tmp_path / "ds", [], [row(f"t{k}", f"s{k}", [["Read"]]) for k in range(3)])
+    full = items_mod.from_dataset(ds, 100)
+    # a comparison made a training pair from s1 after the folder was built: it still holds s1 in eval
+    spent = items_mod.from_dataset(ds, 100, frozenset({"s1"}))
+    assert {i.session_id for i in spent.items} == {"s0", "s2"} and full.traces == 3
+    assert spent.hash != full.hash  # so the gate scores the champion again, on the new set
+    with pytest.raises(items_mod.EvalSetError, match="no real held-out trace"):
+        items_mod.from_dataset(ds, 100, frozenset({"s0", "s1", "s2"}))
+
+
 def scores(pattern):
     """ItemScores from {trace: [tool_accuracy per step]} (every step valid, Claude called Read)."""
     return [ItemScore(f"{t}:{i}", t, "Read", {"valid_call_rate": 1.0, "next_action_accuracy": v, "tool_accuracy": v,
@@ -220,3 +231,11 @@ def test_registry_promotion_retires_the_old_champion_and_keeps_every_reason(db, 
         ("candidate", ["base"]), ("champion", ["the untuned base"]), ("retired", ["replaced by v2"])]
     assert registry.events(db, tuned.version)[-1]["figures"] == {"difference": 0.3}
     assert registry.files_sha256(tmp_path / "a") != registry.files_sha256(tmp_path / "b")
+
+
+def test_help_keeps_the_setting_names_in_brackets():
+    """Rich reads `[evaluate]` in a help text as markup and drops it unless it is escaped."""
+    from conftest import ccd  # wide enough that no help line wraps
+
+    assert "Cap on eval items ([evaluate] max_items)." in ccd("eval", "--help").stdout
+    assert "(default: [deploy] quantization)." in ccd("export", "--help").stdout

@@ -87,10 +87,10 @@ def exported(tmp_path_factory):
 @pytest.mark.export
 @pytest.mark.training
 def test_ccd_export_converts_quantizes_verifies_and_registers(exported):
-    from test_learning import documented_keys
+    from support import readme
 
     paths, db, version, out = exported
-    assert set(out) == documented_keys("export")
+    assert set(out) == readme.keys("export")
     assert out["version"] == version and out["passed"] and set(out["files"]) == set(QUANTIZATIONS)
     assert list(out["timings_s"])[:2] == ["safetensors_f16", "convert_f16"] and "verify_q4_k_m" in out["timings_s"]
     f16 = out["files"]["f16"]["verification"]

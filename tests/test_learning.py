@@ -22,7 +22,8 @@ pytest.importorskip("trl", reason="the training extra is not installed (pip inst
 
 from cc_capture import store  # noqa: E402
 from cc_capture.datasets.bootstrap import generate  # noqa: E402
-from conftest import documented_keys, emit, ingest_all, relocated_home  # noqa: E402
+from conftest import emit, ingest_all, relocated_home  # noqa: E402
+from support import readme  # noqa: E402
 from test_training import ccd  # noqa: E402
 
 pytestmark = [pytest.mark.training, pytest.mark.timeout(1800)]
@@ -180,12 +181,12 @@ def test_a_second_pipeline_is_told_which_one_holds_the_lock(world):
 
 
 def test_json_keys_are_the_documented_ones(world, sft_eval):
-    assert set(sft_eval) == documented_keys("eval")
+    assert set(sft_eval) == readme.keys("eval")
     assert set(sft_eval["model"]) == {"version", "runs", "base_model", "sha256"}
     assert set(sft_eval["eval_set"]) == {"hash", "traces", "items"}
     assert set(sft_eval["decision"]) == {"promote", "reasons", "difference", "p_value", "interval", "applied"}
     for row in json.loads(ccd("models", "list", "--json").stdout):
-        assert set(row) == documented_keys("models list")
+        assert set(row) == readme.keys("models list")
     assert set(json.loads(ccd("status", "--json").stdout)["champion"]) == {"version", "behavioural_similarity",
                                                                           "promoted_at"}
-    assert documented_keys("pipeline run") == {"pipeline_id", "outcome", "model_version", "steps"}
+    assert readme.keys("pipeline run") == {"pipeline_id", "outcome", "model_version", "steps"}

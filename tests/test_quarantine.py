@@ -3,9 +3,8 @@
 import os
 import time
 
-from cc_capture import store
 from cc_capture.config import CaptureSettings
-from conftest import emit, ingest_all
+from conftest import emit, ingest_all, trace_json, traces_json
 
 GOOD = {"hook_event_name": "UserPromptSubmit", "session_id": "s", "prompt_id": "p", "prompt": "after the bad one"}
 
@@ -20,7 +19,7 @@ def test_malformed_json(paths, db):
     r = ingest_all(paths)
     assert (r.ingested, r.quarantined) == (1, 1)
     assert reasons(db)[0].startswith("malformed JSON")
-    assert store.list_traces(db)[0]["prompt"] == "after the bad one"
+    assert traces_json(db)[0]["prompt"] == "after the bad one"
 
 
 def test_not_a_hook_payload(paths, db):
@@ -67,7 +66,7 @@ def test_huge_tool_output_is_cut_and_reported(paths, db):
     assert (r.ingested, r.quarantined) == (4, 1)
     (reason,) = reasons(db)
     assert reason.startswith("oversized: ") and "stored with long strings cut" in reason
-    t = store.get_trace(db, "p")
+    t = trace_json(db, "p")
     assert t["status"] == "completed" and t["final_response"] == "done"
     (call,) = t["tool_calls"]
     out = call["output"]["stdout"]

@@ -9,7 +9,7 @@ import pytest
 
 from cc_capture import redact, store
 from cc_capture.transcripts.bulk import import_paths
-from conftest import ingest_all
+from conftest import ingest_all, trace_json
 from conftest import SESSION_42067652, TRACE, replay
 
 CODE = 'thread_key = block["tool_use_id"] || "unmatched"'
@@ -60,7 +60,7 @@ def test_rescan_replaces_what_older_rules_stored_and_keeps_hook_data(paths, shar
     folder = tmp_path / "projects" / "-w"
     _session_with_code(folder)
     import_paths(db, [folder, shared / "transcripts" / "cc-2.1.328"])
-    hooked = store.get_trace(db, TRACE)
+    hooked = trace_json(db, TRACE)
     events = db.execute("SELECT count(*) FROM events").fetchone()
     # what the first rules left behind: the import's rows, damaged, and every row at version 1
     for table in store.REDACTED_TABLES:
@@ -86,7 +86,7 @@ def test_rescan_replaces_what_older_rules_stored_and_keeps_hook_data(paths, shar
                       "WHERE t.session_id = 's-code'").fetchall() == [("up",)]
     # hook-captured data is kept as captured, merged with the transcript again
     assert db.execute("SELECT count(*) FROM events").fetchone() == events
-    again = store.get_trace(db, TRACE)
+    again = trace_json(db, TRACE)
     assert again["source"] == "both" and {c["source"] for c in again["tool_calls"]} == {"both"}
     for key in ("prompt", "final_response", "status", "started_at", "model"):
         assert again[key] == hooked[key], key
@@ -113,4 +113,4 @@ def test_dataset_second_pass_redacts_nothing_the_first_did_not(db, shared, tmp_p
                                      min_prompt_chars=0, ambiguous_prompts=[]))
     result = build(db, tmp_path / "datasets", DatasetSettings(), SystemPromptChoice.COMPACT)
     assert sum(result.counts.values()) >= 20
-    assert result.manifest["redacted_again"] == 0
+    assert result.manifest.redacted_again == 0

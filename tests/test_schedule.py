@@ -240,7 +240,8 @@ def test_disk_needed_from_the_base_model_size(tmp_path):
 
 from cc_capture import daemon, store  # noqa: E402
 from cc_capture.scheduler.job import MISFIRE_GRACE_S, LearningScheduler  # noqa: E402
-from conftest import REPO, emit, wait_for  # noqa: E402
+from conftest import emit, wait_for  # noqa: E402
+from support import readme  # noqa: E402
 
 READY_CONFIG = """
 [learning]
@@ -391,6 +392,7 @@ def test_failed_pipeline_is_recorded_and_not_retried_on_the_same_data(paths):
     changes = 1 + sum(a != b for a, b in zip(keys, keys[1:]))
     assert log.count("learning: run:") + log.count("learning: wait:") == changes < len(keys), \
         "one log line per changed decision, not per check"
+    assert "executed successfully" not in log and "Running job" not in log, "no APScheduler line per check"
 
 
 def test_status_learning_keys_and_line(paths):
@@ -404,9 +406,9 @@ def test_status_learning_keys_and_line(paths):
     assert learning["enabled"] is True and learning["decision"] == "wait" and learning["last_pipeline"] is None
     assert any("500 more qualifying traces before the first pipeline" in r for r in learning["waiting_for"])
     assert learning["next_check_at"] is None  # the daemon is not running: nothing will check
-    readme = (REPO / "README.md").read_text()
-    for key in [*learning, "pipeline_id", "outcome", "model_version", "conditions", "exit_code", "log_path"]:
-        assert key in readme, f"README does not document {key}"
+    assert readme.keys("status", "learning") == set(learning)
+    assert {"pipeline_id", "outcome", "model_version"} <= readme.keys("status", "learning", "last_pipeline")
+    assert {"conditions", "exit_code", "log_path"} <= readme.keys("schedule")
     human = subprocess.run([sys.executable, "-m", "cc_capture", "status"], capture_output=True, text=True,
                            check=True).stdout
     assert "learning" in human and "daemon is not running" in human

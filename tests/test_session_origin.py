@@ -13,7 +13,7 @@ from cc_capture.pipeline.ingest import locate_sessions
 from cc_capture.pipeline.transcripts import import_transcripts
 from cc_capture.scheduler.state import qualifying_since
 from cc_capture.transcripts.discovery import discover
-from conftest import db_rows, emit, ingest_all
+from conftest import db_rows, emit, ingest_all, traces_json
 
 
 def git_repo(path, dirty=False):
@@ -107,7 +107,7 @@ def test_local_sessions_never_count_toward_training(paths, tmp_path):
         assert gates[local][0] == 0
         assert "exclude: the local model's session (origin local), not Claude's" in gates[local][1]
     assert qualifying_since(db, None, LearningSettings().include_synthetic) == 1
-    listed = {t["session_id"]: t["origin"] for t in store.list_traces(db)}
+    listed = {t["session_id"]: t["origin"] for t in traces_json(db)}
     assert listed == {"s-claude": "claude", "s-local": "local", "s-named": "local"}
     db.conn.close()
 
@@ -130,5 +130,5 @@ def test_a_local_trace_rated_up_is_never_a_chosen_example(paths, tmp_path):
         store.feedback_set(conn, by_session["s-claude"], "down", None)
     ingest_all(paths)
     built = build(db, paths.datasets, DatasetSettings(), SystemPromptChoice.COMPACT, dpo=True)
-    assert "rating" not in (built.manifest["origins"] or {})
+    assert "rating" not in (built.manifest.origins or {})
     db.conn.close()

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from cc_capture import store
 from cc_capture.config import GateSettings
 from cc_capture.signals import EXTRACTOR_VERSION, classify, phrases
 from cc_capture.signals.evaluate import load, score, score_rows, wilson
 from cc_capture.signals.extract import extract, text_contexts
 from cc_capture.signals.gates import decide
-from cc_capture.signals.model import CallView, TraceView
+from cc_capture.signals.model import TraceView
 from cc_capture.signals.runner import compute_pending, stale
 from cc_capture.signals.vector import DIMENSIONS, VECTOR_NAMES, cosine, vector
 from cc_capture.transcripts.importer import sync_sessions
-from conftest import ccd, emit, ingest_all
+from conftest import ccd, emit, ingest_all, trace_json
+from support.traces import call, trace
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LABELLED = [json.loads(l) for l in (FIXTURES / "signals_labelled.jsonl").read_text().splitlines()]
@@ -177,21 +177,20 @@ def test_classifier_dev_floor(kind):
 
 
 def _call(name, command=None, is_error=False, batch=None, reasoning="", agent=None, path=None):
-    return CallView(name=name, input={"command": command} if command else {"file_path": path}, output="",
-                    is_error=is_error, error="boom" if is_error else None, reasoning=reasoning, agent_id=agent,
-                    batch=batch, status="error" if is_error else "ok")
+    return call(name, {"command": command} if command else {"file_path": path}, is_error=is_error,
+                error="boom" if is_error else None, reasoning=reasoning, agent_id=agent, batch=batch)
 
 
 def test_each_text_is_classified_in_its_place_in_the_trace():
     """The classifier reads whether the batch before a text failed and what call the text leads to."""
-    t = TraceView(trace_id="t", prompt="p", final_response="Done.", status="completed", calls=[
+    t = TraceView(trace([
         _call("Bash", "make", is_error=True, batch=1, reasoning="Let me build it."),
         _call("Read", path="/a.py", batch=1),
         _call("Edit", path="/a.py", batch=2, reasoning="The build failed, so I'll fix the import."),
         _call("Bash", "pytest -q", batch=3, reasoning="Now the tests."),
         _call("Bash", "ls", is_error=True, batch=7, agent="sub", reasoning="Looking around."),
         _call("Grep", batch=8, agent="sub", reasoning="Searching instead."),
-    ])
+    ], "Done."))
     assert text_contexts(t) == [
         ("Let me build it.", False, "check"), ("The build failed, so I'll fix the import.", True, "edit"),
         ("Now the tests.", False, "check"), ("Looking around.", False, "read"), ("Searching instead.", True, "read"),
@@ -205,16 +204,15 @@ def test_each_text_is_classified_in_its_place_in_the_trace():
 ])
 def test_check_commands(command, kind):
     from cc_capture.signals.extract import check_kind
-    assert check_kind(CallView(name="Bash", input={"command": command}, output="", is_error=False, error=None,
-                               reasoning="", agent_id=None, batch=None, status="ok")) == kind
+    assert check_kind(call("Bash", {"command": command})) == kind
 
 
-def view(case) -> TraceView:
-    calls = [CallView(name=c["name"], input=c["input"], output=c["output"], is_error=c["is_error"], error=c["error"],
-                      reasoning=c["reasoning"], agent_id=c["agent_id"], batch=c["batch"],
-                      status="error" if c["is_error"] else "ok") for c in case["calls"]]
-    return TraceView(trace_id=case["id"], prompt=case["prompt"], final_response=case["final"],
-                     status=case.get("status", "completed"), calls=calls, duration_s=12.0)
+def view(case, status: str | None = None, feedback: str | None = None) -> TraceView:
+    """A labelled case as a stored trace (12 s long), optionally with another status or a rating."""
+    calls = [call(c["name"], c["input"], output=c["output"], is_error=c["is_error"], error=c["error"],
+                  reasoning=c["reasoning"], agent_id=c["agent_id"], batch=c["batch"]) for c in case["calls"]]
+    return TraceView(trace(calls, case["final"], trace_id=case["id"], prompt=case["prompt"],
+                           status=status or case.get("status", "completed"), duration_s=12.0, feedback=feedback))
 
 
 @pytest.mark.parametrize("case", TRACES, ids=[t["id"] for t in TRACES])
@@ -263,18 +261,18 @@ def test_cosine_separates_behaviours():
 
 
 def test_gates_reasons_and_feedback():
-    t = view(next(c for c in TRACES if c["id"] == "answer-only"))
+    case = next(c for c in TRACES if c["id"] == "answer-only")
+    t = view(case)
     s = extract(t)
     ok, reasons = decide(t, s, GateSettings())
     assert not ok and reasons[0].startswith("exclude: trivial (")
-    t.feedback = "up"
+    t = view(case, feedback="up")
     ok, reasons = decide(t, s, GateSettings())
     assert ok and "include: rated up by the user" in reasons
     assert not decide(t, s, GateSettings(honour_feedback=False))[0]
-    t.feedback = "down"
+    t = view(case, feedback="down")
     assert decide(t, s, GateSettings())[1][0] == "exclude: rated down by the user"
-    failed = view(next(c for c in TRACES if c["id"] == "constraints-plan"))
-    failed.status, failed.feedback = "failed", "up"
+    failed = view(next(c for c in TRACES if c["id"] == "constraints-plan"), status="failed", feedback="up")
     ok, reasons = decide(failed, extract(failed), GateSettings())
     assert not ok and "exclude: errored or incomplete (status failed)" in reasons  # up never overrides this
     assert decide(view(TRACES[0]), extract(view(TRACES[0])), GateSettings(min_answer_words=5))[0]
@@ -313,7 +311,7 @@ def test_signals_computed_when_a_trace_closes_and_again_when_reasoning_arrives(p
     emit(paths, {"session_id": "s", "prompt_id": "p1", "hook_event_name": "Stop", "last_assistant_message": "Fixed."})
     ingest_all(paths)
     compute_pending(db, GateSettings())
-    first = store.get_trace(db, "p1")
+    first = trace_json(db, "p1")
     assert first["signals"]["constraints_detected"] == [] and first["extractor_version"] == EXTRACTOR_VERSION
     # The transcript (lagging) brings the text before the call; the trace is queued again.
     transcript.write_text("".join(json.dumps(line) + "\n" for line in [
@@ -324,7 +322,7 @@ def test_signals_computed_when_a_trace_closes_and_again_when_reasoning_arrives(p
             {"type": "tool_use", "id": "p1-t0", "name": "Read", "input": {}}]}}]))
     sync_sessions(db, {transcript})  # as the daemon's hot re-read does
     compute_pending(db, GateSettings())
-    again = store.get_trace(db, "p1")
+    again = trace_json(db, "p1")
     assert again["signals"]["constraints_detected"] == ["I must not change the public API of app.py."]
     assert len(again["vector"]) == 35
 

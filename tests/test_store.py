@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from cc_capture import journal, store
+from cc_capture import journal, reads, store
 from cc_capture.config import CaptureSettings
 from cc_capture.ingest.ingester import Ingester
 from conftest import emit, ingest_all
@@ -42,15 +42,15 @@ def test_full_text_search_over_prompts_and_answers(paths, db):
         emit(paths, {**base, "hook_event_name": "UserPromptSubmit", "prompt": prompt})
         emit(paths, {**base, "hook_event_name": "Stop", "last_assistant_message": answer})
     ingest_all(paths)
-    assert [r["trace_id"] for r in store.search_traces(db, "parser")] == ["p0"]
-    assert [r["trace_id"] for r in store.search_traces(db, "renamed")] == ["p1"]  # answer text, stemmed
-    assert store.search_traces(db, 'quote"s and AND OR') == []  # query syntax can't break it
+    assert [r.trace_id for r in reads.search(db, "parser")] == ["p0"]
+    assert [r.trace_id for r in reads.search(db, "renamed")] == ["p1"]  # answer text, stemmed
+    assert reads.search(db, 'quote"s and AND OR') == []  # query syntax can't break it
     # the index follows prompt and answer only; other updates leave it consistent with the table
     db.execute("UPDATE traces SET n_batches = n_batches + 1, status = 'completed'")
     db.execute("UPDATE traces SET final_response = 'Fixed the lexer.' WHERE trace_id = 'p0'")
     db.execute("INSERT INTO traces_fts (traces_fts) VALUES ('integrity-check')")  # raises if not
-    assert [r["trace_id"] for r in store.search_traces(db, "lexer")] == ["p0"]
-    assert store.search_traces(db, "tokenize") == []
+    assert [r.trace_id for r in reads.search(db, "lexer")] == ["p0"]
+    assert reads.search(db, "tokenize") == []
 
 
 def test_raw_payload_kept_beside_columns(paths, db):

@@ -12,12 +12,15 @@ import pytest
 
 pytest.importorskip("trl", reason="the training extra is not installed (pip install -e '.[train]')")
 
-from cc_capture import store  # noqa: E402
+from cc_capture import reads, store  # noqa: E402
 from cc_capture.datasets.build import split_of  # noqa: E402
 from conftest import ccd, emit, ingest_all, wait_for  # noqa: E402
-from support import ollama_go  # noqa: E402
+from support import ollama_go, readme  # noqa: E402
 
 pytestmark = pytest.mark.training
+# The first request of Claude Code 2.1.328 as `ccd local` starts it, recorded by `ccd calibrate`
+# (test_calibrate.py checks it is still what the pinned CLI sends)
+CLAUDE_CODE_REQUEST = Path(__file__).parent / "fixtures" / "claude_code_2.1.328_request.json"
 LONG = "The change is done and verified. " * 12
 
 
@@ -96,6 +99,8 @@ def test_sft_dataset_shape_splits_and_manifest(sft_dataset):
     path = Path(sft_dataset["path"])
     rows = read_jsonl(path / "train.jsonl") + read_jsonl(path / "eval.jsonl")
     m = sft_dataset["manifest"]
+    assert set(sft_dataset) == readme.keys("dataset build") and set(m) == readme.keys("dataset build", "manifest")
+    assert json.loads((path / "manifest.json").read_text()) == m
     assert sft_dataset["counts"] == m["counts"] and m["counts"]["train"] > 0 and m["counts"]["eval"] > 0
     assert m["duplicates_dropped"] == 1 and m["traces"] == 9  # s2 rated down: excluded
     assert m["extractor_version"] >= 1 and len(m["trace_ids_sha256"]) == 64 and m["tokens"]["max"] > 0
@@ -126,8 +131,8 @@ def test_long_traces_split_and_outputs_truncated(world):
     from cc_capture.datasets.inference import COMPACT_SYSTEM_PROMPT
 
     db = store.connect(world.db)
-    t = store.get_trace(db, "s3-p")
-    t["tool_calls"][0]["output"] = {"stdout": "x" * 50_000}
+    t = reads.trace(db, "s3-p")
+    t.tool_calls[0].output = {"stdout": "x" * 50_000}
     parts = conversations(t, max_tool_output_tokens=100, max_tokens=300, system_prompt=COMPACT_SYSTEM_PROMPT)
     assert len(parts) == 2  # split at a step boundary, not cut at the end
     assert parts[0][-1]["role"] == "tool" and parts[1][-1]["content"].startswith("There are 2 files")
@@ -210,7 +215,9 @@ def test_eval_registers_the_run_scores_it_and_gates_it_against_the_base(world, s
 def test_runs_list_and_show(sft_run):
     listed = json.loads(ccd("runs", "list", "--json").stdout)
     assert sft_run["run_id"] in [r["run_id"] for r in listed]
+    assert all(set(r) == readme.keys("runs show ID") for r in listed)
     shown = json.loads(ccd("runs", "show", sft_run["run_id"], "--json").stdout)
+    assert set(shown["dataset_manifest"]) == readme.keys("runs show ID", "dataset_manifest")
     assert shown["config"]["lora_r"] == 16 and shown["config"]["max_steps"] == 30
     assert shown["dataset_manifest"]["kind"] == "sft" and shown["status"] == "completed"
     assert Path(shown["log_path"]).exists()
@@ -326,12 +333,38 @@ def test_ollama_template_renders_what_training_saw(tiny, sft_dataset, tmp_path):
 
     tricky[2]["tool_calls"][0]["function"]["arguments"] = arguments_json({"command": "test 1 < 2 && echo é > f"})
     cases = [(r["messages"], json.loads(r["tools"])) for r in rows] + [(tricky, json.loads(rows[0]["tools"]))]
+    # Claude Code's own system prompt and tool definitions, as `ccd calibrate` recorded them (and as a
+    # calibrated dataset carries them): long descriptions, every JSON-schema type, no `required` on one
+    from cc_capture.datasets.inference import function_tools, system_text
+
+    recorded = json.loads(CLAUDE_CODE_REQUEST.read_text())
+    cases.append(([{"role": "system", "content": system_text(recorded["system"])}] + rows[0]["messages"][1:],
+                  function_tools(recorded["tools"])))
     for conversation, tools in cases:
         ends_with_answer = conversation[-1]["role"] == "assistant"
         jinja = tok.apply_chat_template(conversation, tools=tools, tokenize=False,
                                         add_generation_prompt=not ends_with_answer)
         assert jinja.startswith(tok.bos_token)
         assert ollama_go.render(conversation, tools, tmp_path) == jinja[len(tok.bos_token):]
+
+
+def test_calibration_counts_tokens_with_the_base_models_tokenizer(tiny):
+    """`ccd calibrate` counts with the training base model's tokenizer (in a subprocess) when it is on
+    this machine, the tools also as the chat template renders them; otherwise it estimates and says why."""
+    from cc_capture.calibrate.run import count_tokens
+
+    recorded = json.loads(CLAUDE_CODE_REQUEST.read_text())
+    from cc_capture.datasets.inference import system_text
+
+    views = [(system_text(recorded["system"]), recorded["tools"])]
+    (counted,) = count_tokens(views, str(tiny))
+    assert counted.counter == f"tokenizer:{tiny}" and counted.note is None
+    assert counted.system > 0 and counted.tools == sum(counted.per_tool.values())
+    assert set(counted.per_tool) == {t["name"] for t in recorded["tools"]}
+    assert 0 < counted.rendered_tools < counted.tools  # the template renders less than the JSON
+    (estimated,) = count_tokens(views, str(tiny / "absent"))
+    assert estimated.counter == "estimate:characters/4" and estimated.rendered_tools is None
+    assert "neither a folder nor in the Hugging Face cache" in estimated.note
 
 
 def test_old_trl_on_cpu_is_refused_with_a_clear_reason():
@@ -355,3 +388,37 @@ def test_divergence_pairs_from_a_trained_model(world, sft_run):
     assert pair["chosen"] != pair["rejected"] and pair["prompt"][-1]["role"] in ("user", "tool")
     bad = ccd("dataset", "build", "--divergences-from", sft_run["run_id"], check=False)
     assert bad.returncode == 2 and "goes with --dpo" in bad.stderr
+
+
+def test_gate_scores_the_champion_again_when_a_spent_session_changes_the_eval_set(world, sft_run):
+    """A comparison spends a session (its pair is trained on from then): the eval set leaves it out,
+    its hash changes, and the gate scores the champion on the new set, not from the cache of the old.
+    (Spent here directly: a real comparison needs Claude Code, test_compare.py runs one.)"""
+    from cc_capture.evaluate import items as items_mod
+    from cc_capture.evaluate import registry
+
+    first = json.loads(ccd("eval", sft_run["run_id"], "--max-items", "6", "--json").stdout)
+    db = store.connect(world.db)
+    champion = registry.champion(db)
+    # the model that is not the champion challenges it (a champion is not compared with itself)
+    challenger = first["against"]["version"] if champion.version == first["model"]["version"] else \
+        first["model"]["version"]
+    old = items_mod.load(world.evalsets, first["eval_set"]["hash"])
+    spent = old.items[0]
+    with store.transaction(db) as conn:
+        store.spend_session(conn, spent.session_id, "cmp-test", spent.trace_id)
+    try:
+        again = json.loads(ccd("eval", f"v{challenger}", "--max-items", "6", "--json").stdout)
+        new = items_mod.load(world.evalsets, again["eval_set"]["hash"])
+        assert again["eval_set"]["hash"] != old.hash and spent.session_id not in {i.session_id for i in new.items}
+        assert again["against"]["version"] == champion.version and again["decision"]["applied"]
+        scored_on = {r[0] for r in db.execute("SELECT eval_set_hash FROM evaluations WHERE model_sha256 = ?",
+                                              [champion.sha256])}
+        assert {old.hash, new.hash} <= scored_on  # scored again on the new set
+        decided = db.execute("SELECT figures FROM model_events WHERE version = ? AND figures IS NOT NULL "
+                             "ORDER BY id DESC LIMIT 1", [challenger]).fetchone()[0]
+        assert json.loads(decided)["eval_set_hash"] == new.hash
+    finally:
+        with store.transaction(db) as conn:
+            conn.execute("DELETE FROM spent_sessions")
+        db.conn.close()

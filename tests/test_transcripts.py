@@ -9,7 +9,7 @@ from cc_capture import store
 from cc_capture.transcripts.bulk import import_paths
 from cc_capture.transcripts.discovery import discover
 from cc_capture.transcripts.parser import parse_line
-from conftest import ingest_all
+from conftest import ingest_all, trace_json, traces_json
 from conftest import SESSION_42067652, TRACE, replay
 
 
@@ -35,7 +35,7 @@ def test_discover_groups_session_files(transcripts):
 
 def test_current_layout_background_agent_and_notification(db, transcripts):
     import_paths(db, [transcripts / "cc-2.1.328"])
-    t = store.get_trace(db, TRACE)
+    t = trace_json(db, TRACE)
     assert t["prompt"] == "Run the scripted steps." and t["status"] == "completed"
     assert t["final_response"] == "All scenario steps complete." and t["source"] == "transcript"
     assert t["tool_sequence"] == ["Bash", "Bash", "Read", "Glob", "Grep", "Write", "Agent"]
@@ -49,7 +49,7 @@ def test_current_layout_background_agent_and_notification(db, transcripts):
     assert inner["agent_id"] == "af633d67755f43666" and inner["parent_tool_use_id"] == "toolu_5a44b67579e445978d9d"
     assert t["model"] == "claude-opus-5-5" and t["usage"]["output_tokens"] > 0
     # the task-notification continued this trace: no trace of its own
-    assert [r["trace_id"] for r in store.list_traces(db) if r["session_id"].startswith("4206")] == [TRACE]
+    assert [r["trace_id"] for r in traces_json(db) if r["session_id"].startswith("4206")] == [TRACE]
 
 
 def test_2_1_39_progress_links_compaction_and_streamed_messages(db, transcripts):
@@ -64,8 +64,8 @@ def test_2_1_39_progress_links_compaction_and_streamed_messages(db, transcripts)
            if "acompact" not in f.name for l in f.open() if json.loads(l).get("type") == "assistant"}
     assert db.execute("SELECT count(*) FROM message_usage").fetchone()[0] == len(ids - {None}) == 237
     # thinking text comes before the visible text, in order
-    short = next(r for r in store.list_traces(db, limit=50) if (r["prompt"] or "").startswith("mix phx.server"))
-    first = store.get_trace(db, short["trace_id"])["tool_calls"][0]
+    short = next(r for r in traces_json(db, limit=50) if (r["prompt"] or "").startswith("mix phx.server"))
+    first = trace_json(db, short["trace_id"])["tool_calls"][0]
     assert first["reasoning"].startswith("The user is having trouble starting their Phoenix server.")
     assert first["reasoning"].endswith("Let me check the project structure and try running the server to see the error.")
     assert short["status"] == "interrupted"
@@ -79,7 +79,7 @@ def test_1_0_x_inline_sidechains_nest_under_their_task(db, transcripts):
     inner = db.execute("SELECT count(*) FROM tool_calls WHERE agent_id LIKE 'sidechain-%'").fetchone()[0]
     assert inner == 8  # the sidechains' own calls (8 tool_use blocks), under the parent's trace
     assert len({s[2] for s in subs}) == 1
-    t = store.get_trace(db, subs[0][2])
+    t = trace_json(db, subs[0][2])
     assert t["prompt"].startswith("/orchestrator") and t["status"] == "completed"
 
 
@@ -96,12 +96,12 @@ def test_import_is_idempotent_and_incremental(db, transcripts, tmp_path):
         fh.write(b"".join(lines))
     second = import_paths(db, [target.parent])
     assert first.lines + second.lines == len(lines)  # nothing read twice, the half line waited
-    incremental = [(r["prompt"], r["status"], r["n_tool_calls"], r["final_response"]) for r in store.list_traces(db)]
+    incremental = [(r["prompt"], r["status"], r["n_tool_calls"], r["final_response"]) for r in traces_json(db)]
     assert import_paths(db, [target.parent]).lines == 0  # nothing new
     fresh = store.connect(tmp_path / "fresh.db")
     import_paths(fresh, [target.parent])
     assert incremental == [(r["prompt"], r["status"], r["n_tool_calls"], r["final_response"])
-                           for r in store.list_traces(fresh)]
+                           for r in traces_json(fresh)]
 
 
 def test_unknown_and_broken_lines_are_counted_not_fatal(db, tmp_path):
@@ -119,9 +119,9 @@ def test_unknown_and_broken_lines_are_counted_not_fatal(db, tmp_path):
     f.write_text(json.dumps(rows[0]) + "\n{not json\n" + "".join(json.dumps(r) + "\n" for r in rows[1:]))
     stats = import_paths(db, [f])
     assert stats.skipped == {"unreadable line": 1, "unknown type 'brand-new-kind'": 1}
-    (t,) = store.list_traces(db)
+    (t,) = traces_json(db)
     assert t["final_response"] == "Hi! How can I help today with your project?" and t["status"] == "completed"
-    (call,) = store.get_trace(db, t["trace_id"])["tool_calls"]
+    (call,) = trace_json(db, t["trace_id"])["tool_calls"]
     assert call["reasoning"] == ""  # an empty (redacted) thinking block: nothing invented
 
 
@@ -141,7 +141,7 @@ def test_spilled_tool_result_is_read_from_tool_results(db, tmp_path):
     ]
     session.write_text("".join(json.dumps(r) + "\n" for r in rows))
     import_paths(db, [session])
-    (call,) = store.get_trace(db, "u1")["tool_calls"]
+    (call,) = trace_json(db, "u1")["tool_calls"]
     assert call["output"] == "line\n" * 1000
 
 
@@ -163,7 +163,7 @@ def test_long_outputs_are_cut_as_live_capture_cuts_them(db, tmp_path):
     ]
     session.write_text("".join(json.dumps(r) + "\n" for r in rows))
     import_paths(db, [session], max_output_chars=1000)
-    long, fail = store.get_trace(db, "u1")["tool_calls"]
+    long, fail = trace_json(db, "u1")["tool_calls"]
     expected = json.loads(cap_output(json.dumps(structured).encode(), 1000))  # what the PostToolUse hook would store
     assert long["output"] == expected and expected["stdout"].startswith("x" * 1000 + "\n…[cc-capture: truncated")
     assert fail["error"].startswith("E" * 1000 + "\n…[cc-capture: truncated") and len(fail["error"]) < 1100
@@ -173,10 +173,10 @@ def test_hook_captured_session_imported_later_is_one_session(paths, shared, db, 
     """Hooks win on timing, status and answer; the transcript fills model, usage, reasoning."""
     replay(paths, shared, SESSION_42067652)
     ingest_all(paths)
-    before = store.get_trace(db, TRACE)
+    before = trace_json(db, TRACE)
     stats = import_paths(db, [transcripts / "cc-2.1.328"])
     assert stats.traces == 1  # the other session's prompt (556a36c5; its /compact got no reply); 42067652 merged
-    after = store.get_trace(db, TRACE)
+    after = trace_json(db, TRACE)
     assert db.execute("SELECT count(*) FROM sessions WHERE session_id LIKE '4206%'").fetchone() == (1,)
     assert after["source"] == "both" and len(after["tool_calls"]) == len(before["tool_calls"]) == 8
     assert {c["source"] for c in after["tool_calls"]} == {"both"}
@@ -214,7 +214,7 @@ def test_2_0_flat_agent_files_link_by_task_prompt(db, transcripts, tmp_path):
     sessions = discover([project])
     assert [a.name for a in sessions["42067652-f236-40d4-9ddc-e0f17f556545"].agents] == ["agent-af633d67755f43666.jsonl"]
     import_paths(db, [project])
-    calls = {c["tool_use_id"]: c for c in store.get_trace(db, TRACE)["tool_calls"]}
+    calls = {c["tool_use_id"]: c for c in trace_json(db, TRACE)["tool_calls"]}
     assert calls["toolu_d00df597ce3d429790b0"]["parent_tool_use_id"] == "toolu_5a44b67579e445978d9d"
 
 

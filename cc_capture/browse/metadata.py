@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cc_capture import fields, store
+from cc_capture import fields, reads, store
 from cc_capture.compare.scores import SCORES
 from cc_capture.evaluate.metrics import COMPOSITE, METRICS
 
@@ -32,12 +32,12 @@ QUERIES: dict[str, Query] = {
         "Recent traces",
         "The latest 200 traces: prompt, the main agent's tools in order, status, and whether they qualify "
         "for training (empty until their signals are computed).",
-        f"SELECT {store.TRACE_COLUMNS} FROM traces t {_LATEST}",
+        f"SELECT {reads.TRACE_COLUMNS} FROM traces t {_LATEST}",
     ),
     "search": Query(
         "Search prompts and answers",
         "Full-text search over prompts and final answers: every word must appear.",
-        f"""SELECT {store.TRACE_COLUMNS}, snippet(traces_fts, -1, '[', ']', '…', 12) AS snippet
+        f"""SELECT {reads.TRACE_COLUMNS}, snippet(traces_fts, -1, '[', ']', '…', 12) AS snippet
         FROM traces_fts JOIN traces t ON t.rowid = traces_fts.rowid
         WHERE traces_fts MATCH fts_query(:q) ORDER BY rank LIMIT 200""",
     ),

@@ -1,7 +1,7 @@
 """One trace as a tree a person reads: the prompt, then each step in order (the text the
 assistant wrote, the calls of that assistant message side by side), subagents nested under the
-call that started them, the final answer. Built from `store.get_trace`, so the browser shows
-exactly what `ccd traces show --json` returns; no Datasette here, so it is tested on its own.
+call that started them, the final answer. Built from a trace's JSON form (`records.jsonable` of
+`reads.trace`), so the browser shows exactly what `ccd traces show --json` returns; no Datasette here, so it is tested on its own.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def _steps(calls: list[dict[str, Any]], agent_id: str | None, subagents: list[di
 
 
 def trace_view(trace: dict[str, Any]) -> TraceView:
-    """The tree of one trace as `store.get_trace` returns it."""
+    """The tree of one trace, from its JSON form (what `ccd traces show --json` prints)."""
     calls, subagents = trace["tool_calls"], list(trace["subagents"])
     known = {s["agent_id"] for s in subagents}
     subagents += [{"agent_id": a, "agent_type": None, "parent_tool_use_id": None, "background": None,

@@ -18,7 +18,7 @@ VERSION_ARG = typer.Argument(None, metavar="[VERSION]", help="A model version (d
 
 def export_cmd(version: Optional[int] = VERSION_ARG,
                quantize: Optional[list[Quantization]] = typer.Option(
-                   None, "--quantize", help="GGUF types to make besides f16 (default: [deploy] quantization)."),
+                   None, "--quantize", help="GGUF types to make besides f16 (default: \\[deploy] quantization)."),
                as_json: bool = JSON_OPT) -> None:
     """Merged weights → GGUF f16 (llama.cpp's converter) → quantized → verified against the HF model."""
     from cc_capture.deploy.release import export_version

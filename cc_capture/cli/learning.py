@@ -35,7 +35,7 @@ def eval_cmd(
                                            help="What to evaluate (default: the latest completed training run)."),
     against: str = typer.Option("champion", "--against", metavar="champion|VERSION",
                                 help="Compare with the champion (the decision is applied) or a version (only compared)."),
-    max_items: Optional[int] = typer.Option(None, "--max-items", min=1, help="Cap on eval items ([evaluate] max_items)."),
+    max_items: Optional[int] = typer.Option(None, "--max-items", min=1, help="Cap on eval items (\\[evaluate] max_items)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Score a model against held-out Claude traces, compare it with the champion, and gate it."""

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from cc_capture import hooks_install, status as status_mod, store
+from cc_capture import hooks_install, reads, status as status_mod, store
 from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
 from cc_capture.cli.calibrate import calibrate
@@ -19,6 +19,8 @@ from cc_capture.cli.doctor import doctor
 from cc_capture.cli.pipeline_stop import pipeline_log, pipeline_stop
 from cc_capture.cli.schedule import schedule
 from cc_capture.cli.output import console, fail, human_bytes, human_duration, one_line, print_json
+from cc_capture.records import jsonable
+from cc_capture.store import Origin
 from cc_capture.config import ConfigError, Paths, load_settings
 
 app = typer.Typer(
@@ -112,13 +114,13 @@ def traces_list(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Traces, newest first."""
-    rows = store.list_traces(_db(), limit=limit, session=session)
+    rows = reads.trace_summaries(_db(), limit=limit, session=session)
     if as_json:
         return print_json(rows)
     _trace_table(rows)
 
 
-def _trace_table(rows: list[dict], extra: str | None = None) -> None:
+def _trace_table(rows: list, extra: str | None = None) -> None:
     if not rows:
         console.print("No traces yet. Use Claude Code as usual; `ccd status` shows what is captured.")
         return
@@ -135,13 +137,13 @@ def _trace_table(rows: list[dict], extra: str | None = None) -> None:
         table.add_column(extra)
     for r in rows:
         cells = [
-            r["trace_id"][:8], (r["started_at"] or "")[:19].replace("T", " "), r["status"],
-            "[magenta]local[/]" if r["origin"] == "local" else r["origin"], str(r["n_tool_calls"]),
-            one_line(r["prompt"], 50), one_line(" → ".join(r["tool_sequence"]), 40),
-            {True: "[green]yes[/]", False: "no", None: "-"}[r["qualifies"]],
+            r.trace_id[:8], r.started_at.iso()[:19].replace("T", " ") if r.started_at else "", r.status,
+            "[magenta]local[/]" if r.origin == Origin.LOCAL else r.origin.value, str(r.n_tool_calls),
+            one_line(r.prompt, 50), one_line(" → ".join(map(str, r.tool_sequence)), 40),
+            {True: "[green]yes[/]", False: "no", None: "-"}[r.qualifies],
         ]
         if extra:
-            cells.append(one_line(r.get(extra), 60))
+            cells.append(one_line(getattr(r, extra), 60))
         table.add_row(*cells)
     console.print(table)
 
@@ -161,32 +163,33 @@ def traces_show(trace_id: str = typer.Argument(..., help="Trace id (or a unique 
     from cc_capture.signals.vector import VECTOR_NAMES
 
     db = _db()
-    trace = store.get_trace(db, _resolve(db, trace_id))
-    trace["vector_names"] = VECTOR_NAMES
+    trace = reads.trace(db, _resolve(db, trace_id))
+    trace.vector_names = VECTOR_NAMES
     if as_json:
         return print_json(trace)
-    console.print(f"[bold]trace[/] {trace['trace_id']}  session {trace['session_id']}  [bold]{trace['status']}[/]")
-    console.print(f"[bold]started[/] {trace['started_at']}  [bold]ended[/] {trace['ended_at'] or '-'}")
-    console.print(f"[bold]prompt[/]\n{trace['prompt'] or ''}\n", highlight=False)
-    for c in trace["tool_calls"]:
-        indent = "    " if c["agent_id"] else ""
-        if c["reasoning"]:
-            console.print(f"{indent}[dim]{one_line(c['reasoning'], 120)}[/]", highlight=False)
-        mark = "[red]✗[/]" if c["is_error"] else "[green]✓[/]"
-        args = one_line(json.dumps(c["input"], ensure_ascii=False), 100)
-        batch = f" [dim](batch {c['batch']})[/]" if c["batch"] else ""
-        console.print(f"{indent}{mark} [bold]{c['name']}[/] {args}{batch}", highlight=False)
-        if c["is_error"]:
-            console.print(f"{indent}  [red]{one_line(c['error'], 120)}[/]", highlight=False)
-    if trace["final_response"]:
-        console.print(f"\n[bold]final answer[/]\n{trace['final_response']}", highlight=False)
-    if trace["error"]:
-        console.print(f"\n[bold red]error[/] {trace['error']}", highlight=False)
-    sig = trace["signals"]
+    console.print(f"[bold]trace[/] {trace.trace_id}  session {trace.session_id}  [bold]{trace.status}[/]")
+    console.print(f"[bold]started[/] {trace.started_at and trace.started_at.iso()}  "
+                  f"[bold]ended[/] {trace.ended_at.iso() if trace.ended_at else '-'}")
+    console.print(f"[bold]prompt[/]\n{trace.prompt or ''}\n", highlight=False)
+    for c in trace.tool_calls:
+        indent = "    " if c.agent_id else ""
+        if c.reasoning:
+            console.print(f"{indent}[dim]{one_line(c.reasoning, 120)}[/]", highlight=False)
+        mark = "[red]✗[/]" if c.is_error else "[green]✓[/]"
+        args = one_line(json.dumps(c.input, ensure_ascii=False), 100)
+        batch = f" [dim](batch {c.batch})[/]" if c.batch else ""
+        console.print(f"{indent}{mark} [bold]{c.name}[/] {args}{batch}", highlight=False)
+        if c.is_error:
+            console.print(f"{indent}  [red]{one_line(c.error, 120)}[/]", highlight=False)
+    if trace.final_response:
+        console.print(f"\n[bold]final answer[/]\n{trace.final_response}", highlight=False)
+    if trace.error:
+        console.print(f"\n[bold red]error[/] {trace.error}", highlight=False)
+    sig = trace.signals
     if sig:
-        verdict = "[green]qualifies[/]" if trace["qualifies"] else "[yellow]excluded[/]"
+        verdict = "[green]qualifies[/]" if trace.qualifies else "[yellow]excluded[/]"
         console.print(f"\n[bold]signals[/] {sig['workflow_type']} workflow, {sig['exploration_depth']} exploration, "
-                      f"{sig['reasoning_steps']} steps; {verdict}: {'; '.join(trace['gate_reasons'])}", highlight=False)
+                      f"{sig['reasoning_steps']} steps; {verdict}: {'; '.join(trace.gate_reasons)}", highlight=False)
         for label, key in (("constraints", "constraints_detected"), ("self-corrections", "self_corrections"),
                            ("validations", "validation_checks"), ("assumptions", "assumptions")):
             if sig[key]:
@@ -202,7 +205,7 @@ def search(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Full-text search over prompts and final answers."""
-    rows = store.search_traces(_db(), text, limit=limit)
+    rows = reads.search(_db(), text, limit=limit)
     if as_json:
         return print_json(rows)
     _trace_table(rows, extra="snippet")
@@ -350,13 +353,13 @@ def rate(
     with store.transaction(db) as conn:
         store.feedback_set(conn, trace_id, rating, note)
     compute(db, [trace_id], _settings().gates)
-    trace = store.get_trace(db, trace_id)
-    data = {"trace_id": trace_id, "rating": rating, "note": note, "qualifies": trace["qualifies"],
-            "gate_reasons": trace["gate_reasons"]}
+    trace = reads.trace(db, trace_id)
+    data = {"trace_id": trace_id, "rating": rating, "note": note, "qualifies": trace.qualifies,
+            "gate_reasons": trace.gate_reasons}
     if as_json:
         return print_json(data)
-    console.print(f"rated {trace_id[:8]} {rating} ({one_line(trace['prompt'], 60)}); "
-                  f"{'qualifies for training' if trace['qualifies'] else 'excluded from training'}", highlight=False)
+    console.print(f"rated {trace_id[:8]} {rating} ({one_line(trace.prompt, 60)}); "
+                  f"{'qualifies for training' if trace.qualifies else 'excluded from training'}", highlight=False)
 
 
 @signals_app.command("recompute")
@@ -433,28 +436,32 @@ def dataset_build(
     """Build a training dataset (JSONL + a Hugging Face `datasets` folder + manifest.json)."""
     extra = None
     if divergences_from:
-        from cc_capture.train import runs
+        from cc_capture.records import Phase, RunStatus
 
         if not dpo:
             fail("--divergences-from goes with --dpo", code=2)
-        run = runs.get(_db(), divergences_from)
-        if run is None or run["status"] != "completed" or run["phase"] != "sft":
+        run = reads.run(_db(), divergences_from)
+        if run is None or run.status != RunStatus.COMPLETED or run.phase != Phase.SFT:
             fail(f"{divergences_from!r} is not a completed SFT run; `ccd runs list` shows them")
         from cc_capture.train.divergence import find
 
         with console.status("generating with the local model to find divergences", spinner="dots"):
-            extra = find(run, Path(run["dataset_path"]), max_prompts=max_prompts)
+            extra = find(run, Path(run.dataset_path), max_prompts=max_prompts)
     result = _build_dataset(dpo, include_synthetic, extra)
     data = {"path": str(result.path), "counts": result.counts, "manifest": result.manifest}
     if as_json:
         return print_json(data)
     m = result.manifest
-    console.print(f"{m['kind']} dataset: {result.counts['train']} train, {result.counts['eval']} eval examples "
-                  f"from {m['traces']} traces ({m['duplicates_dropped']} duplicates dropped) → {result.path}")
-    view = m["inference"]
-    if view["source"] == "calibration":
-        console.print(f"system prompt ({view['system_prompt']}) and tools: Claude Code {view['claude_version']}'s, "
-                      f"as the local model gets them ({len(m['tools'])} tools)")
+    console.print(f"{m.kind} dataset: {result.counts['train']} train, {result.counts['eval']} eval examples "
+                  f"from {m.traces} traces ({m.duplicates_dropped} duplicates dropped) → {result.path}")
+    if m.compare_pairs is not None or m.spent_sessions:
+        pairs = m.compare_pairs or {"train": 0, "eval": 0}
+        console.print(f"`ccd compare`: {pairs['train']} train, {pairs['eval']} eval preference pairs; "
+                      f"{m.spent_sessions} sessions spent for evaluation (their pairs are trained on)")
+    view = m.inference
+    if view.source == "calibration":
+        console.print(f"system prompt ({view.system_prompt}) and tools: Claude Code {view.claude_version}'s, "
+                      f"as the local model gets them ({len(m.tools)} tools)")
     else:
         console.print(f"[yellow]no calibration: the compact system prompt and tool schemas inferred from the calls "
                       f"seen, not those the local model gets in Claude Code; run `ccd calibrate`, then build again[/]")
@@ -506,8 +513,8 @@ def train(
     """Train (in a subprocess, with checkpoints and a log) and record the run."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from cc_capture.train import launch, runs
-    from cc_capture.train.runs import Phase, RunDir
+    from cc_capture.train import launch
+    from cc_capture.train.runs import Phase, RunDir, RunStatus
 
     try:
         chosen = Phase.parse(phase)
@@ -524,7 +531,7 @@ def train(
                TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn()]
     run = None
     with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
-        task = bar.add_task("train", total=None, phase=runs.get(db, run_id)["phase"], loss="-")
+        task = bar.add_task("train", total=None, phase=reads.run(db, run_id).phase.value, loss="-")
         try:
             for event in launch.run(db, paths, run_id):
                 if isinstance(event, launch.Step):
@@ -534,27 +541,25 @@ def train(
                     run = event.run
         except KeyboardInterrupt:
             pass  # the worker was stopped and recorded the run as interrupted
-    run = run or runs.get(db, run_id)
-    data = {"run_id": run_id, "phase": run["phase"], "status": run["status"], "backend": run["backend"],
-            "metrics": run["metrics"], "artifacts": run["artifacts"], "error": run["error"]}
+    run = run or reads.run(db, run_id)
+    data = {"run_id": run_id, "phase": run.phase, "status": run.status, "backend": run.backend,
+            "metrics": run.metrics, "artifacts": run.artifacts, "error": run.error}
     if as_json:
         print_json(data)
     else:
-        console.print(f"run {run_id} ({run['phase']}, {run['backend']}): [bold]{run['status']}[/]", highlight=False)
-        for k, v in run["metrics"].items():
+        console.print(f"run {run_id} ({run.phase.value}, {run.backend}): [bold]{run.status.value}[/]", highlight=False)
+        for k, v in run.metrics.items():
             console.print(f"  {k}: {v}", highlight=False)
-        if run["error"]:
-            console.print(f"[red]{run['error']}[/] (log: {RunDir.of(paths, run_id).log})", highlight=False)
-    if run["status"] != "completed":
+        if run.error:
+            console.print(f"[red]{run.error}[/] (log: {RunDir.of(paths, run_id).log})", highlight=False)
+    if run.status != RunStatus.COMPLETED:
         raise typer.Exit(1)
 
 
 @runs_app.command("list")
 def runs_list(limit: int = typer.Option(20, "--limit", "-n", min=1), as_json: bool = JSON_OPT) -> None:
     """Training runs, newest first."""
-    from cc_capture.train import runs
-
-    rows = runs.listing(_db(), limit)
+    rows = reads.runs(_db(), limit)
     if as_json:
         return print_json(rows)
     if not rows:
@@ -564,9 +569,8 @@ def runs_list(limit: int = typer.Option(20, "--limit", "-n", min=1), as_json: bo
     for col in ("run", "phase", "status", "backend", "created (UTC)", "train loss", "steps"):
         table.add_column(col)
     for r in rows:
-        m = r["metrics"] or {}
-        table.add_row(r["run_id"], r["phase"], r["status"], r["backend"] or "-",
-                      (r["created_at"] or "")[:19].replace("T", " "),
+        m = r.metrics
+        table.add_row(r.run_id, r.phase.value, r.status.value, r.backend or "-", r.created_at.iso()[:19].replace("T", " "),
                       f"{m['train_loss']:.4f}" if m.get("train_loss") is not None else "-", str(m.get("steps", "-")))
     console.print(table)
 
@@ -574,14 +578,12 @@ def runs_list(limit: int = typer.Option(20, "--limit", "-n", min=1), as_json: bo
 @runs_app.command("show")
 def runs_show(run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."), as_json: bool = JSON_OPT) -> None:
     """One run: config, dataset manifest, metrics, artifacts."""
-    from cc_capture.train import runs
-
-    run = runs.get(_db(), run_id)
+    run = reads.run(_db(), run_id)
     if run is None:
         fail(f"no run matches {run_id!r}; `ccd runs list` shows them")
     if as_json:
         return print_json(run)
-    console.print_json(json.dumps(run))
+    console.print_json(json.dumps(jsonable(run)))
 
 
 # ---------------------------------------------------------------- daemon

@@ -27,7 +27,14 @@ def __getattr__(name: str) -> Any:
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    """`--json` output: records (cc_capture.records), alone or inside lists and dicts, in their JSON form."""
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=_record) + "\n")
+
+
+def _record(value: Any) -> Any:
+    from cc_capture.records import jsonable  # msgspec, only where there are records: not for `ccd status`
+
+    return jsonable(value)
 
 
 def fail(message: str, code: int = 1) -> None:

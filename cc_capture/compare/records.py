@@ -39,11 +39,16 @@ def start(db: store.Database, compare_id: str, model: str, settings: dict[str, A
 def add_item(db: store.Database, compare_id: str, trace_id: str, local_session_id: str | None,
              local_trace_id: str | None, worktree: str | None, status: ItemStatus, scores: dict[str, Any],
              divergence: int | None, dpo_pair: bool, error: str | None) -> None:
+    """One pair's row. A pair made from Claude's trace spends its session for evaluation in the same
+    transaction: the pair is training data from now on, so the session leaves the eval split."""
     with store.transaction(db) as conn:
         conn.execute("INSERT OR REPLACE INTO comparison_items (compare_id, trace_id, local_session_id, local_trace_id, "
                      "worktree, status, scores, divergence, dpo_pair, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      (compare_id, trace_id, local_session_id, local_trace_id, worktree, status.value,
                       json.dumps(scores), divergence, int(dpo_pair), error))
+        if dpo_pair:
+            (session_id,) = conn.execute("SELECT session_id FROM traces WHERE trace_id = ?", [trace_id]).fetchone()
+            store.spend_session(conn, session_id, compare_id, trace_id)
 
 
 def finish(db: store.Database, compare_id: str, status: CompareStatus, summary: dict[str, Any],

@@ -1,5 +1,5 @@
 """How closely the local model's run of a prompt followed Claude's: one pair of traces
-(`store.get_trace` shape, signals included), each score in [0, 1] or None where it does not apply.
+(the read model's `Trace`s, signals included), each score in [0, 1] or None where it does not apply.
 
 - `tool_sequence_similarity`: the longest common subsequence of the two main agents' tool names over
   the longer sequence: Claude `Grep, Read, Read`, local `Read, Read` scores 2/3; both with no call, 1.
@@ -19,10 +19,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from cc_capture.datasets.conversation import Step, steps_of
 from cc_capture.evaluate.metrics import argument_similarity, token_f1
+from cc_capture.records import Trace
 from cc_capture.signals.vector import cosine
 
 SCORES = ("tool_sequence_similarity", "first_tool_agreement", "tool_set_overlap", "argument_agreement",
@@ -49,29 +49,25 @@ def lcs_pairs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
     return pairs
 
 
-def _main_calls(trace: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for c in trace["tool_calls"] if c["agent_id"] is None]
-
-
-def score_pair(claude: dict[str, Any], local: dict[str, Any], clean: bool) -> dict[str, float | int | None]:
+def score_pair(claude: Trace, local: Trace, clean: bool) -> dict[str, float | int | None]:
     """Every score of one pair (see the module docstring); `clean`: the local run ended cleanly."""
-    theirs, ours = _main_calls(claude), _main_calls(local)
-    a, b = [c["name"] for c in theirs], [c["name"] for c in ours]
+    theirs, ours = claude.main_calls, local.main_calls
+    a, b = [c.name for c in theirs], [c.name for c in ours]
     matched = lcs_pairs(a, b)
-    args = [argument_similarity(a[i], ours[j]["input"] if isinstance(ours[j]["input"], dict) else {},
-                                theirs[i]["input"] if isinstance(theirs[i]["input"], dict) else {}) for i, j in matched]
+    args = [argument_similarity(a[i], ours[j].input if isinstance(ours[j].input, dict) else {},
+                                theirs[i].input if isinstance(theirs[i].input, dict) else {}) for i, j in matched]
     sa, sb = set(a), set(b)
-    vectors = claude.get("vector"), local.get("vector")
+    vectors = claude.vector, local.vector
     return {
         "tool_sequence_similarity": round(len(matched) / max(len(a), len(b)), 4) if a or b else 1.0,
         "first_tool_agreement": float((a[0] if a else None) == (b[0] if b else None)),
         "tool_set_overlap": round(len(sa & sb) / len(sa | sb), 4) if sa or sb else 1.0,
         "argument_agreement": round(sum(args) / len(args), 4) if args else None,
-        "answer_similarity": round(token_f1(local["final_response"] or "", claude["final_response"] or ""), 4),
+        "answer_similarity": round(token_f1(local.final_response or "", claude.final_response or ""), 4),
         "behaviour_cosine": round(cosine(*vectors), 4) if all(vectors) else None,
         "clean_ending": float(clean),
-        "claude_steps": (claude.get("signals") or {}).get("reasoning_steps"),
-        "local_steps": (local.get("signals") or {}).get("reasoning_steps"),
+        "claude_steps": (claude.signals or {}).get("reasoning_steps"),
+        "local_steps": (local.signals or {}).get("reasoning_steps"),
     }
 
 
@@ -82,7 +78,7 @@ def _same_step(a: Step, b: Step) -> bool:
         for x, y in zip(a.calls, b.calls))
 
 
-def first_divergence(claude: dict[str, Any], local: dict[str, Any]) -> int | None:
+def first_divergence(claude: Trace, local: Trace) -> int | None:
     """The index of the first step (one assistant message's calls) where the local model's run left
     Claude's, a step past the last meaning the final answer; None when it took every step Claude
     took and then answered too."""

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 
-from cc_capture import store
+from cc_capture import reads, records, store
 from cc_capture.config import DatasetSettings, SystemPromptChoice
 from cc_capture.paths import private_dir
 from cc_capture.datasets import inference
 from cc_capture.datasets.conversation import conversations, estimate_tokens
 from cc_capture.datasets.preferences import compare_pair, rating_pairs, rebased, self_correction_pairs
+from cc_capture.records import DatasetManifest, Inference, TokenStats, Trace
 from cc_capture.redact import redact_value
 from cc_capture.signals import EXTRACTOR_VERSION
 
@@ -37,42 +39,56 @@ class DatasetError(Exception):
 class BuildResult:
     path: Path
     counts: dict[str, int]
-    manifest: dict[str, Any]
+    manifest: DatasetManifest
 
 
-def split_of(session_id: str, eval_percent: int) -> str:
-    """Deterministic split by session: no session is in two splits."""
+def split_of(session_id: str, eval_percent: int, spent: frozenset[str] = frozenset()) -> str:
+    """Deterministic split by session: no session is in two splits. A session spent for evaluation
+    (`store.spent_sessions`: a comparison made a preference pair from it) is in train for good."""
+    if session_id in spent:
+        return "train"
     digest = int(hashlib.sha256(session_id.encode()).hexdigest()[:8], 16)
     return "eval" if digest % 100 < eval_percent else "train"
 
 
-def _qualifying(db: store.Database, include_synthetic: bool) -> list[dict[str, Any]]:
+def _qualifying(db: store.Database, include_synthetic: bool) -> list[Trace]:
     sql = ("SELECT t.trace_id FROM traces t JOIN signals s USING (trace_id) WHERE s.qualifies = 1"
            + ("" if include_synthetic else " AND t.synthetic = 0")
            + f" AND {store.NOT_LOCAL} ORDER BY t.started_at, t.seq")
-    return [store.get_trace(db, r[0]) for r in db.execute(sql)]
+    return reads.traces(db, [r[0] for r in db.execute(sql)])
 
 
 def _compare_pairs(db: store.Database, max_tool_output_tokens: int, system_prompt: str) -> list[dict[str, Any]]:
     """The preference pairs `ccd compare` found (where the local model left Claude's path), rebuilt from
-    the two stored traces. Their prompts are held out, so the pairs fall in the eval split."""
+    the two stored traces. Making a pair spent its session for evaluation, so the pairs fall in the
+    train split (`split_of`)."""
     pairs = []
     for compare_id, trace_id, local_id, step, worktree, root in db.execute(
             "SELECT i.compare_id, i.trace_id, i.local_trace_id, i.divergence, i.worktree, s.git_root "
             "FROM comparison_items i JOIN traces t USING (trace_id) JOIN sessions s ON s.session_id = t.session_id "
             "WHERE i.dpo_pair = 1 ORDER BY i.rowid").fetchall():
-        claude, local = store.get_trace(db, trace_id), store.get_trace(db, local_id)
+        claude, local = reads.trace(db, trace_id), reads.trace(db, local_id)
         if claude and local:
             pairs.append(compare_pair(claude, rebased(local, worktree, root), step, compare_id,
                                       max_tool_output_tokens, system_prompt))
     return pairs
 
 
-def _recheck(values: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+def _redacted(t: Trace) -> Trace:
+    """The trace with its stored texts redacted again: those an example is made of."""
+    calls = [msgspec.structs.replace(c, input=redact_value(c.input), output=redact_value(c.output),
+                                     error=redact_value(c.error), reasoning=redact_value(c.reasoning))
+             for c in t.tool_calls]
+    return msgspec.structs.replace(t, prompt=redact_value(t.prompt), final_response=redact_value(t.final_response),
+                                   error=redact_value(t.error), tool_calls=calls)
+
+
+def _recheck(values: list[Any]) -> tuple[list[Any], int]:
     """Redact again what was stored, value by value as ingest redacted it (the same function on the
     same values, never on their JSON-string form in an example: what these rules stored comes back
-    unchanged; what older rules stored gets what newer ones catch); how many changed."""
-    clean = [redact_value(v) for v in values]
+    unchanged; what older rules stored gets what newer ones catch); how many changed. Traces or
+    preference pairs (dicts)."""
+    clean = [_redacted(v) if isinstance(v, Trace) else redact_value(v) for v in values]
     return clean, sum(c != v for c, v in zip(clean, values))
 
 
@@ -131,17 +147,18 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, system_
             f"max_tokens = {settings.max_tokens} tokens, leaving too little for a conversation: raise max_tokens "
             "(and [train] max_length), or use [local] system_prompt = \"compact\"")
     rows: dict[str, list[dict]] = {"train": [], "eval": []}
+    spent = store.spent_sessions(db)
     seen: set[str] = set()
     duplicates = 0
     if dpo:
         candidates = [p for t in traces
                       for p in self_correction_pairs(t, settings.max_tool_output_tokens, view.system_prompt)]
         rated = {r[0]: r[1] for r in db.execute("SELECT trace_id, rating FROM feedback")}
-        everything, changed = _recheck([store.get_trace(db, tid) for tid in rated])
+        everything, changed = _recheck(reads.traces(db, list(rated)))
         redacted_again += changed
         # the local model's traces may be rejected, never chosen: only Claude's are examples to follow
-        candidates += rating_pairs([t for t in everything if rated[t["trace_id"]] == "up" and t["origin"] == "claude"],
-                                   [t for t in everything if rated[t["trace_id"]] == "down"],
+        candidates += rating_pairs([t for t in everything if rated[t.trace_id] == "up" and t.origin == store.Origin.CLAUDE],
+                                   [t for t in everything if rated[t.trace_id] == "down"],
                                    settings.max_tool_output_tokens, view.system_prompt)
         extra, changed = _recheck((extra_pairs or []) + _compare_pairs(db, settings.max_tool_output_tokens,
                                                                        view.system_prompt))
@@ -153,9 +170,9 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, system_
         for t in traces:
             parts = conversations(t, settings.max_tool_output_tokens, conversation_tokens, view.system_prompt)
             for i, msgs in enumerate(parts):
-                examples.append((t["session_id"], {"messages": msgs, "tools": tools, "trace_id": t["trace_id"],
-                                                   "session_id": t["session_id"], "part": i, "parts": len(parts),
-                                                   "synthetic": bool(t["synthetic"])}))
+                examples.append((t.session_id, {"messages": msgs, "tools": tools, "trace_id": t.trace_id,
+                                                "session_id": t.session_id, "part": i, "parts": len(parts),
+                                                "synthetic": t.synthetic}))
     for session_id, example in examples:
         key = _dedup_key(example)
         if key in seen:
@@ -163,36 +180,40 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, system_
             continue
         seen.add(key)
         # synthetic traces are never used for evaluation
-        split = "train" if example.get("synthetic") else split_of(session_id, settings.eval_percent)
+        split = "train" if example.get("synthetic") else split_of(session_id, settings.eval_percent, spent)
         rows[split].append(example)
 
     kind = "dpo" if dpo else "sft"
-    trace_ids = sorted(t["trace_id"] for t in traces)
+    trace_ids = sorted(t.trace_id for t in traces)
     ids_hash = hashlib.sha256("\n".join(trace_ids).encode()).hexdigest()
     token_counts = [sum(estimate_tokens(json.dumps(m, ensure_ascii=False))
                         for m in (r.get("messages") or r["prompt"] + r["chosen"])) for r in rows["train"] + rows["eval"]]
-    manifest = {
-        "kind": kind, "created_at": store.iso(time.time()), "extractor_version": EXTRACTOR_VERSION,
-        "counts": {s: len(r) for s, r in rows.items()}, "traces": len(traces), "trace_ids_sha256": ids_hash,
+    manifest = DatasetManifest(
+        kind=kind, created_at=store.iso(time.time()), extractor_version=EXTRACTOR_VERSION,
+        counts={s: len(r) for s, r in rows.items()}, traces=len(traces), trace_ids_sha256=ids_hash,
         # the data snapshot: the newest capture time among the traces (what the scheduler counts new data from)
-        "captured_until": db.execute("SELECT max(coalesce(t.ended_at, t.started_at)) FROM traces t JOIN json_each(?) j "
-                                     "ON j.value = t.trace_id", [json.dumps(trace_ids)]).fetchone()[0],
-        "sessions": {s: len({r["session_id"] for r in items}) for s, items in rows.items()},
-        "duplicates_dropped": duplicates, "redacted_again": redacted_again, "include_synthetic": include_synthetic,
-        "origins": _origins(rows) if dpo else None,
-        "tokens": {"total": sum(token_counts), "max": max(token_counts, default=0),
-                   "mean": round(statistics.mean(token_counts), 1) if token_counts else 0,
-                   "estimate": "characters / 4"},
-        "settings": settings.model_dump(), "tools": [t["function"]["name"] for t in view.tools],
-        "inference": view.as_json(),
-    }
+        captured_until=db.execute("SELECT max(coalesce(t.ended_at, t.started_at)) FROM traces t JOIN json_each(?) j "
+                                  "ON j.value = t.trace_id", [json.dumps(trace_ids)]).fetchone()[0],
+        sessions={s: len({r["session_id"] for r in items}) for s, items in rows.items()},
+        duplicates_dropped=duplicates, redacted_again=redacted_again, include_synthetic=include_synthetic,
+        origins=_origins(rows) if dpo else None,
+        # what `ccd compare` gave: its pairs (by split), and the sessions it spent for evaluation among these
+        compare_pairs={s: sum(r.get("origin") == "compare" for r in items) for s, items in rows.items()}
+        if dpo else None,
+        spent_sessions=len(spent & {t.session_id for t in traces}),
+        tokens=TokenStats(total=sum(token_counts), max=max(token_counts, default=0),
+                          mean=round(statistics.mean(token_counts), 1) if token_counts else 0,
+                          estimate="characters / 4"),
+        settings=settings.model_dump(), tools=[t["function"]["name"] for t in view.tools],
+        inference=msgspec.convert(view.as_json(), Inference),
+    )
     path = out_root / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{ids_hash[:8]}"
     private_dir(out_root)
     partial = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=out_root))  # 0700, renamed once complete
     try:
         for split, items in rows.items():
             _write_jsonl(partial / f"{split}.jsonl", items)
-        _write_private(partial / "manifest.json", json.dumps(manifest, indent=2))
+        _write_private(partial / "manifest.json", json.dumps(records.jsonable(manifest), indent=2))
         _save_hf(partial, rows)
         if path.exists():  # the same traces built again within the second
             shutil.rmtree(path)
@@ -200,7 +221,7 @@ def build(db: store.Database, out_root: Path, settings: DatasetSettings, system_
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return BuildResult(path, manifest["counts"], manifest)
+    return BuildResult(path, manifest.counts, manifest)
 
 
 def _require_training_extra() -> None:

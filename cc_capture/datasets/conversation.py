@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from cc_capture.records import Trace
+
 TRUNCATION_MARK = "\n…[truncated: {} more characters]"
 CHARS_PER_TOKEN = 4  # a rough, tokenizer-free estimate: budgets are in tokens, applied in characters
 
@@ -82,35 +84,32 @@ class Step:
                    for m in self.messages())
 
 
-def steps_of(trace: dict[str, Any], max_tool_output_tokens: int) -> list[Step]:
-    """The main agent's steps of a trace (`store.get_trace` shape), one per batch of calls."""
+def steps_of(trace: Trace, max_tool_output_tokens: int) -> list[Step]:
+    """The main agent's steps of a trace, one per batch of calls."""
     steps: list[Step] = []
     last_batch: object = object()
-    for c in trace["tool_calls"]:
-        if c["agent_id"] is not None:
-            continue
-        result = c["error"] if c["is_error"] else _text(c["output"])
-        if c["is_error"] and result:
+    for c in trace.main_calls:
+        result = c.error if c.is_error else _text(c.output)
+        if c.is_error and result:
             result = f"Error: {result}"
-        call = {"id": c["tool_use_id"], "name": c["name"],
-                "arguments": arguments_json(c["input"] if c["input"] is not None else {}),
+        call = {"id": c.tool_use_id, "name": c.name,
+                "arguments": arguments_json(c.input if c.input is not None else {}),
                 "result": truncate(result or "", max_tool_output_tokens)}
-        if c["batch"] is not None and c["batch"] == last_batch and steps:
+        if c.batch is not None and c.batch == last_batch and steps:
             steps[-1].calls.append(call)
         else:
-            steps.append(Step(c["reasoning"] or "", [call]))
-        last_batch = c["batch"]
+            steps.append(Step(c.reasoning or "", [call]))
+        last_batch = c.batch
     return steps
 
 
-def conversations(trace: dict[str, Any], max_tool_output_tokens: int, max_tokens: int,
-                  system_prompt: str) -> list[list[dict]]:
+def conversations(trace: Trace, max_tool_output_tokens: int, max_tokens: int, system_prompt: str) -> list[list[dict]]:
     """The trace as one conversation, or several when it is longer than `max_tokens`: split at step
     boundaries (each part restates the prompt and what was done before), never cut at the end.
     `system_prompt`: the one the model gets at inference (`datasets.inference`)."""
-    head = [message("system", system_prompt), message("user", trace["prompt"] or "")]
+    head = [message("system", system_prompt), message("user", trace.prompt or "")]
     steps = steps_of(trace, max_tool_output_tokens)
-    final = message("assistant", trace["final_response"] or "")
+    final = message("assistant", trace.final_response or "")
     budget = max_tokens - sum(estimate_tokens(m["content"]) for m in head) - estimate_tokens(final["content"])
     parts: list[list[Step]] = [[]]
     used = 0
@@ -136,14 +135,14 @@ def conversations(trace: dict[str, Any], max_tool_output_tokens: int, max_tokens
     return out
 
 
-def tool_schemas(traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def tool_schemas(traces: list[Trace]) -> list[dict[str, Any]]:
     """JSON schemas of the tools, inferred from the calls seen: each argument's type, and which are
     present in every call (required). Only when no calibration gives Claude Code's own."""
     seen: dict[str, list[dict]] = {}
     for t in traces:
-        for c in t["tool_calls"]:
-            if c["agent_id"] is None and c["name"]:
-                seen.setdefault(c["name"], []).append(c["input"] if isinstance(c["input"], dict) else {})
+        for c in t.main_calls:
+            if c.name:
+                seen.setdefault(c.name, []).append(c.input if isinstance(c.input, dict) else {})
     type_names = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array", dict: "object"}
     schemas = []
     for name in sorted(seen):

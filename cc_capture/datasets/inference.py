@@ -18,6 +18,7 @@ from typing import Any
 from cc_capture import store
 from cc_capture.config import SystemPromptChoice
 from cc_capture.datasets.conversation import tool_schemas
+from cc_capture.records import Trace
 
 COMPACT_SYSTEM_PROMPT = (
     "You are a coding agent working in the user's project. Think briefly, then use the tools to inspect and "
@@ -65,7 +66,7 @@ def function_tools(definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "parameters": d.get("input_schema") or {"type": "object", "properties": {}}}} for d in definitions]
 
 
-def for_datasets(db: store.Database, choice: SystemPromptChoice, traces: list[dict[str, Any]]) -> ModelView:
+def for_datasets(db: store.Database, choice: SystemPromptChoice, traces: list[Trace]) -> ModelView:
     """The view of the latest calibration of `choice`, else the fallback built from `traces`."""
     found = store.calibrations(db, choice.value)
     if found:

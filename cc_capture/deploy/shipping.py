@@ -34,7 +34,8 @@ def gate_items(db: store.Database, paths: Paths, settings: Settings, model: Mode
         raise EvaluationError(f"v{model.version} was never evaluated and has no dataset to take eval items from: "
                               "nothing to score its GGUF on (`ccd eval` a model that has one)")
     try:
-        return items_mod.from_dataset(Path(model.dataset_path), settings.evaluate.max_items)
+        return items_mod.from_dataset(Path(model.dataset_path), settings.evaluate.max_items,
+                                      store.spent_sessions(db))
     except EvalSetError as e:
         raise EvaluationError(str(e)) from e
 

@@ -1,7 +1,8 @@
 """The eval set: every assistant step of the held-out traces of a dataset, teacher-forced.
 
 Only the dataset's eval split is read: real captured traces (synthetic ones never reach it) whose
-session is not in the train split (checked again here). Each assistant message is an item: the
+session is not in the train split (checked again here) and was not spent for evaluation since the
+dataset was built (a comparison made a training pair from it: `store.spent_sessions`). Each assistant message is an item: the
 model sees the conversation before it exactly as Claude saw it (system prompt, tools, earlier
 steps and tool results) and writes the next assistant turn. `max_items` caps the set: items are
 taken round-robin over the traces (each trace's steps in a fixed, hashed order), so every trace
@@ -91,15 +92,16 @@ def sample(items: list[EvalItem], max_items: int) -> list[EvalItem]:
     return sorted(chosen, key=lambda i: i.item_id)
 
 
-def from_dataset(dataset_dir: Path, max_items: int) -> EvalSet:
-    """The eval set of an SFT dataset folder (`ccd dataset build`)."""
+def from_dataset(dataset_dir: Path, max_items: int, spent: frozenset[str] = frozenset()) -> EvalSet:
+    """The eval set of an SFT dataset folder (`ccd dataset build`), less the `spent` sessions: a folder
+    built before a session was spent still holds it in eval; the set (and its hash) leaves it out."""
     manifest = json.loads((dataset_dir / "manifest.json").read_text())
     if manifest.get("kind") != "sft":
         raise EvalSetError(f"{dataset_dir} is a {manifest.get('kind')} dataset; evaluation reads an SFT dataset's "
                            "eval split")
     train_sessions = {r["session_id"] for r in _read_jsonl(dataset_dir / "train.jsonl")}
     rows = [r for r in _read_jsonl(dataset_dir / "eval.jsonl")
-            if not r.get("synthetic") and r["session_id"] not in train_sessions]
+            if not r.get("synthetic") and r["session_id"] not in train_sessions and r["session_id"] not in spent]
     items = sample([i for r in rows for i in items_of(r)], max_items)
     if not items:
         raise EvalSetError(f"the eval split of {dataset_dir} holds no real held-out trace: capture more sessions, "

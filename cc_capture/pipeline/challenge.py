@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from cc_capture import store
+from cc_capture import reads, store
 from cc_capture.config import Paths, Settings
 from cc_capture.evaluate import registry
 from cc_capture.evaluate.evaluator import EvaluationError, evaluate
@@ -19,8 +19,7 @@ from cc_capture.evaluate.champion import ModelStatus
 from cc_capture.evaluate.registry import Evaluation, Model
 from cc_capture.evaluate.scoring import paired_difference
 from cc_capture.pipeline.candidates import CandidateError, base_model, ensure_champion, from_run
-from cc_capture.train import runs
-from cc_capture.train.runs import Phase
+from cc_capture.records import Phase, RunStatus
 
 CHAMPION = "champion"
 
@@ -57,9 +56,9 @@ class Report:
 
 
 def latest_sft_dataset(db: store.Database, paths: Paths) -> Path:
-    run = runs.latest_completed(db, Phase.SFT)
-    if run and run["dataset_path"] and Path(run["dataset_path"]).is_dir():
-        return Path(run["dataset_path"])
+    run = reads.latest_completed_run(db, Phase.SFT)
+    if run and run.dataset_path and Path(run.dataset_path).is_dir():
+        return Path(run.dataset_path)
     built = sorted(paths.datasets.glob("sft-*")) if paths.datasets.is_dir() else []
     if not built:
         raise ChallengeError("no SFT dataset to take the eval split from: `ccd dataset build` makes one")
@@ -70,10 +69,10 @@ def resolve(db: store.Database, paths: Paths, settings: Settings, ref: str | Non
     """RUN_ID, VERSION (`3` or `v3`), `base`, or nothing: the latest completed SFT/DPO run."""
     try:
         if ref is None:
-            latest = [r for r in runs.listing(db, 50) if r["status"] == "completed"]
+            latest = [r for r in reads.runs(db, 50) if r.status == RunStatus.COMPLETED]
             if not latest:
                 raise ChallengeError("no completed training run to evaluate: `ccd train` first, or `ccd eval base`")
-            return from_run(db, paths, latest[0]["run_id"])
+            return from_run(db, paths, latest[0].run_id)
         if ref == "base":
             return base_model(db, settings.train.base_model)
         if ref.lstrip("v").isdigit():
@@ -92,7 +91,7 @@ def challenge(db: store.Database, paths: Paths, settings: Settings, model: Model
     cfg = settings.evaluate
     try:
         dataset = Path(model.dataset_path) if model.dataset_path else latest_sft_dataset(db, paths)
-        evalset = from_dataset(dataset, max_items or cfg.max_items)
+        evalset = from_dataset(dataset, max_items or cfg.max_items, store.spent_sessions(db))
         if against == CHAMPION:
             other = ensure_champion(db, model.base_model)
         else:

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from cc_capture import homelock, store
+from cc_capture import homelock, reads, store
 from cc_capture.compare import records
 from cc_capture.compare.candidates import Candidate, pick
 from cc_capture.datasets.inference import system_prompt_flag
@@ -28,6 +28,7 @@ from cc_capture.config import Settings
 from cc_capture.datasets.preferences import compare_pair, rebased
 from cc_capture.evaluate.scoring import mean_interval
 from cc_capture.paths import Paths
+from cc_capture.records import Trace
 from cc_capture.pipeline.ingest import ingest_once
 
 CAPTURE_WAIT_S = 60.0  # how long a finished run's events may take to reach the store
@@ -130,16 +131,16 @@ def _await_capture(db: store.Database, paths: Paths, settings: Settings, session
         time.sleep(0.2)
 
 
-def _status(run: LocalRun, local: dict[str, Any] | None) -> ItemStatus:
+def _status(run: LocalRun, local: Trace | None) -> ItemStatus:
+    if run.timed_out:  # stopped at the limit, captured or not (it may be stopped before its first hook)
+        return ItemStatus.TIMEOUT
     if local is None:
         return ItemStatus.NOT_CAPTURED
-    if run.timed_out:
-        return ItemStatus.TIMEOUT
     if "max turns" in (run.stdout + run.stderr).lower():
         return ItemStatus.MAX_TURNS
     if run.returncode != 0:
         return ItemStatus.ERROR
-    if local["status"] != "completed" or not (local["final_response"] or "").strip():
+    if local.status != "completed" or not (local.final_response or "").strip():
         return ItemStatus.INCOMPLETE
     return ItemStatus.OK
 
@@ -147,8 +148,8 @@ def _status(run: LocalRun, local: dict[str, Any] | None) -> ItemStatus:
 def _record(db: store.Database, settings: Settings, compare_id: str, replay: Replay,
             local_trace_id: str | None) -> dict[str, Any]:
     """Score one pair, find its divergence, store it; its entry of the report."""
-    claude = store.get_trace(db, replay.candidate.trace_id)
-    local = store.get_trace(db, local_trace_id) if local_trace_id else None
+    claude = reads.trace(db, replay.candidate.trace_id)
+    local = reads.trace(db, local_trace_id) if local_trace_id else None
     if replay.run is None:
         status, error = ItemStatus.FAILED, replay.error
     else:
@@ -166,20 +167,22 @@ def _record(db: store.Database, settings: Settings, compare_id: str, replay: Rep
             made = compare_pair(claude, local, divergence, compare_id, settings.datasets.max_tool_output_tokens, "")
             rejected = made["rejected"][0]
             pair = bool(rejected["tool_calls"] or (rejected["content"] or "").strip())
-    records.add_item(db, compare_id, claude["trace_id"], replay.session_id, local_trace_id, replay.worktree, status,
+    records.add_item(db, compare_id, claude.trace_id, replay.session_id, local_trace_id, replay.worktree, status,
                      scores, divergence, pair, error)
-    return _entry(claude, local, {"trace_id": claude["trace_id"], "local_session_id": replay.session_id,
+    return _entry(claude, local, {"trace_id": claude.trace_id, "local_session_id": replay.session_id,
                                   "local_trace_id": local_trace_id, "status": status.value, "error": error,
                                   "scores": scores, "divergence": divergence, "dpo_pair": pair})
 
 
-def _entry(claude: dict[str, Any], local: dict[str, Any] | None, item: dict[str, Any]) -> dict[str, Any]:
-    """One item of the report: the two runs side by side, the scores, where they diverged."""
-    return {"trace_id": item["trace_id"], "prompt": claude["prompt"],
-            "claude": {"tool_sequence": claude["tool_sequence"], "final_response": claude["final_response"]},
+def _entry(claude: Trace | None, local: Trace | None, item: dict[str, Any]) -> dict[str, Any]:
+    """One item of the report: the two runs side by side (Claude's trace may be gone since), the scores,
+    where they diverged."""
+    return {"trace_id": item["trace_id"], "prompt": claude.prompt if claude else None,
+            "claude": {"tool_sequence": claude.tool_sequence if claude else [],
+                       "final_response": claude.final_response if claude else None},
             "local": {"trace_id": item["local_trace_id"], "session_id": item["local_session_id"],
-                      "tool_sequence": local["tool_sequence"] if local else [],
-                      "final_response": local["final_response"] if local else None, "status": item["status"],
+                      "tool_sequence": local.tool_sequence if local else [],
+                      "final_response": local.final_response if local else None, "status": item["status"],
                       "error": item["error"]},
             "scores": item["scores"], "divergence": item["divergence"], "dpo_pair": item["dpo_pair"]}
 
@@ -206,8 +209,8 @@ def comparison(db: store.Database, compare_id: str) -> dict[str, Any] | None:
         return None
     out = []
     for item in records.items(db, compare_id):
-        claude = store.get_trace(db, item["trace_id"]) or {"prompt": None, "tool_sequence": [], "final_response": None}
-        local = store.get_trace(db, item["local_trace_id"]) if item["local_trace_id"] else None
+        claude = reads.trace(db, item["trace_id"])
+        local = reads.trace(db, item["local_trace_id"]) if item["local_trace_id"] else None
         out.append(_entry(claude, local, item))
     summary = json.loads(row[1])
     return {"compare_id": compare_id, "model": row[0], "items": out, "summary": summary,

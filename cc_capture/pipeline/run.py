@@ -23,7 +23,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from cc_capture import store
+from cc_capture import reads, store
 from cc_capture.config import Paths, Settings
 from cc_capture.evaluate import registry
 from cc_capture.evaluate.evaluator import evaluate
@@ -33,8 +33,8 @@ from cc_capture.pipeline.candidates import from_run
 from cc_capture.pipeline.challenge import challenge
 from cc_capture.pipeline.heartbeat import heartbeat
 from cc_capture.processes import start_time
-from cc_capture.train import launch, runs
-from cc_capture.train.runs import Phase, RunStatus
+from cc_capture.records import Phase, RunStatus
+from cc_capture.train import launch
 
 STEPS = ("dataset", "sft", "dpo", "evaluate", "gate", "export", "deploy")
 
@@ -128,8 +128,8 @@ def _train(db: store.Database, paths: Paths, settings: Settings, p: Pipeline, ph
     """Train one phase (resuming this pipeline's run of it if one was started) and return its id;
     `from_run`: the SFT run a DPO run starts from."""
     key = f"{phase.value}_run"
-    run = runs.get(db, p.state[key]) if key in p.state else None
-    if run is None or run["status"] != RunStatus.COMPLETED.value:
+    run = reads.run(db, p.state[key]) if key in p.state else None
+    if run is None or run.status != RunStatus.COMPLETED:
         if run is None:
             p.state[key] = launch.create(db, paths, settings, phase, dataset=dataset, from_run=from_run)
             _save(db, p)
@@ -137,9 +137,9 @@ def _train(db: store.Database, paths: Paths, settings: Settings, p: Pipeline, ph
         for event in launch.run(db, paths, p.state[key]):
             if isinstance(event, launch.Finished):
                 finished = event.run
-        if finished is None or finished["status"] != RunStatus.COMPLETED.value:
-            raise RuntimeError(f"{phase.value} run {p.state[key]} {finished['status'] if finished else 'stopped'}: "
-                               f"{(finished or {}).get('error')}")
+        if finished is None or finished.status != RunStatus.COMPLETED:
+            raise RuntimeError(f"{phase.value} run {p.state[key]} {finished.status.value if finished else 'stopped'}: "
+                               f"{finished.error if finished else None}")
     return p.state[key]
 
 
@@ -151,11 +151,11 @@ def _step(name: str, db: store.Database, paths: Paths, settings: Settings, p: Pi
         try:
             built = build(db, paths.datasets, settings.datasets, settings.local.system_prompt,
                           include_synthetic=settings.learning.include_synthetic)
-            from_dataset(built.path, settings.evaluate.max_items)  # is there a held-out item to judge by?
+            from_dataset(built.path, settings.evaluate.max_items, store.spent_sessions(db))  # is there a held-out item to judge by?
         except (DatasetError, EvalSetError) as e:  # nothing to learn from, or nothing to judge a model by
             raise Skip(str(e), final=True) from e
         p.state["dataset"] = str(built.path)
-        p.state["captured_until"] = built.manifest["captured_until"]  # the data snapshot min_new_traces counts from
+        p.state["captured_until"] = built.manifest.captured_until  # the data snapshot min_new_traces counts from
         return f"{built.counts['train']} train, {built.counts['eval']} eval examples → {built.path}"
     if name == "sft":
         run_id = _train(db, paths, settings, p, Phase.SFT, Path(p.state["dataset"]))
@@ -173,7 +173,8 @@ def _step(name: str, db: store.Database, paths: Paths, settings: Settings, p: Pi
     if name == "evaluate":
         model = from_run(db, paths, p.state.get("dpo_run") or p.state["sft_run"])
         p.model_version = model.version
-        evalset = from_dataset(Path(model.dataset_path or p.state["dataset"]), settings.evaluate.max_items)
+        evalset = from_dataset(Path(model.dataset_path or p.state["dataset"]), settings.evaluate.max_items,
+                               store.spent_sessions(db))
         result = evaluate(db, paths, model, evalset, settings.evaluate)
         return (f"v{model.version}: behavioural_similarity {result.summary.metrics['behavioural_similarity']} "
                 f"on {result.items} items")

@@ -1,11 +1,12 @@
 """Import transcripts and compute their signals: `ccd import`, and the daemon's backfill.
 
 Signals are computed as the import goes, after each of its commits, for the closed traces the
-sessions just committed changed (no later session of the import changes them again). With
-worker processes, extraction runs in processes of its own too (reading the committed rows on
-their own connections) and this process, the store's only writer, stores what they return at its
-next commits: the cores share parsing, redaction and signals, and the writer does little more
-than write.
+sessions just committed changed (no later session of the import changes them again). With two
+or more worker processes, extraction runs in them too (reading the committed rows on their own
+connections) and this process, the store's only writer, stores what they return at its next
+commits: the cores share parsing, redaction and signals, and the writer does little more than
+assemble and write. With one worker (two cores) this process computes them while the worker
+parses, which balances the two better.
 """
 
 from __future__ import annotations
@@ -88,15 +89,17 @@ class SignalWorkers:
 def import_transcripts(db: Database, sessions: dict[str, SessionFiles], settings: Settings, workers: int = 0,
                        rescan: bool = False, progress: Callable[[SessionFiles], None] | None = None,
                        signals_progress: Callable[[int], Callable[[], None]] | None = None) -> TranscriptImport:
-    """Import these sessions (transcripts.bulk, with `workers` processes reading ahead and computing
-    signals, and `rescan` to import again sessions redacted by older rules), computing
+    """Import these sessions (transcripts.bulk, with `workers` processes reading ahead and, from two
+    on, computing signals, and `rescan` to import again sessions redacted by older rules), computing
     the signals of the traces they close as it goes, then those of any other queued trace.
     `signals_progress(n)`, if given, is called before those last n are computed and returns what to
     call after each."""
     done = TranscriptImport(ImportStats())
     plan = bulk.plan_reads(db, sessions, workers, rescan)
-    # worker processes only for an import worth them (bulk.PARALLEL_MIN_BYTES); else all in this one
-    signals = SignalWorkers(db, settings.gates, workers) if plan.parallel(workers) else None
+    # Signals go to the workers when there are several (with one, on two cores, this process computing
+    # them while the worker parses keeps both cores busier than handing the worker both), and only
+    # for an import worth workers at all (bulk.PARALLEL_MIN_BYTES).
+    signals = SignalWorkers(db, settings.gates, workers) if plan.parallel(workers) and workers >= 2 else None
 
     def committed(traces: set[str]) -> None:
         if signals is None:

@@ -64,6 +64,9 @@ class LearningScheduler:
         from apscheduler.triggers.cron import CronTrigger
         from apscheduler.triggers.interval import IntervalTrigger
 
+        # APScheduler logs two INFO lines per check ("Running job", "executed successfully"); the
+        # daemon's log keeps one line per changed decision, and APScheduler's warnings (a missed run)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self.scheduler = BackgroundScheduler(daemon=True)
         interval = IntervalTrigger(minutes=self.learning.check_interval_min)
         window = Window.parse(self.learning.window)

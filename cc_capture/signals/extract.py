@@ -90,12 +90,12 @@ def call_kind(c: CallView) -> str:
 
 def _short(c: CallView, width: int = 80) -> str:
     detail = _command(c) or _file(c) or _input(c).get("pattern") or _input(c).get("url") or ""
-    text = f"{c.name} {detail}".strip()
+    text = f"{c.name or ''} {detail}".strip()
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _signature(c: CallView) -> str:
-    return c.name + json.dumps(c.input, sort_keys=True, default=str)
+    return (c.name or "") + json.dumps(c.input, sort_keys=True, default=str)
 
 
 def exploration_depth(n_calls: int) -> str:
@@ -237,7 +237,7 @@ def extract(t: TraceView) -> Signals:
     edit_counts = Counter(_file(c) for c in t.calls if c.name in EDIT_TOOLS and _file(c))
     steps = len(batches) + (1 if t.final_response else 0)
     return Signals(
-        tool_sequence=[c.name for c in main],
+        tool_sequence=[c.name or "" for c in main],
         reasoning_steps=steps,
         exploration_depth=exploration_depth(n_calls),
         n_tool_calls=n_calls,

@@ -1,43 +1,62 @@
-"""What the extractor reads (a TraceView) and what it produces (Signals), as plain typed values."""
+"""What the extractor reads (a TraceView: a stored trace and its session's earlier edits) and what
+it produces (Signals), as plain typed values."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgspec
 
+from cc_capture.records import ToolCall, Trace
 
-@dataclass
-class CallView:
-    name: str
-    input: Any
-    output: Any
-    is_error: bool
-    error: str | None
-    reasoning: str
-    agent_id: str | None
-    batch: int | None
-    status: str
+CallView = ToolCall  # what the extractor reads of a call: the read model's tool call
 
 
 @dataclass
 class TraceView:
-    """One trace as the extractor sees it; built from the store, or by hand in tests."""
+    """One stored trace (the read model, `cc_capture.records.Trace`, loaded by `cc_capture.reads`)
+    with what the extractor also needs from the rest of its session."""
 
-    trace_id: str
-    prompt: str
-    final_response: str
-    status: str
-    calls: list[CallView] = field(default_factory=list)
-    duration_s: float | None = None
-    feedback: str | None = None  # 'up' | 'down'
-    prior_session_edits: dict[str, int] = field(default_factory=dict)
-    origin: str = "claude"  # store.Origin: 'local' is the local model's session, never Claude's example
+    trace: Trace
+    prior_session_edits: dict[str, int] = field(default_factory=dict)  # file → edits in earlier traces
 
     @property
-    def main_calls(self) -> list[CallView]:
-        return [c for c in self.calls if c.agent_id is None]
+    def trace_id(self) -> str:
+        return self.trace.trace_id
+
+    @property
+    def prompt(self) -> str:
+        return self.trace.prompt or ""
+
+    @property
+    def final_response(self) -> str:
+        return self.trace.final_response or ""
+
+    @property
+    def status(self) -> str:
+        return self.trace.status
+
+    @property
+    def calls(self) -> list[ToolCall]:
+        return self.trace.tool_calls
+
+    @property
+    def main_calls(self) -> list[ToolCall]:
+        return self.trace.main_calls
+
+    @property
+    def duration_s(self) -> float | None:
+        return self.trace.duration_s
+
+    @property
+    def origin(self) -> str:
+        """store.Origin: 'local' is the local model's session, never Claude's example."""
+        return self.trace.origin.value
+
+    @property
+    def feedback(self) -> str | None:
+        """'up', 'down' or None."""
+        return self.trace.feedback.rating if self.trace.feedback else None
 
 
 class Pruning(msgspec.Struct):

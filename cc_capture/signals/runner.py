@@ -1,4 +1,4 @@
-"""Compute and store signals: load a TraceView from the store, extract, vectorise, gate.
+"""Compute and store signals: load traces (the read model) as TraceViews, extract, vectorise, gate.
 
 The daemon calls `compute_pending` after each ingest pass (traces queued in `dirty_traces`
 once closed); `ccd signals recompute` calls `recompute` for an extractor upgrade or new gates.
@@ -10,56 +10,53 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import msgspec
 
+from cc_capture import reads
 from cc_capture.config import GateSettings
 from cc_capture.signals import EXTRACTOR_VERSION
 from cc_capture.signals.extract import EDIT_TOOLS, WEB_TOOLS, extract
 from cc_capture.signals.gates import decide
-from cc_capture.signals.model import CallView, TraceView
+from cc_capture.signals.model import TraceView
 from cc_capture.signals.vector import vector
-from cc_capture.store import Database, Origin, json_or_text, settle_origins, transaction
+from cc_capture.store import Database, settle_origins, transaction
 
 log = logging.getLogger("ccd.signals")
 
 
-def load_view(db: Database, trace_id: str) -> TraceView | None:
-    row = db.execute(
-        "SELECT t.prompt, t.final_response, t.status, t.started_at, t.ended_at, t.session_id, t.seq, f.rating, "
-        "s.origin FROM traces t LEFT JOIN feedback f USING (trace_id) LEFT JOIN sessions s USING (session_id) "
-        "WHERE t.trace_id = ?",
-        [trace_id],
-    ).fetchone()
-    if row is None:
-        return None
-    prompt, final, status, started, ended, session_id, seq, rating, origin = row
-    web = ",".join("?" * len(WEB_TOOLS))
-    calls = [
-        CallView(name=r[0] or "", input=json_or_text(r[1]), output=json_or_text(r[2]), is_error=bool(r[3]), error=r[4],
-                 reasoning=r[5] or "", agent_id=r[6], batch=r[7], status=r[8])
-        for r in db.execute(
-            # the extractor reads outputs only for the URLs web tools return: the others (often large) stay unread
-            f"SELECT c.name, c.input, CASE WHEN c.name IN ({web}) THEN c.output END, c.is_error, c.error, r.text, "
-            "c.agent_id, c.batch, c.status "
-            "FROM tool_calls c LEFT JOIN reasoning r USING (tool_use_id) WHERE c.trace_id = ? ORDER BY c.seq",
-            [*sorted(WEB_TOOLS), trace_id],
-        )
-    ]
-    prior: dict[str, int] = {}
-    marks = ",".join("?" * len(EDIT_TOOLS))
-    for (path,) in db.execute(
-        f"SELECT json_extract(c.input, '$.file_path') FROM tool_calls c JOIN traces t USING (trace_id) "
-        f"WHERE t.session_id = ? AND t.seq < ? AND c.name IN ({marks})",
-        [session_id, seq, *sorted(EDIT_TOOLS)],
-    ):
-        if path:
-            prior[path] = prior.get(path, 0) + 1
-    duration = (ended - started) if started is not None and ended is not None else None
-    return TraceView(trace_id=trace_id, prompt=prompt or "", final_response=final or "", status=status,
-                     calls=calls, duration_s=duration, feedback=rating, prior_session_edits=prior,
-                     origin=origin or Origin.CLAUDE.value)
+def load_views(db: Database, trace_ids: Sequence[str]) -> list[TraceView]:
+    """These traces as the extractor reads them: loaded together through the read model (the
+    outputs of web tools only: the extractor reads no other, and they are the bulk of a trace),
+    each with the files edited in the earlier traces of its session."""
+    traces = reads.traces(db, trace_ids, outputs_of=WEB_TOOLS)
+    prior = _prior_session_edits(db, [t.trace_id for t in traces])
+    return [TraceView(t, prior[t.trace_id]) for t in traces]
+
+
+def _prior_session_edits(db: Database, trace_ids: list[str]) -> dict[str, dict[str, int]]:
+    """For each trace, how often each file was edited in the traces of its session before it."""
+    out: dict[str, dict[str, int]] = {}
+    for start in range(0, len(trace_ids), reads.CHUNK):
+        chunk = trace_ids[start : start + reads.CHUNK]
+        positions = db.execute(f"SELECT trace_id, session_id, seq FROM traces WHERE trace_id IN "
+                               f"({','.join('?' * len(chunk))})", chunk).fetchall()
+        sessions = sorted({session for _, session, _ in positions})
+        edits: dict[str, list[tuple[int, str]]] = {}
+        for session, seq, path in db.execute(
+                "SELECT t.session_id, t.seq, json_extract(c.input, '$.file_path') FROM tool_calls c "
+                f"JOIN traces t USING (trace_id) WHERE t.session_id IN ({','.join('?' * len(sessions))}) "
+                f"AND c.name IN ({','.join('?' * len(EDIT_TOOLS))})", [*sessions, *sorted(EDIT_TOOLS)]):
+            if path:
+                edits.setdefault(session, []).append((seq, path))
+        for trace_id, session, seq in positions:
+            prior: dict[str, int] = {}
+            for edit_seq, path in edits.get(session, ()):
+                if edit_seq < seq:
+                    prior[path] = prior.get(path, 0) + 1
+            out[trace_id] = prior
+    return out
 
 
 @dataclass
@@ -90,10 +87,12 @@ class Derived:
 def derive(db: Database, trace_ids: Iterable[str], gates: GateSettings) -> list[Derived]:
     """Extract, vectorise and gate these traces, reading only: worker processes run it on their
     own connection while the importing process writes (`store_derived`)."""
+    ids = list(trace_ids)
+    views = {v.trace_id: v for v in load_views(db, ids)}
     out = []
-    for trace_id in trace_ids:
+    for trace_id in ids:
         try:
-            view = load_view(db, trace_id)
+            view = views.get(trace_id)
             if view is None:
                 out.append(Derived(trace_id))
                 continue

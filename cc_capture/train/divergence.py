@@ -12,6 +12,7 @@ from typing import Any
 
 from cc_capture.datasets.conversation import arguments_json, message, next_step_prompts
 from cc_capture.evaluate.metrics import TAG, parse_calls, step_reward
+from cc_capture.records import Run
 
 
 def _as_message(completion: str) -> dict[str, Any]:
@@ -24,13 +25,13 @@ def _as_message(completion: str) -> dict[str, Any]:
     return message("assistant", text.strip(), tool_calls)
 
 
-def find(run: dict[str, Any], sft_dataset: Path, max_prompts: int = 50, threshold: float = 0.5,
+def find(run: Run, sft_dataset: Path, max_prompts: int = 50, threshold: float = 0.5,
          max_new_tokens: int = 128) -> list[dict[str, Any]]:
     from cc_capture.evaluate.generate import generate, load
 
     rows = [json.loads(l) for l in (sft_dataset / "train.jsonl").read_text().splitlines()]
     steps = [(row, step) for row in rows for step in next_step_prompts(row["messages"])][:max_prompts]
-    tok, model = load(run["artifacts"]["adapter_dir"])
+    tok, model = load(run.artifacts["adapter_dir"])
     completions = generate(tok, model, [(step["prompt"], json.loads(row["tools"])) for row, step in steps],
                            max_new_tokens=max_new_tokens)
     pairs: list[dict[str, Any]] = []
@@ -41,5 +42,5 @@ def find(run: dict[str, Any], sft_dataset: Path, max_prompts: int = 50, threshol
         claude = next(m for m in row["messages"][len(step["prompt"]):] if m["role"] == "assistant")
         pairs.append({"prompt": step["prompt"], "chosen": [claude], "rejected": [_as_message(completion)],
                       "origin": "divergence", "score": value, "trace_ids": [row["trace_id"]],
-                      "session_id": row["session_id"], "run_id": run["run_id"]})
+                      "session_id": row["session_id"], "run_id": run.run_id})
     return pairs

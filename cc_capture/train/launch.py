@@ -4,16 +4,16 @@ its progress as typed events until it exits."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Iterator, Union
 
-from cc_capture import store, workers
+from cc_capture import reads, store, workers
 from cc_capture.config import Paths, Settings
 from cc_capture.train import runs
-from cc_capture.train.runs import Phase, RunDir, RunStatus
+from cc_capture.records import DatasetManifest, Phase, Run, RunStatus
+from cc_capture.train.runs import RunDir
 
 
 class LaunchError(Exception):
@@ -39,16 +39,16 @@ class Step:
 
 @dataclass(frozen=True)
 class Finished:
-    """The worker exited; `run` is the run row as it ended."""
+    """The worker exited; `run` is the run as it ended."""
 
-    run: dict[str, Any]
+    run: Run
 
 
 Event = Union[Started, Step, Finished]
 
 
 def resolve_dataset(db: store.Database, paths: Paths, settings: Settings, phase: Phase,
-                    dataset: Path | None) -> tuple[Path, dict[str, Any]]:
+                    dataset: Path | None) -> tuple[Path, DatasetManifest]:
     """The dataset folder for the phase and its manifest: the one given, or one built now."""
     from cc_capture.train.methods import METHODS
 
@@ -64,26 +64,26 @@ def resolve_dataset(db: store.Database, paths: Paths, settings: Settings, phase:
     else:
         if not (dataset / "hf").is_dir():
             raise LaunchError(f"{dataset} is not a dataset folder from `ccd dataset build` (no hf/ inside)")
-        manifest = json.loads((dataset / "manifest.json").read_text())
-    if manifest["kind"] != kind:
-        raise LaunchError(f"the {phase.value} phase needs a {kind} dataset; {dataset} is {manifest['kind']}")
+        manifest = reads.manifest(dataset)
+    if manifest.kind != kind:
+        raise LaunchError(f"the {phase.value} phase needs a {kind} dataset; {dataset} is {manifest.kind}")
     return dataset, manifest
 
 
 def sft_to_start_from(db: store.Database, run_ref: str | None) -> str:
     """The completed SFT run a DPO or GRPO run trains on: the one named, or the latest."""
     if run_ref is None:
-        run = runs.latest_completed(db, Phase.SFT)
+        run = reads.latest_completed_run(db, Phase.SFT)
         if run is None:
             raise LaunchError("no completed SFT run: run `ccd train --phase sft` first")
-        return run["run_id"]
-    run = runs.get(db, run_ref)
+        return run.run_id
+    run = reads.run(db, run_ref)
     if run is None:
         raise LaunchError(f"no run matches {run_ref!r}; `ccd runs list` shows them")
-    if run["phase"] != Phase.SFT.value or run["status"] != RunStatus.COMPLETED.value:
-        raise LaunchError(f"run {run['run_id']} is a {run['status']} {run['phase']} run; "
+    if run.phase != Phase.SFT or run.status != RunStatus.COMPLETED:
+        raise LaunchError(f"run {run.run_id} is a {run.status.value} {run.phase.value} run; "
                           "DPO and GRPO start from a completed SFT run")
-    return run["run_id"]
+    return run.run_id
 
 
 def create(db: store.Database, paths: Paths, settings: Settings, phase: Phase, *,
@@ -108,12 +108,12 @@ def create(db: store.Database, paths: Paths, settings: Settings, phase: Phase, *
 
 def resumable(db: store.Database, run_ref: str) -> str:
     """The id of a run that can be continued (`--resume`)."""
-    run = runs.get(db, run_ref)
+    run = reads.run(db, run_ref)
     if run is None:
         raise LaunchError(f"no run matches {run_ref!r}; `ccd runs list` shows them")
-    if run["status"] == RunStatus.COMPLETED.value:
-        raise LaunchError(f"run {run['run_id']} is already completed")
-    return run["run_id"]
+    if run.status == RunStatus.COMPLETED:
+        raise LaunchError(f"run {run.run_id} is already completed")
+    return run.run_id
 
 
 def start(db: store.Database, paths: Paths, run_id: str) -> subprocess.Popen:
@@ -137,7 +137,7 @@ def follow(db: store.Database, paths: Paths, run_id: str, proc: subprocess.Popen
     except (KeyboardInterrupt, GeneratorExit):
         workers.stop(proc)
         raise
-    yield Finished(runs.get(db, run_id))
+    yield Finished(reads.run(db, run_id))
 
 
 def run(db: store.Database, paths: Paths, run_id: str) -> Iterator[Event]:

@@ -21,11 +21,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from cc_capture import store
+from cc_capture import reads, store
 from cc_capture.config import Paths, TrainSettings
+from cc_capture.records import Run, RunStatus
 from cc_capture.train import runs
 from cc_capture.train.merge import merge_adapter
-from cc_capture.train.runs import Phase, RunDir, RunStatus
+from cc_capture.train.runs import RunDir
 from cc_capture.workers import append_progress
 
 
@@ -122,14 +123,14 @@ def _last_checkpoint(run_dir: RunDir) -> str | None:
     return str(checkpoints[-1]) if checkpoints else None
 
 
-def _merged_sft(db, run: dict, run_dir: RunDir) -> tuple[str, str]:
+def _merged_sft(db, run: Run, run_dir: RunDir) -> tuple[str, str]:
     """DPO and GRPO train on the SFT model the run was created with (`launch.create` chose it): its
     adapter merged into its base, saved once; and the id of that SFT run."""
-    from_run = run["artifacts"].get("from_run")
-    sft = runs.get(db, from_run) if from_run else None
+    from_run = run.artifacts.get("from_run")
+    sft = reads.run(db, from_run) if from_run else None
     if sft is None:
-        raise RuntimeError(f"run {run['run_id']} names no SFT run to start from: create it with `ccd train`")
-    return str(merge_adapter(Path(sft["artifacts"]["adapter_dir"]), run_dir.merged_sft)), sft["run_id"]
+        raise RuntimeError(f"run {run.run_id} names no SFT run to start from: create it with `ccd train`")
+    return str(merge_adapter(Path(sft.artifacts["adapter_dir"]), run_dir.merged_sft)), sft.run_id
 
 
 def _train(trainer, run_dir: RunDir) -> dict[str, Any]:
@@ -150,16 +151,16 @@ def _train(trainer, run_dir: RunDir) -> dict[str, Any]:
     return metrics
 
 
-def run_phase(db, run: dict, run_dir: RunDir) -> tuple[dict, dict, str]:
+def run_phase(db, run: Run, run_dir: RunDir) -> tuple[dict, dict, str]:
     from datasets import load_from_disk
 
     from cc_capture.train.methods import METHODS, TrainerInputs
 
-    cfg = TrainSettings(**run["config"])
-    method = METHODS[Phase(run["phase"])]
+    cfg = TrainSettings(**run.config)
+    method = METHODS[run.phase]
     backend = choose_backend(cfg)
-    runs.update(db, run["run_id"], backend=backend)
-    data = load_from_disk(str(Path(run["dataset_path"]) / "hf"))
+    runs.update(db, run.run_id, backend=backend)
+    data = load_from_disk(str(Path(run.dataset_path) / "hf"))
     base, from_run = _merged_sft(db, run, run_dir) if method.starts_from_sft else (cfg.base_model, None)
     tok = _tokenizer(base)
     model, lora = _model(base, cfg, backend)
@@ -179,28 +180,29 @@ def run_phase(db, run: dict, run_dir: RunDir) -> tuple[dict, dict, str]:
 def main(run_id: str) -> int:
     paths = Paths()
     db = store.connect(paths.db)
-    run = runs.get(db, run_id)
+    run = reads.run(db, run_id)
     if run is None:
         print(f"no run {run_id}", file=sys.stderr)
         return 2
-    run_dir = RunDir.of(paths, run["run_id"]).ensure()
+    run_id = run.run_id
+    run_dir = RunDir.of(paths, run_id).ensure()
 
     def interrupted(*_: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
-    runs.update(db, run["run_id"], status=RunStatus.RUNNING, pid=os.getpid(), started_at=time.time(), error=None)
+    runs.update(db, run_id, status=RunStatus.RUNNING, pid=os.getpid(), started_at=time.time(), error=None)
     try:
         metrics, artifacts, backend = run_phase(db, run, run_dir)
     except KeyboardInterrupt:
-        runs.update(db, run["run_id"], status=RunStatus.INTERRUPTED, ended_at=time.time(),
+        runs.update(db, run_id, status=RunStatus.INTERRUPTED, ended_at=time.time(),
                     error="interrupted; `ccd train --resume RUN` continues from the last checkpoint")
         return 130
     except Exception as e:
         traceback.print_exc()
-        runs.update(db, run["run_id"], status=RunStatus.FAILED, ended_at=time.time(), error=f"{type(e).__name__}: {e}")
+        runs.update(db, run_id, status=RunStatus.FAILED, ended_at=time.time(), error=f"{type(e).__name__}: {e}")
         return 1
-    runs.update(db, run["run_id"], status=RunStatus.COMPLETED, ended_at=time.time(), metrics=metrics, artifacts=artifacts,
+    runs.update(db, run_id, status=RunStatus.COMPLETED, ended_at=time.time(), metrics=metrics, artifacts=artifacts,
                 backend=backend)
     return 0
 

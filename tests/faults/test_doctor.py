@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from conftest import REPO, ccd, emit, wait_for
+from conftest import ccd, emit, wait_for
+from support import readme
 from support.faults import fill, small_tmpfs
 
 CHECKS = ["config", "hooks", "daemon", "journal", "database", "disk", "file_modes", "transcripts", "claude_code",
@@ -62,15 +63,14 @@ def test_a_healthy_installation_passes(daemon):
     assert checks["daemon"]["details"]["running"] and checks["journal"]["details"]["files"] == 0
     human = ccd("doctor")
     assert "all good" in human.stdout and "hooks" in human.stdout
-    readme = (REPO / "README.md").read_text()
-    documented = readme[readme.index("- `status --json`"):readme.index("Times are ISO 8601 UTC.")]  # doctor's
-    # details reuse the `hooks` and `disk` objects of status
-    for key in ["ok", *CHECK_KEYS, *CHECKS, *(k for c in data["checks"] for k in c["details"])]:
-        assert f"`{key}`" in documented or f"{{{key}" in documented or f" {key}" in documented, key
+    assert set(data) == readme.keys("doctor") and CHECK_KEYS == readme.keys("doctor", "checks")
+    # each check's details, named in the doctor bullet or (`hooks`, `disk`, `daemon`) objects of status
+    documented = readme.named(readme.bullet("doctor")) | readme.all_keys(readme.shape("status"))
+    for key in [*CHECKS, *(k for c in data["checks"] for k in c["details"])]:
+        assert key in documented, key
     status_hooks = json.loads(ccd("status", "--json").stdout)["hooks"]
     assert status_hooks == checks["hooks"]["details"]
-    for key in status_hooks:
-        assert key in readme[readme.index("- `status --json`"):readme.index("- `doctor --json`")], key
+    assert set(status_hooks) == readme.keys("status", "hooks")
 
 
 def test_no_daemon_and_no_hooks_fail_with_what_to_do(home):

@@ -14,7 +14,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
 
-from cc_capture import store
+from cc_capture import reads, records, store
 from cc_capture.browse import models as models_mod
 from cc_capture.browse.metadata import MODELS_PAGE, TRACE_PAGE
 from cc_capture.browse.view import markdown, trace_view
@@ -58,10 +58,10 @@ def menu_links(datasette):
 async def trace_page(datasette, request):
     trace_id = request.url_vars["trace_id"]
     db = _database(datasette)
-    trace = await db.execute_fn(lambda conn: store.get_trace(store.Database(conn), trace_id))
+    trace = await db.execute_fn(lambda conn: reads.trace(store.Database(conn), trace_id))
     if trace is None:
         raise NotFound(f"No trace {trace_id}: the recent traces list has the ids")
-    context = {"view": trace_view(trace), "database": db.name, "markdown": markdown}
+    context = {"view": trace_view(records.jsonable(trace)), "database": db.name, "markdown": markdown}
     return Response.html(await datasette.render_template("cc_trace.html", context, request=request))
 
 
