@@ -107,7 +107,7 @@ def _chunk(db: Database, ids: list[str], outputs_of: Collection[str] | None) -> 
     subagents: dict[str, list[Subagent]] = {}
     for trace_id, agent_id, agent_type, parent, background, started, ended, final in db.execute(
             "SELECT trace_id, agent_id, agent_type, parent_tool_use_id, background, started_at, ended_at, "
-            f"final_response FROM subagents WHERE trace_id IN ({marks}) ORDER BY trace_id, started_at", ids):
+            f"final_response FROM subagents WHERE trace_id IN ({marks}) ORDER BY trace_id, started_at, rowid", ids):
         subagents.setdefault(trace_id, []).append(Subagent(
             agent_id, agent_type, parent, _flag(background), Instant.of(started), Instant.of(ended), final))
     signals = {r[0]: r[1:] for r in db.execute(

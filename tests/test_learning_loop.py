@@ -199,6 +199,8 @@ def test_sessions_become_a_deployed_model_and_a_worse_challenger_is_rejected(tmp
         finally:
             daemon.stop(paths)
         steps = {s["name"]: (s["status"], s["detail"]) for s in json.loads(second["steps"])}
+        for p in (first, second):  # the figures README quotes (shown with -s)
+            print(json.dumps({s["name"]: [s["started_at"], s["ended_at"], s["detail"]] for s in json.loads(p["steps"])}))
         assert second["outcome"] == "rejected", steps
         assert "not higher than the champion" in steps["gate"][1] or "drops by" in steps["gate"][1], steps
         assert steps["deploy"][0] == "skipped"

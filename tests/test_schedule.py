@@ -4,6 +4,7 @@ blocking capture."""
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -540,9 +541,16 @@ from cc_capture.pipeline import run as pipeline
 paths = Paths()
 
 def step(name, *args):  # the real pipeline runner; a step that waits for the test's word stands for training
+    if name == "sft":  # with a worker process of its own, as training has
+        import subprocess, sys
+        worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+        print("worker", worker.pid, flush=True)
     print("step", name, flush=True)
     while name == "sft" and not (paths.home / "release").exists():
         time.sleep(0.05)
+    if name == "sft":
+        worker.kill()
+        worker.wait()
     return "done " + name
 
 pipeline._step = step
@@ -609,8 +617,11 @@ def test_kill_9_of_the_pipeline_is_recorded_failed_and_a_later_cycle_resumes_it(
         run = wait_for(lambda: in_step(paths, "sft"), message="the pipeline in its sft step")
         first = pipeline_row(paths)
         assert first["pid"] == run["pid"] and first["pid_start"] and first["heartbeat_at"]
+        worker = int(re.search(r"worker (\d+)", Path(run["log_path"]).read_text())[1])
         os.kill(run["pid"], 9)
         died = wait_for(lambda: (r := pipeline_row(paths))["status"] == "died" and r, message="marked failed")
+        wait_for(lambda: not alive(worker) or open(f"/proc/{worker}/stat").read().split()[2] == "Z",
+                 message="the worker the killed pipeline left behind ended")
         assert died["outcome"] == "failed" and f"pid {run['pid']}" in died["error"]
         assert "step sft" in died["error"] and run["log_path"] in died["error"]  # its last log lines
         steps = {s["name"]: s["status"] for s in json.loads(died["steps"])}

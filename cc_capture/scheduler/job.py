@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -167,6 +168,14 @@ class LearningScheduler:
             log.warning("pipeline (pid %d) failed (exit %s); log %s", pid, code, log_path)
 
     def _watch(self, decision_id: int, proc: subprocess.Popen, log_path: str) -> None:
+        # Ended but not yet reaped, its pid is still ours, and so is its process group (it leads its
+        # own session): workers it left behind (a training worker outlives a kill -9 of the pipeline)
+        # are ended before the next pipeline could start a second worker on the same run.
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
         self._ended(decision_id, proc.pid, proc.wait(), log_path)
 
     def _watch_adopted(self, decision_id: int, pid: int, started: str | None, log_path: str) -> None:
