@@ -4,7 +4,9 @@ scoring, batched generation against one prompt at a time (the baseline, measured
 Items are the steps of bootstrap conversations over this repository (the benchmark measures speed,
 not quality, so their split does not matter). The model is a tiny random Llama made here unless
 `--hidden/--layers` ask for a bigger one (random weights: every step runs to `--max-new-tokens`,
-the worst case). On CUDA the GPU is used, in bfloat16.
+the worst case). On CUDA the GPU is used, in bfloat16 (`cc_capture.evaluate.generate.load` picks
+it; the first output line names the device). NOT MEASURED ON A GPU: no GPU was lent while this was
+written, so only the CPU figures in README are real.
 
     python benchmarks/evaluate.py [--items 48] [--batch-size 16] [--max-new-tokens 48]
                                   [--hidden 64 --layers 2]

@@ -8,9 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
+
+STARTER_PID = "CC_CAPTURE_STARTER_PID"  # set for a worker: the pid of the process that started it
 
 
 def start(module: str, args: list[str], log_path: Path) -> subprocess.Popen:
@@ -18,7 +21,8 @@ def start(module: str, args: list[str], log_path: Path) -> subprocess.Popen:
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a") as log:
         return subprocess.Popen([sys.executable, "-m", module, *args], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))
+                                stdin=subprocess.DEVNULL,
+                                env=dict(os.environ, TOKENIZERS_PARALLELISM="false", **{STARTER_PID: str(os.getpid())}))
 
 
 def follow(progress_path: Path, proc: subprocess.Popen, poll_s: float = 0.2) -> Iterator[dict[str, Any]]:
@@ -45,6 +49,22 @@ def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     proc.wait()
+
+
+def stop_with_starter(poll_s: float = 0.5) -> None:
+    """What a worker calls first: send itself SIGTERM (its Ctrl-C: a training run records itself
+    interrupted) once the process that started it is gone, killed -9 or crashed. Otherwise it would
+    train on unwatched while the next `ccd pipeline run` resumes the same run in a second worker."""
+    starter = os.environ.get(STARTER_PID)
+    if not starter:
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(starter):
+            time.sleep(poll_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stop-with-starter", daemon=True).start()
 
 
 def append_progress(path: Path, event: dict[str, Any]) -> None:

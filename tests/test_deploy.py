@@ -296,6 +296,42 @@ def test_status_shows_the_deployed_model_and_whether_ollama_answers(paths, db, t
     assert json.loads(ccd("status", "--json").stdout)["deployed"]["ollama"] == "unreachable"
 
 
+def test_models_list_shows_which_version_each_tag_points_to(paths, db, tmp_path):
+    """`ccd models list` (table and --json `tags`) names the Ollama tags of each version and which
+    one the alias points at; a rollback moves the alias. `ccd status --json` has the documented
+    `champion` and `deployed` keys."""
+    from cc_capture.evaluate import registry
+    from cc_capture.evaluate.champion import ModelStatus
+    from test_cli import ccd
+
+    for v in (1, 2):
+        (tmp_path / f"m{v}").mkdir()
+        (tmp_path / f"m{v}" / "model.safetensors").write_text(f"weights {v}")
+        registry.register(db, base_model="tiny", runs=[f"r{v}"], path=tmp_path / f"m{v}",
+                          sha256=registry.files_sha256(tmp_path / f"m{v}"), reasons=[f"trained by r{v}"])
+        registry.set_status(db, v, ModelStatus.CHAMPION, ["better"])
+    assert [m["tags"] for m in json.loads(ccd("models", "list", "--json").stdout)] == [[], []]
+    with OllamaDouble() as double:
+        settings = DeploySettings(ollama_host=double.url)
+        a1, a2 = make_artifact(tmp_path, 1), make_artifact(tmp_path, 2)
+        deploy(db, settings, a1)
+        deploy(db, settings, a2)
+        listed = {m["version"]: m["tags"] for m in json.loads(ccd("models", "list", "--json").stdout)}
+        assert listed == {1: ["cc-capture:v1"], 2: ["cc-capture:v2", "cc-capture:latest"]}
+        table = ccd("models", "list").stdout.splitlines()
+        row = {v: next(line for line in table if f"│ v{v} " in line) for v in (1, 2)}
+        assert "cc-capture:v2, cc-capture:latest" in row[2] and "latest" not in row[1]
+        status = json.loads(ccd("status", "--json").stdout)
+        assert set(status["champion"]) == {"version", "behavioural_similarity", "promoted_at"}
+        assert status["champion"]["version"] == 2
+        assert set(status["deployed"]) == {"tag", "alias", "version", "behavioural_similarity", "deployed_at", "host",
+                                           "ollama"}
+        assert (status["deployed"]["tag"], status["deployed"]["ollama"]) == ("cc-capture:v2", "reachable")
+        rollback(db, settings, 1, "answers got worse", artifacts_of(a1, a2))
+        listed = {m["version"]: m["tags"] for m in json.loads(ccd("models", "list", "--json").stdout)}
+        assert listed == {1: ["cc-capture:v1", "cc-capture:latest"], 2: ["cc-capture:v2"]}
+
+
 @pytest.mark.parametrize("content", ["Two checks first.", ""], ids=["text-and-calls", "calls-only"])
 def test_ollama_finds_the_tool_calls_the_template_teaches(content, tmp_path):
     """The model writes an assistant turn as the template renders one; Ollama (its own parser, run in

@@ -28,6 +28,7 @@ from test_training import ccd  # noqa: E402
 
 pytestmark = [pytest.mark.training, pytest.mark.timeout(1800)]
 SFT_STEPS = 40
+PROJECT = "/home/user/plant"  # where the test's project seems to lie, in every run
 
 
 def replay(paths, sid, trace):
@@ -44,6 +45,16 @@ def replay(paths, sid, trace):
                           "tool_response": c.output})
         emit(paths, {**base, "hook_event_name": "PostToolBatch", "tool_calls": batch})
     emit(paths, {**base, "hook_event_name": "Stop", "last_assistant_message": trace.answer})
+
+
+def at(trace, root: Path, fixed: str):
+    """The trace as if the project lay at `fixed`: the temporary folder's path (a new one each run)
+    would otherwise change the texts, so the tokenizer trained on them, so every figure."""
+    for _, calls in trace.steps:
+        for c in calls:
+            c.input = json.loads(json.dumps(c.input).replace(str(root.resolve()), fixed))
+            c.output = c.output.replace(str(root.resolve()), fixed)
+    return trace
 
 
 def make_project(root: Path) -> Path:
@@ -71,8 +82,9 @@ def world(tmp_path_factory):
             "[train]\nlearning_rate = 0.01\nbatch_size = 4\ngradient_accumulation_steps = 1\nsave_steps = 20\n"
             "max_length = 768\nepochs = 50\n"
             "[evaluate]\nmax_items = 60\nmax_new_tokens = 96\nbatch_size = 16\nbootstrap_samples = 400\n")
-        for k, trace in enumerate(generate(make_project(home / "plant"), 80, seed=1)):
-            replay(paths, f"b{k:02d}", trace)
+        root = make_project(home / "plant")
+        for k, trace in enumerate(generate(root, 80, seed=1)):
+            replay(paths, f"b{k:02d}", at(trace, root, PROJECT))
         ingest_all(paths)
         yield paths
 

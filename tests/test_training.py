@@ -422,3 +422,136 @@ def test_gate_scores_the_champion_again_when_a_spent_session_changes_the_eval_se
         with store.transaction(db) as conn:
             conn.execute("DELETE FROM spent_sessions")
         db.conn.close()
+
+
+def _pipeline(paths) -> dict | None:
+    """The latest pipeline's record, as another process reads it."""
+    from conftest import db_rows
+
+    rows = db_rows(paths, "SELECT pipeline_id, status, steps, state FROM pipelines ORDER BY started_at DESC LIMIT 1")
+    if not rows:
+        return None
+    pipeline_id, status, steps, state = rows[0]
+    return {"pipeline_id": pipeline_id, "status": status, "steps": {s["name"]: s for s in json.loads(steps)},
+            "state": json.loads(state)}
+
+
+def _checkpoints(paths, run_id) -> list[int]:
+    """The steps of a run's checkpoints written whole."""
+    from cc_capture.train.runs import RunDir
+
+    return [int(c.name.split("-")[1]) for c in RunDir.of(paths, run_id).complete_checkpoints()]
+
+
+def test_a_checkpoint_cut_short_is_passed_over(tmp_path):
+    """Ctrl-C or kill -9 while the Trainer writes trainer_state.json (last) leaves it empty or cut
+    short; resuming from that checkpoint would fail, so the one before it is resumed from."""
+    from cc_capture.train.runs import RunDir
+    from cc_capture.train.worker import _last_checkpoint
+
+    run_dir = RunDir(tmp_path)
+    for step, state in ((5, '{"global_step": 5}'), (10, '{"global_step": 10}'), (15, ""), (20, '{"global_')):
+        (run_dir.checkpoints / f"checkpoint-{step}").mkdir(parents=True)
+        (run_dir.checkpoints / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    (run_dir.checkpoints / "checkpoint-25").mkdir()  # cut short before trainer_state.json
+    assert [c.name for c in run_dir.complete_checkpoints()] == ["checkpoint-5", "checkpoint-10"]
+    assert _last_checkpoint(run_dir).endswith("checkpoint-10")
+
+
+def _worker_starts(paths, run_id) -> list[dict]:
+    """One line per worker that began training the run: its pid and the checkpoint it resumed from."""
+    progress = paths.home / "runs" / run_id / "progress.jsonl"
+    lines = progress.read_text().splitlines() if progress.exists() else []
+    return [e for e in map(json.loads, lines) if e.get("event") == "start"]
+
+
+def _step_of(checkpoint: str | None) -> int:
+    return int(checkpoint.rsplit("-", 1)[1]) if checkpoint else 0
+
+
+@pytest.mark.timeout(900)  # three pipeline processes, each starting torch workers: slow on a loaded machine
+def test_the_pipeline_resumes_after_ctrl_c_and_kill_9_from_its_last_finished_step(world, tiny, tmp_path):
+    """`ccd pipeline run` as a user runs it: Ctrl-C during its SFT step, then kill -9 during the
+    resumed SFT step. Each next run takes up the same pipeline at its unfinished step (the finished
+    dataset step keeps its record and is not run again) and the same training run from its last
+    checkpoint; the worker of the killed pipeline stops by itself; a second start meanwhile is told
+    which pipeline holds the lock. The champion is already deployed (to the Ollama double) and
+    `[evaluate] min_score = 1` makes the gate reject, so nothing is exported."""
+    from cc_capture.config import DeploySettings
+    from cc_capture.deploy.deployer import deploy
+    from cc_capture.processes import alive
+    from cc_capture.pipeline.candidates import ensure_champion
+    from conftest import db_rows
+    from support.ollama_double import OllamaDouble
+    from test_deploy import make_artifact
+
+    db = store.connect(world.db)
+    champion = ensure_champion(db, str(tiny))
+    with OllamaDouble() as double:
+        deploy(db, DeploySettings(ollama_host=double.url), make_artifact(tmp_path, champion.version))
+    runs_before = {r[0] for r in db_rows(world, "SELECT run_id FROM runs")}
+    earlier = _pipeline(world)
+    config = world.home / "config.toml"
+    settings = config.read_text()
+    config.write_text(settings.replace("[train]\n", f'[train]\nbase_model = "{tiny}"\nmax_steps = 400\n')
+                      .replace("[evaluate]\n", "[evaluate]\nmax_items = 6\nmin_score = 1.0\n"))
+    pipeline_run = [sys.executable, "-m", "cc_capture", "pipeline", "run", "--json"]
+    try:
+        # 1. Ctrl-C while SFT trains (its worker held still, so the step cannot end meanwhile)
+        first = subprocess.Popen(pipeline_run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started = wait_for(lambda: (p := _pipeline(world)) and p != earlier and "sft_run" in p["state"] and p,
+                           timeout=300, message="the pipeline's SFT run")
+        run_id = started["state"]["sft_run"]
+        wait_for(lambda: _checkpoints(world, run_id), timeout=300, message="a checkpoint of the SFT run")
+        worker = _worker_starts(world, run_id)[0]
+        assert worker["resume_from"] is None
+        os.kill(worker["pid"], signal.SIGSTOP)
+        busy = ccd("pipeline", "run", "--json", check=False)
+        assert busy.returncode == 1 and f"pipeline {started['pipeline_id']} (pid {first.pid}) is running" in busy.stderr
+        first.send_signal(signal.SIGINT)
+        os.kill(worker["pid"], signal.SIGCONT)
+        _, said = first.communicate(timeout=120)
+        assert first.returncode == 130 and "the next `ccd pipeline run` resumes it" in said
+        interrupted = _pipeline(world)
+        assert interrupted["pipeline_id"] == started["pipeline_id"] and interrupted["status"] == "interrupted"
+        assert interrupted["steps"]["dataset"]["status"] == "done"
+        assert interrupted["steps"]["sft"]["status"] == "interrupted"
+        assert db_rows(world, "SELECT status FROM runs WHERE run_id = ?", [run_id]) == [("interrupted",)]
+
+        # 2. the next run resumes SFT from its checkpoint; kill -9 it there
+        second = subprocess.Popen(pipeline_run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        resumed = wait_for(lambda: (s := _worker_starts(world, run_id)) and len(s) == 2 and s[1], timeout=300,
+                           message="the SFT run resumed")
+        assert _step_of(resumed["resume_from"]) >= 1, resumed
+        wait_for(lambda: _checkpoints(world, run_id)[-1] > _step_of(resumed["resume_from"]), timeout=300,
+                 message="a checkpoint after the resumed one")
+        os.kill(resumed["pid"], signal.SIGSTOP)
+        second.kill()
+        second.communicate(timeout=60)
+        os.kill(resumed["pid"], signal.SIGCONT)
+        wait_for(lambda: not alive(resumed["pid"]), timeout=60, message="the killed pipeline's worker to stop")
+        assert db_rows(world, "SELECT status FROM runs WHERE run_id = ?", [run_id]) == [("interrupted",)]
+        killed = _pipeline(world)
+        assert killed["status"] == "running" and killed["steps"]["sft"]["status"] == "running"  # it never knew
+        last = _checkpoints(world, run_id)[-1]
+        with store.transaction(db) as conn:  # end the run soon after its last checkpoint
+            conn.execute("UPDATE runs SET config = json_set(config, '$.max_steps', ?) WHERE run_id = ?",
+                         [last + 2, run_id])
+
+        # 3. the next run finishes the same pipeline and the same run
+        done = json.loads(ccd("pipeline", "run", "--json").stdout)
+    finally:
+        config.write_text(settings)
+    steps = {s["name"]: s for s in done["steps"]}
+    assert done["pipeline_id"] == started["pipeline_id"] and done["outcome"] == "rejected"
+    assert list(steps) == ["dataset", "sft", "dpo", "evaluate", "gate", "export", "deploy"]
+    assert steps["dataset"] == interrupted["steps"]["dataset"]  # its record (and timings) from the first run
+    assert steps["sft"]["status"] == "done" and steps["sft"]["detail"] == f"run {run_id}"
+    assert {r[0] for r in db_rows(world, "SELECT run_id FROM runs")} - runs_before == {run_id}  # one run in all
+    starts = _worker_starts(world, run_id)
+    assert len(starts) == 3 and starts[2]["resume_from"].endswith(f"checkpoint-{last}")
+    events = [json.loads(l) for l in (world.home / "runs" / run_id / "progress.jsonl").read_text().splitlines()]
+    after = [e["step"] for e in events[events.index(starts[2]):] if "loss" in e]
+    assert after == [last + 1, last + 2]  # went on from the checkpoint, not from step 1
+    assert "below min_score" in steps["gate"]["detail"]
+    assert steps["export"]["status"] == steps["deploy"]["status"] == "skipped"

@@ -154,6 +154,8 @@ def pipeline_run(as_json: bool = JSON_OPT) -> None:
                                   on_step=None if as_json else lambda name: status.update(f"pipeline: {name}"))
         except pipeline.PipelineBusy as e:
             fail(str(e))
+        except KeyboardInterrupt:
+            fail("interrupted; the next `ccd pipeline run` resumes it from its last finished step", 130)
     data = result.as_json()
     if as_json:
         print_json(data)

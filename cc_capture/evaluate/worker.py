@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 
 from cc_capture.evaluate.items import EvalItem
-from cc_capture.workers import append_progress
+from cc_capture.workers import append_progress, stop_with_starter
 
 
 def main(job_path: str) -> int:
     from cc_capture.evaluate.generate import generate, generate_gguf, load, tokenizer
 
+    stop_with_starter()
     job = json.loads(Path(job_path).read_text())
     progress = Path(job["progress_path"])
     items = [EvalItem(**json.loads(l)) for l in Path(job["items_path"]).read_text().splitlines() if l.strip()]

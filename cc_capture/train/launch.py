@@ -5,12 +5,14 @@ its progress as typed events until it exits."""
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Union
 
 from cc_capture import reads, store, workers
 from cc_capture.config import Paths, Settings
+from cc_capture.processes import alive
 from cc_capture.train import runs
 from cc_capture.records import DatasetManifest, Phase, Run, RunStatus
 from cc_capture.train.runs import RunDir
@@ -116,8 +118,24 @@ def resumable(db: store.Database, run_ref: str) -> str:
     return run.run_id
 
 
-def start(db: store.Database, paths: Paths, run_id: str) -> subprocess.Popen:
-    """Start the worker for a run (it resumes from the run's last checkpoint, if any)."""
+def _wait_for_previous_worker(db: store.Database, run_id: str, timeout_s: float) -> None:
+    """A run still marked running whose worker is alive lost its starter (killed -9): the worker
+    stops itself (workers.stop_with_starter). Wait for that, so two workers never write one run."""
+    deadline = time.time() + timeout_s
+    while True:
+        run = reads.run(db, run_id)
+        if run is None or run.status != RunStatus.RUNNING or not run.pid or not alive(run.pid):
+            return
+        if time.time() > deadline:
+            raise LaunchError(f"run {run_id}'s earlier worker (pid {run.pid}) is still running; "
+                              f"stop it (`kill {run.pid}`) and resume the run again")
+        time.sleep(0.2)
+
+
+def start(db: store.Database, paths: Paths, run_id: str, wait_s: float = 60.0) -> subprocess.Popen:
+    """Start the worker for a run (it resumes from the run's last checkpoint, if any), once an
+    earlier worker of the same run has ended."""
+    _wait_for_previous_worker(db, run_id, wait_s)
     run_dir = RunDir.of(paths, run_id).ensure()
     runs.update(db, run_id, log_path=str(run_dir.log))
     return workers.start("cc_capture.train.worker", [run_id], run_dir.log)

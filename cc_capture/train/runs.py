@@ -45,6 +45,18 @@ class RunDir:
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
 
+    def complete_checkpoints(self) -> list[Path]:
+        """The checkpoints written whole, oldest first. The Trainer writes trainer_state.json last,
+        and an interruption (Ctrl-C, kill -9) can cut even that file short: only one that parses counts."""
+        complete = []
+        for c in self.checkpoints.glob("checkpoint-*"):
+            try:
+                json.loads((c / "trainer_state.json").read_text())
+            except (OSError, ValueError):
+                continue
+            complete.append(c)
+        return sorted(complete, key=lambda c: int(c.name.split("-")[1]))
+
     @property
     def adapter(self) -> Path:
         return self.path / "adapter"

@@ -27,7 +27,7 @@ from cc_capture.records import Run, RunStatus
 from cc_capture.train import runs
 from cc_capture.train.merge import merge_adapter
 from cc_capture.train.runs import RunDir
-from cc_capture.workers import append_progress
+from cc_capture.workers import append_progress, stop_with_starter
 
 
 def check_trl(version: str, cuda: bool) -> None:
@@ -116,10 +116,8 @@ def _common_args(cfg: TrainSettings, run_dir: RunDir, backend: str) -> dict[str,
 
 
 def _last_checkpoint(run_dir: RunDir) -> str | None:
-    """The newest complete checkpoint: the Trainer writes trainer_state.json last, so a checkpoint an
-    interruption cut short has none and is passed over."""
-    checkpoints = sorted((c for c in run_dir.checkpoints.glob("checkpoint-*") if (c / "trainer_state.json").exists()),
-                         key=lambda p: int(p.name.split("-")[1]))
+    """The newest checkpoint written whole (one an interruption cut short is passed over)."""
+    checkpoints = run_dir.complete_checkpoints()
     return str(checkpoints[-1]) if checkpoints else None
 
 
@@ -191,6 +189,7 @@ def main(run_id: str) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
+    stop_with_starter()  # a `ccd train` or pipeline killed -9 stops its worker too
     runs.update(db, run_id, status=RunStatus.RUNNING, pid=os.getpid(), started_at=time.time(), error=None)
     try:
         metrics, artifacts, backend = run_phase(db, run, run_dir)
