@@ -15,6 +15,7 @@ the deployed model stays. Every wait is for a recorded condition, never for a ti
 """
 
 import json
+import random
 import re
 import subprocess
 import sys
@@ -51,10 +52,14 @@ def ccd(*args, check=True):
     return p
 
 
+SESSION_IDS = random.Random(12)  # the same ids every run: the eval items sampled from them stay the same
+
+
 def session_id_in(split: str) -> str:
-    """A session id the dataset puts in `split` (the split is a hash of the id)."""
+    """A session id the dataset puts in `split` (the split is a hash of the id), drawn from a seeded
+    generator so that every run evaluates on the same items."""
     while True:
-        candidate = str(uuid.uuid4())
+        candidate = str(uuid.UUID(int=SESSION_IDS.getrandbits(128), version=4))
         if split_of(candidate, EVAL_PERCENT) == split:
             return candidate
 
