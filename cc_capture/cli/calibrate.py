@@ -8,10 +8,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from cc_capture import store
 from cc_capture.calibrate.run import CalibrationError, calibrate as run_calibration, report
-from cc_capture.cli.output import console, fail, print_json
-from cc_capture.config import ConfigError, Paths, load_settings
+from cc_capture.cli.output import console, fail, open_home, print_json
 
 
 def calibrate(claude: Optional[str] = typer.Option(None, "--claude", help="The Claude Code command (on PATH or a "
@@ -20,12 +18,7 @@ def calibrate(claude: Optional[str] = typer.Option(None, "--claude", help="The C
     """Run the installed Claude Code once per system-prompt choice against a recorder on 127.0.0.1
     (no network, no API key) and store its system prompt, tool definitions and their token counts;
     datasets then train the local model on exactly those."""
-    paths = Paths()
-    try:
-        settings = load_settings(paths)
-        db = store.connect(paths.db)
-    except (ConfigError, RuntimeError) as e:
-        fail(str(e))
+    paths, settings, db = open_home()
     if claude is not None:
         settings.compare = settings.compare.model_copy(update={"claude": claude})
     try:

@@ -10,9 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cc_capture import store
-from cc_capture.cli.output import console, fail, one_line, print_json
-from cc_capture.config import ConfigError, Paths, load_settings
+from cc_capture.cli.output import console, fail, one_line, open_home, print_json
 
 _SHOWN = ("tool_sequence_similarity", "first_tool_agreement", "argument_agreement", "answer_similarity",
           "behaviour_cosine", "clean_ending")
@@ -37,12 +35,7 @@ def compare(
     from cc_capture.compare import records
     from cc_capture.pipeline.compare import CompareError, comparison, run_compare
 
-    paths = Paths()
-    try:
-        settings = load_settings(paths)
-        db = store.connect(paths.db)
-    except (ConfigError, RuntimeError) as e:
-        fail(str(e))
+    paths, settings, db = open_home()
     if list_:
         past = records.history(db)
         return print_json(past) if as_json else _history_table(past)

@@ -8,8 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from cc_capture.cli.output import console, fail, human_bytes, print_json
-from cc_capture.cli.learning import _context
+from cc_capture.cli.output import console, fail, human_bytes, open_home, print_json
 from cc_capture.config import Quantization
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
@@ -26,7 +25,7 @@ def export_cmd(version: Optional[int] = VERSION_ARG,
     from cc_capture.export.exporter import ExportFailed
     from cc_capture.export.toolchain import ToolchainMissing
 
-    paths, settings, db = _context()
+    paths, settings, db = open_home()
     with console.status("exporting", spinner="dots") if not as_json else nullcontext() as spinner:
         def on_step(step: str) -> None:
             if spinner is not None:
@@ -59,7 +58,7 @@ def deploy_cmd(version: Optional[int] = VERSION_ARG, as_json: bool = JSON_OPT) -
     from cc_capture.deploy.release import deploy_version
     from cc_capture.deploy.server import DeployError
 
-    paths, settings, db = _context()
+    paths, settings, db = open_home()
     try:
         with console.status("deploying", spinner="dots") if not as_json else nullcontext() as spinner:
             result = deploy_version(db, settings, version, on_status=(lambda s: spinner.update(f"deploying: {s}"))
@@ -81,7 +80,7 @@ def rollback_cmd(version: Optional[int] = typer.Argument(None, metavar="[VERSION
     from cc_capture.deploy.release import rollback_version
     from cc_capture.deploy.server import DeployError
 
-    paths, settings, db = _context()
+    paths, settings, db = open_home()
     try:
         result = rollback_version(db, settings, version, reason)
     except DeployError as e:

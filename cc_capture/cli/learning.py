@@ -9,21 +9,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cc_capture import store
-from cc_capture.cli.output import console, fail, print_json
-from cc_capture.config import ConfigError, Paths, load_settings
+from cc_capture.cli.output import console, fail, open_home, print_json
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
 models_app = typer.Typer(help="The model registry: versions, scores, status.", no_args_is_help=True)
 pipeline_app = typer.Typer(help="The learning pipeline: dataset, SFT, DPO, evaluate, gate.", no_args_is_help=True)
-
-
-def _context():
-    paths = Paths()
-    try:
-        return paths, load_settings(paths), store.connect(paths.db)
-    except (ConfigError, RuntimeError) as e:
-        fail(str(e))
 
 
 def _fmt(value) -> str:
@@ -43,7 +33,7 @@ def eval_cmd(
     from cc_capture.evaluate.metrics import COMPOSITE, METRICS
     from cc_capture.pipeline.challenge import ChallengeError, challenge, resolve
 
-    paths, settings, db = _context()
+    paths, settings, db = open_home()
     columns = [TextColumn("generating with {task.fields[label]}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
@@ -93,7 +83,7 @@ def models_list(as_json: bool = JSON_OPT) -> None:
     from cc_capture.deploy import records
     from cc_capture.evaluate import registry
 
-    _, settings, db = _context()
+    _, settings, db = open_home()
     tags = records.tags(db, settings.deploy.alias)
     rows = [registry.as_json(db, m) | {"tags": tags.get(m.version, [])} for m in registry.listing(db)]
     if as_json:
@@ -117,7 +107,7 @@ def models_show(version: str = typer.Argument(..., help="A version (3 or v3)."),
     """One model: where it came from, its weights, its scores on each eval set, its history."""
     from cc_capture.evaluate import registry
 
-    _, _, db = _context()
+    _, _, db = open_home()
     model = registry.get(db, int(version.lstrip("v"))) if version.lstrip("v").isdigit() else None
     if model is None:
         fail(f"no model version {version!r}; `ccd models list` shows them")
@@ -147,7 +137,7 @@ def pipeline_run(as_json: bool = JSON_OPT) -> None:
     """Dataset → SFT → DPO (when there are enough pairs) → evaluate → gate; resumes an interrupted one."""
     from cc_capture.pipeline import run as pipeline
 
-    paths, settings, db = _context()
+    paths, settings, db = open_home()
     with console.status("pipeline", spinner="dots") if not as_json else nullcontext() as status:
         try:
             result = pipeline.run(db, paths, settings,

@@ -7,9 +7,7 @@ import os
 
 import typer
 
-from cc_capture import store
-from cc_capture.cli.output import err_console, fail
-from cc_capture.config import ConfigError, Paths, load_settings
+from cc_capture.cli.output import err_console, fail, open_home
 
 
 def local(ctx: typer.Context) -> None:
@@ -19,12 +17,7 @@ def local(ctx: typer.Context) -> None:
     from cc_capture.compare.launch import LaunchError
     from cc_capture.compare.local import start
 
-    paths = Paths()
-    try:
-        settings = load_settings(paths)
-        db = store.connect(paths.db)
-    except (ConfigError, RuntimeError) as e:
-        fail(str(e))
+    paths, settings, db = open_home()
     try:
         run = start(db, settings, os.getcwd(), ctx.args)
     except LaunchError as e:

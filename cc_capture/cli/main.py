@@ -463,8 +463,8 @@ def dataset_build(
         console.print(f"system prompt ({view.system_prompt}) and tools: Claude Code {view.claude_version}'s, "
                       f"as the local model gets them ({len(m.tools)} tools)")
     else:
-        console.print(f"[yellow]no calibration: the compact system prompt and tool schemas inferred from the calls "
-                      f"seen, not those the local model gets in Claude Code; run `ccd calibrate`, then build again[/]")
+        console.print("[yellow]no calibration: the compact system prompt and tool schemas inferred from the calls "
+                      "seen, not those the local model gets in Claude Code; run `ccd calibrate`, then build again[/]")
 
 
 @app.command()

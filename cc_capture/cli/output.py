@@ -37,6 +37,20 @@ def _record(value: Any) -> Any:
     return jsonable(value)
 
 
+def open_home() -> tuple[Any, Any, Any]:
+    """(paths, settings, database) of this home for a command, or a clear error and exit 1 when the
+    config is invalid or the database cannot be opened."""
+    from cc_capture import store
+    from cc_capture.config import ConfigError, Paths, load_settings
+
+    paths = Paths()
+    try:
+        return paths, load_settings(paths), store.connect(paths.db)
+    except (ConfigError, RuntimeError) as e:
+        fail(str(e))
+        raise  # unreachable: fail exits
+
+
 def fail(message: str, code: int = 1) -> None:
     """Print a clear error and exit with `code` (raises SystemExit, which typer passes on). The message
     is plain text: `[deploy] ollama_host` in it is printed as written, not read as markup."""
