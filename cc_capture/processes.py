@@ -73,3 +73,14 @@ def wait_exit(pid: int, started: str | None, poll_s: float) -> None:
             os.close(fd)
     while running(pid, started):
         time.sleep(poll_s)
+
+
+def interruptible() -> None:
+    """Make SIGINT raise KeyboardInterrupt in this process even when it was started with SIGINT
+    ignored, as a background job of a non-interactive shell is (a script's `ccd pipeline run &`, or a
+    daemon started from one, whose pipelines inherit it). Ctrl-C and `ccd pipeline stop` are how the
+    long commands are stopped cleanly (the worker saves, the step is recorded, the worktree goes):
+    an ignored SIGINT would leave them running and their records saying `running`. Main thread only."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -160,7 +160,11 @@ def worktrees(repo: Path) -> list[str]:
     return [line.split(" ", 1)[1] for line in listed.stdout.splitlines() if line.startswith("worktree ")]
 
 
-def test_ctrl_c_marks_the_comparison_interrupted_and_removes_the_worktree(paths, replayable, fake_claude):
+@pytest.mark.parametrize("sigint_at_start", [signal.SIG_DFL, signal.SIG_IGN], ids=["default", "ignored"])
+def test_ctrl_c_marks_the_comparison_interrupted_and_removes_the_worktree(paths, replayable, fake_claude,
+                                                                          sigint_at_start):
+    """Also when ccd starts with SIGINT ignored, as a background job of a non-interactive shell does
+    (the full suite run in the background once left the comparison `running` and its worktree behind)."""
     from cc_capture import store
     from support.scripted_api import ScriptedAPI
 
@@ -168,7 +172,8 @@ def test_ctrl_c_marks_the_comparison_interrupted_and_removes_the_worktree(paths,
         env = dict(os.environ, CC_CAPTURE_COMPARE__CLAUDE=str(fake_claude), CC_CAPTURE_DEPLOY__OLLAMA_HOST=ollama.url,
                    SLEEP="600")  # the stand-in Claude Code runs until it is stopped
         proc = subprocess.Popen([sys.executable, "-m", "cc_capture", "compare"], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, sigint_at_start))
         db = store.connect(paths.db)
         try:
             deadline = time.monotonic() + 60

@@ -19,6 +19,7 @@ from cc_capture.cli.doctor import doctor
 from cc_capture.cli.pipeline_stop import pipeline_log, pipeline_stop
 from cc_capture.cli.schedule import schedule
 from cc_capture.cli.output import console, fail, human_bytes, human_duration, one_line, print_json
+from cc_capture.processes import interruptible
 from cc_capture.records import jsonable
 from cc_capture.store import Origin
 from cc_capture.config import ConfigError, Paths, load_settings
@@ -527,6 +528,7 @@ def train(
             from_run=from_run)
     except launch.LaunchError as e:
         fail(str(e))
+    interruptible()
     columns = [TextColumn("training {task.fields[phase]}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn()]
     run = None
