@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:  # imported when called: `ccd status` must not pay for the settings' pydantic
+    from cc_capture.config import Paths, Settings
+    from cc_capture.store import Database
 
 
 def _console(name: str) -> Any:
@@ -37,7 +41,7 @@ def _record(value: Any) -> Any:
     return jsonable(value)
 
 
-def open_home() -> tuple[Any, Any, Any]:
+def open_home() -> tuple[Paths, Settings, Database]:
     """(paths, settings, database) of this home for a command, or a clear error and exit 1 when the
     config is invalid or the database cannot be opened."""
     from cc_capture import store
@@ -48,10 +52,9 @@ def open_home() -> tuple[Any, Any, Any]:
         return paths, load_settings(paths), store.connect(paths.db)
     except (ConfigError, RuntimeError) as e:
         fail(str(e))
-        raise  # unreachable: fail exits
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     """Print a clear error and exit with `code` (raises SystemExit, which typer passes on). The message
     is plain text: `[deploy] ollama_host` in it is printed as written, not read as markup."""
     from rich.markup import escape
