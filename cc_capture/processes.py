@@ -80,7 +80,11 @@ def interruptible() -> None:
     ignored, as a background job of a non-interactive shell is (a script's `ccd pipeline run &`, or a
     daemon started from one, whose pipelines inherit it). Ctrl-C and `ccd pipeline stop` are how the
     long commands are stopped cleanly (the worker saves, the step is recorded, the worktree goes):
-    an ignored SIGINT would leave them running and their records saying `running`. Main thread only."""
+    an ignored SIGINT would leave them running and their records saying `running`. Signal handlers
+    belong to the main thread: called from another (a test's or an embedding program's), it does
+    nothing."""
     import signal
+    import threading
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -4,6 +4,7 @@ blocking capture."""
 
 import json
 import os
+import signal
 import re
 import stat
 import subprocess
@@ -495,10 +496,14 @@ pipeline.run(store.connect(paths.db), paths, load_settings(paths))
 """
 
 
-def test_pipeline_stop_interrupts_the_running_pipeline_and_the_next_run_resumes_it(paths):
+@pytest.mark.parametrize("sigint_at_start", [signal.SIG_DFL, signal.SIG_IGN], ids=["default", "ignored"])
+def test_pipeline_stop_interrupts_the_running_pipeline_and_the_next_run_resumes_it(paths, sigint_at_start):
+    """Also a pipeline started with SIGINT ignored, as a background job of a script (or a daemon
+    started from one) starts it: `ccd pipeline stop`'s SIGINT must still stop it."""
     from cc_capture import learning_state
 
-    proc = subprocess.Popen([sys.executable, "-c", STEP_STANDS_FOR_TRAINING], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", STEP_STANDS_FOR_TRAINING], stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, sigint_at_start))
     try:
         assert proc.stdout.readline().strip() == "step sft"
         running = learning_state.holder(paths)

@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from cc_capture.cli.output import console, fail, one_line, open_home, print_json
-from cc_capture.processes import interruptible
 
 _SHOWN = ("tool_sequence_similarity", "first_tool_agreement", "argument_agreement", "answer_similarity",
           "behaviour_cosine", "clean_ending")
@@ -46,7 +45,6 @@ def compare(
             fail(f"no comparison {show!r}; `ccd compare --list` shows them")
         return print_json(report) if as_json else _report_tables(report)
     db.conn.close()
-    interruptible()
     with console.status("", spinner="dots") if not as_json else nullcontext() as spinner:
         def on_item(n: int, total: int, prompt: str) -> None:
             if spinner is not None:

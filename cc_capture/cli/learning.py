@@ -10,7 +10,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cc_capture.cli.output import console, fail, open_home, print_json
-from cc_capture.processes import interruptible
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON (stable snake_case keys) instead of a table.")
 models_app = typer.Typer(help="The model registry: versions, scores, status.", no_args_is_help=True)
@@ -138,7 +137,6 @@ def pipeline_run(as_json: bool = JSON_OPT) -> None:
     """Dataset → SFT → DPO (when there are enough pairs) → evaluate → gate; resumes an interrupted one."""
     from cc_capture.pipeline import run as pipeline
 
-    interruptible()
     paths, settings, db = open_home()
     with console.status("pipeline", spinner="dots") if not as_json else nullcontext() as status:
         try:

@@ -28,6 +28,7 @@ from cc_capture.config import Settings
 from cc_capture.datasets.preferences import compare_pair, rebased
 from cc_capture.evaluate.scoring import mean_interval
 from cc_capture.paths import Paths
+from cc_capture.processes import interruptible
 from cc_capture.records import Trace
 from cc_capture.pipeline.ingest import ingest_once
 
@@ -51,7 +52,9 @@ class Replay:
 def run_compare(paths: Paths, settings: Settings, limit: int | None = None, tag: str | None = None,
                 allow_edits: bool = False, on_item: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     """Compare the local model (`tag`, default the deployed alias) with Claude on up to `limit`
-    held-out prompts; returns the report `ccd compare --json` prints."""
+    held-out prompts; returns the report `ccd compare --json` prints. Ctrl-C marks it interrupted
+    and removes the worktree, however the process was started."""
+    interruptible()
     db = store.connect(paths.db)
     try:
         model = tag or settings.deploy.alias

@@ -32,7 +32,7 @@ from cc_capture.learning_state import Holder
 from cc_capture.pipeline.candidates import from_run
 from cc_capture.pipeline.challenge import challenge
 from cc_capture.pipeline.heartbeat import heartbeat
-from cc_capture.processes import start_time
+from cc_capture.processes import interruptible, start_time
 from cc_capture.records import Phase, RunStatus
 from cc_capture.train import launch
 
@@ -207,7 +207,9 @@ def _ship(name: str, db: store.Database, paths: Paths, settings: Settings) -> st
 
 def run(db: store.Database, paths: Paths, settings: Settings,
         on_step: Callable[[str], None] | None = None) -> Pipeline:
-    """Run (or resume) the pipeline to its end: promoted, rejected, failed or skipped."""
+    """Run (or resume) the pipeline to its end: promoted, rejected, failed or skipped. Ctrl-C and
+    `ccd pipeline stop` (SIGINT) interrupt it cleanly, however the process was started."""
+    interruptible()
     with _lock(paths) as lock, ExitStack() as beating:
         p = _resume_or_new(db)
         lock.seek(0)
