@@ -326,7 +326,7 @@ def wait_ready(paths: Paths, timeout_s: float = 60.0, proc: subprocess.Popen | N
     seen = False
     while time.time() < started + timeout_s:
         current = info(paths)
-        if current.running and current.pid and current.ready:
+        if current.running and current.pid and current.ready and (proc is None or current.pid == proc.pid):
             return current
         seen = seen or current.running
         if proc is not None:

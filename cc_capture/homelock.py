@@ -86,7 +86,21 @@ def info(paths: Paths) -> DaemonInfo:
             return DaemonInfo(False, None, None, error=read_state(paths).get("error"))
     meta = read_state(paths)
     try:
-        return DaemonInfo(True, int(meta["pid"]), round(time.time() - float(meta["started_at"]), 1),
-                          bool(meta.get("ready")), list(meta.get("warnings", [])))
+        pid = int(meta["pid"])
+        current = DaemonInfo(True, pid, round(time.time() - float(meta["started_at"]), 1),
+                             bool(meta.get("ready")), list(meta.get("warnings", [])))
     except (ValueError, KeyError, TypeError):
         return DaemonInfo(True, None, None)
+    if not _alive(pid):  # a killed daemon's state, read after its successor took the lock and before it wrote its own
+        return DaemonInfo(True, None, None)
+    return current
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True

@@ -71,6 +71,33 @@ def test_stale_pidfile_does_not_block_start(paths):
         daemon.stop(paths)
 
 
+def _dead_pid() -> int:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    return gone.pid
+
+
+def test_a_killed_daemons_state_is_not_taken_for_its_successor(paths):
+    """After kill -9 the state file still names the dead daemon, ready. Between its successor taking
+    the lock and writing its own state, nothing may report the dead pid (the CI failure: `start`
+    returned it, and the next kill found no such process)."""
+    from cc_capture import homelock
+
+    dead = _dead_pid()
+    paths.ensure()
+    paths.pidfile.write_text(json.dumps({"pid": dead, "started_at": time.time() - 5, "ready": True}))
+    successor = subprocess.Popen(["sleep", "30"])
+    try:
+        with homelock.hold(paths):  # the successor has the lock, not yet its state
+            info = daemon.info(paths)
+            assert info.running and info.pid is None and not info.ready
+            with pytest.raises(daemon.DaemonError, match="did not become ready"):
+                daemon.wait_ready(paths, timeout_s=0.5, proc=successor)
+    finally:
+        successor.kill()
+        successor.wait()
+
+
 BURST = 3000
 
 
