@@ -536,9 +536,19 @@ def _v13(db: Database) -> None:
     )
 
 
+def _v14(db: Database) -> None:
+    db.executescript(
+        """
+        -- how long the machine had been suspended at the heartbeat (processes.suspended_s): a night
+        -- asleep is not a frozen pipeline
+        ALTER TABLE pipelines ADD COLUMN heartbeat_suspended_s REAL;
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
 MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12,
-                                                _v13]
+                                                _v13, _v14]
 
 
 def _private_file(path: Path) -> None:
