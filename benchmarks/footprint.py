@@ -9,9 +9,12 @@
       `json.loads` of every line of the same files in one process. Goal: at least 0.5x.
 
 Run it in the environment a learning user has (`./install.sh --train`: pandas, numpy and torch
-installed); it says whether they are.
+installed); it says whether they are. With --before DIR (another checkout of cc-capture: the code
+before a change), that checkout's `ccd import` is timed too, on the same corpus, in turn with this
+one's (--import-runs each, medians): on a machine other work keeps busy, the CPU times of the two
+are the fair comparison.
 
-    python benchmarks/footprint.py [--mb 152] [--runs 15]
+    python benchmarks/footprint.py [--mb 152] [--runs 15] [--import-runs 1] [--before DIR]
 """
 
 from __future__ import annotations
@@ -40,11 +43,58 @@ def cpu_s(who: int) -> float:
     return r.ru_utime + r.ru_stime
 
 
-def timed(args: list[str], env: dict) -> tuple[float, float, str]:
+def timed(args: list[str], env: dict, cwd: Path | None = None) -> tuple[float, float, str]:
     """Wall and CPU seconds (user + system, its worker processes included) of a whole process, and its output."""
     c0, t0 = cpu_s(resource.RUSAGE_CHILDREN), time.perf_counter()
-    out = subprocess.run(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True).stdout
+    out = subprocess.run(args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                         check=True).stdout
     return time.perf_counter() - t0, cpu_s(resource.RUSAGE_CHILDREN) - c0, out
+
+
+def own_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used itself, its children apart."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_import(args: list[str], env: dict, cwd: Path) -> tuple[float, float, float, str]:
+    """`timed`, and the CPU seconds of the importing process alone (the store's only writer; the
+    rest is its workers'), sampled every 20 ms until it ends."""
+    c0, t0 = cpu_s(resource.RUSAGE_CHILDREN), time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=subprocess.DEVNULL, text=True)
+        own = 0.0
+        while proc.poll() is None:
+            try:
+                own = own_cpu_s(proc.pid)
+            except (OSError, IndexError):  # it ended between the two looks
+                pass
+            time.sleep(0.02)
+        if proc.returncode:
+            raise SystemExit(f"{args} failed ({proc.returncode})")
+        out.seek(0)
+        return time.perf_counter() - t0, cpu_s(resource.RUSAGE_CHILDREN) - c0, own, out.read()
+
+
+def import_runs(checkouts: list[Path], corpus: Path, home: Path, runs: int) -> list[tuple[float, float, float, dict]]:
+    """Median wall and CPU seconds (all its processes, and the importing process's own) of each
+    checkout's whole `ccd import` of the corpus, the checkouts in turn, and its summary (--json).
+    The first run of the first checkout imports into `home` (the store `ccd status` is timed on
+    afterwards), every other one into a fresh copy of it."""
+    times: list[list[tuple[float, float, float]]] = [[] for _ in checkouts]
+    stats: list[dict] = [{} for _ in checkouts]
+    for k in range(runs):
+        for i, checkout in enumerate(checkouts):
+            into = home if (i, k) == (0, 0) else home.with_name(f"{home.name}-{i}-{k}")
+            if into != home:
+                into.mkdir(mode=0o700)
+                (into / "config.toml").write_bytes((home / "config.toml").read_bytes())
+            env = dict(os.environ, CC_CAPTURE_HOME=str(into), PYTHONPATH=str(checkout))
+            w, c, own, out = timed_import([sys.executable, "-m", "cc_capture", "import", str(corpus), "--json"], env,
+                                          checkout)
+            times[i].append((w, c, own))
+            stats[i] = json.loads(out)
+    return [(*(statistics.median(r[k] for r in t) for k in range(3)), s) for t, s in zip(times, stats)]
 
 
 def wall(args: list[str], env: dict, runs: int) -> tuple[float, float]:
@@ -86,6 +136,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=152)
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--import-runs", type=int, default=1, help="whole `ccd import` runs (of each checkout)")
+    ap.add_argument("--before", type=Path, help="another checkout whose `ccd import` is timed too, in turn")
     a = ap.parse_args()
     py = sys.executable
     extra = [m for m in ("pandas", "numpy", "torch", "transformers") if importlib.util.find_spec(m)]
@@ -101,8 +153,8 @@ def main() -> None:
         size = make_corpus(corpus, a.mb)
         files = sum(1 for _ in corpus.rglob("*.jsonl"))
         bare = bare_cpu(corpus)
-        whole = timed([py, "-m", "cc_capture", "import", str(corpus), "--json"], env)
-        stats = json.loads(whole[2])
+        imports = import_runs([REPO] + ([a.before.resolve()] if a.before else []), corpus, home, a.import_runs)
+        stats = imports[0][3]
         bare = min(bare, bare_cpu(corpus))
 
         start = wall([py, "-c", "pass"], env, a.runs)
@@ -127,8 +179,13 @@ def main() -> None:
           f"{stats['tool_calls']:,} tool calls, signals included: {stats['qualifying']:,} qualify), wall / CPU "
           "of all its processes:")
     print(f"  baseline json.loads of every line: {size / 1e6 / bare[0]:6.1f} MB/s ({bare[0]:.2f} s / {bare[1]:.2f} s)")
-    print(f"  ccd import:                        {size / 1e6 / whole[0]:6.1f} MB/s ({whole[0]:.2f} s / {whole[1]:.2f} s) "
-          f"= {bare[0] / whole[0]:.2f}x of bare parsing (goal >= 0.5x); CPU {bare[1] / whole[1]:.2f}x")
+    for label, (w, c, own, summary) in zip(("ccd import:", f"ccd import of {a.before}:"), imports):
+        print(f"  {label:34s} {size / 1e6 / w:6.1f} MB/s ({w:.2f} s / {c:.2f} s) = {bare[0] / w:.2f}x of bare parsing "
+              f"(goal >= 0.5x); CPU {bare[1] / c:.2f}x" + ("" if summary == stats else "; NOT THE SAME SUMMARY"))
+        print(f"  {'':34s} of which the importing process {own:.2f} s (its wall time is at least that: "
+              f"{bare[1] / own:.2f}x of bare parsing's CPU), its workers {c - own:.2f} s")
+    if a.import_runs > 1:
+        print(f"  (ccd import: medians of {a.import_runs} runs)")
 
 
 if __name__ == "__main__":

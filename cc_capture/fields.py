@@ -213,6 +213,8 @@ TABLES: dict[str, Table] = {
         "pid": "The process running it (the last one, for a resumed pipeline)",
         "pid_start": "That process's start time (a reused pid is not taken for it)",
         "heartbeat_at": "Its last heartbeat (Unix seconds; written every 10 s while it runs)",
+        "heartbeat_suspended_s": "How long the machine had been asleep since boot at that heartbeat (time asleep "
+                                 "does not make a heartbeat stale)",
     }),
     "schedule_decisions": Table("Every check of the learning scheduler: run or wait, with its reasons", {
         "id": "Row id",

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Iterator
 
+from cc_capture import processes
 from cc_capture.paths import Paths
 
 
@@ -91,16 +92,7 @@ def info(paths: Paths) -> DaemonInfo:
                              bool(meta.get("ready")), list(meta.get("warnings", [])))
     except (ValueError, KeyError, TypeError):
         return DaemonInfo(True, None, None)
-    if not _alive(pid):  # a killed daemon's state, read after its successor took the lock and before it wrote its own
+    if not processes.alive(pid):  # a killed daemon's state, read after its successor took the lock and before it wrote its own
         return DaemonInfo(True, None, None)
     return current
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True

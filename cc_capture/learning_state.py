@@ -22,7 +22,7 @@ from typing import Any
 
 from cc_capture import store
 from cc_capture.paths import Paths
-from cc_capture.processes import running
+from cc_capture.processes import running, suspended_s
 from cc_capture.store import Database
 
 KEEP_DECISIONS = 2000  # older waits are dropped; they repeat every check_interval_min
@@ -66,20 +66,34 @@ def log_tail(path: str | None, lines: int = LOG_TAIL_LINES) -> str:
         return ""
 
 
-def _alive(row: dict[str, Any], paths: Paths, now: float) -> bool:
+def heartbeat_age(row: dict[str, Any], now: float, suspended_now: float | None) -> float:
+    """Seconds since a pipeline's last heartbeat, less the time the machine spent asleep since then
+    (a pipeline does not beat while the laptop sleeps, and is not frozen for it)."""
+    age = now - (row["heartbeat_at"] or row["started_at"])
+    then = row.get("heartbeat_suspended_s")
+    if then is not None and suspended_now is not None:
+        age -= max(0.0, suspended_now - then)
+    return age
+
+
+def _alive(row: dict[str, Any], paths: Paths, now: float, suspended_now: float | None) -> bool:
     """A pipeline recorded as running still runs: its process exists and its heartbeat is fresh
     (a row written before heartbeats existed: it holds the pipeline lock)."""
     if row["pid"] is None:
         found = holder(paths)
         return found is not None and found.pipeline_id == row["pipeline_id"]
-    return running(row["pid"], row["pid_start"]) and now - (row["heartbeat_at"] or row["started_at"]) < STALE_S
+    return running(row["pid"], row["pid_start"]) and heartbeat_age(row, now, suspended_now) < STALE_S
 
 
-def dead_pipelines(db: Database, paths: Paths, now: float | None = None) -> list[dict[str, Any]]:
-    """Pipelines recorded as running whose process died (or froze) without recording its end."""
+def dead_pipelines(db: Database, paths: Paths, now: float | None = None,
+                   suspended_now: float | None = None) -> list[dict[str, Any]]:
+    """Pipelines recorded as running whose process died (or froze) without recording its end;
+    `now` and `suspended_now` (processes.suspended_s) default to this moment's."""
     now = time.time() if now is None else now
-    return [r for r in db.query("SELECT pipeline_id, pid, pid_start, heartbeat_at, started_at, steps FROM pipelines "
-                                "WHERE status = 'running'") if not _alive(r, paths, now)]
+    suspended_now = suspended_s() if suspended_now is None else suspended_now
+    return [r for r in db.query("SELECT pipeline_id, pid, pid_start, heartbeat_at, heartbeat_suspended_s, started_at, "
+                                "steps FROM pipelines WHERE status = 'running'")
+            if not _alive(r, paths, now, suspended_now)]
 
 
 def reap_dead(db: Database, paths: Paths, now: float | None = None) -> list[str]:
@@ -156,10 +170,11 @@ def last_pipeline(db: Database, paths: Paths) -> dict[str, Any] | None:
     recorded as running whose process is gone, or whose heartbeat stopped, died (`failed`, even
     before the daemon marks it; the next run resumes it)."""
     row = next(iter(db.query("SELECT pipeline_id, coalesce(outcome, status) AS outcome, ended_at, model_version, pid, "
-                             "pid_start, heartbeat_at, started_at FROM pipelines ORDER BY started_at DESC LIMIT 1")),
+                             "pid_start, heartbeat_at, heartbeat_suspended_s, started_at FROM pipelines "
+                             "ORDER BY started_at DESC LIMIT 1")),
                None)
     if row:
-        outcome = "failed" if row["outcome"] == "running" and not _alive(row, paths, time.time()) else row["outcome"]
+        outcome = "failed" if row["outcome"] == "running" and not _alive(row, paths, time.time(), suspended_s()) else row["outcome"]
         return {"pipeline_id": row["pipeline_id"], "outcome": outcome, "ended_at": store.iso(row["ended_at"]),
                 "model_version": row["model_version"]}
     row = db.execute("SELECT ended_at, exit_code FROM schedule_decisions WHERE action = 'run' ORDER BY at DESC "

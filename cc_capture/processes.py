@@ -29,6 +29,22 @@ def alive(pid: int) -> bool:
         return True
 
 
+def suspended_s() -> float | None:
+    """Seconds this machine has spent suspended (asleep) since it booted, the same in every process:
+    the clock that runs through sleep minus the one that stops (Linux: BOOTTIME - MONOTONIC;
+    macOS: MONOTONIC - UPTIME_RAW); None where neither pair exists. A heartbeat judged by wall time
+    alone takes a laptop's night asleep for a frozen process."""
+    pairs = [("CLOCK_BOOTTIME", "CLOCK_MONOTONIC"), ("CLOCK_MONOTONIC", "CLOCK_UPTIME_RAW")]
+    for running_through_sleep, stopping_in_sleep in pairs:
+        through, stopping = getattr(time, running_through_sleep, None), getattr(time, stopping_in_sleep, None)
+        if through is not None and stopping is not None:
+            try:
+                return max(0.0, time.clock_gettime(through) - time.clock_gettime(stopping))
+            except OSError:
+                continue
+    return None
+
+
 def start_time(pid: int) -> str | None:
     """When the process started, as an opaque string that differs between two processes that had
     the same pid (None if it cannot be read, or no such process)."""

@@ -536,9 +536,19 @@ def _v13(db: Database) -> None:
     )
 
 
+def _v14(db: Database) -> None:
+    db.executescript(
+        """
+        -- how long the machine had been suspended at the heartbeat (processes.suspended_s): a night
+        -- asleep is not a frozen pipeline
+        ALTER TABLE pipelines ADD COLUMN heartbeat_suspended_s REAL;
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
 MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12,
-                                                _v13]
+                                                _v13, _v14]
 
 
 def _private_file(path: Path) -> None:
@@ -801,8 +811,10 @@ def spent_sessions(db: Database) -> frozenset[str]:
 
 def settle_origins(conn: Any, session_ids: Any) -> list[str]:
     """Mark local those of these sessions that were registered as local, or whose model (from the
-    transcript) is a name cc-capture deployed to Ollama (a version tag or the alias); their traces
-    are queued for their signals again, so the gates exclude them. Returns the sessions marked."""
+    transcript) is a name cc-capture deployed to Ollama (a version tag or the alias, also without
+    its `:latest`: Ollama's Messages API echoes the model name as the client sent it, and Ollama
+    reads `NAME` as `NAME:latest`); their traces are queued for their signals again, so the gates
+    exclude them. Returns the sessions marked."""
     ids = sorted(set(session_ids))
     marked: list[str] = []
     for start in range(0, len(ids), 500):
@@ -811,7 +823,8 @@ def settle_origins(conn: Any, session_ids: Any) -> list[str]:
         marked += [r[0] for r in conn.execute(
             f"SELECT session_id FROM sessions WHERE origin = 'claude' AND session_id IN ({marks}) AND ("
             "session_id IN (SELECT session_id FROM local_sessions) OR model IN (SELECT tag FROM deployments "
-            "WHERE status = 'succeeded' UNION SELECT alias FROM deployments WHERE status = 'succeeded'))", part)]
+            "WHERE status = 'succeeded' UNION SELECT alias FROM deployments WHERE status = 'succeeded') OR "
+            "model || ':latest' IN (SELECT alias FROM deployments WHERE status = 'succeeded'))", part)]
     for start in range(0, len(marked), 500):
         part = marked[start:start + 500]
         marks = ",".join("?" * len(part))

@@ -121,6 +121,18 @@ def test_invalid_settings_file_is_a_clear_error(paths):
     assert p.returncode == 1 and "batch_events" in p.stderr and "config.toml" in p.stderr
 
 
+@pytest.mark.parametrize("command", [("traces", "list"), ("schedule",), ("pipeline", "log"), ("dataset", "build")],
+                         ids=" ".join)
+def test_a_newer_database_is_a_clear_error_for_every_command(paths, db, command):
+    """Each command opens the database one way (cli.output.open_db); `pipeline log` once showed a traceback."""
+    from cc_capture import store
+
+    db.execute(f"PRAGMA user_version={len(store.MIGRATIONS) + 1}")
+    p = ccd(*command, check=False)
+    assert p.returncode == 1 and "newer than this cc-capture" in p.stderr and "upgrade cc-capture" in p.stderr
+    assert "Traceback" not in p.stderr + p.stdout
+
+
 HEAVY = ("torch", "transformers", "trl", "unsloth", "peft", "datasets", "accelerate", "bitsandbytes", "datasette")
 
 

@@ -16,6 +16,7 @@ from cc_capture.deploy import records
 from cc_capture.deploy.deployer import STOP_TOKENS, Artifact, deploy, rollback, rollback_target
 from cc_capture.deploy.records import Action, Outcome
 from cc_capture.deploy.server import DeployError, Fault, file_sha256
+from cc_capture.loopback import free_port
 from support.gguf_file import write_header_only
 from support.ollama_double import OllamaDouble, capabilities, template_vars
 
@@ -127,12 +128,6 @@ def test_rollback_to_a_pruned_version_creates_it_again_from_its_file(db, double,
 # ---------------------------------------------------------------- faults (issue item 5)
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class SilentServer:
     """Accepts connections on 127.0.0.1 and never answers: a host that is there but not reachable."""
 
@@ -160,7 +155,7 @@ class SilentServer:
 
 
 def test_ollama_not_running(db, tmp_path):
-    settings = DeploySettings(ollama_host=f"http://127.0.0.1:{_closed_port()}")
+    settings = DeploySettings(ollama_host=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(DeployError) as e:
         deploy(db, settings, make_artifact(tmp_path, 1))
     assert e.value.fault is Fault.NOT_RUNNING

@@ -138,6 +138,49 @@ def test_ccd_export_converts_quantizes_verifies_and_registers(exported):
 
 @pytest.mark.export
 @pytest.mark.training
+def test_verification_reads_only_the_logits_it_compares(exported):
+    """Teacher forcing asks llama.cpp for the logits of the positions it compares only, not a row of
+    vocabulary floats for every token of the context (`logits_all`: gigabytes for a real model's
+    vocabulary and long prompts): the same next tokens as all the logits give, in every file, with the
+    compared positions across two of llama.cpp's batches; and verifying a prompt longer than a batch
+    holds less (numpy, where llama-cpp-python keeps its logits) than one row per position."""
+    import tracemalloc
+
+    import numpy as np
+    from llama_cpp import Llama
+
+    from cc_capture.evaluate.generate import greedy_gguf
+    from cc_capture.export.worker import forced_next_tokens, verify
+
+    _, _, _, out = exported
+    prompt = built_in()[0]["messages"][-1]["content"]
+    for q in QUANTIZATIONS:
+        gguf = out["files"][q]["path"]
+        every = Llama(model_path=gguf, n_ctx=2048, n_batch=512, logits_all=True, n_threads=2, verbose=False)
+        llm = Llama(model_path=gguf, n_ctx=2048, n_batch=512, n_threads=2, verbose=False)
+        text = llm.tokenize(prompt.encode(), add_bos=False)
+        for ids in (text, (text * 600)[:505]):  # the 18 compared positions: in one batch; across 512
+            forced = greedy_gguf(llm, ids, 12, []) + [5, 17, 300] + text[:3]  # its own path, then off it
+            every.reset()
+            every.eval(ids + forced[:-1])
+            expected = np.argmax(every.scores[len(ids) - 1:len(ids) - 1 + len(forced)], axis=1).tolist()
+            assert forced_next_tokens(llm, ids, forced) == expected, (q, len(ids))
+
+    ids = (text * 2000)[:2000]
+    continuation = greedy_gguf(llm, ids, 8, [])
+    n_ctx, vocab = len(ids) + 8 + 1, llm.n_vocab()  # verify's context: four of llama.cpp's batches of 512
+    tracemalloc.start()
+    try:
+        check = verify(Path(out["files"]["f16"]["path"]), [(prompt, ids)], [continuation], [], 8, 2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert check.loads and check.tokens == 8 and check.same_next_tokens == 8 and check.exact_sequences == 1
+    assert peak < n_ctx * vocab * 4, f"verification held {peak} bytes: a row of logits per position or more"
+
+
+@pytest.mark.export
+@pytest.mark.training
 def test_each_gguf_is_evaluated_like_the_hf_model(exported, capsys):
     """Evaluate what you ship: each GGUF scored in llama.cpp on the held-out items with the HF
     evaluation's parser and metrics, recorded beside the file; the f16 file scores as the HF model."""

@@ -20,7 +20,7 @@ LAYERS = [
     ("readers", {"ingest", "transcripts"}),
     ("ground", {"store", "records", "reads", "redact", "journal", "config", "paths", "homelock", "health",
                 "claude_format", "fields", "gitinfo", "hooks_install", "logfiles", "workers", "learning_state",
-                "processes", "merge_policy", "__init__"}),
+                "processes", "merge_policy", "loopback", "__init__"}),
 ]
 NEIGHBOURS_MAY_IMPORT = {"cli", "daemon", "learning", "ground"}  # the daemon runs the scheduler; config uses paths
 LAYER_OF = {part: i for i, (_, parts) in enumerate(LAYERS) for part in parts}

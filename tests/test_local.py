@@ -2,7 +2,6 @@
 real Claude Code on a scripted stand-in for Ollama's `/v1/messages`, sending what `ccd calibrate`
 recorded) is tested in test_calibrate.py, beside the calibration it is compared with."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -10,6 +9,7 @@ import time
 import pytest
 
 from cc_capture.deploy import records
+from cc_capture.loopback import free_port
 from conftest import REPO
 from support.claude import claude_env, ensure_claude
 from support.scripted_api import ScriptedAPI
@@ -38,12 +38,6 @@ def deployed(db, tag=TAG):
                "VALUES (3, 'champion', 'tiny', '/m', 'sha-3', 0, 0)")
     records.record(db, action=records.Action.DEPLOY, model_version=3, tag=tag, alias="cc-capture:latest",
                    host="http://127.0.0.1:11434", status=records.Outcome.SUCCEEDED, started_at=time.time())
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_nothing_deployed_says_what_to_do(paths, db, tmp_path):

@@ -33,7 +33,7 @@ def _signals(db) -> list:
                       "ORDER BY trace_id").fetchall()
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, 1, 2])
 def test_import_computes_signals_as_it_commits(shared, tmp_path, monkeypatch, workers):
     """Signals of the traces each commit made durable are computed right after it, and are the
     signals a separate pass computes. With workers, extraction runs in those processes while the
@@ -63,3 +63,64 @@ def test_import_computes_signals_as_it_commits(shared, tmp_path, monkeypatch, wo
     import_paths(apart, roots)
     compute_pending(apart, Settings().gates)
     assert _signals(db) == _signals(apart)
+
+
+@pytest.fixture
+def unsignalled(shared, tmp_path):
+    """A store holding the fixture transcripts, their signals not computed yet, and those signals
+    as a separate pass computes them in a copy."""
+    db = store.connect(tmp_path / "shared-out.db")
+    import_paths(db, [shared / "transcripts"])
+    apart = store.connect(tmp_path / "apart.db")
+    import_paths(apart, [shared / "transcripts"])
+    compute_pending(apart, Settings().gates)
+    return db, _signals(apart)
+
+
+def test_signals_of_a_dead_worker_are_computed_by_the_writer(unsignalled):
+    """A worker that died costs time, not signals: what it was handed, and what would go to it
+    after, is computed by the importing process."""
+    import os
+    from concurrent.futures.process import BrokenProcessPool
+
+    from cc_capture.pipeline.transcripts import SignalWorkers
+    from cc_capture.signals.runner import pending
+
+    db, expected = unsignalled
+    ids = pending(db)
+    workers = SignalWorkers(db, Settings().gates, 1)
+    try:
+        assert isinstance(workers.pool.submit(os._exit, 1).exception(timeout=60), BrokenProcessPool)
+        done = workers.share(ids)
+        done.add(workers.finish())
+    finally:
+        workers.close()
+    assert done.computed == len(ids) > 10 and done.failed == 0
+    assert _signals(db) == expected
+
+
+def test_signals_no_worker_has_started_are_computed_by_the_writer(unsignalled, tmp_path, monkeypatch):
+    """At the end of an import the writer does not wait for busy workers to reach the batches still
+    queued for them: it takes those back and computes them itself."""
+    from cc_capture.pipeline import transcripts
+    from cc_capture.signals.runner import pending
+    from support.faults import block_until
+
+    monkeypatch.setattr(transcripts, "SIGNALS_BATCH", 4)  # several batches from these few traces
+    db, expected = unsignalled
+    ids = pending(db)
+    release = tmp_path / "release"
+    workers = transcripts.SignalWorkers(db, Settings().gates, 1)
+    try:
+        for _ in range(3):  # the worker busy, and the pool's queue full behind it
+            workers.pool.submit(block_until, str(release))
+        done = workers.share(ids)  # one batch handed out (it waits behind those), the rest computed here
+        handed = [f for f, _ in workers.running]
+        assert len(handed) == 1 and len(ids) > transcripts.SIGNALS_BATCH
+        done.add(workers.finish())
+        assert handed[0].cancelled()  # taken back, not waited for
+    finally:
+        release.touch()
+        workers.close()
+    assert done.computed == len(ids) and done.failed == 0
+    assert _signals(db) == expected

@@ -598,6 +598,33 @@ def test_processes_are_known_by_pid_and_start_time(paths):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_night_asleep_is_not_a_frozen_pipeline(paths):
+    """A laptop suspended mid-pipeline: on waking, the heartbeat is hours old by the wall clock, but
+    the machine slept through them. Time asleep (processes.suspended_s, the same in every process)
+    is not counted; a heartbeat that stopped while the machine was awake still is. (A real suspend
+    cannot be done here: the sleep clock's readings are given.)"""
+    from cc_capture import learning_state, processes
+
+    asleep_before = processes.suspended_s()
+    assert asleep_before is not None and asleep_before >= 0  # Linux: BOOTTIME - MONOTONIC
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = processes.start_time(proc.pid)
+        now = __import__("time").time()
+        hours = 6 * 3600
+        db = store.connect(paths.db)
+        for pipeline_id, beat_suspended in [("slept", 100.0), ("frozen_awake", 100.0 + hours)]:
+            with store.transaction(db) as conn:
+                conn.execute("INSERT INTO pipelines (pipeline_id, status, started_at, pid, pid_start, heartbeat_at, "
+                             "heartbeat_suspended_s) VALUES (?, 'running', ?, ?, ?, ?, ?)",
+                             (pipeline_id, now - hours - 60, proc.pid, started, now - hours - 5, beat_suspended))
+        dead = learning_state.dead_pipelines(db, paths, now=now, suspended_now=100.0 + hours)
+        assert [r["pipeline_id"] for r in dead] == ["frozen_awake"]
+    finally:
+        proc.kill()
+        proc.wait()
     processes.wait_exit(proc.pid, started, poll_s=0.05)  # returns: it is gone
 
 

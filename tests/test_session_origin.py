@@ -97,18 +97,23 @@ def test_local_sessions_never_count_toward_training(paths, tmp_path):
     session(paths, "s-claude", tmp_path / "repo")
     session(paths, "s-local", tmp_path / "repo")
     session(paths, "s-named", tmp_path / "repo", model="cc-capture:v1")
+    # `claude --model cc-capture` by hand: Ollama serves cc-capture:latest and echoes the name as sent
+    session(paths, "s-untagged", tmp_path / "repo", model="cc-capture")
+    session(paths, "s-other", tmp_path / "repo", model="cc-capture-other")
     ingest_all(paths)
     origins = dict(db.execute("SELECT session_id, origin FROM sessions"))
-    assert origins == {"s-claude": "claude", "s-local": "local", "s-named": "local"}
+    assert origins == {"s-claude": "claude", "s-local": "local", "s-named": "local", "s-untagged": "local",
+                       "s-other": "claude"}
     gates = {r[0]: (r[1], json.loads(r[2])) for r in db.execute(
         "SELECT t.session_id, g.qualifies, g.gate_reasons FROM signals g JOIN traces t USING (trace_id)")}
     assert gates["s-claude"][0] == 1
-    for local in ("s-local", "s-named"):
+    for local in ("s-local", "s-named", "s-untagged"):
         assert gates[local][0] == 0
         assert "exclude: the local model's session (origin local), not Claude's" in gates[local][1]
-    assert qualifying_since(db, None, LearningSettings().include_synthetic) == 1
+    assert qualifying_since(db, None, LearningSettings().include_synthetic) == 2  # s-claude, s-other
     listed = {t["session_id"]: t["origin"] for t in traces_json(db)}
-    assert listed == {"s-claude": "claude", "s-local": "local", "s-named": "local"}
+    assert listed == {"s-claude": "claude", "s-local": "local", "s-named": "local", "s-untagged": "local",
+                      "s-other": "claude"}
     db.conn.close()
 
 

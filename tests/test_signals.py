@@ -9,7 +9,7 @@ import pytest
 
 from cc_capture.config import GateSettings
 from cc_capture.signals import EXTRACTOR_VERSION, classify, phrases
-from cc_capture.signals.evaluate import load, score, score_rows, wilson
+from cc_capture.signals.evaluate import load, score, score_rows, unlabelled, wilson
 from cc_capture.signals.extract import extract, text_contexts
 from cc_capture.signals.gates import decide
 from cc_capture.signals.model import TraceView
@@ -51,6 +51,7 @@ def test_precision_and_recall_floor(kind):
 def test_real_labelled_set_has_a_fixed_session_split():
     """1,000+ real sentences, every one labelled, each session wholly in one split."""
     assert len(REAL) >= 1000 and len({r.id for r in REAL}) == len(REAL)
+    assert unlabelled(FIXTURES / "signals") == []  # load() would leave them out
     splits = {}
     for r in REAL:
         assert splits.setdefault(r.session, r.split) == r.split, r.session
@@ -159,21 +160,69 @@ def test_classifier_weights_were_trained_on_these_detector_patterns():
     assert {m.kind for m in classify.models().models if m.method == "classifier"}  # something was learnt
 
 
+def _training_script():
+    sys.path.insert(0, str(FIXTURES / "signals"))
+    try:
+        import train_classifier
+    finally:
+        sys.path.pop(0)
+    return train_classifier
+
+
+def test_shipped_weights_are_what_the_training_script_produces():
+    """sentence_weights.json is the training script's refit of its chosen configuration on the dev
+    split: refitted here, every feature carries the same weight (pruning aside), and dev sentences
+    get the script's scores (before pruning) and the same decisions."""
+    tc = _training_script()
+    shipped = json.loads(classify.WEIGHTS.read_text())
+    dev = tc.dev_rows()
+    feats, y = tc.dev_matrix(dev)
+    config, report = tc.shipped_report()
+    vocab, w, b = tc.refit(feats, y, config)
+    rebuilt = tc.document(dev, feats, y, config, report, (vocab, w, b))
+    assert (rebuilt["trained_on"], rebuilt["config"], rebuilt["patterns"]) == \
+        (shipped["trained_on"], shipped["config"], shipped["patterns"])
+    for kind, want in shipped["kinds"].items():
+        got = rebuilt["kinds"][kind]
+        assert (got["method"], got["threshold"]) == (want["method"], want["threshold"]), kind
+        assert got["bias"] == pytest.approx(want["bias"], abs=0.005), kind
+        for f in set(got["weights"]) | set(want["weights"]):
+            if f in got["weights"] and f in want["weights"]:
+                assert got["weights"][f] == pytest.approx(want["weights"][f], abs=0.005), (kind, f)
+            else:  # only at the pruning edge
+                assert abs(got["weights"].get(f, want["weights"].get(f))) < tc.MIN_WEIGHT + 0.005, (kind, f)
+    rows = dev[::100]
+    script = tc.matrix([feats[i] for i in range(0, len(dev), 100)], vocab) @ w + b  # the script's own logits
+    models, remade = classify.models(), classify.build(rebuilt)
+    for i, r in enumerate(rows):
+        f, rule_kinds = classify.features(r.text, r.context), phrases.kinds_of(r.text)
+        assert models.decide(f, rule_kinds) == remade.decide(f, rule_kinds) == classify.classify(r.text, r.context)
+        shipped_scores = dict(zip((m.kind for m in models.models), models.scores(f)))
+        for j, kind in enumerate(tc.KINDS):
+            if shipped["kinds"][kind]["method"] == "classifier":
+                assert shipped_scores[kind] == pytest.approx(float(script[i, j]), abs=0.25), (kind, r.text)
+
+
 # Floors on the dev split for the classifier (it is trained on all of dev: these figures are
 # in-sample, a guard against a broken retrain, not a measure; benchmarks/signals.py reports the
-# held-out ones), a little under what extractor v3 measures.
+# held-out ones), a little under what the extractor measures. Where cross-validation kept the
+# detectors' verdict for a signal, the verdict must be theirs (test_dev_split_floor holds it).
 CLASSIFIER_DEV_FLOORS = {
     "constraint": (0.75, 0.9), "pruning": (0.5, 0.9), "self_correction": (0.8, 0.65), "assumption": (0.7, 0.7),
     "validation": (0.8, 0.8), "counterfactual": (0.65, 0.9), "self_critique": (0.9, 0.6),
-    "preference": (0.8, 0.7), "plan": (0.9, 0.9),
+    "preference": (0.8, 0.7), "plan": (0.8, 0.9),  # plan: v4 measures 0.85 / 0.94 (v3, fitted tighter: 0.9+)
 }
 
 
 @pytest.mark.parametrize("kind", sorted(CLASSIFIER_DEV_FLOORS))
 def test_classifier_dev_floor(kind):
-    s = score_rows([r for r in REAL if r.split == "dev"], [kind], lambda r: classify.classify(r.text, r.context))[kind]
+    dev = [r for r in REAL if r.split == "dev"]
+    s = score_rows(dev, [kind], lambda r: classify.classify(r.text, r.context))[kind]
     assert s.headline, (kind, s.positives)
-    assert s.precision >= CLASSIFIER_DEV_FLOORS[kind][0] and s.recall >= CLASSIFIER_DEV_FLOORS[kind][1], (kind, s)
+    if {m.kind: m.method for m in classify.models().models}[kind] == "rules":
+        assert s == score_rows(dev, [kind], lambda r: phrases.kinds_of(r.text))[kind]
+    else:
+        assert s.precision >= CLASSIFIER_DEV_FLOORS[kind][0] and s.recall >= CLASSIFIER_DEV_FLOORS[kind][1], (kind, s)
 
 
 def _call(name, command=None, is_error=False, batch=None, reasoning="", agent=None, path=None):

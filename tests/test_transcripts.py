@@ -125,6 +125,29 @@ def test_unknown_and_broken_lines_are_counted_not_fatal(db, tmp_path):
     assert call["reasoning"] == ""  # an empty (redacted) thinking block: nothing invented
 
 
+def test_a_bad_byte_in_a_tool_result_costs_that_byte_not_the_session(db, tmp_path):
+    """A tool result whose text holds a byte that is not UTF-8 is stored with it replaced (U+FFFD),
+    whether the text is what is stored (plain or failed results) or a structured result is."""
+    f = tmp_path / "p" / "s1.jsonl"
+    f.parent.mkdir()
+    prompt = {"type": "user", "sessionId": "s1", "uuid": "u1", "message": {"role": "user", "content": "list it"}}
+    calls = {"type": "assistant", "sessionId": "s1", "message": {"id": "m0", "model": "m", "content": [
+        {"type": "tool_use", "id": f"toolu_{k}", "name": "Bash", "input": {"command": "ls"}} for k in "abc"]}}
+    results = [("a", b""), ("b", b',"is_error":true'), ("c", b"")]
+    lines = [json.dumps(prompt).encode(), json.dumps(calls).encode()]
+    for k, extra in results:
+        lines.append(b'{"type":"user","sessionId":"s1","message":{"role":"user","content":[{"type":"tool_result",'
+                     b'"tool_use_id":"toolu_' + k.encode() + b'","content":"bad \xff byte"' + extra + b"}]}"
+                     + (b',"toolUseResult":{"stdout":"ok"}' if k == "c" else b"") + b"}")
+    f.write_bytes(b"\n".join(lines) + b"\n")
+    stats = import_paths(db, [f])
+    assert stats.failed == {} and stats.tool_calls == 3
+    (t,) = traces_json(db)
+    outputs = {c["tool_use_id"]: (c["status"], c["output"], c["error"]) for c in trace_json(db, t["trace_id"])["tool_calls"]}
+    assert outputs == {"toolu_a": ("ok", "bad \ufffd byte", None), "toolu_b": ("error", None, "bad \ufffd byte"),
+                       "toolu_c": ("ok", {"stdout": "ok"}, None)}
+
+
 def test_spilled_tool_result_is_read_from_tool_results(db, tmp_path):
     session = tmp_path / "proj" / "s2.jsonl"
     spill = session.with_suffix("") / "tool-results" / "toolu_big.txt"

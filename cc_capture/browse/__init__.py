@@ -29,8 +29,8 @@ from typing import IO
 from cc_capture import store
 from cc_capture.browse.metadata import build_metadata
 from cc_capture.config import Paths
+from cc_capture.loopback import HOST, free_port
 
-HOST = "127.0.0.1"
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 PLUGINS = HERE / "plugins"
@@ -44,13 +44,6 @@ class BrowseError(Exception):
 
 def datasette_installed() -> bool:
     return importlib.util.find_spec("datasette") is not None
-
-
-def free_port() -> int:
-    """A port nothing listens on now, on 127.0.0.1 (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def check_port(port: int) -> None:

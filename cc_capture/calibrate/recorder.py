@@ -9,10 +9,11 @@ streamed (server-sent events) or not, and `count_tokens`.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
+
+from cc_capture.loopback import LoopbackServer
 
 MODEL = "claude-opus-5-5"
 
@@ -25,7 +26,7 @@ def tool(name: str, **input: Any) -> dict[str, Any]:
     return {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": name, "input": input}
 
 
-class MessagesRecorder:
+class MessagesRecorder(LoopbackServer):
     """Serves on 127.0.0.1 (a free port) while used as a context manager; `requests` holds every
     `/v1/messages` body received, in order. Each is answered with `reply_for(request)`'s blocks."""
 
@@ -81,18 +82,7 @@ class MessagesRecorder:
                 self.wfile.flush()
                 self.close_connection = True
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "MessagesRecorder":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def reply_for(self, req: dict[str, Any]) -> list[dict[str, Any]]:
         """The assistant's content blocks for a request: a short text, which ends the turn."""

@@ -18,11 +18,12 @@ from cc_capture.cli.local import local
 from cc_capture.cli.doctor import doctor
 from cc_capture.cli.pipeline_stop import pipeline_log, pipeline_stop
 from cc_capture.cli.schedule import schedule
-from cc_capture.cli.output import console, fail, human_bytes, human_duration, one_line, print_json
+from cc_capture.cli.output import (console, fail, human_bytes, human_duration, one_line, open_db, open_home,
+                                   open_settings, print_json)
 from cc_capture.processes import interruptible
 from cc_capture.records import jsonable
 from cc_capture.store import Origin
-from cc_capture.config import ConfigError, Paths, load_settings
+from cc_capture.paths import Paths
 
 app = typer.Typer(
     help="cc-capture: capture Claude Code sessions into local traces.",
@@ -67,17 +68,6 @@ def _root(_version: bool = typer.Option(False, "--version", is_eager=True, callb
     """cc-capture: capture Claude Code sessions into local traces."""
 
 
-def _paths() -> Paths:
-    return Paths()
-
-
-def _db():
-    try:
-        return store.connect(_paths().db)
-    except RuntimeError as e:
-        fail(str(e))
-
-
 # ---------------------------------------------------------------- status
 
 
@@ -90,7 +80,7 @@ def status(as_json: bool = JSON_OPT) -> None:
 @app.command()
 def quarantine(limit: int = typer.Option(20, "--limit", "-n", min=1), as_json: bool = JSON_OPT) -> None:
     """Journal records that could not be ingested as they were, with the reason (samples are redacted)."""
-    rows = store.quarantined(_db(), limit)
+    rows = store.quarantined(open_db(), limit)
     if as_json:
         return print_json(rows)
     if not rows:
@@ -115,7 +105,7 @@ def traces_list(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Traces, newest first."""
-    rows = reads.trace_summaries(_db(), limit=limit, session=session)
+    rows = reads.trace_summaries(open_db(), limit=limit, session=session)
     if as_json:
         return print_json(rows)
     _trace_table(rows)
@@ -163,7 +153,7 @@ def traces_show(trace_id: str = typer.Argument(..., help="Trace id (or a unique 
     """One trace with its tool calls, reasoning and final answer."""
     from cc_capture.signals.vector import VECTOR_NAMES
 
-    db = _db()
+    db = open_db()
     trace = reads.trace(db, _resolve(db, trace_id))
     trace.vector_names = VECTOR_NAMES
     if as_json:
@@ -206,7 +196,7 @@ def search(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Full-text search over prompts and final answers."""
-    rows = reads.search(_db(), text, limit=limit)
+    rows = reads.search(open_db(), text, limit=limit)
     if as_json:
         return print_json(rows)
     _trace_table(rows, extra="snippet")
@@ -223,13 +213,12 @@ def ingest(as_json: bool = JSON_OPT) -> None:
 
     from cc_capture import daemon as daemon_mod
 
-    paths = _paths().ensure()
+    paths = Paths().ensure()
     if daemon_mod.info(paths).running:
         fail("the daemon is running and ingests continuously; nothing to do", code=0)
+    settings = open_settings(paths)
     try:
-        result = ingest_once(paths, load_settings(paths)).journal
-    except ConfigError as e:
-        fail(str(e))
+        result = ingest_once(paths, settings).journal
     except HomeBusy:
         fail("another ccd process is ingesting; try again in a moment")
     except RuntimeError as e:  # the database is newer than this cc-capture
@@ -260,7 +249,7 @@ def import_cmd(
     from cc_capture.transcripts.bulk import default_workers
     from cc_capture.transcripts.discovery import discover
 
-    settings = _settings()
+    settings = open_settings()
     roots = list(paths) if paths else settings.capture.roots()
     missing = [str(p) for p in roots if not p.exists()]
     if paths and missing:
@@ -272,7 +261,7 @@ def import_cmd(
 
     sessions = discover(roots)
     total = sum(size(files) for files in sessions.values())
-    db = _db()
+    db = open_db()
     with ExitStack() as bars:
         columns = [TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
         importing = bars.enter_context(Progress(*columns, console=console, transient=True, disable=as_json))
@@ -321,13 +310,6 @@ def import_cmd(
 # ---------------------------------------------------------------- signals, feedback, stats
 
 
-def _settings():
-    try:
-        return load_settings(_paths())
-    except ConfigError as e:
-        fail(str(e))
-
-
 @app.command()
 def rate(
     args: list[str] = typer.Argument(..., metavar="[TRACE] up|down [NOTE...]",
@@ -342,7 +324,7 @@ def rate(
         fail("usage: ccd rate [TRACE] up|down [NOTE...]  (e.g. `ccd rate up`, `ccd rate 3f2a down wrong file`)", code=2)
     rating = args[at]
     note = " ".join(filter(None, [note, " ".join(args[at + 1:])])) or None
-    db = _db()
+    db = open_db()
     if at == 1:
         trace_id = _resolve(db, args[0])
     else:
@@ -353,7 +335,7 @@ def rate(
 
     with store.transaction(db) as conn:
         store.feedback_set(conn, trace_id, rating, note)
-    compute(db, [trace_id], _settings().gates)
+    compute(db, [trace_id], open_settings().gates)
     trace = reads.trace(db, trace_id)
     data = {"trace_id": trace_id, "rating": rating, "note": note, "qualifies": trace.qualifies,
             "gate_reasons": trace.gate_reasons}
@@ -374,8 +356,8 @@ def signals_recompute(
     from cc_capture.signals import EXTRACTOR_VERSION
     from cc_capture.signals.runner import compute, stale
 
-    db = _db()
-    gates = _settings().gates
+    db = open_db()
+    gates = open_settings().gates
     ids = stale(db, everything)
     with Progress(console=console, transient=True, disable=as_json) as progress:
         task = progress.add_task("extracting signals", total=len(ids))
@@ -391,7 +373,7 @@ def signals_recompute(
 @app.command()
 def stats(as_json: bool = JSON_OPT) -> None:
     """Distributions: workflow types, exploration depths, tools, gate reasons."""
-    data = store.signal_stats(_db())
+    data = store.signal_stats(open_db())
     if as_json:
         return print_json(data)
     for title, key in (("traces", "traces"), ("workflow types", "workflow_types"),
@@ -413,10 +395,10 @@ def stats(as_json: bool = JSON_OPT) -> None:
 def _build_dataset(dpo: bool, include_synthetic: bool, extra_pairs: list | None = None):
     from cc_capture.datasets.build import DatasetError, build
 
-    root = _paths().datasets
+    paths, settings, db = open_home()
+    root = paths.datasets
     try:
-        settings = _settings()
-        return build(_db(), root, settings.datasets, settings.local.system_prompt, dpo=dpo, include_synthetic=include_synthetic,
+        return build(db, root, settings.datasets, settings.local.system_prompt, dpo=dpo, include_synthetic=include_synthetic,
                      extra_pairs=extra_pairs)
     except DatasetError as e:
         fail(str(e))
@@ -441,7 +423,7 @@ def dataset_build(
 
         if not dpo:
             fail("--divergences-from goes with --dpo", code=2)
-        run = reads.run(_db(), divergences_from)
+        run = reads.run(open_db(), divergences_from)
         if run is None or run.status != RunStatus.COMPLETED or run.phase != Phase.SFT:
             fail(f"{divergences_from!r} is not a completed SFT run; `ccd runs list` shows them")
         from cc_capture.train.divergence import find
@@ -484,10 +466,10 @@ def bootstrap(
         made = generate(project, traces, seed)
     except BootstrapError as e:
         fail(str(e))
-    db = _db()
+    db = open_db()
     with store.transaction(db) as conn:
         session_id = store_traces(conn, made, project.resolve())
-    signals = compute_pending(db, _settings().gates)
+    signals = compute_pending(db, open_settings().gates)
     workflows: dict[str, int] = {}
     for t in made:
         workflows[t.workflow] = workflows.get(t.workflow, 0) + 1
@@ -521,10 +503,11 @@ def train(
         chosen = Phase.parse(phase)
     except ValueError as e:
         fail(str(e), code=2)
-    db, paths = _db(), _paths()
+    paths = Paths()
+    db = open_db(paths)
     try:
         run_id = launch.resumable(db, resume) if resume else launch.create(
-            db, paths, _settings(), chosen, base_model=base_model, max_steps=max_steps, dataset=dataset,
+            db, paths, open_settings(paths), chosen, base_model=base_model, max_steps=max_steps, dataset=dataset,
             from_run=from_run)
     except launch.LaunchError as e:
         fail(str(e))
@@ -561,7 +544,7 @@ def train(
 @runs_app.command("list")
 def runs_list(limit: int = typer.Option(20, "--limit", "-n", min=1), as_json: bool = JSON_OPT) -> None:
     """Training runs, newest first."""
-    rows = reads.runs(_db(), limit)
+    rows = reads.runs(open_db(), limit)
     if as_json:
         return print_json(rows)
     if not rows:
@@ -580,7 +563,7 @@ def runs_list(limit: int = typer.Option(20, "--limit", "-n", min=1), as_json: bo
 @runs_app.command("show")
 def runs_show(run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."), as_json: bool = JSON_OPT) -> None:
     """One run: config, dataset manifest, metrics, artifacts."""
-    run = reads.run(_db(), run_id)
+    run = reads.run(open_db(), run_id)
     if run is None:
         fail(f"no run matches {run_id!r}; `ccd runs list` shows them")
     if as_json:
@@ -603,7 +586,7 @@ def daemon_start() -> None:
     from cc_capture import daemon as daemon_mod
 
     try:
-        d = daemon_mod.start(_paths())
+        d = daemon_mod.start(Paths())
     except daemon_mod.DaemonError as e:
         fail(str(e))
     console.print(f"daemon running (pid {d.pid})")
@@ -617,7 +600,7 @@ def daemon_stop() -> None:
     from cc_capture import daemon as daemon_mod
 
     try:
-        stopped = daemon_mod.stop(_paths())
+        stopped = daemon_mod.stop(Paths())
     except daemon_mod.DaemonError as e:
         fail(str(e))
     console.print("daemon stopped" if stopped else "daemon was not running")
@@ -634,10 +617,10 @@ def daemon_status(
 
     if wait:
         try:
-            daemon_mod.wait_ready(_paths())
+            daemon_mod.wait_ready(Paths())
         except daemon_mod.DaemonError as e:
             fail(str(e))
-    d = daemon_mod.info(_paths())
+    d = daemon_mod.info(Paths())
     data = status_mod.daemon_dict(d)
     if as_json:
         return print_json(data)
@@ -658,7 +641,7 @@ SETTINGS_OPT = typer.Option(None, "--settings", help="settings.json to edit (def
 def hooks_install_cmd(settings: Optional[Path] = SETTINGS_OPT) -> None:
     """Add the capture hooks to settings.json (idempotent; keeps your hooks; backs the file up)."""
     try:
-        r = hooks_install.install(_paths(), settings)
+        r = hooks_install.install(Paths(), settings)
     except hooks_install.SettingsError as e:
         fail(str(e))
     if not r.changed:

@@ -41,17 +41,37 @@ def _record(value: Any) -> Any:
     return jsonable(value)
 
 
-def open_home() -> tuple[Paths, Settings, Database]:
-    """(paths, settings, database) of this home for a command, or a clear error and exit 1 when the
-    config is invalid or the database cannot be opened."""
+def open_settings(paths: Paths | None = None) -> Settings:
+    """This home's settings (`config.toml` and `CC_CAPTURE_*` overrides), or a clear error and exit 1
+    naming the invalid value."""
+    from cc_capture.config import ConfigError, load_settings
+
+    try:
+        return load_settings(paths)
+    except ConfigError as e:
+        fail(str(e))
+
+
+def open_db(paths: Paths | None = None) -> Database:
+    """This home's database, brought up to date, or a clear error and exit 1 when it cannot be opened
+    (newer than this cc-capture, or deleted under the daemon). A damaged file raises sqlite3's
+    DatabaseError, which `cli.fast.main` answers with how to recover it."""
     from cc_capture import store
-    from cc_capture.config import ConfigError, Paths, load_settings
+    from cc_capture.paths import Paths
+
+    try:
+        return store.connect((paths or Paths()).db)
+    except RuntimeError as e:
+        fail(str(e))
+
+
+def open_home() -> tuple[Paths, Settings, Database]:
+    """(paths, settings, database) of this home for a command; `open_settings` and `open_db` say
+    what fails and how."""
+    from cc_capture.paths import Paths
 
     paths = Paths()
-    try:
-        return paths, load_settings(paths), store.connect(paths.db)
-    except (ConfigError, RuntimeError) as e:
-        fail(str(e))
+    return paths, open_settings(paths), open_db(paths)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -8,8 +8,8 @@ import typer
 from collections import deque
 from typing import Optional
 
-from cc_capture import learning_state, store
-from cc_capture.cli.output import console, fail
+from cc_capture import learning_state
+from cc_capture.cli.output import console, fail, open_db
 from cc_capture.paths import Paths
 from cc_capture.pipeline import control
 
@@ -32,7 +32,7 @@ def pipeline_log(pipeline_id: Optional[str] = typer.Argument(None, help="A pipel
                                                                          "daemon started)."),
                  lines: int = typer.Option(50, "--lines", "-n", min=1, help="Last lines of each log.")) -> None:
     """The log of a pipeline the daemon started (one file per process: a resumed pipeline has several)."""
-    db = store.connect(Paths().db)
+    db = open_db()
     try:
         logs = learning_state.pipeline_logs(db, pipeline_id)
     except KeyError:

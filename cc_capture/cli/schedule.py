@@ -5,20 +5,14 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from cc_capture import store
-from cc_capture.cli.output import console, fail, local_clock, print_json
-from cc_capture.paths import Paths
+from cc_capture.cli.output import console, local_clock, open_db, print_json
 from cc_capture import learning_state
 
 
 def schedule(limit: int = typer.Option(20, "--limit", "-n", min=1),
              as_json: bool = typer.Option(False, "--json", help="Print JSON (stable snake_case keys).")) -> None:
     """The learning scheduler's last decisions (run or wait) with their reasons, newest first."""
-    try:
-        db = store.connect(Paths().db)
-    except RuntimeError as e:
-        fail(str(e))
-    rows = learning_state.recent(db, limit)
+    rows = learning_state.recent(open_db(), limit)
     if as_json:
         return print_json(rows)
     if not rows:

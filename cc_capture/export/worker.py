@@ -6,8 +6,9 @@ quantized GGUFs (llama.cpp's quantizer) → verification of every file against t
 Verification: each GGUF must load in llama.cpp and generate. On the fixed prompts, the f16 file's
 greedy output must match the HF model's token for token (the HF model runs the same f16 weights,
 computing in f32); for every file the share of identical next tokens (teacher-forced along the HF
-model's greedy output) and the number of identical greedy sequences are recorded. Prompts are fed
-to both as the same token ids; whether llama.cpp's own tokenizer gives those ids is recorded too.
+model's greedy output, llama.cpp computing logits at the compared positions only) and the number of
+identical greedy sequences are recorded. Prompts are fed to both as the same token ids; whether
+llama.cpp's own tokenizer gives those ids is recorded too.
 Heavy imports (torch, transformers, llama_cpp) happen only here.
 """
 
@@ -101,20 +102,49 @@ def reference(hf_dir: Path, prompts: list[dict[str, Any]], max_new_tokens: int):
     return encoded, continuations, stops
 
 
+def forced_next_tokens(llm, ids: list[int], forced: list[int]) -> list[int]:
+    """llama.cpp's next token (argmax) after the prompt `ids` and after each longer prefix of `forced`
+    (teacher forcing along the HF model's output), in one pass as `eval` makes it. llama.cpp is asked
+    for the logits of those len(forced) positions only, each reduced to its argmax as it is read:
+    `logits_all` would keep a row of vocabulary floats for every token of prompt and output
+    (gigabytes for a real model's vocabulary and long prompts) where these few rows are compared."""
+    import llama_cpp
+    import numpy as np
+
+    tokens = ids + forced[:-1]
+    first = len(ids) - 1  # the prompt's last position predicts forced[0]
+    llm.reset()
+    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llm.ctx), True)
+    batch = llama_cpp.llama_batch_init(llm.n_batch, 0, 1)
+    predicted: list[int] = []
+    try:
+        for start in range(0, len(tokens), llm.n_batch):
+            chunk = tokens[start:start + llm.n_batch]
+            batch.n_tokens = len(chunk)
+            for i, token in enumerate(chunk):
+                batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, start + i, 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = start + i >= first
+            if (code := llama_cpp.llama_decode(llm.ctx, batch)) != 0:
+                raise RuntimeError(f"llama.cpp could not evaluate the verification prompt (llama_decode: {code})")
+            for i in range(max(first - start, 0), len(chunk)):
+                row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, i), shape=(llm.n_vocab(),))
+                predicted.append(int(np.argmax(row)))
+    finally:
+        llama_cpp.llama_batch_free(batch)
+    return predicted
+
+
 def verify(gguf: Path, encoded: list[tuple[str, list[int]]], continuations: list[list[int]], stops: list[int],
            max_new_tokens: int, threads: int) -> Verification:
-    import numpy as np
     from llama_cpp import Llama
 
     longest = max(len(ids) for _, ids in encoded) + max_new_tokens + 1
-    llm = Llama(model_path=str(gguf), n_ctx=max(512, longest), n_batch=512, logits_all=True, n_threads=threads,
-                verbose=False)
+    llm = Llama(model_path=str(gguf), n_ctx=max(512, longest), n_batch=512, n_threads=threads, verbose=False)
     same_next = tokens = exact = tokenized_alike = generated = 0
     for (text, ids), ref in zip(encoded, continuations):
         tokenized_alike += llm.tokenize(text.encode(), add_bos=False, special=True) == ids
-        llm.reset()
-        llm.eval(ids + ref[:-1])  # teacher-forced: the next token after every prefix of the HF output
-        predicted = np.argmax(llm.scores[len(ids) - 1: len(ids) - 1 + len(ref)], axis=1).tolist()
+        predicted = forced_next_tokens(llm, ids, ref)
         same_next += sum(int(p == r) for p, r in zip(predicted, ref))
         tokens += len(ref)
         out = greedy_gguf(llm, ids, max_new_tokens, stops)  # free-running

@@ -1,7 +1,8 @@
 """The running pipeline's heartbeat: a thread that stamps its `pipelines` row every HEARTBEAT_S.
 
 The daemon (and `ccd status`) take a row left `running` whose process is gone, or whose heartbeat
-is older than STALE_S, for a dead pipeline (cc_capture.learning_state). The thread has its own
+is older than STALE_S (time the machine spent asleep not counted), for a dead pipeline
+(cc_capture.learning_state). The thread has its own
 connection and writes one small row; a write that fails (the database busy for longer than its
 timeout) is tried again at the next beat, far inside STALE_S.
 """
@@ -17,13 +18,15 @@ from typing import Iterator
 
 from cc_capture import store
 from cc_capture.learning_state import HEARTBEAT_S
+from cc_capture.processes import suspended_s
 
 log = logging.getLogger("ccd.pipeline")
 
 
 def beat(db: store.Database, pipeline_id: str) -> None:
     with store.transaction(db) as conn:
-        conn.execute("UPDATE pipelines SET heartbeat_at = ? WHERE pipeline_id = ?", (time.time(), pipeline_id))
+        conn.execute("UPDATE pipelines SET heartbeat_at = ?, heartbeat_suspended_s = ? WHERE pipeline_id = ?",
+                     (time.time(), suspended_s(), pipeline_id))
 
 
 @contextmanager

@@ -32,7 +32,7 @@ from cc_capture.learning_state import Holder
 from cc_capture.pipeline.candidates import from_run
 from cc_capture.pipeline.challenge import challenge
 from cc_capture.pipeline.heartbeat import heartbeat
-from cc_capture.processes import interruptible, start_time
+from cc_capture.processes import interruptible, start_time, suspended_s
 from cc_capture.records import Phase, RunStatus
 from cc_capture.train import launch
 
@@ -107,19 +107,19 @@ def _save(db: store.Database, p: Pipeline, ended: bool = False) -> None:
 def _resume_or_new(db: store.Database) -> Pipeline:
     """The last pipeline if it never finished (its process died or was interrupted), else a new one;
     recorded as running in this process (pid, start time, a first heartbeat) from this moment."""
-    me = (os.getpid(), start_time(os.getpid()), time.time())
+    me = (os.getpid(), start_time(os.getpid()), time.time(), suspended_s())
     rows = list(db.query("SELECT * FROM pipelines ORDER BY started_at DESC LIMIT 1"))
     if rows and rows[0]["status"] in ("running", "interrupted", "died"):
         r = rows[0]
         with store.transaction(db) as conn:
             conn.execute("UPDATE pipelines SET status = 'running', outcome = NULL, ended_at = NULL, error = NULL, "
-                         "pid = ?, pid_start = ?, heartbeat_at = ? WHERE pipeline_id = ?", (*me, r["pipeline_id"]))
+                         "pid = ?, pid_start = ?, heartbeat_at = ?, heartbeat_suspended_s = ? WHERE pipeline_id = ?", (*me, r["pipeline_id"]))
         return Pipeline(r["pipeline_id"], "running", None, r["model_version"], json.loads(r["steps"]),
                         json.loads(r["state"]))
     p = Pipeline(time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
     with store.transaction(db) as conn:
-        conn.execute("INSERT INTO pipelines (pipeline_id, status, started_at, pid, pid_start, heartbeat_at) "
-                     "VALUES (?, 'running', ?, ?, ?, ?)", (p.pipeline_id, me[2], *me))
+        conn.execute("INSERT INTO pipelines (pipeline_id, status, started_at, pid, pid_start, heartbeat_at, "
+                     "heartbeat_suspended_s) VALUES (?, 'running', ?, ?, ?, ?, ?)", (p.pipeline_id, me[2], *me))
     return p
 
 

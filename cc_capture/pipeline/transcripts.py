@@ -1,25 +1,27 @@
 """Import transcripts and compute their signals: `ccd import`, and the daemon's backfill.
 
 Signals are computed as the import goes, after each of its commits, for the closed traces the
-sessions just committed changed (no later session of the import changes them again). With two
-or more worker processes, extraction runs in them too (reading the committed rows on their own
-connections) and this process, the store's only writer, stores what they return at its next
-commits: the cores share parsing, redaction and signals, and the writer does little more than
-assemble and write. With one worker (two cores) this process computes them while the worker
-parses, which balances the two better.
+sessions just committed changed (no later session of the import changes them again). An import
+with worker processes shares them out: a batch goes to the workers (which read the committed
+rows on their own connections, between the chunks they parse) while fewer batches than workers
+are unfinished there, else this process, the store's only writer, computes it itself; it stores
+what the workers return at its next commits, and at the end computes here whatever no worker has
+started yet. So the work balances itself between the writer and the workers whatever the
+core count: on two cores (one worker) neither the writer nor the worker waits long for the other.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from cc_capture import redact, store
 from cc_capture.config import GateSettings, Settings
+from cc_capture.pipeline import import_worker
 from cc_capture.signals import runner
-from cc_capture.signals.runner import ComputeResult, Derived, compute, pending
+from cc_capture.signals.runner import ComputeResult, compute, pending
 from cc_capture.store import Database
 from cc_capture.transcripts import bulk
 from cc_capture.transcripts.discovery import SessionFiles
@@ -36,50 +38,65 @@ class TranscriptImport:
     signals: ComputeResult = field(default_factory=ComputeResult)
 
 
-_worker_db: Database | None = None
-_worker_gates: GateSettings | None = None
-
-
-def _open_worker(db_path: str, gates: dict, *email_rules) -> None:
-    """A worker that parses and redacts (`bulk.worker_pool`'s, under the importing process's e-mail
-    policy) and computes signals from its own connection to the store."""
-    global _worker_db, _worker_gates
-    redact.configure(*email_rules)
-    _worker_db = store.connect(Path(db_path), migrate=False)
-    _worker_gates = GateSettings(**gates)
-
-
-def _derive(trace_ids: list[str]) -> list[Derived]:
-    assert _worker_db is not None and _worker_gates is not None
-    return runner.derive(_worker_db, trace_ids, _worker_gates)
-
-
 class SignalWorkers:
-    """Worker processes that parse ahead for the import and compute signals of what it committed;
-    this process (the writer) stores those in its transactions."""
+    """Worker processes that parse ahead for the import and share the signals of what it committed
+    with this process (the writer), which stores what they compute in its transactions."""
 
     def __init__(self, db: Database, gates: GateSettings, workers: int) -> None:
         (path,) = [row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main"]
         self.db = db
-        self.pool = bulk.worker_pool(workers, _open_worker, (path, gates.model_dump(), *redact.email_rules()))
-        self.running: list[Future] = []
+        self.gates = gates
+        self.workers = workers
+        self.pool = bulk.worker_pool(workers, import_worker.start, (path, gates.model_dump(), *redact.email_rules()))
+        self.running: list[tuple[Future, list[str]]] = []  # batches handed out, with their traces
 
-    def submit(self, trace_ids: list[str]) -> None:
-        if trace_ids:
-            with store.transaction(self.db) as conn:
-                runner.settle_sessions(conn, trace_ids)
+    def share(self, trace_ids: list[str]) -> ComputeResult:
+        """The signals of these just-committed traces, a batch at a time: to the workers while fewer
+        than `workers` batches are unfinished there, else computed here now. Returns what was
+        stored meanwhile (computed here, and what the workers finished)."""
+        result = self.store_done()
         for start in range(0, len(trace_ids), SIGNALS_BATCH):
-            self.running.append(self.pool.submit(_derive, trace_ids[start : start + SIGNALS_BATCH]))
+            batch = trace_ids[start : start + SIGNALS_BATCH]
+            if sum(not f.done() for f, _ in self.running) < self.workers:
+                with store.transaction(self.db) as conn:
+                    runner.settle_sessions(conn, batch)
+                try:
+                    self.running.append((self.pool.submit(import_worker.derive, batch), batch))
+                    continue
+                except BrokenProcessPool:  # a worker died: computed here
+                    pass
+            result.add(compute(self.db, batch, self.gates))
+        return result
 
     def store_done(self, wait: bool = False) -> ComputeResult:
-        """Store what the workers finished (everything, waiting for it, with `wait`), in one transaction."""
-        done = self.running if wait else [f for f in self.running if f.done()]
-        self.running = [f for f in self.running if f not in done]
+        """Store what the workers finished (everything, waiting for it, with `wait`), in one
+        transaction; a batch whose worker died is computed here."""
+        done = [(f, ids) for f, ids in self.running if wait or f.done()]
+        self.running = [(f, ids) for f, ids in self.running if not (wait or f.done())]
         result = ComputeResult()
-        if done:
+        derived, lost = [], []
+        for f, ids in done:
+            try:
+                derived.append(f.result())
+            except BrokenProcessPool:
+                lost.append(ids)
+        if derived:
             with store.transaction(self.db) as conn:
-                for f in done:
-                    result.add(runner.store_derived(conn, f.result()))
+                for d in derived:
+                    result.add(runner.store_derived(conn, d))
+        for ids in lost:
+            result.add(compute(self.db, ids, self.gates))
+        return result
+
+    def finish(self) -> ComputeResult:
+        """Everything handed out, stored: the batches no worker has started are computed here while
+        the workers finish theirs."""
+        result = ComputeResult()
+        for f, ids in self.running:
+            if f.cancel():
+                result.add(compute(self.db, ids, self.gates))
+        self.running = [(f, ids) for f, ids in self.running if not f.cancelled()]
+        result.add(self.store_done(wait=True))
         return result
 
     def close(self) -> None:
@@ -89,30 +106,27 @@ class SignalWorkers:
 def import_transcripts(db: Database, sessions: dict[str, SessionFiles], settings: Settings, workers: int = 0,
                        rescan: bool = False, progress: Callable[[SessionFiles], None] | None = None,
                        signals_progress: Callable[[int], Callable[[], None]] | None = None) -> TranscriptImport:
-    """Import these sessions (transcripts.bulk, with `workers` processes reading ahead and, from two
-    on, computing signals, and `rescan` to import again sessions redacted by older rules), computing
-    the signals of the traces they close as it goes, then those of any other queued trace.
+    """Import these sessions (transcripts.bulk, with `workers` processes reading ahead and sharing
+    the signals, and `rescan` to import again sessions redacted by older rules), computing the
+    signals of the traces they close as it goes, then those of any other queued trace.
     `signals_progress(n)`, if given, is called before those last n are computed and returns what to
     call after each."""
     done = TranscriptImport(ImportStats())
     plan = bulk.plan_reads(db, sessions, workers, rescan)
-    # Signals go to the workers when there are several (with one, on two cores, this process computing
-    # them while the worker parses keeps both cores busier than handing the worker both), and only
-    # for an import worth workers at all (bulk.PARALLEL_MIN_BYTES).
-    signals = SignalWorkers(db, settings.gates, workers) if plan.parallel(workers) and workers >= 2 else None
+    # Workers only for an import worth them at all (bulk.PARALLEL_MIN_BYTES).
+    signals = SignalWorkers(db, settings.gates, workers) if plan.parallel(workers) else None
 
     def committed(traces: set[str]) -> None:
         if signals is None:
             done.signals.add(compute(db, pending(db, traces), settings.gates))
         else:
-            done.signals.add(signals.store_done())
-            signals.submit(pending(db, traces))
+            done.signals.add(signals.share(pending(db, traces)))
 
     try:
         done.stats = bulk.import_sessions(db, sessions, progress, workers, settings.capture.max_output_chars, rescan,
                                           committed, plan, signals.pool if signals else None)
         if signals is not None:
-            done.signals.add(signals.store_done(wait=True))
+            done.signals.add(signals.finish())
     finally:
         if signals is not None:
             signals.close()

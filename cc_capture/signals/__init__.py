@@ -8,4 +8,7 @@ Pure functions of a `TraceView`: nothing here reads the daemon or the CLI (DESIG
 # 3: sentences are decided by a classifier trained on the dev split (classify.py) over the
 #    detectors' pattern hits, the words and the sentence's place in the trace (after a failed
 #    call, before a check, an edit or a read, or in the answer)
-EXTRACTOR_VERSION = 3
+# 4: the classifier also reads the sentence before (its words) and cue groups from the labelling
+#    rules; one configuration for every signal and precision-favouring thresholds, chosen by
+#    cross-validation over dev sessions; trained on more dev sentences (batch 3)
+EXTRACTOR_VERSION = 4

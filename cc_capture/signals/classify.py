@@ -1,13 +1,14 @@
 """Sentence classifier: which reasoning signals one sentence of the assistant's text carries.
 
-A logistic regression per signal over three kinds of evidence: the sentence's words (unigrams,
-bigrams, its first words), which phrase-detector patterns match it (phrases.pattern_hits), and
-where it stands in the trace (`Context`: after a failed call; before a test, lint, build, edit
-or read; in the final answer; after a line ending in a colon). Weights are trained offline on
-the dev split of tests/fixtures/signals/ by tests/fixtures/signals/train_classifier.py (which
-also chooses, by cross-validation over dev sessions, per signal, the regularisation, the
-threshold and whether the classifier beats the detectors alone) and ship as
-sentence_weights.json. Scoring is a sum of dictionary look-ups: pure Python, no numpy.
+Per signal, either the phrase detectors' verdict alone or a logistic regression over the
+sentence's words, the detectors' pattern hits and verdicts (phrases.pattern_hits), cue groups
+from the labelling rules, the cue groups and verdicts of the sentence before, and where it stands
+in the trace (`Context`: after a failed call; before a test, lint, build, edit or read; in the
+final answer). Weights are trained offline on the dev split of tests/fixtures/signals/ by
+tests/fixtures/signals/train_classifier.py (which chooses, by cross-validation over dev sessions,
+one configuration for every signal, a precision-favouring threshold per signal, and where the
+detectors alone do better) and ship as sentence_weights.json. Scoring is a sum of dictionary
+look-ups: pure Python, no numpy.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import ahocorasick_rs
 
 from cc_capture.signals import phrases
 
@@ -32,7 +35,7 @@ class Context:
 
     after_error: bool = False  # a call of the batch before this text failed
     next_call: str = "other"  # kind of the call this text leads to (NEXT_CALLS)
-    after_colon: bool = False  # the sentence before it ends with ":" (a list being introduced)
+    before: str = ""  # the sentence before it in the same text ("" for the first)
 
 
 def patterns_digest() -> str:
@@ -42,22 +45,98 @@ def patterns_digest() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def features(sentence: str, context: Context, hits: tuple[list[int], set[str]] | None = None) -> list[str]:
-    """The named features of one sentence (each present once; absent ones are 0), sorted."""
+# Cues the labelling rules name (LABELLING.md), grouped so that one weight serves every wording
+# of a cue: a few positives per wording are too few to learn each alone. Each is a word or a
+# sequence of words (as _WORD_RE splits them); OPENERS count only at the start of a sentence.
+_CUES = {
+    "revise": ("actually", "i was wrong", "my mistake", "my bad", "my earlier", "my previous", "my first",
+               "i misread", "i forgot", "i missed", "i overlooked", "that's not right", "that didn't work",
+               "apologize", "apologise", "apologies"),
+    "failed": ("fail", "failed", "fails", "failing", "failure", "error", "broke", "broken", "didn't work",
+               "didn't match", "didn't pass"),
+    "modal_rule": ("must", "mustn't", "never", "always", "has to", "have to", "needs to stay", "need to stay",
+                   "don't", "do not", "cannot", "can't", "shouldn't", "should not", "only"),
+    "hedge": ("might", "may", "probably", "likely", "presumably", "perhaps", "seem", "seems", "appear", "appears",
+              "suspect", "i think", "i believe", "i assume", "assume", "assuming", "assumption", "should be",
+              "guess"),
+    "check_verb": ("run", "rerun", "re run", "verify", "confirm", "check", "test", "ensure", "make sure",
+                   "validate", "compile", "build", "rebuild", "lint", "typecheck", "type check"),
+    "check_object": ("test", "tests", "suite", "build", "compiles", "compiled", "compilation", "lint", "linter",
+                     "typecheck", "type check", "pass", "passes", "passed", "passing", "clean", "succeeds",
+                     "succeeded", "work", "works", "correctly", "green", "errors", "warnings"),
+    "sequence": ("then", "first", "next", "after that", "finally", "followed by", "step"),
+    "alternative": ("alternatively", "instead", "rather than", "otherwise", "would", "could", "without"),
+    "compare": ("better", "simpler", "cleaner", "cleanest", "simplest", "best", "prefer", "preferred",
+                "preferable", "recommend", "recommended", "rather", "over"),
+    "self_ref": ("i", "my", "i've", "i'd", "i'm", "me"),
+    "decline": ("no need", "not needed", "unnecessary", "won't work", "overkill", "instead of", "rather than",
+                "skip", "avoid", "not worth"),
+}
+_OPENERS = {
+    "opener_revise": ("actually", "wait", "hmm", "hmmm", "ah", "ahh", "oh", "oops", "sorry", "hold on", "no",
+                      "i see"),
+    "lets": ("let me", "let's", "i'll", "i will", "i need to", "i should", "now let me", "now i'll"),
+}
+_CUE_WORDS = {name: frozenset(c for c in cues if " " not in c) for name, cues in _CUES.items()}
+_CUE_PHRASES = [(f" {c} ", name) for name, cues in _CUES.items() for c in cues if " " in c]
+_CUE_PHRASE_MATCHER = ahocorasick_rs.AhoCorasick([p for p, _ in _CUE_PHRASES])
+_OPENER_CUES = {c: {n for n, cs in _OPENERS.items() if c in cs} for cs in _OPENERS.values() for c in cs}
+_NUMBERED = re.compile(r"^\s*\d+[.)]\s")
+
+
+def _cues(words: list[str]) -> set[str]:
+    """The cue groups present in a sentence's words."""
+    present = set(words)
+    out = {name for name, ws in _CUE_WORDS.items() if not present.isdisjoint(ws)}
+    out.update(_CUE_PHRASES[i][1] for i, _, _ in
+               _CUE_PHRASE_MATCHER.find_matches_as_indexes(f" {' '.join(words)} ", overlapping=True))
+    for n in range(1, 4):
+        out.update(_OPENER_CUES.get(" ".join(words[:n]), ()))
+    return out
+
+
+def features(sentence: str, context: Context, hits: tuple[list[int], set[str]] | None = None,
+             before_kinds: set[str] | None = None) -> list[str]:
+    """The named features of one sentence (each present once; absent ones are 0), sorted: its
+    words (u: unigrams, b: bigrams, f:/f2: first words), the cue groups and detector verdicts of
+    the sentence before (w:), the detectors' pattern hits and verdicts (p:, k:), cue groups (h:)
+    and its place in the trace (n:, c:). `hits` and `before_kinds` spare
+    running the detectors again where the caller has them."""
     pattern_ids, kinds = hits if hits is not None else phrases.pattern_hits(sentence)
-    words = _WORD_RE.findall(sentence.lower())
+    low = sentence.lower()
+    words = _WORD_RE.findall(low)
     out = {f"u:{w}" for w in words}
     out.update(f"b:{a} {b}" for a, b in zip(words, words[1:]))
     if words:
         out.add(f"f:{words[0]}")
         out.add(f"f2:{' '.join(words[:2])}")
+    if context.before:
+        before_words = _WORD_RE.findall(context.before.lower())
+        if before_kinds is None:
+            before_kinds = phrases.pattern_hits(context.before)[1]
+        out.update(f"w:{c}" for c in _cues(before_words))
+        out.update(f"w:k:{k}" for k in before_kinds)
     out.update(f"p:{i}" for i in pattern_ids)
     out.update(f"k:{k}" for k in kinds)
+    cues = _cues(words)
+    if _NUMBERED.match(sentence):
+        cues.add("numbered")
+    if "check_verb" in cues and "check_object" in cues:
+        cues.add("check_phrase")
+    if context.next_call == "check" and ("check_verb" in cues or "check_object" in cues):
+        cues.add("check_words_then_check")
+    if context.after_error and ("failed" in cues or "revise" in cues or "opener_revise" in cues):
+        cues.add("failure_words_after_error")
+    n = len(words)
+    cues.add("short" if n < 8 else "long" if n > 30 else "medium")
+    out.update(f"h:{c}" for c in cues)
     out.add(f"n:{context.next_call}")
     if context.after_error:
         out.add("c:after_error")
-    if context.after_colon:
+    if context.before.endswith(":"):
         out.add("c:after_colon")
+    if not context.before:
+        out.add("c:first")
     return sorted(out)
 
 
@@ -68,8 +147,7 @@ class Model:
     kind: str
     method: str  # "classifier" | "rules"
     bias: float
-    threshold: float  # a logit: found when bias + sum of weights >= threshold
-    weights: dict[str, float]
+    threshold: float  # a logit: found when bias + sum of its features' weights (Models.index) >= threshold
 
 
 @dataclass(frozen=True)
@@ -80,32 +158,40 @@ class Models:
     models: list[Model]
     index: dict[str, tuple[tuple[int, float], ...]]
 
-    def decide(self, feats: list[str], rule_kinds: set[str]) -> set[str]:
+    def scores(self, feats: list[str]) -> list[float]:
+        """Each model's score (a logit) for one sentence's features."""
         scores = [m.bias for m in self.models]
-        get = self.index.get
-        for f in feats:
-            entry = get(f)
-            if entry:
-                for i, w in entry:
-                    scores[i] += w
-        return {m.kind for m, score in zip(self.models, scores)
+        for entry in filter(None, map(self.index.get, feats)):
+            for i, w in entry:
+                scores[i] += w
+        return scores
+
+    def decide(self, feats: list[str], rule_kinds: set[str]) -> set[str]:
+        return {m.kind for m, score in zip(self.models, self.scores(feats))
                 if (m.kind in rule_kinds if m.method == "rules" else score >= m.threshold)}
+
+
+def build(data: dict) -> Models:
+    """Models from a weights document (sentence_weights.json's content); kinds absent from it
+    keep the detectors' verdict."""
+    kinds = [(k, {"method": "rules", "bias": 0.0, "threshold": 0.0, "weights": {}})
+             for k in phrases.KINDS if k not in data["kinds"]] + sorted(data["kinds"].items())
+    index: dict[str, list[tuple[int, float]]] = {}
+    for i, (_, m) in enumerate(kinds):
+        for f, w in m["weights"].items():
+            index.setdefault(f, []).append((i, w))
+    return Models([Model(k, m["method"], m["bias"], m["threshold"]) for k, m in kinds],
+                  {f: tuple(v) for f, v in index.items()})
 
 
 @lru_cache(maxsize=1)
 def models() -> Models:
-    """The shipped models; kinds absent from the file keep the detectors' verdict."""
+    """The shipped models."""
     data = json.loads(WEIGHTS.read_text())
     if data["patterns"] != patterns_digest():
         raise RuntimeError(f"{WEIGHTS.name} was trained against other detector patterns: "
                            "rerun tests/fixtures/signals/train_classifier.py")
-    out = [Model(k, "rules", 0.0, 0.0, {}) for k in phrases.KINDS if k not in data["kinds"]]
-    out += [Model(k, m["method"], m["bias"], m["threshold"], m["weights"]) for k, m in sorted(data["kinds"].items())]
-    index: dict[str, list[tuple[int, float]]] = {}
-    for i, m in enumerate(out):
-        for f, w in m.weights.items():
-            index.setdefault(f, []).append((i, w))
-    return Models(out, {f: tuple(v) for f, v in index.items()})
+    return build(data)
 
 
 def classify(sentence: str, context: Context = Context()) -> set[str]:
@@ -117,9 +203,11 @@ def classify(sentence: str, context: Context = Context()) -> set[str]:
 def detect(text: str, after_error: bool = False, next_call: str = "other") -> dict[str, list[str]]:
     """Sentences of one text (the reasoning before a call, or the final answer) per kind."""
     found: dict[str, list[str]] = {k: [] for k in phrases.KINDS}
-    previous = ""
+    previous, previous_kinds = "", set()
     for s in phrases.sentences(text):
-        for kind in classify(s, Context(after_error, next_call, previous.endswith(":"))):
+        hits = phrases.pattern_hits(s)
+        feats = features(s, Context(after_error, next_call, previous), hits, previous_kinds)
+        for kind in models().decide(feats, hits[1]):
             found[kind].append(s)
-        previous = s
+        previous, previous_kinds = s, hits[1]
     return found

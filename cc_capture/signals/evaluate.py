@@ -27,7 +27,7 @@ class Sentence:
     session: str
     labels: frozenset[str]
     context: Context = Context()  # where it stood in its transcript (the classifier reads it)
-    batch: int = 1  # 1: the first sample (the v2 detectors were tuned on its dev part); 2: drawn later
+    batch: int = 1  # 1: the first sample (the v2 detectors were tuned on its dev part); 2, 3: drawn later
 
 
 @dataclass(frozen=True)
@@ -72,11 +72,20 @@ def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float] 
 
 
 def load(folder: Path) -> list[Sentence]:
+    """The labelled sentences of the set, in id order. A sentence drawn but not labelled (a
+    labeller's part not delivered) has no row in labels.jsonl and is left out: see unlabelled()."""
     labels = {r["id"]: r["labels"] for r in map(json.loads, (folder / "labels.jsonl").read_text().splitlines())}
     rows = [json.loads(line) for line in (folder / "sentences.jsonl").read_text().splitlines()]
     return [Sentence(r["id"], r["text"], r["split"], r["session"], frozenset(labels[r["id"]]),
-                     Context(r.get("after_error", False), r.get("next_call", "other"),
-                             r.get("before", "").endswith(":")), r.get("batch", 1)) for r in rows]
+                     Context(r.get("after_error", False), r.get("next_call", "other"), r.get("before", "")),
+                     r.get("batch", 1)) for r in rows if r["id"] in labels]
+
+
+def unlabelled(folder: Path) -> list[str]:
+    """Ids of the sentences drawn that have no label row (load() leaves them out)."""
+    labelled = {json.loads(line)["id"] for line in (folder / "labels.jsonl").read_text().splitlines()}
+    return [r["id"] for r in map(json.loads, (folder / "sentences.jsonl").read_text().splitlines())
+            if r["id"] not in labelled]
 
 
 def score(rows: Iterable[Sentence], kinds: Iterable[str],

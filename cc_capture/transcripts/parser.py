@@ -280,13 +280,19 @@ def unspill(text: str, session_dir: Path | None, limit: int = 1 << 20) -> str:
     return body + ("\n…[cc-capture: truncated]" if len(data) > limit else "")
 
 
-def _stored_result(tool_use_id: str, text: str, is_error: bool, structured: str | None, limit: int) -> ToolResult:
+def _stored_result(block: _Block, session_dir: Path | None, structured: str | None, limit: int) -> ToolResult:
     """Redact only what is stored (a failure's text, else the structured result, else the text),
-    then cut it to `limit` as live capture does."""
-    if is_error:
+    then cut it to `limit` as live capture does. The text is read (and a spilled one fetched) only
+    when it is what is stored."""
+    tool_use_id = block.tool_use_id or ""
+    if block.is_error:
+        text = unspill(_text_of(block.content), session_dir)
         return ToolResult(tool_use_id, True, "not_run" if _NOT_RUN_RE.match(text) else "error", None,
                           cap_text(redact_text(text), limit))
-    output = redact_json(structured) if structured is not None else msgspec.json.encode(redact_text(text)).decode()
+    if structured is not None:
+        output = redact_json(structured)
+    else:
+        output = msgspec.json.encode(redact_text(unspill(_text_of(block.content), session_dir))).decode()
     if len(output) > limit // 4:  # it may be over the limit in bytes
         output = cap_output(output.encode(), limit)
     return ToolResult(tool_use_id, False, "ok", output, None)
@@ -297,7 +303,7 @@ def parse_line(raw: bytes, session_dir: Path | None = None, max_output_chars: in
     with the bad bytes replaced (U+FFFD): it costs that line's byte, never the session."""
     try:
         line = _parse_line(raw, session_dir, max_output_chars)
-    except UnicodeDecodeError:  # in a part read raw (tool input, structured result)
+    except (UnicodeDecodeError, msgspec.DecodeError):  # in a part read raw (tool input, a result, structured result)
         line = None
     if line is not None and line.kind != "bad":
         return line
@@ -363,8 +369,7 @@ def _parse_line(raw: bytes, session_dir: Path | None, max_output_chars: int) -> 
         structured = bytes(d.toolUseResult).decode() if d.toolUseResult else None
         if structured is not None and structured[:1] not in "{[":
             structured = None  # a plain string: the result's text says the same
-        records = [_stored_result(b.tool_use_id, unspill(_text_of(b.content), session_dir), bool(b.is_error),
-                                  structured, max_output_chars) for b in results]
+        records = [_stored_result(b, session_dir, structured, max_output_chars) for b in results]
         return Line("results", None, records=records, **common)
     text = "\n".join(t for t in texts if t)
     if not text.strip():

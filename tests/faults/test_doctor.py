@@ -7,11 +7,11 @@ import json
 import os
 import shutil
 import signal
-import threading
 import time
 
 import pytest
 
+from cc_capture.loopback import LoopbackServer
 from conftest import ccd, emit, wait_for
 from support import readme
 from support.faults import fill, small_tmpfs
@@ -148,20 +148,14 @@ class _OllamaDouble(http.server.BaseHTTPRequestHandler):
 
 
 def test_ollama_is_checked_only_when_learning_is_enabled(home):
-    server = http.server.HTTPServer(("127.0.0.1", 0), _OllamaDouble)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    with open(home.home / "config.toml", "a") as fh:
-        fh.write(f'[learning]\nenabled = true\n[deploy]\nollama_host = "{url}"\n')
-    try:
+    with LoopbackServer(_OllamaDouble) as server:
+        with open(home.home / "config.toml", "a") as fh:
+            fh.write(f'[learning]\nenabled = true\n[deploy]\nollama_host = "{server.url}"\n')
         code, _, checks = doctor()
         assert checks["ollama"]["status"] == "ok" and checks["ollama"]["details"]["version"] == "0.12.6"
         stack = checks["training_stack"]  # learning on: really imported, in a subprocess
         assert stack["status"] == "ok" and stack["details"]["imported"] is True
         assert stack["details"]["versions"]["torch"].startswith("2.")
-    finally:
-        server.shutdown()
-        server.server_close()
     code, _, checks = doctor()
     assert checks["ollama"]["status"] == "fail" and "ollama serve" in checks["ollama"]["action"] and code == 1
 

@@ -70,3 +70,12 @@ def fill(path: Path) -> None:
         while True:
             fh.write(b"\0")
             fh.flush()
+
+
+def block_until(path: str) -> None:
+    """Keep a worker process busy until `path` exists (a task for a process pool: it fills the pool's
+    queue, so what is submitted after it waits, unstarted, for as long as the test needs)."""
+    import time
+
+    while not os.path.exists(path):
+        time.sleep(0.01)

@@ -17,13 +17,13 @@ import hashlib
 import json
 import re
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from cc_capture.loopback import LoopbackServer
 from support.gguf_file import FILE_TYPES, read_metadata
 
 DIGEST = re.compile(r"^sha256[:-][0-9a-f]{64}$")
@@ -101,7 +101,7 @@ class Manifest:
 
 
 @dataclass
-class OllamaDouble:
+class OllamaDouble(LoopbackServer):
     """Start with `with OllamaDouble() as ollama:`; `ollama.url` is its address."""
 
     version: str = "0.33.0"
@@ -143,18 +143,10 @@ class OllamaDouble:
 
             do_GET = do_HEAD = do_POST = do_DELETE = _handle
 
-        self._handler = Handler
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "OllamaDouble":
-        self._thread.start()
-        return self
+        super().__init__(Handler)
 
     def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__exit__(*exc)
         self._dir.cleanup()
 
     def heal(self) -> None:

@@ -35,10 +35,6 @@ class ScriptedAPI(MessagesRecorder):
         self.unmatched: list[str] = []
         self.ollama_models = ollama_models
 
-    def __enter__(self) -> "ScriptedAPI":
-        super().__enter__()
-        return self
-
     def answer_get(self, path: str) -> Any:
         if self.ollama_models is not None and path == "/api/version":
             return {"version": "0.14.0"}
