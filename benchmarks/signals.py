@@ -12,8 +12,9 @@ groups, the detectors' verdicts and the sentence's place in the trace). Reported
 - the cross-validated dev figures the classifier was chosen on (from sentence_weights.json:
   each dev session held out in turn, each fold decided by a threshold chosen on the others);
 - tuned-on: the "dev" split per batch (in-sample for v4; batch 1 in-sample for v2 as well);
-- how far a second labeller agrees with the first on 120 dev sentences (agreement.jsonl), labelled
-  again blind: the ceiling the figures above are measured under.
+- how far a second labeller agrees with the first on 120 dev sentences (agreement.jsonl) and on 152
+  batch-3 sentences (agreement3.jsonl), labelled again blind: the ceiling the figures above are
+  measured under.
 A signal with fewer than 20 positives in a part gets no headline figure (shown in parentheses).
 The older set tests/fixtures/signals_labelled.jsonl is printed last: in-sample for v2.
 Goal on untuned sentences: precision >= 0.8 and recall >= 0.7 for constraint, pruning,
@@ -103,24 +104,33 @@ def cross_validation() -> None:
         print(f"  {kind:16s} {clf.positives:4d} |  {_row(kind, rules)} |  {_row(kind, clf)}  {c['method']}")
 
 
+AGREEMENT = [  # (file, who labelled again, blind, what)
+    ("agreement.jsonl", "120 dev batch-1 sentences, labelled again by a second labeller"),
+    ("agreement3.jsonl", "152 batch-3 sentences (38 of each of its four labellers' parts), labelled again by a fifth "
+                         "labeller; all five batch-3 labellers are instances of one AI model, so this is the "
+                         "consistency of one labelling policy, not two people's agreement"),
+]
+
+
 def agreement() -> None:
     """How far two labellers agree under LABELLING.md: the ceiling any detector is measured under."""
     rows = {r.id: r for r in load(SET)}
-    second = [json.loads(line) for line in (SET / "agreement.jsonl").read_text().splitlines()]
-    n = len(second)
-    print(f"labelling agreement: {n} dev batch-1 sentences labelled again, blind, by a second labeller "
-          "(second labeller's precision / recall against the first, Cohen's kappa):")
-    for kind in phrases.KINDS:
-        first_ = [kind in rows[r["id"]].labels for r in second]
-        second_ = [kind in r["labels"] for r in second]
-        a, b, both = sum(first_), sum(second_), sum(x and y for x, y in zip(first_, second_))
-        if not (a or b):
-            continue
-        observed = sum(x == y for x, y in zip(first_, second_)) / n
-        chance = (a / n) * (b / n) + (1 - a / n) * (1 - b / n)
-        kappa = (observed - chance) / (1 - chance)
-        print(f"  {kind:16s} first {a:3d}  second {b:3d}  both {both:3d}  precision {both / b if b else 0:.2f}  "
-              f"recall {both / a if a else 0:.2f}  kappa {kappa:.2f}")
+    for name, what in AGREEMENT:
+        second = [json.loads(line) for line in (SET / name).read_text().splitlines()]
+        n = len(second)
+        print(f"labelling agreement ({name}): {what} (second labeller's precision / recall against the first, "
+              "Cohen's kappa):")
+        for kind in phrases.KINDS:
+            first_ = [kind in rows[r["id"]].labels for r in second]
+            second_ = [kind in r["labels"] for r in second]
+            a, b, both = sum(first_), sum(second_), sum(x and y for x, y in zip(first_, second_))
+            if not (a or b):
+                continue
+            observed = sum(x == y for x, y in zip(first_, second_)) / n
+            chance = (a / n) * (b / n) + (1 - a / n) * (1 - b / n)
+            kappa = (observed - chance) / (1 - chance)
+            print(f"  {kind:16s} first {a:3d}  second {b:3d}  both {both:3d}  precision {both / b if b else 0:.2f}  "
+                  f"recall {both / a if a else 0:.2f}  kappa {kappa:.2f}")
 
 
 def accuracy() -> None:

@@ -160,6 +160,7 @@ def test_service_templates_are_valid(tmp_path):
 
 
 @pytest.mark.training
+@pytest.mark.timeout(900)  # installs torch, transformers, trl and peft into a fresh venv: 153 s idle, over 300 s on a loaded machine
 def test_install_with_the_training_extra(tmp_path):
     """--train adds transformers + peft + trl >= 1.16 with the CPU torch pinned (constraints/cpu.txt)."""
     home, env = fresh_env(tmp_path, systemd_user=False)

@@ -1,13 +1,14 @@
 """Sentence classifier: which reasoning signals one sentence of the assistant's text carries.
 
-A logistic regression per signal over three kinds of evidence: the sentence's words (unigrams,
-bigrams, its first words), which phrase-detector patterns match it (phrases.pattern_hits), and
-where it stands in the trace (`Context`: after a failed call; before a test, lint, build, edit
-or read; in the final answer; after a line ending in a colon). Weights are trained offline on
-the dev split of tests/fixtures/signals/ by tests/fixtures/signals/train_classifier.py (which
-also chooses, by cross-validation over dev sessions, per signal, the regularisation, the
-threshold and whether the classifier beats the detectors alone) and ship as
-sentence_weights.json. Scoring is a sum of dictionary look-ups: pure Python, no numpy.
+Per signal, either the phrase detectors' verdict alone or a logistic regression over the
+sentence's words, the detectors' pattern hits and verdicts (phrases.pattern_hits), cue groups
+from the labelling rules, the cue groups and verdicts of the sentence before, and where it stands
+in the trace (`Context`: after a failed call; before a test, lint, build, edit or read; in the
+final answer). Weights are trained offline on the dev split of tests/fixtures/signals/ by
+tests/fixtures/signals/train_classifier.py (which chooses, by cross-validation over dev sessions,
+one configuration for every signal, a precision-favouring threshold per signal, and where the
+detectors alone do better) and ship as sentence_weights.json. Scoring is a sum of dictionary
+look-ups: pure Python, no numpy.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import ahocorasick_rs
 
 from cc_capture.signals import phrases
 
@@ -75,17 +78,20 @@ _OPENERS = {
     "lets": ("let me", "let's", "i'll", "i will", "i need to", "i should", "now let me", "now i'll"),
 }
 _CUE_WORDS = {name: frozenset(c for c in cues if " " not in c) for name, cues in _CUES.items()}
-_CUE_PHRASES = {name: tuple(f" {c} " for c in cues if " " in c) for name, cues in _CUES.items()}
+_CUE_PHRASES = [(f" {c} ", name) for name, cues in _CUES.items() for c in cues if " " in c]
+_CUE_PHRASE_MATCHER = ahocorasick_rs.AhoCorasick([p for p, _ in _CUE_PHRASES])
+_OPENER_CUES = {c: {n for n, cs in _OPENERS.items() if c in cs} for cs in _OPENERS.values() for c in cs}
 _NUMBERED = re.compile(r"^\s*\d+[.)]\s")
 
 
 def _cues(words: list[str]) -> set[str]:
     """The cue groups present in a sentence's words."""
-    present, text = set(words), f" {' '.join(words)} "
+    present = set(words)
     out = {name for name, ws in _CUE_WORDS.items() if not present.isdisjoint(ws)}
-    out.update(name for name, ps in _CUE_PHRASES.items() if name not in out and any(p in text for p in ps))
-    start = f" {' '.join(words[:3])} "
-    out.update(name for name, cues in _OPENERS.items() if any(start.startswith(f" {c} ") for c in cues))
+    out.update(_CUE_PHRASES[i][1] for i, _, _ in
+               _CUE_PHRASE_MATCHER.find_matches_as_indexes(f" {' '.join(words)} ", overlapping=True))
+    for n in range(1, 4):
+        out.update(_OPENER_CUES.get(" ".join(words[:n]), ()))
     return out
 
 
@@ -155,12 +161,9 @@ class Models:
     def scores(self, feats: list[str]) -> list[float]:
         """Each model's score (a logit) for one sentence's features."""
         scores = [m.bias for m in self.models]
-        get = self.index.get
-        for f in feats:
-            entry = get(f)
-            if entry:
-                for i, w in entry:
-                    scores[i] += w
+        for entry in filter(None, map(self.index.get, feats)):
+            for i, w in entry:
+                scores[i] += w
         return scores
 
     def decide(self, feats: list[str], rule_kinds: set[str]) -> set[str]:

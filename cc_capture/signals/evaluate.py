@@ -27,7 +27,7 @@ class Sentence:
     session: str
     labels: frozenset[str]
     context: Context = Context()  # where it stood in its transcript (the classifier reads it)
-    batch: int = 1  # 1: the first sample (the v2 detectors were tuned on its dev part); 2: drawn later
+    batch: int = 1  # 1: the first sample (the v2 detectors were tuned on its dev part); 2, 3: drawn later
 
 
 @dataclass(frozen=True)
