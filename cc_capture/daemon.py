@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from cc_capture import homelock, store
+from cc_capture import homelock, processes, store
 from cc_capture.config import Paths, Settings, load_settings
 from cc_capture.health import database_access, database_integrity
 from cc_capture.homelock import DaemonInfo, HomeBusy, info, read_state, write_state
@@ -103,7 +103,8 @@ class Daemon:
 
     def _run_held(self) -> None:
         old_umask = os.umask(0o077)
-        self.state = {"pid": os.getpid(), "started_at": time.time(), "ready": False, "warnings": []}
+        self.state = {"pid": os.getpid(), "pid_start": processes.start_time(os.getpid()), "started_at": time.time(),
+                      "ready": False, "warnings": []}
         write_state(self.paths, self.state)
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.request_stop)
@@ -325,7 +326,10 @@ def wait_ready(paths: Paths, timeout_s: float = 60.0, proc: subprocess.Popen | N
     started = time.time()
     seen = False
     while time.time() < started + timeout_s:
+        lost = proc is not None and proc.poll() is not None  # polled before the state is read
         current = info(paths)
+        if lost and current.running and current.pid is not None and current.pid != proc.pid:
+            proc = None  # ours found another daemon holding the home (two starts at once): wait for that one
         if current.running and current.pid and current.ready and (proc is None or current.pid == proc.pid):
             return current
         seen = seen or current.running

@@ -92,7 +92,9 @@ def info(paths: Paths) -> DaemonInfo:
                              bool(meta.get("ready")), list(meta.get("warnings", [])))
     except (ValueError, KeyError, TypeError):
         return DaemonInfo(True, None, None)
-    if not processes.alive(pid):  # a killed daemon's state, read after its successor took the lock and before it wrote its own
+    if not processes.running(pid, meta.get("pid_start")):
+        # a killed daemon's state (its pid gone, or reused by another process), read after its
+        # successor took the lock and before it wrote its own
         return DaemonInfo(True, None, None)
     return current
 

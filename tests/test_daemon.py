@@ -93,9 +93,24 @@ def test_a_killed_daemons_state_is_not_taken_for_its_successor(paths):
             assert info.running and info.pid is None and not info.ready
             with pytest.raises(daemon.DaemonError, match="did not become ready"):
                 daemon.wait_ready(paths, timeout_s=0.5, proc=successor)
+        # the killed daemon's pid already reused by another process (here: this one), not it
+        paths.pidfile.write_text(json.dumps({"pid": os.getpid(), "pid_start": "linux:0", "started_at": time.time(),
+                                             "ready": True}))
+        with homelock.hold(paths):
+            assert daemon.info(paths).pid is None
     finally:
         successor.kill()
         successor.wait()
+
+
+def test_two_starts_at_once_both_return_the_daemon_that_won(paths, running):
+    """A second `ccd daemon start` racing the first (or a service manager's) starts a process that
+    finds the home taken and exits; the start returns the daemon that runs, not an error."""
+    env = dict(os.environ, CC_CAPTURE_HOME=str(paths.home))
+    loser = subprocess.Popen([sys.executable, "-m", "cc_capture", "daemon", "run"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert daemon.wait_ready(paths, timeout_s=30, proc=loser).pid == running.pid
+    assert loser.wait(timeout=30) == 1
 
 
 BURST = 3000

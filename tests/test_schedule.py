@@ -598,6 +598,7 @@ def test_processes_are_known_by_pid_and_start_time(paths):
     finally:
         proc.kill()
         proc.wait()
+    processes.wait_exit(proc.pid, started, poll_s=0.05)  # returns: it is gone
 
 
 def test_a_night_asleep_is_not_a_frozen_pipeline(paths):
@@ -625,7 +626,6 @@ def test_a_night_asleep_is_not_a_frozen_pipeline(paths):
     finally:
         proc.kill()
         proc.wait()
-    processes.wait_exit(proc.pid, started, poll_s=0.05)  # returns: it is gone
 
 
 def test_the_pipeline_beats_while_it_runs(paths):
