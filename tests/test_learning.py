@@ -6,9 +6,11 @@ ordinary captured traces, split by session. The test's base model is a tiny rand
 short full fine-tune on the train split rendered by the chat template with its special tokens
 taken out: it knows the words and the JSON shapes, but not the turn structure, so it never ends a
 turn (valid_call_rate near 0). LoRA SFT through `ccd train` must then raise valid_call_rate and
-tool_accuracy on the held-out items by a real margin, and `ccd eval` must promote it over the
-base; a far shorter fine-tune is rejected with its reasons; a model that fails to evaluate
-changes nothing; a second `ccd pipeline run` is told which pipeline holds the lock.
+tool_accuracy on the held-out items by a real margin (tool_accuracy over always guessing the train
+split's most frequent first tool, not only over the base), with 4 of the 5 seeds tried (README), and
+`ccd eval` must promote it over the base; a far shorter fine-tune is rejected with its reasons; a
+model that fails to evaluate changes nothing; a second `ccd pipeline run` is told which pipeline
+holds the lock.
 """
 
 import fcntl
@@ -30,7 +32,7 @@ from test_training import ccd  # noqa: E402
 
 pytestmark = [pytest.mark.training, pytest.mark.timeout(1800)]
 SFT_STEPS = 24
-HIDDEN = 128  # 64 wide learnt with seed 0 only (README): the margins below must hold for every seed
+HIDDEN = 128  # 64 wide learnt with seed 0 only; 128 wide passes the margins below with 4 seeds of 5 (README)
 SEED = int(os.environ.get("CC_LEARNING_SEED", "0"))  # the tiny model's weights, its pretraining, LoRA's
 PROJECT = "/home/user/plant"  # where the test's project seems to lie, in every run
 
@@ -157,7 +159,8 @@ def test_sft_learns_and_the_gate_promotes_it_over_the_base(world, dataset, sft_e
     # tool_accuracy against the trivial baseline, not only the base's structural 0: always guessing the
     # train split's most frequent first tool (Read) gets about a third of the held-out tool steps.
     # The tuned model must beat that guess by 0.15, with its by-trace interval's lower end above it;
-    # margins set after seeing seeds 0-2 (README gives every run, with the counts).
+    # Margins set after seeing seeds 0-2; run afterwards, seed 3 passes and seed 4 does NOT (0.409:
+    # it keeps naming the first step's tool). README gives every run, with the counts.
     assert steps == e["counts"]["tool_accuracy"] >= 30 and theirs["tool_accuracy"] == 0.0
     assert 0.25 <= guess <= 0.45  # the three workflow tools start the steps about equally often
     assert ours["tool_accuracy"] >= guess + 0.15
