@@ -188,9 +188,12 @@ def test_classifier_decisions_are_unchanged():
 
 
 def test_shipped_weights_are_what_the_training_script_produces():
-    """sentence_weights.json is the training script's refit of its chosen configuration on the dev
-    split: refitted here, every feature carries the same weight (pruning aside), and dev sentences
-    get the script's scores (before pruning) and the same decisions."""
+    """sentence_weights.json's weights are the training script's refit, on the dev split, of the
+    configuration, per-signal method and thresholds the file names (those three are read from the
+    file, not re-derived here: choosing them again is the script's 4-minute cross-validation):
+    refitted here, every feature carries the same weight (pruning aside) and every classifier the
+    same bias, the dev split is the one the file says it was trained on, and dev sentences get the
+    script's scores (before pruning) and the same decisions."""
     tc = _training_script()
     shipped = json.loads(classify.WEIGHTS.read_text())
     dev = tc.dev_rows()
@@ -198,11 +201,9 @@ def test_shipped_weights_are_what_the_training_script_produces():
     config, report = tc.shipped_report()
     vocab, w, b = tc.refit(feats, y, config)
     rebuilt = tc.document(dev, feats, y, config, report, (vocab, w, b))
-    assert (rebuilt["trained_on"], rebuilt["config"], rebuilt["patterns"]) == \
-        (shipped["trained_on"], shipped["config"], shipped["patterns"])
+    assert (rebuilt["trained_on"], rebuilt["patterns"]) == (shipped["trained_on"], shipped["patterns"])
     for kind, want in shipped["kinds"].items():
         got = rebuilt["kinds"][kind]
-        assert (got["method"], got["threshold"]) == (want["method"], want["threshold"]), kind
         assert got["bias"] == pytest.approx(want["bias"], abs=0.005), kind
         for f in set(got["weights"]) | set(want["weights"]):
             if f in got["weights"] and f in want["weights"]:

@@ -8,7 +8,9 @@ final answer). Weights are trained offline on the dev split of tests/fixtures/si
 tests/fixtures/signals/train_classifier.py (which chooses, by cross-validation over dev sessions,
 one configuration for every signal, a precision-favouring threshold per signal, and where the
 detectors alone do better) and ship as sentence_weights.json. Scoring is a sum of dictionary
-look-ups: pure Python, no numpy.
+look-ups: pure Python, no numpy. At inference only the feature families some shipped weight uses
+are made (Models.families), and each sentence is read once (read()), also as the next one's
+sentence before; training makes every family (features()).
 """
 
 from __future__ import annotations
@@ -100,9 +102,9 @@ def _cues(words: list[str]) -> frozenset[str]:
 FAMILIES = frozenset({"u", "b", "f", "f2", "w", "p", "k", "h", "n", "c"})  # features' name prefixes ("w:k:x" is "w")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Read:
-    """What features() reads of one sentence, made once: at extraction each sentence is read
+    """What feature_set() reads of one sentence, made once: at extraction each sentence is read
     again as the next one's sentence before."""
 
     words: list[str]
@@ -112,6 +114,7 @@ class Read:
 
 
 def read(sentence: str, hits: tuple[list[int], set[str]] | None = None) -> Read:
+    """One sentence's words, cue groups and detector hits (`hits` spares running the detectors)."""
     words = _WORD_RE.findall(sentence.lower())
     return Read(words, _cues(words), *(hits if hits is not None else phrases.pattern_hits(sentence)))
 
