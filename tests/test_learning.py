@@ -13,7 +13,9 @@ changes nothing; a second `ccd pipeline run` is told which pipeline holds the lo
 
 import fcntl
 import json
+import os
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,9 @@ from support import readme  # noqa: E402
 from test_training import ccd  # noqa: E402
 
 pytestmark = [pytest.mark.training, pytest.mark.timeout(1800)]
-SFT_STEPS = 40
+SFT_STEPS = 24
+HIDDEN = 128  # 64 wide learnt with seed 0 only (README): the margins below must hold for every seed
+SEED = int(os.environ.get("CC_LEARNING_SEED", "0"))  # the tiny model's weights, its pretraining, LoRA's
 PROJECT = "/home/user/plant"  # where the test's project seems to lie, in every run
 
 
@@ -73,6 +77,21 @@ def make_project(root: Path) -> Path:
     return root
 
 
+def train_rows(dataset) -> list[dict]:
+    return [json.loads(line) for line in (Path(dataset["path"]) / "train.jsonl").read_text().splitlines()]
+
+
+def constant_guess(rows: list[dict], items) -> tuple[str, int, int]:
+    """The trivial baseline tool_accuracy must beat: always the first tool that the train split's
+    tool steps make most often (counted on `rows`, the train split, only), guessed for each held-out
+    step where Claude called a tool. (tool, steps guessed right, held-out tool steps)."""
+    counts = Counter(m["tool_calls"][0]["function"]["name"] for r in rows for m in r["messages"]
+                     if m["role"] == "assistant" and m.get("tool_calls"))
+    tool = counts.most_common(1)[0][0]
+    wanted = [i.first_tool for i in items if i.first_tool]
+    return tool, wanted.count(tool), len(wanted)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     home = tmp_path_factory.mktemp("learn")
@@ -80,7 +99,7 @@ def world(tmp_path_factory):
         (paths.home / "config.toml").write_text(
             "[datasets]\neval_percent = 30\nmax_tool_output_tokens = 24\n"
             "[train]\nlearning_rate = 0.01\nbatch_size = 4\ngradient_accumulation_steps = 1\nsave_steps = 20\n"
-            "max_length = 768\nepochs = 50\n"
+            f"max_length = 768\nepochs = 50\nseed = {SEED}\n"
             "[evaluate]\nmax_items = 60\nmax_new_tokens = 96\nbatch_size = 16\nbootstrap_samples = 400\n")
         root = make_project(home / "plant")
         for k, trace in enumerate(generate(root, 80, seed=1)):
@@ -101,12 +120,13 @@ def base(world, dataset, tmp_path_factory):
 
     from cc_capture.train.tiny import make_tiny_model, pretrain
 
-    rows = [json.loads(l) for l in (Path(dataset["path"]) / "train.jsonl").read_text().splitlines()]
-    folder = make_tiny_model(tmp_path_factory.mktemp("model") / "tiny", [json.dumps(r) for r in rows], vocab_size=2048)
+    rows = train_rows(dataset)
+    folder = make_tiny_model(tmp_path_factory.mktemp("model") / "tiny", [json.dumps(r) for r in rows], vocab_size=2048,
+                             hidden=HIDDEN, seed=SEED)
     tok = AutoTokenizer.from_pretrained(folder)
     texts = [re.sub(r"<\|[a-z_]+\|>", "", tok.apply_chat_template(r["messages"], tools=json.loads(r["tools"]),
                                                                   tokenize=False)) for r in rows]
-    return pretrain(folder, texts, steps=150)
+    return pretrain(folder, texts, steps=150, seed=SEED)
 
 
 @pytest.fixture(scope="module")
@@ -117,25 +137,31 @@ def sft_eval(world, dataset, base):
     return json.loads(ccd("eval", run["run_id"], "--json").stdout)
 
 
-def test_sft_learns_and_the_gate_promotes_it_over_the_base(world, sft_eval):
+def test_sft_learns_and_the_gate_promotes_it_over_the_base(world, dataset, sft_eval):
+    from cc_capture.evaluate.items import load
+
     e = sft_eval
     base = e["against"]  # registered when the gate first needed a champion
     assert e["model"]["version"] == 1 and base["version"] == 2 and e["model"]["runs"]
     ours, theirs = e["metrics"], base["metrics"]
-    print(json.dumps({"sft": ours, "base": theirs, "intervals": e["intervals"], "counts": e["counts"],
+    tool, right, steps = constant_guess(train_rows(dataset), load(world.evalsets, e["eval_set"]["hash"]).items)
+    guess = right / steps
+    print(json.dumps({"seed": SEED, "sft": ours, "base": theirs, "intervals": e["intervals"], "counts": e["counts"],
+                      "constant_guess": {"tool": tool, "right": right, "steps": steps, "tool_accuracy": guess},
                       "eval_set": e["eval_set"], "timings": e["timings"]}))
     assert theirs["valid_call_rate"] <= 0.1  # the base never ends a turn in the template's format
     assert ours["valid_call_rate"] >= theirs["valid_call_rate"] + 0.15
     assert ours["behavioural_similarity"] >= theirs["behavioural_similarity"] + 0.15
     assert e["intervals"]["valid_call_rate"][0] > theirs["valid_call_rate"] + 0.05  # by trace, not by luck
     assert e["intervals"]["behavioural_similarity"][0] > theirs["behavioural_similarity"] + 0.05
-    # tool_accuracy: the base can never score (its <|python_tag|> row is random and it never saw the
-    # token), so a held-out step with the right first tool is learnt. Asked: the lower end of the
-    # by-trace interval above the base, i.e. right first tools across the held-out traces, not in one.
-    # NOT asked: beating a constant guess (Glob, Read and Grep each start a third of these steps): 40
-    # LoRA steps do not get there (0.227 on this machine); README gives every run seen.
-    assert theirs["tool_accuracy"] == 0.0 and e["counts"]["tool_accuracy"] >= 30
-    assert e["intervals"]["tool_accuracy"][0] > theirs["tool_accuracy"]
+    # tool_accuracy against the trivial baseline, not only the base's structural 0: always guessing the
+    # train split's most frequent first tool (Read) gets about a third of the held-out tool steps.
+    # The tuned model must beat that guess by 0.15, with its by-trace interval's lower end above it;
+    # margins set after seeing seeds 0-2 (README gives every run, with the counts).
+    assert steps == e["counts"]["tool_accuracy"] >= 30 and theirs["tool_accuracy"] == 0.0
+    assert 0.25 <= guess <= 0.45  # the three workflow tools start the steps about equally often
+    assert ours["tool_accuracy"] >= guess + 0.15
+    assert e["intervals"]["tool_accuracy"][0] > guess
     assert e["eval_set"]["items"] == 60 and e["eval_set"]["traces"] >= 10
     assert e["decision"]["promote"] and e["decision"]["applied"] and e["decision"]["p_value"] <= 0.1
     status = json.loads(ccd("status", "--json").stdout)["champion"]

@@ -1,7 +1,7 @@
 """The whole learning loop, end to end, with the real parts (issue 12, item 5).
 
 The daemon runs with `window = "always"`, `allow_cpu = true` and small thresholds; the base model
-is a tiny Llama made here (test_learning's construction: a short full fine-tune on the training
+is a tiny Llama made here (test_learning's construction, 64 wide: a short full fine-tune on the training
 text without the chat template's special tokens, so it knows the words but never ends a turn);
 Ollama is the test double (tests/support/ollama_double.py). Bootstrap traces over one project
 train; real Claude Code sessions (the pinned CLI, the hooks installed as `ccd hooks install` does,

@@ -99,6 +99,34 @@ def test_signals_of_a_dead_worker_are_computed_by_the_writer(unsignalled):
     assert _signals(db) == expected
 
 
+def test_a_batch_finishing_while_the_writer_looks_is_stored_not_dropped(unsignalled):
+    """A worker may finish a batch between two looks at its future: it is stored at the next look,
+    never dropped from both lists (its signals then waited for the end of the import)."""
+    from concurrent.futures import Future
+
+    from cc_capture.pipeline import transcripts
+    from cc_capture.signals.runner import derive, pending
+
+    class FinishesWhileLookedAt(Future):
+        looks = 0
+
+        def done(self):
+            self.looks += 1
+            return self.looks > 1
+
+    db, expected = unsignalled
+    ids = pending(db)
+    future = FinishesWhileLookedAt()
+    future.set_result(derive(db, ids, Settings().gates))
+    workers = transcripts.SignalWorkers.__new__(transcripts.SignalWorkers)  # no pool: the batch is already out
+    workers.db, workers.gates, workers.workers, workers.running = db, Settings().gates, 1, [(future, ids)]
+    first = workers.store_done()  # not finished at this look
+    assert first.computed == 0 and workers.running == [(future, ids)]
+    second = workers.store_done()  # finished now: stored
+    assert second.computed == len(ids) > 10 and workers.running == []
+    assert pending(db) == [] and _signals(db) == expected
+
+
 def test_signals_no_worker_has_started_are_computed_by_the_writer(unsignalled, tmp_path, monkeypatch):
     """At the end of an import the writer does not wait for busy workers to reach the batches still
     queued for them: it takes those back and computes them itself."""

@@ -169,6 +169,24 @@ def _training_script():
     return train_classifier
 
 
+def test_classifier_decisions_are_unchanged():
+    """Inference makes only the feature families the shipped weights use and sums the weights as
+    columns: every sentence of the set gets the decisions recorded before those changes
+    (decisions.json, by record_decisions.py), through classify() and through detect(), and the
+    complete training-time features decide the same as the pruned ones."""
+    sys.path.insert(0, str(FIXTURES / "signals"))
+    try:
+        import record_decisions
+    finally:
+        sys.path.pop(0)
+    assert record_decisions.decisions() == json.loads(record_decisions.DECISIONS.read_text())
+    models = classify.models()
+    assert models.families < classify.FAMILIES  # some family is left unmade (b:, f2: have no weights)
+    for r in REAL:
+        assert models.decide(classify.features(r.text, r.context), phrases.kinds_of(r.text)) == \
+            classify.classify(r.text, r.context), r.id
+
+
 def test_shipped_weights_are_what_the_training_script_produces():
     """sentence_weights.json is the training script's refit of its chosen configuration on the dev
     split: refitted here, every feature carries the same weight (pruning aside), and dev sentences

@@ -107,7 +107,10 @@ def forced_next_tokens(llm, ids: list[int], forced: list[int]) -> list[int]:
     (teacher forcing along the HF model's output), in one pass as `eval` makes it. llama.cpp is asked
     for the logits of those len(forced) positions only, each reduced to its argmax as it is read:
     `logits_all` would keep a row of vocabulary floats for every token of prompt and output
-    (gigabytes for a real model's vocabulary and long prompts) where these few rows are compared."""
+    (gigabytes for a real model's vocabulary and long prompts) where these few rows are compared.
+    What remains is llama-cpp-python's own `scores` array of n_batch rows (allocated, never written
+    here: ~260 MB of address space for a 128k vocabulary at n_batch 512) and llama.cpp's output
+    buffer for the requested rows."""
     import llama_cpp
     import numpy as np
 

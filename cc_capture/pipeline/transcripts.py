@@ -78,8 +78,9 @@ class SignalWorkers:
     def store_done(self, wait: bool = False) -> ComputeResult:
         """Store what the workers finished (everything, waiting for it, with `wait`), in one
         transaction; a batch whose worker died is computed here."""
-        done = [(f, ids) for f, ids in self.running if wait or f.done()]
-        self.running = [(f, ids) for f, ids in self.running if not (wait or f.done())]
+        finished = [wait or f.done() for f, _ in self.running]  # asked once: a batch may finish meanwhile
+        done = [batch for batch, over in zip(self.running, finished) if over]
+        self.running = [batch for batch, over in zip(self.running, finished) if not over]
         result = ComputeResult()
         derived, lost = [], []
         for f, ids in done:
