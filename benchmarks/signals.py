@@ -8,9 +8,11 @@ cc_capture/signals/classify.py over the words of the sentence and of the one bef
 groups, the detectors' verdicts and the sentence's place in the trace). Reported apart:
 - UNTUNED, the "heldout" split, never tuned on: batch 1 (same author and repository as most of
   dev), the sessions of other authors (agentv, cchistory: batch 2), batch 3 (a larger, later
-  sample of the held-out sessions, labelled blind by four further labellers), and all pooled;
+  sample of the held-out sessions, labelled blind by four instances of one AI model), and all pooled;
 - the cross-validated dev figures the classifier was chosen on (from sentence_weights.json:
-  each dev session held out in turn, each fold decided by a threshold chosen on the others);
+  each dev session held out in turn, each fold decided by a threshold chosen on the others): the
+  classifier's out-of-fold figures for every signal beside v2's; v4 ships the classifier only
+  where its method says so, and on the others it ships the detectors (v4 = v2 there);
 - tuned-on: the "dev" split per batch (in-sample for v4; batch 1 in-sample for v2 as well);
 - how far a second labeller agrees with the first on 120 dev sentences (agreement.jsonl) and on 152
   batch-3 sentences (agreement3.jsonl), labelled again blind: the ceiling the figures above are
@@ -96,9 +98,12 @@ def cross_validation() -> None:
     data = json.loads(classify.WEIGHTS.read_text())
     print(f"cross-validation on dev the classifier was chosen on ({data['trained_on']}; each dev session held out "
           "in turn, each fold decided by a threshold chosen on the other folds; judged on the dev sentences of "
-          f"batch 2 on, which the detector patterns were not written against; configuration {data['config']}):")
-    print(f"  {'signal':16s} {'pos':>4s} | {'v2 found':>8s}  {'precision [95% CI]':>19s}  {'recall [95% CI]':>19s} | "
-          f"{'v4 found':>8s}  {'precision [95% CI]':>19s}  {'recall [95% CI]':>19s}  shipped")
+          f"batch 2 on, which the detector patterns were not written against; configuration {data['config']}).")
+    print("  The classifier columns are its out-of-fold figures for every signal; v4 ships them only where "
+          "'shipped' says classifier: where it says rules, v4 ships the detectors, so v4 = v2 on that row.")
+    print(f"  {'':16s} {'':>4s} | {'v2 (the detectors)':51s} | classifier (out-of-fold)")
+    print(f"  {'signal':16s} {'pos':>4s} | {'found':>8s}  {'precision [95% CI]':>19s}  {'recall [95% CI]':>19s} | "
+          f"{'found':>8s}  {'precision [95% CI]':>19s}  {'recall [95% CI]':>19s}  shipped")
     for kind, c in data["cross_validation"].items():
         rules, clf = (Score(c[m]["tp"], c[m]["fp"], c[m]["fn"]) for m in ("rules", "classifier"))
         print(f"  {kind:16s} {clf.positives:4d} |  {_row(kind, rules)} |  {_row(kind, clf)}  {c['method']}")
@@ -145,7 +150,7 @@ def accuracy() -> None:
     report("UNTUNED: held-out, sessions of other authors (agentv, cchistory)", other)
     batch3 = [r for r in heldout if r.batch == 3]
     if batch3:
-        report("UNTUNED: held-out batch 3 (labelled blind by four further labellers)", batch3)
+        report("UNTUNED: held-out batch 3 (labelled blind by four instances of one AI model)", batch3)
     report("UNTUNED: held-out, all pooled", heldout)
     cross_validation()
     for batch in sorted({r.batch for r in rows if r.split == "dev"}):

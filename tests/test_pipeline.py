@@ -152,3 +152,27 @@ def test_signals_no_worker_has_started_are_computed_by_the_writer(unsignalled, t
         workers.close()
     assert done.computed == len(ids) and done.failed == 0
     assert _signals(db) == expected
+
+
+def test_signals_go_to_the_writer_while_it_waits_for_its_workers(unsignalled):
+    """The writer computes signals itself after it waited for its workers' chunks (they are the slower
+    side: on two cores a worker handed every batch bounded the import), and hands them out otherwise."""
+    from cc_capture.pipeline.transcripts import SignalWorkers
+    from cc_capture.signals.runner import pending
+    from cc_capture.transcripts.importer import ImportStats
+
+    db, expected = unsignalled
+    ids = pending(db)
+    stats = ImportStats()
+    workers = SignalWorkers(db, Settings().gates, 1, stats)
+    try:
+        stats.waited_s = 0.5  # the writer waited for a chunk since signals were last shared
+        done = workers.share(ids[:5])
+        assert workers.running == [] and done.computed == 5  # computed here, none handed out
+        done.add(workers.share(ids[5:]))  # no wait since: to the (idle) worker
+        assert [batch for _, batch in workers.running] == [ids[5:]]
+        done.add(workers.finish())
+    finally:
+        workers.close()
+    assert done.computed == len(ids) and done.failed == 0
+    assert _signals(db) == expected

@@ -9,19 +9,21 @@ worker is first handed signals (about 0.4 s of CPU otherwise spent before any pa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cc_capture import redact
 
 if TYPE_CHECKING:
+    from cc_capture.config import GateSettings
     from cc_capture.signals.runner import Derived
+    from cc_capture.store import Database
 
 _db_path: Path | None = None
-_gates: dict | None = None
-_signals = None  # (Database, GateSettings), opened when signals are first asked for
+_gates: dict[str, Any] | None = None  # GateSettings.model_dump() of the importing process
+_signals: tuple[Database, GateSettings] | None = None  # opened when signals are first asked for
 
 
-def start(db_path: str, gates: dict, *email_rules) -> None:
+def start(db_path: str, gates: dict[str, Any], *email_rules: Any) -> None:
     """The worker's initializer: the importing process's e-mail policy (`bulk.worker_pool`), and
     where to read committed traces from."""
     global _db_path, _gates
@@ -36,7 +38,8 @@ def derive(trace_ids: list[str]) -> list[Derived]:
     from cc_capture.config import GateSettings
     from cc_capture.signals import runner
 
-    assert _db_path is not None and _gates is not None, "start() runs first (the pool's initializer)"
+    if _db_path is None or _gates is None:
+        raise RuntimeError("import_worker.start() must run first (it is the pool's initializer)")
     if _signals is None:
         _signals = store.connect(_db_path, migrate=False), GateSettings(**_gates)
     db, gates = _signals

@@ -2,12 +2,13 @@
 
 Signals are computed as the import goes, after each of its commits, for the closed traces the
 sessions just committed changed (no later session of the import changes them again). An import
-with worker processes shares them out: a batch goes to the workers (which read the committed
-rows on their own connections, between the chunks they parse) while fewer batches than workers
-are unfinished there, else this process, the store's only writer, computes it itself; it stores
-what the workers return at its next commits, and at the end computes here whatever no worker has
-started yet. So the work balances itself between the writer and the workers whatever the
-core count: on two cores (one worker) neither the writer nor the worker waits long for the other.
+with worker processes shares them out: this process, the store's only writer, computes a batch
+itself when it has waited for its workers' chunks since its last commit (they are the slower
+side) or when as many batches as workers are unfinished there; otherwise the batch goes to the
+workers, which read the committed rows on their own connections between the chunks they parse.
+It stores what the workers return at its next commits, and at the end computes here whatever no
+worker has started yet. So the work balances itself between the writer and the workers whatever
+the core count: on two cores (one worker) neither waits long for the other.
 """
 
 from __future__ import annotations
@@ -42,22 +43,28 @@ class SignalWorkers:
     """Worker processes that parse ahead for the import and share the signals of what it committed
     with this process (the writer), which stores what they compute in its transactions."""
 
-    def __init__(self, db: Database, gates: GateSettings, workers: int) -> None:
+    def __init__(self, db: Database, gates: GateSettings, workers: int, stats: ImportStats | None = None) -> None:
         (path,) = [row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main"]
         self.db = db
         self.gates = gates
         self.workers = workers
+        self.stats = stats  # the import's: how long the writer has waited for its workers
+        self.waited_s = 0.0  # that, when signals were last shared
         self.pool = bulk.worker_pool(workers, import_worker.start, (path, gates.model_dump(), *redact.email_rules()))
         self.running: list[tuple[Future, list[str]]] = []  # batches handed out, with their traces
 
     def share(self, trace_ids: list[str]) -> ComputeResult:
-        """The signals of these just-committed traces, a batch at a time: to the workers while fewer
-        than `workers` batches are unfinished there, else computed here now. Returns what was
-        stored meanwhile (computed here, and what the workers finished)."""
+        """The signals of these just-committed traces, a batch at a time: computed here now if this
+        process waited for its workers since it last shared (they are behind), else to the workers
+        while fewer than `workers` batches are unfinished there, else here. Returns what was stored
+        meanwhile (computed here, and what the workers finished)."""
         result = self.store_done()
+        waited = self.stats is not None and self.stats.waited_s > self.waited_s
+        if self.stats is not None:
+            self.waited_s = self.stats.waited_s
         for start in range(0, len(trace_ids), SIGNALS_BATCH):
             batch = trace_ids[start : start + SIGNALS_BATCH]
-            if sum(not f.done() for f, _ in self.running) < self.workers:
+            if not waited and sum(not f.done() for f, _ in self.running) < self.workers:
                 with store.transaction(self.db) as conn:
                     runner.settle_sessions(conn, batch)
                 try:
@@ -115,7 +122,7 @@ def import_transcripts(db: Database, sessions: dict[str, SessionFiles], settings
     done = TranscriptImport(ImportStats())
     plan = bulk.plan_reads(db, sessions, workers, rescan)
     # Workers only for an import worth them at all (bulk.PARALLEL_MIN_BYTES).
-    signals = SignalWorkers(db, settings.gates, workers) if plan.parallel(workers) else None
+    signals = SignalWorkers(db, settings.gates, workers, done.stats) if plan.parallel(workers) else None
 
     def committed(traces: set[str]) -> None:
         if signals is None:
@@ -124,8 +131,8 @@ def import_transcripts(db: Database, sessions: dict[str, SessionFiles], settings
             done.signals.add(signals.share(pending(db, traces)))
 
     try:
-        done.stats = bulk.import_sessions(db, sessions, progress, workers, settings.capture.max_output_chars, rescan,
-                                          committed, plan, signals.pool if signals else None)
+        bulk.import_sessions(db, sessions, progress, workers, settings.capture.max_output_chars, rescan, committed, plan,
+                             signals.pool if signals else None, done.stats)
         if signals is not None:
             done.signals.add(signals.finish())
     finally:

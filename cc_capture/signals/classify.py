@@ -8,7 +8,9 @@ final answer). Weights are trained offline on the dev split of tests/fixtures/si
 tests/fixtures/signals/train_classifier.py (which chooses, by cross-validation over dev sessions,
 one configuration for every signal, a precision-favouring threshold per signal, and where the
 detectors alone do better) and ship as sentence_weights.json. Scoring is a sum of dictionary
-look-ups: pure Python, no numpy.
+look-ups: pure Python, no numpy. At inference only the feature families some shipped weight uses
+are made (Models.families), and each sentence is read once (read()), also as the next one's
+sentence before; training makes every family (features()).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, reduce
+from operator import add
 from pathlib import Path
 
 import ahocorasick_rs
@@ -84,7 +88,7 @@ _OPENER_CUES = {c: {n for n, cs in _OPENERS.items() if c in cs} for cs in _OPENE
 _NUMBERED = re.compile(r"^\s*\d+[.)]\s")
 
 
-def _cues(words: list[str]) -> set[str]:
+def _cues(words: list[str]) -> frozenset[str]:
     """The cue groups present in a sentence's words."""
     present = set(words)
     out = {name for name, ws in _CUE_WORDS.items() if not present.isdisjoint(ws)}
@@ -92,52 +96,88 @@ def _cues(words: list[str]) -> set[str]:
                _CUE_PHRASE_MATCHER.find_matches_as_indexes(f" {' '.join(words)} ", overlapping=True))
     for n in range(1, 4):
         out.update(_OPENER_CUES.get(" ".join(words[:n]), ()))
-    return out
+    return frozenset(out)
+
+
+FAMILIES = frozenset({"u", "b", "f", "f2", "w", "p", "k", "h", "n", "c"})  # features' name prefixes ("w:k:x" is "w")
+
+
+@dataclass(slots=True)
+class Read:
+    """What feature_set() reads of one sentence, made once: at extraction each sentence is read
+    again as the next one's sentence before."""
+
+    words: list[str]
+    cues: frozenset[str]  # _cues(words)
+    pattern_ids: list[int]
+    kinds: set[str]  # the detectors' verdict
+
+
+def read(sentence: str, hits: tuple[list[int], set[str]] | None = None) -> Read:
+    """One sentence's words, cue groups and detector hits (`hits` spares running the detectors)."""
+    words = _WORD_RE.findall(sentence.lower())
+    return Read(words, _cues(words), *(hits if hits is not None else phrases.pattern_hits(sentence)))
 
 
 def features(sentence: str, context: Context, hits: tuple[list[int], set[str]] | None = None,
              before_kinds: set[str] | None = None) -> list[str]:
-    """The named features of one sentence (each present once; absent ones are 0), sorted: its
+    """The named features of one sentence, sorted, every family made: what training reads."""
+    return sorted(feature_set(sentence, context, hits, before_kinds))
+
+
+def feature_set(sentence: str, context: Context, hits: tuple[list[int], set[str]] | None = None,
+                before_kinds: set[str] | None = None, families: frozenset[str] = FAMILIES,
+                parts: Read | None = None, before: Read | None = None) -> set[str]:
+    """The named features of one sentence (each present once; absent ones are 0): its
     words (u: unigrams, b: bigrams, f:/f2: first words), the cue groups and detector verdicts of
     the sentence before (w:), the detectors' pattern hits and verdicts (p:, k:), cue groups (h:)
-    and its place in the trace (n:, c:). `hits` and `before_kinds` spare
-    running the detectors again where the caller has them."""
-    pattern_ids, kinds = hits if hits is not None else phrases.pattern_hits(sentence)
-    low = sentence.lower()
-    words = _WORD_RE.findall(low)
-    out = {f"u:{w}" for w in words}
-    out.update(f"b:{a} {b}" for a, b in zip(words, words[1:]))
+    and its place in the trace (n:, c:). Only the `families` asked for are made (inference asks
+    for those the shipped weights use). `hits`, `before_kinds`, `parts` (read(sentence)) and
+    `before` (read(context.before)) spare reading again what the caller has read."""
+    parts = parts or read(sentence, hits)
+    words = parts.words
+    out = {f"u:{w}" for w in words} if "u" in families else set()
+    if "b" in families:
+        out.update(f"b:{a} {b}" for a, b in zip(words, words[1:]))
     if words:
-        out.add(f"f:{words[0]}")
-        out.add(f"f2:{' '.join(words[:2])}")
-    if context.before:
-        before_words = _WORD_RE.findall(context.before.lower())
-        if before_kinds is None:
-            before_kinds = phrases.pattern_hits(context.before)[1]
-        out.update(f"w:{c}" for c in _cues(before_words))
-        out.update(f"w:k:{k}" for k in before_kinds)
-    out.update(f"p:{i}" for i in pattern_ids)
-    out.update(f"k:{k}" for k in kinds)
-    cues = _cues(words)
-    if _NUMBERED.match(sentence):
-        cues.add("numbered")
-    if "check_verb" in cues and "check_object" in cues:
-        cues.add("check_phrase")
-    if context.next_call == "check" and ("check_verb" in cues or "check_object" in cues):
-        cues.add("check_words_then_check")
-    if context.after_error and ("failed" in cues or "revise" in cues or "opener_revise" in cues):
-        cues.add("failure_words_after_error")
-    n = len(words)
-    cues.add("short" if n < 8 else "long" if n > 30 else "medium")
-    out.update(f"h:{c}" for c in cues)
-    out.add(f"n:{context.next_call}")
-    if context.after_error:
-        out.add("c:after_error")
-    if context.before.endswith(":"):
-        out.add("c:after_colon")
-    if not context.before:
-        out.add("c:first")
-    return sorted(out)
+        if "f" in families:
+            out.add(f"f:{words[0]}")
+        if "f2" in families:
+            out.add(f"f2:{' '.join(words[:2])}")
+    if context.before and "w" in families:
+        if before is None:
+            before_words = _WORD_RE.findall(context.before.lower())
+            before = Read(before_words, _cues(before_words), [],
+                          before_kinds if before_kinds is not None else phrases.pattern_hits(context.before)[1])
+        out.update(f"w:{c}" for c in before.cues)
+        out.update(f"w:k:{k}" for k in before.kinds)
+    if "p" in families:
+        out.update(f"p:{i}" for i in parts.pattern_ids)
+    if "k" in families:
+        out.update(f"k:{k}" for k in parts.kinds)
+    if "h" in families:
+        cues = set(parts.cues)
+        if _NUMBERED.match(sentence):
+            cues.add("numbered")
+        if "check_verb" in cues and "check_object" in cues:
+            cues.add("check_phrase")
+        if context.next_call == "check" and ("check_verb" in cues or "check_object" in cues):
+            cues.add("check_words_then_check")
+        if context.after_error and ("failed" in cues or "revise" in cues or "opener_revise" in cues):
+            cues.add("failure_words_after_error")
+        n = len(words)
+        cues.add("short" if n < 8 else "long" if n > 30 else "medium")
+        out.update(f"h:{c}" for c in cues)
+    if "n" in families:
+        out.add(f"n:{context.next_call}")
+    if "c" in families:
+        if context.after_error:
+            out.add("c:after_error")
+        if context.before.endswith(":"):
+            out.add("c:after_colon")
+        if not context.before:
+            out.add("c:first")
+    return out
 
 
 @dataclass(frozen=True)
@@ -152,23 +192,35 @@ class Model:
 
 @dataclass(frozen=True)
 class Models:
-    """The shipped models, with every feature's weights gathered in one look-up (feature ->
-    (model index, weight) pairs), so a sentence costs one dictionary look-up per feature."""
+    """The shipped models, with every feature's weights gathered in one look-up (feature -> its
+    weight in each classifier model, 0.0 where it has none), so a sentence costs one dictionary
+    look-up per feature and one C-level reduction per classifier model."""
 
     models: list[Model]
-    index: dict[str, tuple[tuple[int, float], ...]]
+    scored: tuple[int, ...]  # positions in `models` of the classifier models, the columns of `index`
+    biases: tuple[float, ...]  # the classifier models' biases, in `scored` order
+    index: dict[str, tuple[float, ...]]
+    families: frozenset[str]  # the feature families (FAMILIES) some weight uses: the only ones worth making
 
-    def scores(self, feats: list[str]) -> list[float]:
-        """Each model's score (a logit) for one sentence's features."""
+    def _scored(self, feats: Iterable[str]) -> list[float]:
+        """The classifier models' scores: each bias, then the weights of the features that have
+        one, added left to right in sorted feature order whatever order `feats` comes in (one
+        order, one float result; adding a 0.0 leaves a float unchanged)."""
+        rows = [self.biases, *map(self.index.__getitem__, sorted(self.index.keys() & feats))]
+        return [reduce(add, column) for column in zip(*rows)]  # not sum(): it compensates on 3.12+
+
+    def scores(self, feats: Iterable[str]) -> list[float]:
+        """Each model's score (a logit) for one sentence's features (a rules model's is its bias)."""
         scores = [m.bias for m in self.models]
-        for entry in filter(None, map(self.index.get, feats)):
-            for i, w in entry:
-                scores[i] += w
+        for i, score in zip(self.scored, self._scored(feats)):
+            scores[i] = score
         return scores
 
-    def decide(self, feats: list[str], rule_kinds: set[str]) -> set[str]:
-        return {m.kind for m, score in zip(self.models, self.scores(feats))
-                if (m.kind in rule_kinds if m.method == "rules" else score >= m.threshold)}
+    def decide(self, feats: Iterable[str], rule_kinds: set[str]) -> set[str]:
+        found = {m.kind for m in self.models if m.method == "rules" and m.kind in rule_kinds}
+        found.update(self.models[i].kind for i, score in zip(self.scored, self._scored(feats))
+                     if score >= self.models[i].threshold)
+        return found
 
 
 def build(data: dict) -> Models:
@@ -176,12 +228,12 @@ def build(data: dict) -> Models:
     keep the detectors' verdict."""
     kinds = [(k, {"method": "rules", "bias": 0.0, "threshold": 0.0, "weights": {}})
              for k in phrases.KINDS if k not in data["kinds"]] + sorted(data["kinds"].items())
-    index: dict[str, list[tuple[int, float]]] = {}
-    for i, (_, m) in enumerate(kinds):
-        for f, w in m["weights"].items():
-            index.setdefault(f, []).append((i, w))
-    return Models([Model(k, m["method"], m["bias"], m["threshold"]) for k, m in kinds],
-                  {f: tuple(v) for f, v in index.items()})
+    scored = tuple(i for i, (_, m) in enumerate(kinds) if m["method"] == "classifier")
+    names = sorted({f for i in scored for f in kinds[i][1]["weights"]})
+    index = {f: tuple(float(kinds[i][1]["weights"].get(f, 0.0)) for i in scored) for f in names}
+    return Models([Model(k, m["method"], m["bias"], m["threshold"]) for k, m in kinds], scored,
+                  tuple(float(kinds[i][1]["bias"]) for i in scored), index,
+                  frozenset(f.split(":")[0] for f in index))
 
 
 @lru_cache(maxsize=1)
@@ -196,18 +248,21 @@ def models() -> Models:
 
 def classify(sentence: str, context: Context = Context()) -> set[str]:
     """The signal kinds one sentence carries."""
-    hits = phrases.pattern_hits(sentence)
-    return models().decide(features(sentence, context, hits), hits[1])
+    m = models()
+    parts = read(sentence)
+    return m.decide(feature_set(sentence, context, families=m.families, parts=parts), parts.kinds)
 
 
 def detect(text: str, after_error: bool = False, next_call: str = "other") -> dict[str, list[str]]:
     """Sentences of one text (the reasoning before a call, or the final answer) per kind."""
+    m = models()
     found: dict[str, list[str]] = {k: [] for k in phrases.KINDS}
-    previous, previous_kinds = "", set()
+    previous, previous_parts = "", None
     for s in phrases.sentences(text):
-        hits = phrases.pattern_hits(s)
-        feats = features(s, Context(after_error, next_call, previous), hits, previous_kinds)
-        for kind in models().decide(feats, hits[1]):
+        parts = read(s)
+        feats = feature_set(s, Context(after_error, next_call, previous), families=m.families, parts=parts,
+                            before=previous_parts)
+        for kind in m.decide(feats, parts.kinds):
             found[kind].append(s)
-        previous, previous_kinds = s, hits[1]
+        previous, previous_parts = s, parts
     return found

@@ -29,19 +29,26 @@ log = logging.getLogger("ccd.import")
 
 class _Ahead:
     """One chunk handed to the worker processes: parse_chunk's arguments, and once submitted the
-    future of the batch it went in with and its place there."""
+    future of the batch it went in with and its place there. Time spent waiting for it is added to
+    `stats.waited_s`."""
 
-    def __init__(self, args: tuple) -> None:
+    def __init__(self, args: tuple, stats: ImportStats | None = None) -> None:
         self.args = args
+        self.stats = stats
         self.batch: Future | None = None
         self.index = 0
 
     def chunk(self) -> Chunk:
         if self.batch is not None:
+            began = None if self.batch.done() else time.monotonic()
             try:
-                return decode_chunk(self.batch.result()[self.index])
+                parsed = self.batch.result()[self.index]
             except BrokenProcessPool:
                 log.warning("an import worker died; reading %s here", self.args[0])
+            else:
+                if began is not None and self.stats is not None:
+                    self.stats.waited_s += time.monotonic() - began
+                return decode_chunk(parsed)
         return parse_chunk(*self.args)
 
 
@@ -110,15 +117,17 @@ def worker_pool(workers: int, initializer: Callable[..., None] = redact.configur
 def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[SessionFiles], None] | None = None,
                     workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
                     rescan: bool = False, committed: Callable[[set[str]], None] | None = None,
-                    plan: ReadPlan | None = None, pool: ProcessPoolExecutor | None = None) -> ImportStats:
+                    plan: ReadPlan | None = None, pool: ProcessPoolExecutor | None = None,
+                    stats: ImportStats | None = None) -> ImportStats:
     """Import these sessions (`discover`'s); a failing one is reported and stores nothing. With
     `workers`, that many processes (`pool`, or a `worker_pool` of its own) read, parse and redact
     the files ahead while this one assembles and stores. With `rescan`, a session whose earlier
     import was redacted by older rules (`stale_sessions`) is imported again from its first line,
     replacing what that import stored (see `forget_import`). `committed` is told, after each
     commit, the traces that the sessions it made durable changed (no later session of this import
-    changes them again). `plan`: `plan_reads(db, sessions, workers, rescan)`, if made already."""
-    stats = ImportStats()
+    changes them again). `plan`: `plan_reads(db, sessions, workers, rescan)`, if made already;
+    `stats`: where to count (`committed` may read it as the import goes), else new ones."""
+    stats = stats if stats is not None else ImportStats()
     plan = plan or plan_reads(db, sessions, workers, rescan)
     stats.rescanned = len(plan.stale)
     writer = _SessionWriter(db, stats, max_output_chars, plan.stale, committed)
@@ -196,7 +205,7 @@ def _import_ahead(writer: _SessionWriter, sessions: dict[str, SessionFiles],
     for sid, files in sessions.items():
         prefetched = {}
         for path, (start, stop, session_dir) in ranges[sid].items():
-            items = [_Ahead((path, at, min(at + CHUNK_BYTES, stop), session_dir, writer.max_output_chars))
+            items = [_Ahead((path, at, min(at + CHUNK_BYTES, stop), session_dir, writer.max_output_chars), writer.stats)
                      for at in range(start, stop, CHUNK_BYTES)]
             prefetched[path] = Prefetched(start, items)
             for item in items:
