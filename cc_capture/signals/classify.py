@@ -146,9 +146,7 @@ def feature_set(sentence: str, context: Context, hits: tuple[list[int], set[str]
             out.add(f"f2:{' '.join(words[:2])}")
     if context.before and "w" in families:
         if before is None:
-            before_words = _WORD_RE.findall(context.before.lower())
-            before = Read(before_words, _cues(before_words), [],
-                          before_kinds if before_kinds is not None else phrases.pattern_hits(context.before)[1])
+            before = read(context.before, None if before_kinds is None else ([], before_kinds))
         out.update(f"w:{c}" for c in before.cues)
         out.update(f"w:k:{k}" for k in before.kinds)
     if "p" in families:

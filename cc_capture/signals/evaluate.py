@@ -71,10 +71,14 @@ def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float] 
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def _labels(folder: Path) -> dict[str, list[str]]:
+    return {r["id"]: r["labels"] for r in map(json.loads, (folder / "labels.jsonl").read_text().splitlines())}
+
+
 def load(folder: Path) -> list[Sentence]:
     """The labelled sentences of the set, in id order. A sentence drawn but not labelled (a
     labeller's part not delivered) has no row in labels.jsonl and is left out: see unlabelled()."""
-    labels = {r["id"]: r["labels"] for r in map(json.loads, (folder / "labels.jsonl").read_text().splitlines())}
+    labels = _labels(folder)
     rows = [json.loads(line) for line in (folder / "sentences.jsonl").read_text().splitlines()]
     return [Sentence(r["id"], r["text"], r["split"], r["session"], frozenset(labels[r["id"]]),
                      Context(r.get("after_error", False), r.get("next_call", "other"), r.get("before", "")),
@@ -83,7 +87,7 @@ def load(folder: Path) -> list[Sentence]:
 
 def unlabelled(folder: Path) -> list[str]:
     """Ids of the sentences drawn that have no label row (load() leaves them out)."""
-    labelled = {json.loads(line)["id"] for line in (folder / "labels.jsonl").read_text().splitlines()}
+    labelled = _labels(folder)
     return [r["id"] for r in map(json.loads, (folder / "sentences.jsonl").read_text().splitlines())
             if r["id"] not in labelled]
 
