@@ -7,8 +7,8 @@ itself when it has waited for its workers' chunks since its last commit (they ar
 side) or when as many batches as workers are unfinished there; otherwise the batch goes to the
 workers, which read the committed rows on their own connections between the chunks they parse.
 It stores what the workers return at its next commits, and at the end computes here whatever no
-worker has started yet. So the work balances itself between the writer and the workers whatever
-the core count: on two cores (one worker) neither waits long for the other.
+worker has started yet. So the work is shared between the writer and the workers whatever the
+core count (figures: README, "Transcripts: backfill and mirroring").
 """
 
 from __future__ import annotations
