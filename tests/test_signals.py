@@ -448,8 +448,11 @@ def test_cli_rate_show_list_stats_status_recompute(paths):
 
 
 def test_word_gates_change_no_detection(shared):
-    """Each pattern runs only on sentences holding a word it needs (read off the regex itself):
-    the sentences found must be exactly those every pattern on every sentence finds."""
+    """Each pattern runs only on sentences holding a literal of every set of words it needs (read
+    off the regex itself): the sentences found, and each sentence's pattern hits (the
+    classifier's features), must be exactly those every pattern on every sentence finds. Among
+    the texts, characters a case-insensitive regex matches to an ASCII letter that str.lower()
+    leaves alone ("ſ" is an "s", "ı" an "i", "İ" lowers to two characters)."""
 
     def every_pattern(text):
         found = {k: [] for k in phrases.KINDS}
@@ -466,10 +469,34 @@ def test_word_gates_change_no_detection(shared):
             for block in content if isinstance(content, list) else [{"type": "text", "text": content or ""}]:
                 if isinstance(block, dict) and block.get("type") in ("text", "thinking"):
                     texts.append(block.get("text") or block.get("thinking") or "")
+    texts += ["I ſhould have run the tests first.", "In hındsight the cache was wrong.", "İ should have checked.",
+              "Let me fırst read the file, then rewrıte it."]
     assert len(texts) > 500
     assert sum(bool(s) for t in texts for s in phrases.detect(t).values()) > 100  # not all empty
     for text in texts:
         assert phrases.detect(text) == every_pattern(text), text[:200]
+        for s in phrases.sentences(text):
+            assert phrases.pattern_hits(s)[0] == [i for i, p in enumerate(phrases.PATTERNS) if p.search(s)], s
+    assert phrases.detect(texts[-4])["self_critique"] and phrases.detect(texts[-1])["plan"]
+
+
+def test_check_commands_gate_changes_no_kind(shared):
+    """A check command's regexes run only on commands holding a word they need: every shell
+    command of the real transcripts gets the kind the first matching regex gives."""
+    from cc_capture.signals.extract import _CHECK_COMMANDS, check_kind
+
+    commands = ["make", "make test", "MAKE TEST", "cargo nextest run", "./gradlew test", "g++ -O2 x.cc", "tsc -b",
+                "ruff format .", "ruff check .", "npm run type-check", "python -m build", "echo pytest"]
+    for f in [*(shared / "transcripts").rglob("*.jsonl"), *(shared / "transcripts-more").rglob("*.jsonl")]:
+        for line in f.open(encoding="utf-8"):
+            content = (json.loads(line).get("message") or {}).get("content")
+            for block in content if isinstance(content, list) else []:
+                if isinstance(block, dict) and block.get("type") == "tool_use" and block.get("name") == "Bash":
+                    commands.append(str((block.get("input") or {}).get("command") or ""))
+    assert len(commands) > 200
+    kinds = [next((kind for kind, rx in _CHECK_COMMANDS if command and rx.search(command)), None) for command in commands]
+    assert sum(k is not None for k in kinds) > 10  # not all None
+    assert [check_kind(call("Bash", {"command": command})) for command in commands] == kinds
 
 
 def test_words_a_pattern_needs():
@@ -483,4 +510,4 @@ def test_words_a_pattern_needs():
     assert words(r"(?<![-\w])verif(?:y|ied)\b") == {"verify", "verified"}
     assert words(r"\b(?:I|we) (?:would )?prefer\b") == {"prefer"}
     assert words(r"^\s*$") is None  # nothing required: such a pattern always runs
-    assert not phrases._UNGATED  # every detector pattern today has words to gate on
+    assert not phrases._GATE.always  # every detector pattern today has words to gate on

@@ -81,7 +81,8 @@ _OPENERS = {
                       "i see"),
     "lets": ("let me", "let's", "i'll", "i will", "i need to", "i should", "now let me", "now i'll"),
 }
-_CUE_WORDS = {name: frozenset(c for c in cues if " " not in c) for name, cues in _CUES.items()}
+_CUE_GROUPS_OF_WORD = {w: tuple(n for n, cues in _CUES.items() if w in cues)  # a one-word cue -> its groups
+                       for cues in _CUES.values() for w in cues if " " not in w}
 _CUE_PHRASES = [(f" {c} ", name) for name, cues in _CUES.items() for c in cues if " " in c]
 _CUE_PHRASE_MATCHER = ahocorasick_rs.AhoCorasick([p for p, _ in _CUE_PHRASES])
 _OPENER_CUES = {c: {n for n, cs in _OPENERS.items() if c in cs} for cs in _OPENERS.values() for c in cs}
@@ -90,8 +91,7 @@ _NUMBERED = re.compile(r"^\s*\d+[.)]\s")
 
 def _cues(words: list[str]) -> frozenset[str]:
     """The cue groups present in a sentence's words."""
-    present = set(words)
-    out = {name for name, ws in _CUE_WORDS.items() if not present.isdisjoint(ws)}
+    out = {name for w in _CUE_GROUPS_OF_WORD.keys() & words for name in _CUE_GROUPS_OF_WORD[w]}
     out.update(_CUE_PHRASES[i][1] for i, _, _ in
                _CUE_PHRASE_MATCHER.find_matches_as_indexes(f" {' '.join(words)} ", overlapping=True))
     for n in range(1, 4):
@@ -128,31 +128,41 @@ def features(sentence: str, context: Context, hits: tuple[list[int], set[str]] |
 def feature_set(sentence: str, context: Context, hits: tuple[list[int], set[str]] | None = None,
                 before_kinds: set[str] | None = None, families: frozenset[str] = FAMILIES,
                 parts: Read | None = None, before: Read | None = None) -> set[str]:
-    """The named features of one sentence (each present once; absent ones are 0): its
-    words (u: unigrams, b: bigrams, f:/f2: first words), the cue groups and detector verdicts of
-    the sentence before (w:), the detectors' pattern hits and verdicts (p:, k:), cue groups (h:)
-    and its place in the trace (n:, c:). Only the `families` asked for are made (inference asks
-    for those the shipped weights use). `hits`, `before_kinds`, `parts` (read(sentence)) and
-    `before` (read(context.before)) spare reading again what the caller has read."""
+    """The named features of one sentence (each present once; absent ones are 0), each
+    "FAMILY:KEY" of feature_keys(). `hits`, `before_kinds`, `parts` (read(sentence)) and `before`
+    (read(context.before)) spare reading again what the caller has read."""
     parts = parts or read(sentence, hits)
+    if context.before and "w" in families and before is None:
+        before = read(context.before, None if before_kinds is None else ([], before_kinds))
+    return {f"{family}:{key}" for family, keys in feature_keys(sentence, context, parts, before, families)
+            for key in keys}
+
+
+def feature_keys(sentence: str, context: Context, parts: Read, before: Read | None,
+                 families: frozenset[str] = FAMILIES) -> list[tuple[str, Iterable[str]]]:
+    """Each family's keys of one sentence (a feature is named "FAMILY:KEY"): its words (u:
+    unigrams, b: bigrams, f:/f2: first words), the cue groups and detector verdicts of the
+    sentence before (w:; `before` is read(context.before)), the detectors' pattern hits and
+    verdicts (p:, k:), cue groups (h:) and its place in the trace (n:, c:). Only the `families`
+    asked for are made (inference asks for those the shipped weights use, and looks each key up
+    in its family's table rather than naming it: Models.weighted)."""
     words = parts.words
-    out = {f"u:{w}" for w in words} if "u" in families else set()
+    out: list[tuple[str, Iterable[str]]] = []
+    if "u" in families:
+        out.append(("u", words))
     if "b" in families:
-        out.update(f"b:{a} {b}" for a, b in zip(words, words[1:]))
+        out.append(("b", [f"{a} {b}" for a, b in zip(words, words[1:])]))
     if words:
         if "f" in families:
-            out.add(f"f:{words[0]}")
+            out.append(("f", (words[0],)))
         if "f2" in families:
-            out.add(f"f2:{' '.join(words[:2])}")
-    if context.before and "w" in families:
-        if before is None:
-            before = read(context.before, None if before_kinds is None else ([], before_kinds))
-        out.update(f"w:{c}" for c in before.cues)
-        out.update(f"w:k:{k}" for k in before.kinds)
+            out.append(("f2", (" ".join(words[:2]),)))
+    if context.before and "w" in families and before is not None:
+        out.append(("w", [*before.cues, *(f"k:{k}" for k in before.kinds)]))
     if "p" in families:
-        out.update(f"p:{i}" for i in parts.pattern_ids)
+        out.append(("p", [str(i) for i in parts.pattern_ids]))
     if "k" in families:
-        out.update(f"k:{k}" for k in parts.kinds)
+        out.append(("k", parts.kinds))
     if "h" in families:
         cues = set(parts.cues)
         if _NUMBERED.match(sentence):
@@ -165,16 +175,18 @@ def feature_set(sentence: str, context: Context, hits: tuple[list[int], set[str]
             cues.add("failure_words_after_error")
         n = len(words)
         cues.add("short" if n < 8 else "long" if n > 30 else "medium")
-        out.update(f"h:{c}" for c in cues)
+        out.append(("h", cues))
     if "n" in families:
-        out.add(f"n:{context.next_call}")
+        out.append(("n", (context.next_call,)))
     if "c" in families:
+        place = []
         if context.after_error:
-            out.add("c:after_error")
+            place.append("after_error")
         if context.before.endswith(":"):
-            out.add("c:after_colon")
+            place.append("after_colon")
         if not context.before:
-            out.add("c:first")
+            place.append("first")
+        out.append(("c", place))
     return out
 
 
@@ -190,22 +202,38 @@ class Model:
 
 @dataclass(frozen=True)
 class Models:
-    """The shipped models, with every feature's weights gathered in one look-up (feature -> its
-    weight in each classifier model, 0.0 where it has none), so a sentence costs one dictionary
-    look-up per feature and one C-level reduction per classifier model."""
+    """The shipped models, with every weighted feature numbered in sorted order (its rank) and its
+    weights gathered in one row (its weight in each classifier model, 0.0 where it has none), so
+    a sentence costs one dictionary look-up per feature key and one C-level reduction per
+    classifier model."""
 
     models: list[Model]
-    scored: tuple[int, ...]  # positions in `models` of the classifier models, the columns of `index`
+    scored: tuple[int, ...]  # positions in `models` of the classifier models, the columns of `rows`
     biases: tuple[float, ...]  # the classifier models' biases, in `scored` order
-    index: dict[str, tuple[float, ...]]
+    rows: tuple[tuple[float, ...], ...]  # a weighted feature's rank -> its weight in each classifier model
+    rank: dict[str, int]  # a weighted feature's name -> its rank (its place in sorted order)
+    ranks: dict[str, dict[str, int]]  # family -> key -> rank: `rank` by feature_keys()' parts
     families: frozenset[str]  # the feature families (FAMILIES) some weight uses: the only ones worth making
+    rule_kinds: frozenset[str]  # the kinds decided by the detectors' verdict alone
+
+    def _summed(self, ranks: Iterable[int]) -> list[float]:
+        """The classifier models' scores: each bias, then the weights of the features that have
+        one, added left to right in sorted feature order whatever order they come in (one order,
+        one float result; adding a 0.0 leaves a float unchanged)."""
+        rows = [self.biases, *map(self.rows.__getitem__, sorted(ranks))]
+        return [reduce(add, column) for column in zip(*rows)]  # not sum(): it compensates on 3.12+
 
     def _scored(self, feats: Iterable[str]) -> list[float]:
-        """The classifier models' scores: each bias, then the weights of the features that have
-        one, added left to right in sorted feature order whatever order `feats` comes in (one
-        order, one float result; adding a 0.0 leaves a float unchanged)."""
-        rows = [self.biases, *map(self.index.__getitem__, sorted(self.index.keys() & feats))]
-        return [reduce(add, column) for column in zip(*rows)]  # not sum(): it compensates on 3.12+
+        return self._summed({self.rank[f] for f in feats if f in self.rank})
+
+    def weighted(self, sentence: str, context: Context, parts: Read, before: Read | None) -> set[int]:
+        """The ranks of one sentence's features that carry a weight: feature_set() without
+        naming each feature."""
+        ranks = self.ranks
+        found = set().union(*(map(ranks[family].get, keys) for family, keys in
+                              feature_keys(sentence, context, parts, before, self.families)))
+        found.discard(None)
+        return found
 
     def scores(self, feats: Iterable[str]) -> list[float]:
         """Each model's score (a logit) for one sentence's features (a rules model's is its bias)."""
@@ -215,8 +243,12 @@ class Models:
         return scores
 
     def decide(self, feats: Iterable[str], rule_kinds: set[str]) -> set[str]:
-        found = {m.kind for m in self.models if m.method == "rules" and m.kind in rule_kinds}
-        found.update(self.models[i].kind for i, score in zip(self.scored, self._scored(feats))
+        return self.decide_ranks({self.rank[f] for f in feats if f in self.rank}, rule_kinds)
+
+    def decide_ranks(self, ranks: Iterable[int], rule_kinds: set[str]) -> set[str]:
+        """decide() of the features of these ranks (weighted())."""
+        found = set(rule_kinds & self.rule_kinds)
+        found.update(self.models[i].kind for i, score in zip(self.scored, self._summed(ranks))
                      if score >= self.models[i].threshold)
         return found
 
@@ -228,10 +260,15 @@ def build(data: dict) -> Models:
              for k in phrases.KINDS if k not in data["kinds"]] + sorted(data["kinds"].items())
     scored = tuple(i for i, (_, m) in enumerate(kinds) if m["method"] == "classifier")
     names = sorted({f for i in scored for f in kinds[i][1]["weights"]})
-    index = {f: tuple(float(kinds[i][1]["weights"].get(f, 0.0)) for i in scored) for f in names}
+    ranks: dict[str, dict[str, int]] = {family: {} for family in FAMILIES}
+    for r, name in enumerate(names):
+        family, key = name.split(":", 1)
+        ranks[family][key] = r
     return Models([Model(k, m["method"], m["bias"], m["threshold"]) for k, m in kinds], scored,
-                  tuple(float(kinds[i][1]["bias"]) for i in scored), index,
-                  frozenset(f.split(":")[0] for f in index))
+                  tuple(float(kinds[i][1]["bias"]) for i in scored),
+                  tuple(tuple(float(kinds[i][1]["weights"].get(f, 0.0)) for i in scored) for f in names),
+                  {f: r for r, f in enumerate(names)}, ranks, frozenset(f.split(":")[0] for f in names),
+                  frozenset(k for k, m in kinds if m["method"] == "rules"))
 
 
 @lru_cache(maxsize=1)
@@ -248,7 +285,8 @@ def classify(sentence: str, context: Context = Context()) -> set[str]:
     """The signal kinds one sentence carries."""
     m = models()
     parts = read(sentence)
-    return m.decide(feature_set(sentence, context, families=m.families, parts=parts), parts.kinds)
+    before = read(context.before) if context.before and "w" in m.families else None
+    return m.decide_ranks(m.weighted(sentence, context, parts, before), parts.kinds)
 
 
 def detect(text: str, after_error: bool = False, next_call: str = "other") -> dict[str, list[str]]:
@@ -258,9 +296,8 @@ def detect(text: str, after_error: bool = False, next_call: str = "other") -> di
     previous, previous_parts = "", None
     for s in phrases.sentences(text):
         parts = read(s)
-        feats = feature_set(s, Context(after_error, next_call, previous), families=m.families, parts=parts,
-                            before=previous_parts)
-        for kind in m.decide(feats, parts.kinds):
+        ranks = m.weighted(s, Context(after_error, next_call, previous), parts, previous_parts)
+        for kind in m.decide_ranks(ranks, parts.kinds):
             found[kind].append(s)
         previous, previous_parts = s, parts
     return found

@@ -3,9 +3,10 @@ approach, correct itself, assume, check, consider an alternative, caution, criti
 rank options, or lay out a plan.
 
 Each detector is a list of regular expressions over one sentence; a sentence counts once per
-kind. A pattern runs only on sentences that hold one of the words it cannot match without
-(read off the parsed regex; one Aho-Corasick pass per sentence finds them), which makes
-detection about 9x faster on long assistant texts without changing what it finds. The
+kind. A pattern runs only on sentences that hold, for one of its alternatives, a literal of
+every set of words it cannot match without (read off the parsed regex; one Aho-Corasick pass
+per sentence finds them: `Gate`), which makes detection many times faster on long assistant
+texts without changing what it finds. The
 labelled set in tests/fixtures/signals_labelled.jsonl measures them (precision and recall per
 kind, printed by benchmarks/signals.py).
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
 
 try:  # the regex parser, to read what words a pattern needs (Python 3.11+; 3.10 below)
     import re._constants as _sre
@@ -251,18 +254,13 @@ def _literal_alternatives(op, av) -> list[str] | None:
     return texts
 
 
-def _required_words(seq) -> frozenset[str] | None:
-    """Lower-case literals one of which every match of this parsed regex sequence contains (the
-    most selective such set), or None where the analysis finds none. A branch of plain words
-    continues the literal text around it ("ha" + (s|ve|d) + " to" gives "has to", ...): the regex
-    parser factors shared prefixes out of alternatives, which would otherwise leave "ha"."""
-    best: frozenset[str] | None = None
-
-    def consider(words: frozenset[str] | None) -> None:
-        nonlocal best
-        if words and (best is None or min(map(len, words)) > min(map(len, best))):
-            best = words
-
+def _requirements(seq) -> list[frozenset[str]]:
+    """Sets of lower-case literals such that every match of this parsed regex sequence contains
+    one literal of each set (all the sets the analysis finds, in the order of the regex). A
+    branch of plain words continues the literal text around it ("ha" + (s|ve|d) + " to" gives
+    "has to", ...): the regex parser factors shared prefixes out of alternatives, which would
+    otherwise leave "ha"."""
+    found: list[frozenset[str]] = []
     runs = [""]
     for op, av in seq:
         if op is _sre.LITERAL:
@@ -273,49 +271,120 @@ def _required_words(seq) -> frozenset[str] | None:
             runs = [r + a for r in runs for a in alternatives]
             continue
         if all(runs):
-            consider(frozenset(r.lower() for r in runs))
+            found.append(frozenset(r.lower() for r in runs))
         runs = [""]
         if op is _sre.BRANCH:
             words = [_required_words(branch) for branch in av[1]]
             if all(words):
-                consider(frozenset().union(*words))
+                found.append(frozenset().union(*words))
         elif op is _sre.SUBPATTERN:
-            consider(_required_words(av[-1]))
+            found += _requirements(av[-1])
         elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and av[0] >= 1:
-            consider(_required_words(av[2]))
+            found += _requirements(av[2])
     if all(runs):
-        consider(frozenset(r.lower() for r in runs))
+        found.append(frozenset(r.lower() for r in runs))
+    return found
+
+
+def _required_words(seq) -> frozenset[str] | None:
+    """The most selective of _requirements(seq) (the one whose shortest literal is longest), or
+    None where the analysis finds none."""
+    best: frozenset[str] | None = None
+    for words in _requirements(seq):
+        if best is None or min(map(len, words)) > min(map(len, best)):
+            best = words
     return best
 
 
-def _gates() -> tuple["ahocorasick_rs.AhoCorasick", list[list[int]], set[int]]:
-    """Most sentences hold none of the words a pattern needs: one Aho-Corasick pass over a
-    sentence tells which patterns can match at all, and only those run."""
-    words: dict[str, list[int]] = {}
-    ungated: set[int] = set()
-    for i, pattern in enumerate(_PATTERNS):
-        try:
-            required = _required_words(_sre_parse.parse(pattern.pattern, pattern.flags))
-        except Exception:  # an analysis this module cannot do: the pattern always runs
-            required = None
-        if required is None:
-            ungated.add(i)
-        for word in required or ():
-            words.setdefault(word, []).append(i)
-    return ahocorasick_rs.AhoCorasick(list(words)), list(words.values()), ungated
+def _alternatives(pattern: re.Pattern[str]) -> list[list[frozenset[str]]]:
+    """What a pattern needs, as alternatives (those of a top-level `A|B|C`, else the pattern
+    itself), each its _requirements(): a sentence can match only if, for some alternative, it
+    holds a literal of every set. An empty list of sets: it always runs."""
+    try:
+        seq = list(_sre_parse.parse(pattern.pattern, pattern.flags))
+        branches = [j for j, (op, _) in enumerate(seq) if op is _sre.BRANCH]
+        if len(branches) != 1:
+            return [_selective(_requirements(seq))]
+        j = branches[0]  # the parser may have factored a shared start (a \b) out of A|B|C
+        alternatives = [_requirements(seq[:j] + list(branch) + seq[j + 1:]) for branch in seq[j][1][1]]
+    except Exception:  # an analysis this module cannot do: the pattern always runs
+        return [[]]
+    return [_selective(sets) for sets in alternatives]
+
+
+def _selective(sets: list[frozenset[str]]) -> list[frozenset[str]]:
+    """The sets worth looking for, the most selective first (the one whose shortest literal is
+    longest), then any other whose literals are all long enough to be rare (a set holding " " or
+    "e" is in nearly every sentence)."""
+    if not sets:
+        return []
+    best = max(sets, key=lambda words: min(map(len, words)))
+    return [best, *(w for w in sets if w is not best and min(map(len, w)) >= 3)]
+
+
+# What str.lower() leaves that a case-insensitive regex still matches to an ASCII letter ("ſ"
+# matches "s"; "İ" lowers to two characters): mapped first, so that a literal a pattern needs is
+# found in the folded text wherever the pattern can match, at the same offsets.
+_FOLD = str.maketrans({"ı": "i", "ſ": "s", "İ": "i"})
+
+
+def fold(text: str) -> str:
+    """`text` as the gates search it: lower case, one character for one."""
+    if text.isascii() or not ("ı" in text or "ſ" in text or "İ" in text):
+        return text.lower()
+    return text.translate(_FOLD).lower()
+
+
+class Gate:
+    """Which of several regexes can match a text at all, from one Aho-Corasick pass over it for
+    the literals the patterns cannot match without (`_alternatives`): the literals of the most
+    selective set of each alternative name the patterns worth a look, and of those, the ones
+    holding a literal of every set an alternative needs run. Most texts hold none, or not all
+    that a pattern needs, and a regex that cannot match is not run."""
+
+    def __init__(self, patterns: list[re.Pattern[str]]):
+        needs = [_alternatives(p) for p in patterns]
+        sets = list(dict.fromkeys(words for alternatives in needs for conjunction in alternatives
+                                  for words in conjunction))
+        bit = {words: 1 << k for k, words in enumerate(sets)}
+        in_sets: dict[str, int] = {}  # literal -> the sets it is in (a mask of `sets`)
+        users: dict[str, set[int]] = {}  # literal -> the patterns it names (in a most selective set)
+        for i, alternatives in enumerate(needs):
+            for conjunction in alternatives:
+                for k, words in enumerate(conjunction):
+                    for literal in words:
+                        in_sets[literal] = in_sets.get(literal, 0) | bit[words]
+                        if k == 0:
+                            users.setdefault(literal, set()).add(i)
+        self.matcher = ahocorasick_rs.AhoCorasick(list(in_sets))
+        self.in_sets = list(in_sets.values())
+        self.users = [frozenset(users.get(literal, ())) for literal in in_sets]
+        self.always = frozenset(i for i, alternatives in enumerate(needs) if [] in alternatives)
+        # per pattern: each alternative as the mask of the sets it needs, or None where one set is
+        # all a pattern needs (being named settles it)
+        self.needs = [None if len(alternatives) == 1 and len(alternatives[0]) == 1 else
+                      tuple(sum(bit[w] for w in set(conjunction)) for conjunction in alternatives)
+                      for alternatives in needs]
+
+    def candidates(self, folded: str) -> list[int]:
+        """The patterns (indices, in order) that can match a text, given as fold(text)."""
+        literals = {i for i, _, _ in self.matcher.find_matches_as_indexes(folded, overlapping=True)}
+        named = self.always.union(*map(self.users.__getitem__, literals))
+        if not named:
+            return []
+        held = reduce(or_, map(self.in_sets.__getitem__, literals))
+        return [i for i in sorted(named) if (masks := self.needs[i]) is None or
+                any(mask & held == mask for mask in masks)]
 
 
 _PATTERNS = PATTERNS = [p for d in DETECTORS for p in d.patterns]
 _OWNER = [d.kind for d in DETECTORS for _ in d.patterns]
 _EXCLUDE = {d.kind: d.exclude for d in DETECTORS}
-_WORDS, _WORD_PATTERNS, _UNGATED = _gates()
+_GATE = Gate(_PATTERNS)
 
 
 def _candidates(sentence: str) -> list[int]:
-    candidates = set(_UNGATED)
-    for word, _, _ in _WORDS.find_matches_as_indexes(sentence.lower(), overlapping=True):
-        candidates.update(_WORD_PATTERNS[word])
-    return sorted(candidates)
+    return _GATE.candidates(fold(sentence))
 
 
 def _excluded(kinds: set[str], sentence: str) -> set[str]:
