@@ -187,6 +187,28 @@ def test_classifier_decisions_are_unchanged():
             classify.classify(r.text, r.context), r.id
 
 
+def test_remembered_decisions_are_those_made_afresh(monkeypatch):
+    """Inference remembers what a sentence alone decides and what a set of features decides: a
+    sentence met again, in the same place or another (after a failure, before a check, after
+    another sentence), is decided as the training-time features decide it, also once the memory
+    has filled and started again."""
+    models = classify.models()
+    rows = REAL[::12]
+    places = [classify.Context(), classify.Context(True, "check", "The tests failed:"),
+              classify.Context(False, "", rows[0].text)]
+    cases = [(r.text, place) for r in rows for place in places + [r.context]]
+    want = [models.decide(classify.features(text, place), phrases.kinds_of(text)) for text, place in cases]
+    models.remembered.clear()
+    assert [classify.classify(text, place) for text, place in cases] == want
+    remembered = len(models.remembered)
+    assert [classify.classify(text, place) for text, place in reversed(cases)] == want[::-1]
+    assert len(models.remembered) == remembered  # all met again
+    monkeypatch.setattr(classify, "REMEMBERED", 50)
+    models.remembered.clear()
+    assert [classify.classify(text, place) for text, place in cases] == want
+    assert len(models.remembered) <= 50
+
+
 def test_shipped_weights_are_what_the_training_script_produces():
     """sentence_weights.json's weights are the training script's refit, on the dev split, of the
     configuration, per-signal method and thresholds the file names (those three are read from the

@@ -8,9 +8,12 @@ final answer). Weights are trained offline on the dev split of tests/fixtures/si
 tests/fixtures/signals/train_classifier.py (which chooses, by cross-validation over dev sessions,
 one configuration for every signal, a precision-favouring threshold per signal, and where the
 detectors alone do better) and ship as sentence_weights.json. Scoring is a sum of dictionary
-look-ups: pure Python, no numpy. At inference only the feature families some shipped weight uses
-are made (Models.families), and each sentence is read once (read()), also as the next one's
-sentence before; training makes every family (features()).
+look-ups: pure Python, no numpy. Training names every feature of every family (features()). At
+inference only the families some shipped weight uses are made (Models.families), and no feature
+is named: each key is looked up in its family's table for its rank (feature_keys()); what a
+sentence alone decides is read once (Models.sentence), also as the next one's sentence before,
+and what its place adds is looked up apart (Models.placed); both are remembered for sentences
+met again.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, reduce
 from operator import add
 from pathlib import Path
@@ -145,7 +148,13 @@ def feature_keys(sentence: str, context: Context, parts: Read, before: Read | No
     sentence before (w:; `before` is read(context.before)), the detectors' pattern hits and
     verdicts (p:, k:), cue groups (h:) and its place in the trace (n:, c:). Only the `families`
     asked for are made (inference asks for those the shipped weights use, and looks each key up
-    in its family's table rather than naming it: Models.weighted)."""
+    in its family's table rather than naming it: Models.sentence, Models.placed). The keys of the sentence
+    alone come first (sentence_keys), then those of its place (place_keys)."""
+    return sentence_keys(sentence, parts, families) + place_keys(context, parts.cues, before, families)
+
+
+def sentence_keys(sentence: str, parts: Read, families: frozenset[str] = FAMILIES) -> list[tuple[str, Iterable[str]]]:
+    """feature_keys() that the sentence alone decides, whatever its place."""
     words = parts.words
     out: list[tuple[str, Iterable[str]]] = []
     if "u" in families:
@@ -157,8 +166,6 @@ def feature_keys(sentence: str, context: Context, parts: Read, before: Read | No
             out.append(("f", (words[0],)))
         if "f2" in families:
             out.append(("f2", (" ".join(words[:2]),)))
-    if context.before and "w" in families and before is not None:
-        out.append(("w", [*before.cues, *(f"k:{k}" for k in before.kinds)]))
     if "p" in families:
         out.append(("p", [str(i) for i in parts.pattern_ids]))
     if "k" in families:
@@ -169,13 +176,26 @@ def feature_keys(sentence: str, context: Context, parts: Read, before: Read | No
             cues.add("numbered")
         if "check_verb" in cues and "check_object" in cues:
             cues.add("check_phrase")
-        if context.next_call == "check" and ("check_verb" in cues or "check_object" in cues):
-            cues.add("check_words_then_check")
-        if context.after_error and ("failed" in cues or "revise" in cues or "opener_revise" in cues):
-            cues.add("failure_words_after_error")
         n = len(words)
         cues.add("short" if n < 8 else "long" if n > 30 else "medium")
         out.append(("h", cues))
+    return out
+
+
+def place_keys(context: Context, cues: frozenset[str], before: Read | Sentence | None,
+               families: frozenset[str] = FAMILIES) -> list[tuple[str, Iterable[str]]]:
+    """feature_keys() that depend on the sentence's place: the sentence before (`before`, read
+    from context.before), the call that follows, a failure before; `cues` are the sentence's."""
+    out: list[tuple[str, Iterable[str]]] = []
+    if context.before and "w" in families and before is not None:
+        out.append(("w", [*before.cues, *(f"k:{k}" for k in before.kinds)]))
+    if "h" in families:
+        placed = []
+        if context.next_call == "check" and ("check_verb" in cues or "check_object" in cues):
+            placed.append("check_words_then_check")
+        if context.after_error and ("failed" in cues or "revise" in cues or "opener_revise" in cues):
+            placed.append("failure_words_after_error")
+        out.append(("h", placed))
     if "n" in families:
         out.append(("n", (context.next_call,)))
     if "c" in families:
@@ -188,6 +208,17 @@ def feature_keys(sentence: str, context: Context, parts: Read, before: Read | No
             place.append("first")
         out.append(("c", place))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """What inference keeps of one sentence, whatever its place: its cue groups and the
+    detectors' verdict (also read as the next sentence's sentence before), and the ranks of its
+    weighted sentence_keys() (Models.ranks), in order."""
+
+    cues: frozenset[str]
+    kinds: frozenset[str]
+    ranks: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -205,7 +236,9 @@ class Models:
     """The shipped models, with every weighted feature numbered in sorted order (its rank) and its
     weights gathered in one row (its weight in each classifier model, 0.0 where it has none), so
     a sentence costs one dictionary look-up per feature key and one C-level reduction per
-    classifier model."""
+    classifier model. What a sentence alone decides (`sentence`) and what a set of features
+    decides (`_classified`) are remembered for the last few thousand: real transcripts repeat
+    sentences (about 4% of those in ../shared), and a copied session repeats all of them."""
 
     models: list[Model]
     scored: tuple[int, ...]  # positions in `models` of the classifier models, the columns of `rows`
@@ -215,6 +248,7 @@ class Models:
     ranks: dict[str, dict[str, int]]  # family -> key -> rank: `rank` by feature_keys()' parts
     families: frozenset[str]  # the feature families (FAMILIES) some weight uses: the only ones worth making
     rule_kinds: frozenset[str]  # the kinds decided by the detectors' verdict alone
+    remembered: dict = field(default_factory=dict, compare=False, repr=False)  # sentence / ranks -> what it decided
 
     def _summed(self, ranks: Iterable[int]) -> list[float]:
         """The classifier models' scores: each bias, then the weights of the features that have
@@ -226,14 +260,40 @@ class Models:
     def _scored(self, feats: Iterable[str]) -> list[float]:
         return self._summed({self.rank[f] for f in feats if f in self.rank})
 
-    def weighted(self, sentence: str, context: Context, parts: Read, before: Read | None) -> set[int]:
-        """The ranks of one sentence's features that carry a weight: feature_set() without
-        naming each feature."""
+    def _ranks(self, keys: list[tuple[str, Iterable[str]]]) -> set[int]:
+        """The ranks of the weighted features among these feature_keys()."""
         ranks = self.ranks
-        found = set().union(*(map(ranks[family].get, keys) for family, keys in
-                              feature_keys(sentence, context, parts, before, self.families)))
+        found = set().union(*(map(ranks[family].get, k) for family, k in keys))
         found.discard(None)
         return found
+
+    def _remember(self, key, value):
+        if len(self.remembered) >= REMEMBERED:
+            self.remembered.clear()
+        self.remembered[key] = value
+        return value
+
+    def sentence(self, text: str) -> Sentence:
+        """One sentence as inference reads it, wherever it stands."""
+        found = self.remembered.get(text)
+        if found is None:
+            parts = read(text)
+            found = self._remember(text, Sentence(parts.cues, frozenset(parts.kinds), tuple(
+                sorted(self._ranks(sentence_keys(text, parts, self.families))))))
+        return found
+
+    def placed(self, sentence: Sentence, context: Context, before: Sentence | None) -> set[str]:
+        """The kinds a sentence (self.sentence()) carries in its place (`before`: the sentence
+        before it, self.sentence(context.before))."""
+        placed = self._ranks(place_keys(context, sentence.cues, before, self.families))
+        placed.difference_update(sentence.ranks)
+        ranks = sentence.ranks + tuple(sorted(placed))  # each weighted feature once
+        found = self.remembered.get(ranks)
+        if found is None:
+            found = self._remember(ranks, frozenset(
+                self.models[i].kind for i, score in zip(self.scored, self._summed(ranks))
+                if score >= self.models[i].threshold))
+        return self.rule_kinds & sentence.kinds | found
 
     def scores(self, feats: Iterable[str]) -> list[float]:
         """Each model's score (a logit) for one sentence's features (a rules model's is its bias)."""
@@ -243,14 +303,13 @@ class Models:
         return scores
 
     def decide(self, feats: Iterable[str], rule_kinds: set[str]) -> set[str]:
-        return self.decide_ranks({self.rank[f] for f in feats if f in self.rank}, rule_kinds)
-
-    def decide_ranks(self, ranks: Iterable[int], rule_kinds: set[str]) -> set[str]:
-        """decide() of the features of these ranks (weighted())."""
         found = set(rule_kinds & self.rule_kinds)
-        found.update(self.models[i].kind for i, score in zip(self.scored, self._summed(ranks))
+        found.update(self.models[i].kind for i, score in zip(self.scored, self._scored(feats))
                      if score >= self.models[i].threshold)
         return found
+
+
+REMEMBERED = 2048  # entries Models.remembered holds before it starts again (about 1.7 MB at most)
 
 
 def build(data: dict) -> Models:
@@ -284,20 +343,18 @@ def models() -> Models:
 def classify(sentence: str, context: Context = Context()) -> set[str]:
     """The signal kinds one sentence carries."""
     m = models()
-    parts = read(sentence)
-    before = read(context.before) if context.before and "w" in m.families else None
-    return m.decide_ranks(m.weighted(sentence, context, parts, before), parts.kinds)
+    before = m.sentence(context.before) if context.before else None
+    return set(m.placed(m.sentence(sentence), context, before))
 
 
 def detect(text: str, after_error: bool = False, next_call: str = "other") -> dict[str, list[str]]:
     """Sentences of one text (the reasoning before a call, or the final answer) per kind."""
     m = models()
     found: dict[str, list[str]] = {k: [] for k in phrases.KINDS}
-    previous, previous_parts = "", None
+    previous, before = "", None
     for s in phrases.sentences(text):
-        parts = read(s)
-        ranks = m.weighted(s, Context(after_error, next_call, previous), parts, previous_parts)
-        for kind in m.decide_ranks(ranks, parts.kinds):
+        sentence = m.sentence(s)
+        for kind in m.placed(sentence, Context(after_error, next_call, previous), before):
             found[kind].append(s)
-        previous, previous_parts = s, parts
+        previous, before = s, sentence
     return found

@@ -74,10 +74,8 @@ def check_kind(c: CallView) -> str | None:
     command = _command(c)
     if not command:
         return None
-    for i in _CHECK_GATE.candidates(phrases.fold(command)):  # commands can be long: most run no regex
-        if _CHECK_COMMANDS[i][1].search(command):
-            return _CHECK_COMMANDS[i][0]
-    return None
+    scan = _CHECK_GATE.scan(command)  # commands can be long: most run no regex
+    return next((_CHECK_COMMANDS[i][0] for i in scan.candidates if scan.matches(i)), None)
 
 
 def call_kind(c: CallView) -> str:

@@ -296,20 +296,38 @@ def _required_words(seq) -> frozenset[str] | None:
     return best
 
 
-def _alternatives(pattern: re.Pattern[str]) -> list[list[frozenset[str]]]:
+def _anchor(seq) -> frozenset[str] | None:
+    """Lower-case literals one of which every match of this parsed regex sequence starts with
+    (after assertions, which match no text), or None."""
+    runs = [""]
+    for op, av in seq:
+        if op in (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT) and runs == [""]:
+            continue
+        if op is _sre.LITERAL:
+            runs = [r + chr(av) for r in runs]
+            continue
+        alternatives = _literal_alternatives(op, av)
+        if alternatives is None or len(runs) * len(alternatives) > 64:
+            break
+        runs = [r + a for r in runs for a in alternatives]
+    return frozenset(r.lower() for r in runs) if all(runs) else None
+
+
+def _alternatives(pattern: re.Pattern[str]) -> list[tuple[list[frozenset[str]], frozenset[str] | None]]:
     """What a pattern needs, as alternatives (those of a top-level `A|B|C`, else the pattern
-    itself), each its _requirements(): a sentence can match only if, for some alternative, it
-    holds a literal of every set. An empty list of sets: it always runs."""
+    itself), each its _requirements() and its _anchor(): a sentence can match only if, for some
+    alternative, it holds a literal of every set, and a match of the alternative starts where
+    one of its anchor's literals does. An empty list of sets: it always runs."""
     try:
         seq = list(_sre_parse.parse(pattern.pattern, pattern.flags))
         branches = [j for j, (op, _) in enumerate(seq) if op is _sre.BRANCH]
-        if len(branches) != 1:
-            return [_selective(_requirements(seq))]
-        j = branches[0]  # the parser may have factored a shared start (a \b) out of A|B|C
-        alternatives = [_requirements(seq[:j] + list(branch) + seq[j + 1:]) for branch in seq[j][1][1]]
+        alternatives = [seq]
+        if len(branches) == 1:  # the parser may have factored a shared start (a \b) out of A|B|C
+            j = branches[0]
+            alternatives = [seq[:j] + list(branch) + seq[j + 1:] for branch in seq[j][1][1]]
+        return [(_selective(_requirements(a)), _anchor(a)) for a in alternatives]
     except Exception:  # an analysis this module cannot do: the pattern always runs
-        return [[]]
-    return [_selective(sets) for sets in alternatives]
+        return [([], None)]
 
 
 def _selective(sets: list[frozenset[str]]) -> list[frozenset[str]]:
@@ -336,76 +354,103 @@ def fold(text: str) -> str:
 
 
 class Gate:
-    """Which of several regexes can match a text at all, from one Aho-Corasick pass over it for
-    the literals the patterns cannot match without (`_alternatives`): the literals of the most
-    selective set of each alternative name the patterns worth a look, and of those, the ones
-    holding a literal of every set an alternative needs run. Most texts hold none, or not all
-    that a pattern needs, and a regex that cannot match is not run."""
+    """Which of several regexes match a text, from one Aho-Corasick pass over it for the literals
+    the patterns cannot match without (`_alternatives`): the literals of an alternative's most
+    selective set name it, and a named alternative whose every set has a literal in the text
+    makes its pattern a candidate (`Scan.candidates`); most texts hold none, or not all that a
+    pattern needs, and a regex that cannot match is not run. A candidate every match of which
+    starts with a literal of at least 3 characters (its anchors) is tried only where the pass
+    found one (`re.Pattern.match` at that offset: assertions there still see the text before
+    it), not at every offset of the text."""
 
     def __init__(self, patterns: list[re.Pattern[str]]):
-        needs = [_alternatives(p) for p in patterns]
-        sets = list(dict.fromkeys(words for alternatives in needs for conjunction in alternatives
-                                  for words in conjunction))
-        bit = {words: 1 << k for k, words in enumerate(sets)}
-        in_sets: dict[str, int] = {}  # literal -> the sets it is in (a mask of `sets`)
-        users: dict[str, set[int]] = {}  # literal -> the patterns it names (in a most selective set)
-        for i, alternatives in enumerate(needs):
-            for conjunction in alternatives:
-                for k, words in enumerate(conjunction):
-                    for literal in words:
-                        in_sets[literal] = in_sets.get(literal, 0) | bit[words]
-                        if k == 0:
-                            users.setdefault(literal, set()).add(i)
+        self.patterns = patterns
+        alternatives = [(i, sets, anchor) for i, p in enumerate(patterns) for sets, anchor in _alternatives(p)]
+        bit = {words: 1 << k for k, words in enumerate(dict.fromkeys(w for _, sets, _ in alternatives for w in sets))}
+        in_sets: dict[str, int] = {}  # literal -> the sets it is in (a mask of `bit`)
+        names: dict[str, set[int]] = {}  # literal -> the alternatives whose most selective set holds it
+        for a, (_, sets, _) in enumerate(alternatives):
+            for k, words in enumerate(sets):
+                for literal in words:
+                    in_sets[literal] = in_sets.get(literal, 0) | bit[words]
+                    if k == 0:
+                        names.setdefault(literal, set()).add(a)
+        anchored = {i for i in range(len(patterns))} - {i for i, _, anchor in alternatives
+                                                         if anchor is None or min(map(len, anchor)) < 3}
+        for i, _, anchor in alternatives:
+            for literal in anchor if i in anchored else ():
+                in_sets.setdefault(literal, 0)
+        index = {literal: k for k, literal in enumerate(in_sets)}
         self.matcher = ahocorasick_rs.AhoCorasick(list(in_sets))
         self.in_sets = list(in_sets.values())
-        self.users = [frozenset(users.get(literal, ())) for literal in in_sets]
-        self.always = frozenset(i for i, alternatives in enumerate(needs) if [] in alternatives)
-        # per pattern: each alternative as the mask of the sets it needs, or None where one set is
-        # all a pattern needs (being named settles it)
-        self.needs = [None if len(alternatives) == 1 and len(alternatives[0]) == 1 else
-                      tuple(sum(bit[w] for w in set(conjunction)) for conjunction in alternatives)
-                      for alternatives in needs]
+        self.names = [frozenset(names.get(literal, ())) for literal in in_sets]
+        self.pattern = [i for i, _, _ in alternatives]  # alternative -> its pattern
+        self.needs = [sum(bit[w] for w in set(sets)) for _, sets, _ in alternatives]  # alternative -> its sets (a mask)
+        self.always = frozenset(i for i, sets, _ in alternatives if not sets)  # patterns an alternative of which needs nothing
+        self.anchors: list[frozenset[int] | None] = [None] * len(patterns)  # pattern -> its anchors' literals (indices)
+        for i in anchored:
+            self.anchors[i] = frozenset(index[w] for j, _, anchor in alternatives if j == i for w in anchor or ())
 
-    def candidates(self, folded: str) -> list[int]:
-        """The patterns (indices, in order) that can match a text, given as fold(text)."""
-        literals = {i for i, _, _ in self.matcher.find_matches_as_indexes(folded, overlapping=True)}
-        named = self.always.union(*map(self.users.__getitem__, literals))
-        if not named:
-            return []
-        held = reduce(or_, map(self.in_sets.__getitem__, literals))
-        return [i for i in sorted(named) if (masks := self.needs[i]) is None or
-                any(mask & held == mask for mask in masks)]
+    def scan(self, text: str) -> Scan:
+        return Scan(self, text)
+
+
+class Scan:
+    """One text's Aho-Corasick pass (Gate): the patterns that can match it, and whether one does."""
+
+    __slots__ = ("gate", "text", "found", "candidates")
+
+    def __init__(self, gate: Gate, text: str):
+        self.gate, self.text = gate, text
+        self.found = gate.matcher.find_matches_as_indexes(fold(text), overlapping=True)
+        literals = {i for i, _, _ in self.found}
+        if not literals:
+            self.candidates = sorted(gate.always)
+            return
+        held = reduce(or_, map(gate.in_sets.__getitem__, literals))
+        needs, pattern = gate.needs, gate.pattern
+        self.candidates = sorted(gate.always.union(pattern[a] for a in frozenset().union(
+            *map(gate.names.__getitem__, literals)) if needs[a] & held == needs[a]))  # the patterns, in order
+
+    def matches(self, i: int) -> bool:
+        """Whether pattern i (a candidate) matches the text."""
+        rx, anchors = self.gate.patterns[i], self.gate.anchors[i]
+        if anchors is None:
+            return rx.search(self.text) is not None
+        return any(rx.match(self.text, start) for start in sorted({start for k, start, _ in self.found if k in anchors}))
 
 
 _PATTERNS = PATTERNS = [p for d in DETECTORS for p in d.patterns]
 _OWNER = [d.kind for d in DETECTORS for _ in d.patterns]
-_EXCLUDE = {d.kind: d.exclude for d in DETECTORS}
-_GATE = Gate(_PATTERNS)
+_EXCLUSIONS = [(d.kind, x) for d in DETECTORS for x in d.exclude]
+_GATE = Gate(_PATTERNS + [x for _, x in _EXCLUSIONS])  # the exclusions after the patterns
 
 
-def _candidates(sentence: str) -> list[int]:
-    return _GATE.candidates(fold(sentence))
-
-
-def _excluded(kinds: set[str], sentence: str) -> set[str]:
-    return {k for k in kinds if not any(x.search(sentence) for x in _EXCLUDE[k])}
+def _excluded(scan: Scan, kinds: set[str]) -> set[str]:
+    """`kinds` but those an exclusion of which matches the scanned sentence."""
+    n = len(_PATTERNS)
+    return kinds - {_EXCLUSIONS[j - n][0] for j in scan.candidates
+                    if j >= n and _EXCLUSIONS[j - n][0] in kinds and scan.matches(j)}
 
 
 def pattern_hits(sentence: str) -> tuple[list[int], set[str]]:
     """Every pattern (index into PATTERNS) that matches one sentence, and the kinds the
     detectors find in it (a kind whose exclusion matches is not found): the classifier's
     rule features."""
-    hit = [i for i in _candidates(sentence) if _PATTERNS[i].search(sentence)]
-    return hit, _excluded({_OWNER[i] for i in hit}, sentence)
+    scan = _GATE.scan(sentence)
+    n = len(_PATTERNS)
+    hit = [i for i in scan.candidates if i < n and scan.matches(i)]
+    return hit, _excluded(scan, {_OWNER[i] for i in hit}) if hit else set()
 
 
 def kinds_of(sentence: str) -> set[str]:
     """The kinds the phrase detectors find in one sentence."""
+    scan = _GATE.scan(sentence)
     matched: set[str] = set()
-    for i in _candidates(sentence):
-        if _OWNER[i] not in matched and _PATTERNS[i].search(sentence):
+    for i in scan.candidates:
+        if i < len(_PATTERNS) and _OWNER[i] not in matched and scan.matches(i):
             matched.add(_OWNER[i])
-    return _excluded(matched, sentence)
+    return _excluded(scan, matched) if matched else matched
 
 
 def detect(text: str) -> dict[str, list[str]]:
