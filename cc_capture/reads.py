@@ -143,7 +143,8 @@ def _run(row: dict[str, Any]) -> Run:
     return Run(
         run_id=row["run_id"], phase=Phase(row["phase"]), status=RunStatus(row["status"]),
         created_at=Instant(row["created_at"]), started_at=Instant.of(row["started_at"]),
-        ended_at=Instant.of(row["ended_at"]), pid=row["pid"], backend=row["backend"],
+        ended_at=Instant.of(row["ended_at"]), pid=row["pid"],
+        pid_start=row["pid_start"], backend=row["backend"],
         config=json.loads(row["config"]), dataset_path=row["dataset_path"],
         dataset_manifest=None if manifest is None else msgspec.json.decode(manifest, type=DatasetManifest | None),
         metrics=json.loads(row["metrics"]), artifacts=json.loads(row["artifacts"]), error=row["error"],

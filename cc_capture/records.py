@@ -231,6 +231,7 @@ class Run(msgspec.Struct):
     started_at: Annotated[Instant | None, _doc(f"When it started ({TIMES})")]
     ended_at: Annotated[Instant | None, _doc(f"When it ended ({TIMES})")]
     pid: Annotated[int | None, _doc("The training process")]
+    pid_start: Annotated[str | None, _doc("When that process started (opaque: tells a reused pid apart)")]
     backend: Annotated[str | None, _doc("unsloth or transformers")]
     config: Annotated[dict[str, Any], _doc("The training settings (JSON)")]
     dataset_path: Annotated[str | None, _doc("The dataset folder trained on")]

@@ -546,9 +546,19 @@ def _v14(db: Database) -> None:
     )
 
 
+def _v15(db: Database) -> None:
+    db.executescript(
+        """
+        -- when a run's training process started (processes.start_time): after a crash or a reboot
+        -- its pid may belong to another process, which is then not the run's worker
+        ALTER TABLE runs ADD COLUMN pid_start TEXT;
+        """
+    )
+
+
 # Append only: a migration, once released, never changes.
 MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12,
-                                                _v13, _v14]
+                                                _v13, _v14, _v15]
 
 
 def _private_file(path: Path) -> None:

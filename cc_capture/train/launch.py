@@ -12,7 +12,7 @@ from typing import Iterator, Union
 
 from cc_capture import reads, store, workers
 from cc_capture.config import Paths, Settings
-from cc_capture.processes import alive
+from cc_capture.processes import running
 from cc_capture.train import runs
 from cc_capture.records import DatasetManifest, Phase, Run, RunStatus
 from cc_capture.train.runs import RunDir
@@ -120,11 +120,12 @@ def resumable(db: store.Database, run_ref: str) -> str:
 
 def _wait_for_previous_worker(db: store.Database, run_id: str, timeout_s: float) -> None:
     """A run still marked running whose worker is alive lost its starter (killed -9): the worker
-    stops itself (workers.stop_with_starter). Wait for that, so two workers never write one run."""
+    stops itself (workers.stop_with_starter). Wait for that, so two workers never write one run. A
+    process that got the worker's pid after it died (a reboot, a crash) is not it: no wait for it."""
     deadline = time.time() + timeout_s
     while True:
         run = reads.run(db, run_id)
-        if run is None or run.status != RunStatus.RUNNING or not run.pid or not alive(run.pid):
+        if run is None or run.status != RunStatus.RUNNING or not running(run.pid, run.pid_start):
             return
         if time.time() > deadline:
             raise LaunchError(f"run {run_id}'s earlier worker (pid {run.pid}) is still running; "

@@ -23,6 +23,7 @@ from typing import Any
 
 from cc_capture import reads, store
 from cc_capture.config import Paths, TrainSettings
+from cc_capture.processes import start_time
 from cc_capture.records import Run, RunStatus
 from cc_capture.train import runs
 from cc_capture.train.merge import merge_adapter
@@ -190,7 +191,8 @@ def main(run_id: str) -> int:
 
     signal.signal(signal.SIGTERM, interrupted)
     stop_with_starter()  # a `ccd train` or pipeline killed -9 stops its worker too
-    runs.update(db, run_id, status=RunStatus.RUNNING, pid=os.getpid(), started_at=time.time(), error=None)
+    runs.update(db, run_id, status=RunStatus.RUNNING, pid=os.getpid(), pid_start=start_time(os.getpid()),
+                started_at=time.time(), error=None)
     try:
         metrics, artifacts, backend = run_phase(db, run, run_dir)
     except KeyboardInterrupt:
