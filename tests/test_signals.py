@@ -193,7 +193,7 @@ def test_remembered_decisions_are_those_made_afresh(monkeypatch):
     another sentence), is decided as the training-time features decide it, also once the memory
     has filled and started again."""
     models = classify.models()
-    rows = REAL[::12]
+    rows = REAL[::40]
     places = [classify.Context(), classify.Context(True, "check", "The tests failed:"),
               classify.Context(False, "", rows[0].text)]
     cases = [(r.text, place) for r in rows for place in places + [r.context]]
@@ -201,6 +201,7 @@ def test_remembered_decisions_are_those_made_afresh(monkeypatch):
     models.remembered.clear()
     assert [classify.classify(text, place) for text, place in cases] == want
     remembered = len(models.remembered)
+    assert remembered < classify.REMEMBERED  # nothing forgotten yet
     assert [classify.classify(text, place) for text, place in reversed(cases)] == want[::-1]
     assert len(models.remembered) == remembered  # all met again
     monkeypatch.setattr(classify, "REMEMBERED", 50)
