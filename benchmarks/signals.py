@@ -3,7 +3,7 @@
 Accuracy: precision and recall per sentence signal, with 95% Wilson intervals and the count of
 positives behind each, on tests/fixtures/signals/ (real Claude Code assistant sentences labelled
 by meaning under LABELLING.md before any detector or classifier ran on them), for two extractors
-side by side: v2 (the phrase detectors alone) and v4 (the sentence classifier of
+side by side: v2 (the phrase detectors alone) and the shipped extractor (v5: the sentence classifier of
 cc_capture/signals/classify.py over the words of the sentence and of the one before it, cue
 groups, the detectors' verdicts and the sentence's place in the trace). Reported apart:
 - UNTUNED, the "heldout" split, never tuned on: batch 1 (same author and repository as most of
@@ -11,9 +11,9 @@ groups, the detectors' verdicts and the sentence's place in the trace). Reported
   sample of the held-out sessions, labelled blind by four instances of one AI model), and all pooled;
 - the cross-validated dev figures the classifier was chosen on (from sentence_weights.json:
   each dev session held out in turn, each fold decided by a threshold chosen on the others): the
-  classifier's out-of-fold figures for every signal beside v2's; v4 ships the classifier only
-  where its method says so, and on the others it ships the detectors (v4 = v2 there);
-- tuned-on: the "dev" split per batch (in-sample for v4; batch 1 in-sample for v2 as well);
+  classifier's out-of-fold figures for every signal beside v2's; v5 ships the classifier only
+  where its method says so, and on the others it ships the detectors (v5 = v2 there);
+- tuned-on: the "dev" split per batch (in-sample for v5; batch 1 in-sample for v2 as well);
 - how far a second labeller agrees with the first on 120 dev sentences (agreement.jsonl) and on 152
   batch-3 sentences (agreement3.jsonl), labelled again blind: the ceiling the figures above are
   measured under.
@@ -22,7 +22,7 @@ The older set tests/fixtures/signals_labelled.jsonl is printed last: in-sample f
 Goal on untuned sentences: precision >= 0.8 and recall >= 0.7 for constraint, pruning,
 self-correction, validation, plan, assumption; precision >= 0.7 and recall >= 0.5 for
 counterfactual, self-critique, preference.
-Throughput: traces/s for load + extract + vector + gate + store, extractor v4 against v2 (the
+Throughput: traces/s for load + extract + vector + gate + store, the shipped extractor against v2 (the
 same extractor with the phrase detectors alone) and against loading the traces from the store
 alone, in the same run, on synthetic hook traces (little text) and on the real transcripts of
 ../shared (much text). Goal: at least 1,000 traces/s.
@@ -48,7 +48,7 @@ from ingest_throughput import generate  # noqa: E402
 from cc_capture import store  # noqa: E402
 from cc_capture.config import GateSettings, Paths, Settings  # noqa: E402
 from cc_capture.pipeline.ingest import ingest_once  # noqa: E402
-from cc_capture.signals import classify, phrases  # noqa: E402
+from cc_capture.signals import EXTRACTOR_VERSION, classify, phrases  # noqa: E402
 from cc_capture.signals import extract as extract_module  # noqa: E402
 from cc_capture.signals.evaluate import Score, Sentence, load, score_rows, unlabelled  # noqa: E402
 from cc_capture.signals.runner import compute, load_views, stale  # noqa: E402
@@ -80,15 +80,15 @@ def v2(row: Sentence) -> set[str]:
     return phrases.kinds_of(row.text)
 
 
-def v4(row: Sentence) -> set[str]:
+def shipped(row: Sentence) -> set[str]:
     return classify.classify(row.text, row.context)
 
 
 def report(title: str, rows: list[Sentence], groups: str = "sessions") -> None:
     print(f"{title}: {len(rows)} sentences, {len({r.session for r in rows})} {groups}")
     print(f"  {'signal':16s} {'pos':>4s} | {'v2 found':>8s}  {'precision [95% CI]':>19s}  {'recall [95% CI]':>19s} | "
-          f"{'v4 found':>8s}  {'precision [95% CI]':>19s}  {'recall [95% CI]':>19s}")
-    before, after = score_rows(rows, phrases.KINDS, v2), score_rows(rows, phrases.KINDS, v4)
+          f"{f'v{EXTRACTOR_VERSION} found':>8s}  {'precision [95% CI]':>19s}  {'recall [95% CI]':>19s}")
+    before, after = score_rows(rows, phrases.KINDS, v2), score_rows(rows, phrases.KINDS, shipped)
     for kind in phrases.KINDS:
         if before[kind].positives or before[kind].fp or after[kind].fp:
             print(f"  {kind:16s} {before[kind].positives:4d} |  {_row(kind, before[kind])} |  {_row(kind, after[kind])}")
@@ -99,8 +99,8 @@ def cross_validation() -> None:
     print(f"cross-validation on dev the classifier was chosen on ({data['trained_on']}; each dev session held out "
           "in turn, each fold decided by a threshold chosen on the other folds; judged on the dev sentences of "
           f"batch 2 on, which the detector patterns were not written against; configuration {data['config']}).")
-    print("  The classifier columns are its out-of-fold figures for every signal; v4 ships them only where "
-          "'shipped' says classifier: where it says rules, v4 ships the detectors, so v4 = v2 on that row.")
+    print(f"  The classifier columns are its out-of-fold figures for every signal; v{EXTRACTOR_VERSION} ships them only where "
+          f"'shipped' says classifier: where it says rules, it ships the detectors, so v{EXTRACTOR_VERSION} = v2 on that row.")
     print(f"  {'':16s} {'':>4s} | {'v2 (the detectors)':51s} | classifier (out-of-fold)")
     print(f"  {'signal':16s} {'pos':>4s} | {'found':>8s}  {'precision [95% CI]':>19s}  {'recall [95% CI]':>19s} | "
           f"{'found':>8s}  {'precision [95% CI]':>19s}  {'recall [95% CI]':>19s}  shipped")
@@ -154,7 +154,7 @@ def accuracy() -> None:
     report("UNTUNED: held-out, all pooled", heldout)
     cross_validation()
     for batch in sorted({r.batch for r in rows if r.split == "dev"}):
-        report(f"tuned-on: dev batch {batch} (v4 trained on it{'; v2 written against it' if batch == 1 else ''})",
+        report(f"tuned-on: dev batch {batch} (v{EXTRACTOR_VERSION} trained on it{'; v2 written against it' if batch == 1 else ''})",
                [r for r in rows if r.split == "dev" and r.batch == batch])
     agreement()
     old = [json.loads(line) for line in (REPO / "tests" / "fixtures" / "signals_labelled.jsonl").read_text().splitlines()]
@@ -198,7 +198,7 @@ def _throughput(title: str, db, ids: list[str]) -> None:
     print(f"{title}: {len(ids)} traces, one process")
     print(f"  baseline, load from the store:            {len(ids) / bare:8,.0f} traces/s")
     print(f"  extractor v2 (load+extract+vector+gate+store): {len(ids) / old:8,.0f} traces/s")
-    print(f"  extractor v4 (load+extract+vector+gate+store): {len(ids) / new:8,.0f} traces/s "
+    print(f"  extractor v{EXTRACTOR_VERSION} (load+extract+vector+gate+store): {len(ids) / new:8,.0f} traces/s "
           f"= {old / new:.2f}x of v2's, {bare / new:.2f}x of loading alone (goal >= 1,000 traces/s)")
 
 

@@ -60,7 +60,8 @@ _ANCHORS = {
     "gitlab_token": ("glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glcbt-", "glimt-", "gloas-", "glsoat-",
                      "glagent-"),
     "anthropic_key": ("sk-ant-",), "openai_key": ("sk-",), "slack_token": ("xox",), "slack_webhook": ("hooks.slack.com",),
-    "stripe_key": ("_live_", "_test_", "whsec_"), "google_api_key": ("aiza",), "jwt": ("eyj",),
+    "stripe_key": ("sk_live_", "rk_live_", "pk_live_", "sk_test_", "rk_test_", "pk_test_", "whsec_"),
+    "google_api_key": ("aiza",), "jwt": ("eyj",),
     "bearer_token": ("bearer ",), "basic_auth": ("authorization: basic ",),
     "mysql_password": ("mysql",), "sshpass_password": ("sshpass",),
 }
@@ -180,8 +181,8 @@ _PREFILTER_WORDS = (
     "key", "token", "secret", "passw", "pass", "pwd", "credential", "auth", "bearer", "cookie", "private",
     "akia", "asia", "agpa", "aida", "aroa", "aipa", "anpa", "anva", "abia", "acca",
     "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "gldt-", "glrt-", "glptt-", "glft-",
-    "glcbt-", "glimt-", "gloas-", "glsoat-", "glagent-", "sk-", "xox", "hooks.slack.com", "_live_", "_test_",
-    "whsec_", "aiza", "eyj", "machine", "login", "mysql", "sshpass",
+    "glcbt-", "glimt-", "gloas-", "glsoat-", "glagent-", "sk-", "xox", "hooks.slack.com", "sk_live_", "rk_live_",
+    "pk_live_", "sk_test_", "rk_test_", "pk_test_", "whsec_", "aiza", "eyj", "machine", "login", "mysql", "sshpass",
 )
 _URL_USERINFO_RE = re.compile(r"://[^/\s\"]*:[^\s\"]*@")
 
@@ -426,16 +427,24 @@ def redact_json(text: str) -> str:
 
 
 # After a name in JSON text: what `_AFTER_NAME_RE` allows before its separator, as JSON writes it
-# (quotes, escaped or not; whitespace, escaped or not), any number of times.
-_JSON_SEPARATOR_RE = re.compile(r"""(?:\\\\|\\["nrtfb]|\\u00[01][0-9a-fA-F]|["'\s])*[=:]""")
+# (quotes, escaped or not; whitespace, escaped or not), any number of times, then the separator
+# it allows (`=`, `:` or `:=`; not `==`, `=>`, `=~` or `::`).
+_JSON_SEPARATOR_RE = re.compile(r"""(?:\\\\|\\["nrtfb]|\\u00[01][0-9a-fA-F]|["'\s])*(?::=|=(?![=>~])|:(?![:=]))""")
+# The end of a JSON field's name: its closing quote (unescaped where a name character precedes
+# it), then a colon; and a value that is no string: digits, true, false, null, an object or an
+# array. No rule reads such a field's name: the field rule replaces string values only, and the
+# text rule, were the document not JSON (read as text), takes none of these for a value (digits,
+# placeholders, `{`/`[` openings).
+_FIELD_END_RE = re.compile(r'"[ \t\n\r]*:')
+_NON_STRING_VALUE_RE = re.compile(r'[ \t\n\r]*(?:(?:\d+|true|false|null)(?=[ \t\n\r,}\]]|\Z)|[{\[])')
 
 
 def _json_may_hold_secret(text: str) -> bool:
     """Whether redacting this JSON document's strings could change anything, judged on its text:
-    a format's anchor, a URL with a password, a netrc line, a secret-looking name followed by
-    `=` or `:` (an assignment in a string, or a field name), or a personal e-mail address. Never
-    False where `redact_value` would redact (each rule needs one of these); most documents that
-    merely mention a token or a key are let through without a decode."""
+    a format's anchor, a URL with a password, a netrc line, a secret-looking name followed by a
+    separator (an assignment in a string, or a field name with a string value), or a personal
+    e-mail address. Never False where `redact_value` would redact (each rule needs one of these);
+    most documents that merely mention a token or a key are let through without a decode."""
     low = text.lower()
     if len(low) != len(text) or _has_url_userinfo(text) or _email_spans(text):
         return True
@@ -448,9 +457,28 @@ def _json_may_hold_secret(text: str) -> bool:
             end = start + len(lit.word)
             while end < len(text) and text[end] in _WORD_TAIL:
                 end += 1
-            if _JSON_SEPARATOR_RE.match(text, end):
+            if not _JSON_SEPARATOR_RE.match(text, end):
+                continue
+            field = _FIELD_END_RE.match(text, end)
+            if field and _NON_STRING_VALUE_RE.match(text, field.end()):
+                continue
+            if lit.secret_word or (field and _may_be_secret_field(text, start, end)):
                 return True
     return False
+
+
+def _may_be_secret_field(text: str, start: int, end: int) -> bool:
+    """For a word that makes only a field's name secret (`pass`, `pwd`, `auth`, `cookie`: the text
+    rule reads the secret words alone), at `start`, in a name that ends a field's name at `end`:
+    whether that field's name may be a secret one (`is_secret_name`). Where an ASCII character
+    that is no name character comes before the name around the word, the field's name is that
+    name, or holds that character and is no secret name; where an escape or a non-ASCII
+    character does (a case-insensitive match reads `ſ` and `K` as ASCII letters), it may be
+    anything."""
+    while start > 0 and text[start - 1] in _NAME_CHARS:
+        start -= 1
+    before = text[start - 1] if start else ""
+    return before == "\\" or not before.isascii() or is_secret_name(text[start:end])
 
 
 def _has_url_userinfo(text: str) -> bool:

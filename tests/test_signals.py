@@ -56,8 +56,8 @@ def test_real_labelled_set_has_a_fixed_session_split():
     for r in REAL:
         assert splits.setdefault(r.session, r.split) == r.split, r.session
         assert r.labels <= set(phrases.KINDS), r.labels
-    heldout = sum(r.split == "heldout" for r in REAL) / len(REAL)
-    assert 0.3 <= heldout <= 0.5
+    heldout = sum(r.split == "heldout" for r in REAL)
+    assert heldout >= 1400 and 0.25 <= heldout / len(REAL) <= 0.5  # batch 4 added dev sentences only
     assert sum(1 for r in REAL if not r.labels) >= 300  # ordinary sentences too
     # the sessions the older set's transcript sentences came from are never held out
     old = {r["text"] for r in LABELLED if r["source"] != "written"}
@@ -187,6 +187,29 @@ def test_classifier_decisions_are_unchanged():
             classify.classify(r.text, r.context), r.id
 
 
+def test_remembered_decisions_are_those_made_afresh(monkeypatch):
+    """Inference remembers what a sentence alone decides and what a set of features decides: a
+    sentence met again, in the same place or another (after a failure, before a check, after
+    another sentence), is decided as the training-time features decide it, also once the memory
+    has filled and started again."""
+    models = classify.models()
+    rows = REAL[::40]
+    places = [classify.Context(), classify.Context(True, "check", "The tests failed:"),
+              classify.Context(False, "", rows[0].text)]
+    cases = [(r.text, place) for r in rows for place in places + [r.context]]
+    want = [models.decide(classify.features(text, place), phrases.kinds_of(text)) for text, place in cases]
+    models.remembered.clear()
+    assert [classify.classify(text, place) for text, place in cases] == want
+    remembered = len(models.remembered)
+    assert remembered < classify.REMEMBERED  # nothing forgotten yet
+    assert [classify.classify(text, place) for text, place in reversed(cases)] == want[::-1]
+    assert len(models.remembered) == remembered  # all met again
+    monkeypatch.setattr(classify, "REMEMBERED", 50)
+    models.remembered.clear()
+    assert [classify.classify(text, place) for text, place in cases] == want
+    assert len(models.remembered) <= 50
+
+
 def test_shipped_weights_are_what_the_training_script_produces():
     """sentence_weights.json's weights are the training script's refit, on the dev split, of the
     configuration, per-signal method and thresholds the file names (those three are read from the
@@ -242,10 +265,13 @@ def test_training_and_extraction_contexts_of_the_set_agree(shared):
 # in-sample, a guard against a broken retrain, not a measure; benchmarks/signals.py reports the
 # held-out ones), a little under what the extractor measures. Where cross-validation kept the
 # detectors' verdict for a signal, the verdict must be theirs (test_dev_split_floor holds it).
+# v5 measures, on 4,090 dev sentences (batch 4 added 1,902 ordinary ones, so in-sample recall is
+# lower than v4's on 2,188): assumption 0.72 / 0.88, counterfactual 0.76 / 0.78, plan 0.87 / 0.65,
+# validation 0.89 / 0.71.
 CLASSIFIER_DEV_FLOORS = {
-    "constraint": (0.75, 0.9), "pruning": (0.5, 0.9), "self_correction": (0.8, 0.65), "assumption": (0.7, 0.7),
-    "validation": (0.8, 0.8), "counterfactual": (0.65, 0.9), "self_critique": (0.9, 0.6),
-    "preference": (0.8, 0.7), "plan": (0.8, 0.9),  # plan: v4 measures 0.85 / 0.94 (v3, fitted tighter: 0.9+)
+    "constraint": (0.75, 0.9), "pruning": (0.5, 0.9), "self_correction": (0.8, 0.65), "assumption": (0.7, 0.85),
+    "validation": (0.85, 0.68), "counterfactual": (0.72, 0.75), "self_critique": (0.9, 0.6),
+    "preference": (0.8, 0.7), "plan": (0.85, 0.62),
 }
 
 
@@ -464,8 +490,11 @@ def test_cli_rate_show_list_stats_status_recompute(paths):
 
 
 def test_word_gates_change_no_detection(shared):
-    """Each pattern runs only on sentences holding a word it needs (read off the regex itself):
-    the sentences found must be exactly those every pattern on every sentence finds."""
+    """Each pattern runs only on sentences holding a literal of every set of words it needs (read
+    off the regex itself): the sentences found, and each sentence's pattern hits (the
+    classifier's features), must be exactly those every pattern on every sentence finds. Among
+    the texts, characters a case-insensitive regex matches to an ASCII letter that str.lower()
+    leaves alone ("ſ" is an "s", "ı" an "i", "İ" lowers to two characters)."""
 
     def every_pattern(text):
         found = {k: [] for k in phrases.KINDS}
@@ -482,10 +511,34 @@ def test_word_gates_change_no_detection(shared):
             for block in content if isinstance(content, list) else [{"type": "text", "text": content or ""}]:
                 if isinstance(block, dict) and block.get("type") in ("text", "thinking"):
                     texts.append(block.get("text") or block.get("thinking") or "")
+    texts += ["I ſhould have run the tests first.", "In hındsight the cache was wrong.", "İ should have checked.",
+              "Let me fırst read the file, then rewrıte it."]
     assert len(texts) > 500
     assert sum(bool(s) for t in texts for s in phrases.detect(t).values()) > 100  # not all empty
     for text in texts:
         assert phrases.detect(text) == every_pattern(text), text[:200]
+        for s in phrases.sentences(text):
+            assert phrases.pattern_hits(s)[0] == [i for i, p in enumerate(phrases.PATTERNS) if p.search(s)], s
+    assert phrases.detect(texts[-4])["self_critique"] and phrases.detect(texts[-1])["plan"]
+
+
+def test_check_commands_gate_changes_no_kind(shared):
+    """A check command's regexes run only on commands holding a word they need: every shell
+    command of the real transcripts gets the kind the first matching regex gives."""
+    from cc_capture.signals.extract import _CHECK_COMMANDS, check_kind
+
+    commands = ["make", "make test", "MAKE TEST", "cargo nextest run", "./gradlew test", "g++ -O2 x.cc", "tsc -b",
+                "ruff format .", "ruff check .", "npm run type-check", "python -m build", "echo pytest"]
+    for f in [*(shared / "transcripts").rglob("*.jsonl"), *(shared / "transcripts-more").rglob("*.jsonl")]:
+        for line in f.open(encoding="utf-8"):
+            content = (json.loads(line).get("message") or {}).get("content")
+            for block in content if isinstance(content, list) else []:
+                if isinstance(block, dict) and block.get("type") == "tool_use" and block.get("name") == "Bash":
+                    commands.append(str((block.get("input") or {}).get("command") or ""))
+    assert len(commands) > 200
+    kinds = [next((kind for kind, rx in _CHECK_COMMANDS if command and rx.search(command)), None) for command in commands]
+    assert sum(k is not None for k in kinds) > 10  # not all None
+    assert [check_kind(call("Bash", {"command": command})) for command in commands] == kinds
 
 
 def test_words_a_pattern_needs():
@@ -499,4 +552,4 @@ def test_words_a_pattern_needs():
     assert words(r"(?<![-\w])verif(?:y|ied)\b") == {"verify", "verified"}
     assert words(r"\b(?:I|we) (?:would )?prefer\b") == {"prefer"}
     assert words(r"^\s*$") is None  # nothing required: such a pattern always runs
-    assert not phrases._UNGATED  # every detector pattern today has words to gate on
+    assert not phrases._GATE.always  # every detector pattern today has words to gate on

@@ -8,9 +8,12 @@ final answer). Weights are trained offline on the dev split of tests/fixtures/si
 tests/fixtures/signals/train_classifier.py (which chooses, by cross-validation over dev sessions,
 one configuration for every signal, a precision-favouring threshold per signal, and where the
 detectors alone do better) and ship as sentence_weights.json. Scoring is a sum of dictionary
-look-ups: pure Python, no numpy. At inference only the feature families some shipped weight uses
-are made (Models.families), and each sentence is read once (read()), also as the next one's
-sentence before; training makes every family (features()).
+look-ups: pure Python, no numpy. Training names every feature of every family (features()). At
+inference only the families some shipped weight uses are made (Models.families), and no feature
+is named: each key is looked up in its family's table for its rank (feature_keys()); what a
+sentence alone decides is read once (Models.sentence), also as the next one's sentence before,
+and what its place adds is looked up apart (Models.placed); both are remembered for sentences
+met again.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, reduce
 from operator import add
 from pathlib import Path
@@ -81,7 +84,8 @@ _OPENERS = {
                       "i see"),
     "lets": ("let me", "let's", "i'll", "i will", "i need to", "i should", "now let me", "now i'll"),
 }
-_CUE_WORDS = {name: frozenset(c for c in cues if " " not in c) for name, cues in _CUES.items()}
+_CUE_GROUPS_OF_WORD = {w: tuple(n for n, cues in _CUES.items() if w in cues)  # a one-word cue -> its groups
+                       for cues in _CUES.values() for w in cues if " " not in w}
 _CUE_PHRASES = [(f" {c} ", name) for name, cues in _CUES.items() for c in cues if " " in c]
 _CUE_PHRASE_MATCHER = ahocorasick_rs.AhoCorasick([p for p, _ in _CUE_PHRASES])
 _OPENER_CUES = {c: {n for n, cs in _OPENERS.items() if c in cs} for cs in _OPENERS.values() for c in cs}
@@ -90,8 +94,7 @@ _NUMBERED = re.compile(r"^\s*\d+[.)]\s")
 
 def _cues(words: list[str]) -> frozenset[str]:
     """The cue groups present in a sentence's words."""
-    present = set(words)
-    out = {name for name, ws in _CUE_WORDS.items() if not present.isdisjoint(ws)}
+    out = {name for w in _CUE_GROUPS_OF_WORD.keys() & words for name in _CUE_GROUPS_OF_WORD[w]}
     out.update(_CUE_PHRASES[i][1] for i, _, _ in
                _CUE_PHRASE_MATCHER.find_matches_as_indexes(f" {' '.join(words)} ", overlapping=True))
     for n in range(1, 4):
@@ -128,54 +131,94 @@ def features(sentence: str, context: Context, hits: tuple[list[int], set[str]] |
 def feature_set(sentence: str, context: Context, hits: tuple[list[int], set[str]] | None = None,
                 before_kinds: set[str] | None = None, families: frozenset[str] = FAMILIES,
                 parts: Read | None = None, before: Read | None = None) -> set[str]:
-    """The named features of one sentence (each present once; absent ones are 0): its
-    words (u: unigrams, b: bigrams, f:/f2: first words), the cue groups and detector verdicts of
-    the sentence before (w:), the detectors' pattern hits and verdicts (p:, k:), cue groups (h:)
-    and its place in the trace (n:, c:). Only the `families` asked for are made (inference asks
-    for those the shipped weights use). `hits`, `before_kinds`, `parts` (read(sentence)) and
-    `before` (read(context.before)) spare reading again what the caller has read."""
+    """The named features of one sentence (each present once; absent ones are 0), each
+    "FAMILY:KEY" of feature_keys(). `hits`, `before_kinds`, `parts` (read(sentence)) and `before`
+    (read(context.before)) spare reading again what the caller has read."""
     parts = parts or read(sentence, hits)
+    if context.before and "w" in families and before is None:
+        before = read(context.before, None if before_kinds is None else ([], before_kinds))
+    return {f"{family}:{key}" for family, keys in feature_keys(sentence, context, parts, before, families)
+            for key in keys}
+
+
+def feature_keys(sentence: str, context: Context, parts: Read, before: Read | None,
+                 families: frozenset[str] = FAMILIES) -> list[tuple[str, Iterable[str]]]:
+    """Each family's keys of one sentence (a feature is named "FAMILY:KEY"): its words (u:
+    unigrams, b: bigrams, f:/f2: first words), the cue groups and detector verdicts of the
+    sentence before (w:; `before` is read(context.before)), the detectors' pattern hits and
+    verdicts (p:, k:), cue groups (h:) and its place in the trace (n:, c:). Only the `families`
+    asked for are made (inference asks for those the shipped weights use, and looks each key up
+    in its family's table rather than naming it: Models.sentence, Models.placed). The keys of the sentence
+    alone come first (sentence_keys), then those of its place (place_keys)."""
+    return sentence_keys(sentence, parts, families) + place_keys(context, parts.cues, before, families)
+
+
+def sentence_keys(sentence: str, parts: Read, families: frozenset[str] = FAMILIES) -> list[tuple[str, Iterable[str]]]:
+    """feature_keys() that the sentence alone decides, whatever its place."""
     words = parts.words
-    out = {f"u:{w}" for w in words} if "u" in families else set()
+    out: list[tuple[str, Iterable[str]]] = []
+    if "u" in families:
+        out.append(("u", words))
     if "b" in families:
-        out.update(f"b:{a} {b}" for a, b in zip(words, words[1:]))
+        out.append(("b", [f"{a} {b}" for a, b in zip(words, words[1:])]))
     if words:
         if "f" in families:
-            out.add(f"f:{words[0]}")
+            out.append(("f", (words[0],)))
         if "f2" in families:
-            out.add(f"f2:{' '.join(words[:2])}")
-    if context.before and "w" in families:
-        if before is None:
-            before = read(context.before, None if before_kinds is None else ([], before_kinds))
-        out.update(f"w:{c}" for c in before.cues)
-        out.update(f"w:k:{k}" for k in before.kinds)
+            out.append(("f2", (" ".join(words[:2]),)))
     if "p" in families:
-        out.update(f"p:{i}" for i in parts.pattern_ids)
+        out.append(("p", [str(i) for i in parts.pattern_ids]))
     if "k" in families:
-        out.update(f"k:{k}" for k in parts.kinds)
+        out.append(("k", parts.kinds))
     if "h" in families:
         cues = set(parts.cues)
         if _NUMBERED.match(sentence):
             cues.add("numbered")
         if "check_verb" in cues and "check_object" in cues:
             cues.add("check_phrase")
-        if context.next_call == "check" and ("check_verb" in cues or "check_object" in cues):
-            cues.add("check_words_then_check")
-        if context.after_error and ("failed" in cues or "revise" in cues or "opener_revise" in cues):
-            cues.add("failure_words_after_error")
         n = len(words)
         cues.add("short" if n < 8 else "long" if n > 30 else "medium")
-        out.update(f"h:{c}" for c in cues)
-    if "n" in families:
-        out.add(f"n:{context.next_call}")
-    if "c" in families:
-        if context.after_error:
-            out.add("c:after_error")
-        if context.before.endswith(":"):
-            out.add("c:after_colon")
-        if not context.before:
-            out.add("c:first")
+        out.append(("h", cues))
     return out
+
+
+def place_keys(context: Context, cues: frozenset[str], before: Read | Sentence | None,
+               families: frozenset[str] = FAMILIES) -> list[tuple[str, Iterable[str]]]:
+    """feature_keys() that depend on the sentence's place: the sentence before (`before`, read
+    from context.before), the call that follows, a failure before; `cues` are the sentence's."""
+    out: list[tuple[str, Iterable[str]]] = []
+    if context.before and "w" in families and before is not None:
+        out.append(("w", [*before.cues, *(f"k:{k}" for k in before.kinds)]))
+    if "h" in families:
+        placed = []
+        if context.next_call == "check" and ("check_verb" in cues or "check_object" in cues):
+            placed.append("check_words_then_check")
+        if context.after_error and ("failed" in cues or "revise" in cues or "opener_revise" in cues):
+            placed.append("failure_words_after_error")
+        out.append(("h", placed))
+    if "n" in families:
+        out.append(("n", (context.next_call,)))
+    if "c" in families:
+        place = []
+        if context.after_error:
+            place.append("after_error")
+        if context.before.endswith(":"):
+            place.append("after_colon")
+        if not context.before:
+            place.append("first")
+        out.append(("c", place))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """What inference keeps of one sentence, whatever its place: its cue groups and the
+    detectors' verdict (also read as the next sentence's sentence before), and the ranks of its
+    weighted sentence_keys() (Models.ranks), in order."""
+
+    cues: frozenset[str]
+    kinds: frozenset[str]
+    ranks: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -190,22 +233,67 @@ class Model:
 
 @dataclass(frozen=True)
 class Models:
-    """The shipped models, with every feature's weights gathered in one look-up (feature -> its
-    weight in each classifier model, 0.0 where it has none), so a sentence costs one dictionary
-    look-up per feature and one C-level reduction per classifier model."""
+    """The shipped models, with every weighted feature numbered in sorted order (its rank) and its
+    weights gathered in one row (its weight in each classifier model, 0.0 where it has none), so
+    a sentence costs one dictionary look-up per feature key and one C-level reduction per
+    classifier model. What a sentence alone decides (`sentence`) and what a set of features
+    decides (`_classified`) are remembered for the last few thousand: real transcripts repeat
+    sentences (about 4% of those in ../shared), and a copied session repeats all of them."""
 
     models: list[Model]
-    scored: tuple[int, ...]  # positions in `models` of the classifier models, the columns of `index`
+    scored: tuple[int, ...]  # positions in `models` of the classifier models, the columns of `rows`
     biases: tuple[float, ...]  # the classifier models' biases, in `scored` order
-    index: dict[str, tuple[float, ...]]
+    rows: tuple[tuple[float, ...], ...]  # a weighted feature's rank -> its weight in each classifier model
+    rank: dict[str, int]  # a weighted feature's name -> its rank (its place in sorted order)
+    ranks: dict[str, dict[str, int]]  # family -> key -> rank: `rank` by feature_keys()' parts
     families: frozenset[str]  # the feature families (FAMILIES) some weight uses: the only ones worth making
+    rule_kinds: frozenset[str]  # the kinds decided by the detectors' verdict alone
+    remembered: dict = field(default_factory=dict, compare=False, repr=False)  # sentence / ranks -> what it decided
+
+    def _summed(self, ranks: Iterable[int]) -> list[float]:
+        """The classifier models' scores: each bias, then the weights of the features that have
+        one, added left to right in sorted feature order whatever order they come in (one order,
+        one float result; adding a 0.0 leaves a float unchanged)."""
+        rows = [self.biases, *map(self.rows.__getitem__, sorted(ranks))]
+        return [reduce(add, column) for column in zip(*rows)]  # not sum(): it compensates on 3.12+
 
     def _scored(self, feats: Iterable[str]) -> list[float]:
-        """The classifier models' scores: each bias, then the weights of the features that have
-        one, added left to right in sorted feature order whatever order `feats` comes in (one
-        order, one float result; adding a 0.0 leaves a float unchanged)."""
-        rows = [self.biases, *map(self.index.__getitem__, sorted(self.index.keys() & feats))]
-        return [reduce(add, column) for column in zip(*rows)]  # not sum(): it compensates on 3.12+
+        return self._summed({self.rank[f] for f in feats if f in self.rank})
+
+    def _ranks(self, keys: list[tuple[str, Iterable[str]]]) -> set[int]:
+        """The ranks of the weighted features among these feature_keys()."""
+        ranks = self.ranks
+        found = set().union(*(map(ranks[family].get, k) for family, k in keys))
+        found.discard(None)
+        return found
+
+    def _remember(self, key, value):
+        if len(self.remembered) >= REMEMBERED:
+            self.remembered.clear()
+        self.remembered[key] = value
+        return value
+
+    def sentence(self, text: str) -> Sentence:
+        """One sentence as inference reads it, wherever it stands."""
+        found = self.remembered.get(text)
+        if found is None:
+            parts = read(text)
+            found = self._remember(text, Sentence(parts.cues, frozenset(parts.kinds), tuple(
+                sorted(self._ranks(sentence_keys(text, parts, self.families))))))
+        return found
+
+    def placed(self, sentence: Sentence, context: Context, before: Sentence | None) -> set[str]:
+        """The kinds a sentence (self.sentence()) carries in its place (`before`: the sentence
+        before it, self.sentence(context.before))."""
+        placed = self._ranks(place_keys(context, sentence.cues, before, self.families))
+        placed.difference_update(sentence.ranks)
+        ranks = sentence.ranks + tuple(sorted(placed))  # each weighted feature once
+        found = self.remembered.get(ranks)
+        if found is None:
+            found = self._remember(ranks, frozenset(
+                self.models[i].kind for i, score in zip(self.scored, self._summed(ranks))
+                if score >= self.models[i].threshold))
+        return self.rule_kinds & sentence.kinds | found
 
     def scores(self, feats: Iterable[str]) -> list[float]:
         """Each model's score (a logit) for one sentence's features (a rules model's is its bias)."""
@@ -215,10 +303,13 @@ class Models:
         return scores
 
     def decide(self, feats: Iterable[str], rule_kinds: set[str]) -> set[str]:
-        found = {m.kind for m in self.models if m.method == "rules" and m.kind in rule_kinds}
+        found = set(rule_kinds & self.rule_kinds)
         found.update(self.models[i].kind for i, score in zip(self.scored, self._scored(feats))
                      if score >= self.models[i].threshold)
         return found
+
+
+REMEMBERED = 2048  # entries Models.remembered holds before it starts again (about 1.7 MB at most)
 
 
 def build(data: dict) -> Models:
@@ -228,10 +319,15 @@ def build(data: dict) -> Models:
              for k in phrases.KINDS if k not in data["kinds"]] + sorted(data["kinds"].items())
     scored = tuple(i for i, (_, m) in enumerate(kinds) if m["method"] == "classifier")
     names = sorted({f for i in scored for f in kinds[i][1]["weights"]})
-    index = {f: tuple(float(kinds[i][1]["weights"].get(f, 0.0)) for i in scored) for f in names}
+    ranks: dict[str, dict[str, int]] = {family: {} for family in FAMILIES}
+    for r, name in enumerate(names):
+        family, key = name.split(":", 1)
+        ranks[family][key] = r
     return Models([Model(k, m["method"], m["bias"], m["threshold"]) for k, m in kinds], scored,
-                  tuple(float(kinds[i][1]["bias"]) for i in scored), index,
-                  frozenset(f.split(":")[0] for f in index))
+                  tuple(float(kinds[i][1]["bias"]) for i in scored),
+                  tuple(tuple(float(kinds[i][1]["weights"].get(f, 0.0)) for i in scored) for f in names),
+                  {f: r for r, f in enumerate(names)}, ranks, frozenset(f.split(":")[0] for f in names),
+                  frozenset(k for k, m in kinds if m["method"] == "rules"))
 
 
 @lru_cache(maxsize=1)
@@ -247,20 +343,18 @@ def models() -> Models:
 def classify(sentence: str, context: Context = Context()) -> set[str]:
     """The signal kinds one sentence carries."""
     m = models()
-    parts = read(sentence)
-    return m.decide(feature_set(sentence, context, families=m.families, parts=parts), parts.kinds)
+    before = m.sentence(context.before) if context.before else None
+    return set(m.placed(m.sentence(sentence), context, before))
 
 
 def detect(text: str, after_error: bool = False, next_call: str = "other") -> dict[str, list[str]]:
     """Sentences of one text (the reasoning before a call, or the final answer) per kind."""
     m = models()
     found: dict[str, list[str]] = {k: [] for k in phrases.KINDS}
-    previous, previous_parts = "", None
+    previous, before = "", None
     for s in phrases.sentences(text):
-        parts = read(s)
-        feats = feature_set(s, Context(after_error, next_call, previous), families=m.families, parts=parts,
-                            before=previous_parts)
-        for kind in m.decide(feats, parts.kinds):
+        sentence = m.sentence(s)
+        for kind in m.placed(sentence, Context(after_error, next_call, previous), before):
             found[kind].append(s)
-        previous, previous_parts = s, parts
+        previous, before = s, sentence
     return found

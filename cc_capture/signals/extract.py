@@ -49,6 +49,7 @@ _CHECK_COMMANDS = [
     ("build", re.compile(r"\b(?:cargo build|go build|npm run build|yarn build|mix compile|make\b(?! test)|gcc|"
                          r"g\+\+|javac|mvn (?:package|compile)|gradle build|python -m build|tsc -b)\b")),
 ]
+_CHECK_GATE = phrases.Gate([rx for _, rx in _CHECK_COMMANDS])
 _URL_RE = re.compile(r"https?://[^\s\"'<>)\]]+")
 
 
@@ -71,10 +72,10 @@ def is_explore(c: CallView) -> bool:
 
 def check_kind(c: CallView) -> str | None:
     command = _command(c)
-    for kind, rx in _CHECK_COMMANDS:
-        if command and rx.search(command):
-            return kind
-    return None
+    if not command:
+        return None
+    scan = _CHECK_GATE.scan(command)  # commands can be long: most run no regex
+    return next((_CHECK_COMMANDS[i][0] for i in scan.candidates if scan.matches(i)), None)
 
 
 def call_kind(c: CallView) -> str:
@@ -190,23 +191,30 @@ def extract(t: TraceView) -> Signals:
     corrections += [SelfCorrection(trigger="text", change=s) for s in found["self_correction"]]
 
     # errors and their recovery
+    signatures: dict[int, str] = {}  # each call's _signature(), made once, when first needed
+
+    def signature(i: int) -> str:
+        if i not in signatures:
+            signatures[i] = _signature(t.calls[i])
+        return signatures[i]
+
     errors = recovered = 0
     for i, c in enumerate(t.calls):
         if not c.is_error:
             continue
         errors += 1
-        later = [d for d in t.calls[i + 1:] if d.agent_id == c.agent_id]
-        if any(not d.is_error and _signature(d) != _signature(c) for d in later):
+        later = [j for j in range(i + 1, len(t.calls)) if t.calls[j].agent_id == c.agent_id]
+        if any(not t.calls[j].is_error and signature(j) != signature(i) for j in later):
             recovered += 1
 
     # redundant repeats: the same call again with no edit in between
     redundant = 0
     seen: set[str] = set()
-    for c in t.calls:
+    for i, c in enumerate(t.calls):
         if c.name in EDIT_TOOLS:
             seen.clear()
             continue
-        sig = _signature(c)
+        sig = signature(i)
         if sig in seen:
             redundant += 1
         seen.add(sig)

@@ -3,9 +3,10 @@ approach, correct itself, assume, check, consider an alternative, caution, criti
 rank options, or lay out a plan.
 
 Each detector is a list of regular expressions over one sentence; a sentence counts once per
-kind. A pattern runs only on sentences that hold one of the words it cannot match without
-(read off the parsed regex; one Aho-Corasick pass per sentence finds them), which makes
-detection about 9x faster on long assistant texts without changing what it finds. The
+kind. A pattern runs only on sentences that hold, for one of its alternatives, a literal of
+every set of words it cannot match without (read off the parsed regex; one Aho-Corasick pass
+per sentence finds them: `Gate`), which makes detection many times faster on long assistant
+texts without changing what it finds. The
 labelled set in tests/fixtures/signals_labelled.jsonl measures them (precision and recall per
 kind, printed by benchmarks/signals.py).
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
 
 try:  # the regex parser, to read what words a pattern needs (Python 3.11+; 3.10 below)
     import re._constants as _sre
@@ -251,18 +254,13 @@ def _literal_alternatives(op, av) -> list[str] | None:
     return texts
 
 
-def _required_words(seq) -> frozenset[str] | None:
-    """Lower-case literals one of which every match of this parsed regex sequence contains (the
-    most selective such set), or None where the analysis finds none. A branch of plain words
-    continues the literal text around it ("ha" + (s|ve|d) + " to" gives "has to", ...): the regex
-    parser factors shared prefixes out of alternatives, which would otherwise leave "ha"."""
-    best: frozenset[str] | None = None
-
-    def consider(words: frozenset[str] | None) -> None:
-        nonlocal best
-        if words and (best is None or min(map(len, words)) > min(map(len, best))):
-            best = words
-
+def _requirements(seq) -> list[frozenset[str]]:
+    """Sets of lower-case literals such that every match of this parsed regex sequence contains
+    one literal of each set (all the sets the analysis finds, in the order of the regex). A
+    branch of plain words continues the literal text around it ("ha" + (s|ve|d) + " to" gives
+    "has to", ...): the regex parser factors shared prefixes out of alternatives, which would
+    otherwise leave "ha"."""
+    found: list[frozenset[str]] = []
     runs = [""]
     for op, av in seq:
         if op is _sre.LITERAL:
@@ -273,70 +271,186 @@ def _required_words(seq) -> frozenset[str] | None:
             runs = [r + a for r in runs for a in alternatives]
             continue
         if all(runs):
-            consider(frozenset(r.lower() for r in runs))
+            found.append(frozenset(r.lower() for r in runs))
         runs = [""]
         if op is _sre.BRANCH:
             words = [_required_words(branch) for branch in av[1]]
             if all(words):
-                consider(frozenset().union(*words))
+                found.append(frozenset().union(*words))
         elif op is _sre.SUBPATTERN:
-            consider(_required_words(av[-1]))
+            found += _requirements(av[-1])
         elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and av[0] >= 1:
-            consider(_required_words(av[2]))
+            found += _requirements(av[2])
     if all(runs):
-        consider(frozenset(r.lower() for r in runs))
+        found.append(frozenset(r.lower() for r in runs))
+    return found
+
+
+def _required_words(seq) -> frozenset[str] | None:
+    """The most selective of _requirements(seq) (the one whose shortest literal is longest), or
+    None where the analysis finds none."""
+    best: frozenset[str] | None = None
+    for words in _requirements(seq):
+        if best is None or min(map(len, words)) > min(map(len, best)):
+            best = words
     return best
 
 
-def _gates() -> tuple["ahocorasick_rs.AhoCorasick", list[list[int]], set[int]]:
-    """Most sentences hold none of the words a pattern needs: one Aho-Corasick pass over a
-    sentence tells which patterns can match at all, and only those run."""
-    words: dict[str, list[int]] = {}
-    ungated: set[int] = set()
-    for i, pattern in enumerate(_PATTERNS):
-        try:
-            required = _required_words(_sre_parse.parse(pattern.pattern, pattern.flags))
-        except Exception:  # an analysis this module cannot do: the pattern always runs
-            required = None
-        if required is None:
-            ungated.add(i)
-        for word in required or ():
-            words.setdefault(word, []).append(i)
-    return ahocorasick_rs.AhoCorasick(list(words)), list(words.values()), ungated
+def _anchor(seq) -> frozenset[str] | None:
+    """Lower-case literals one of which every match of this parsed regex sequence starts with
+    (after assertions, which match no text), or None."""
+    runs = [""]
+    for op, av in seq:
+        if op in (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT) and runs == [""]:
+            continue
+        if op is _sre.LITERAL:
+            runs = [r + chr(av) for r in runs]
+            continue
+        alternatives = _literal_alternatives(op, av)
+        if alternatives is None or len(runs) * len(alternatives) > 64:
+            break
+        runs = [r + a for r in runs for a in alternatives]
+    return frozenset(r.lower() for r in runs) if all(runs) else None
+
+
+def _alternatives(pattern: re.Pattern[str]) -> list[tuple[list[frozenset[str]], frozenset[str] | None]]:
+    """What a pattern needs, as alternatives (those of a top-level `A|B|C`, else the pattern
+    itself), each its _requirements() and its _anchor(): a sentence can match only if, for some
+    alternative, it holds a literal of every set, and a match of the alternative starts where
+    one of its anchor's literals does. An empty list of sets: it always runs."""
+    try:
+        seq = list(_sre_parse.parse(pattern.pattern, pattern.flags))
+        branches = [j for j, (op, _) in enumerate(seq) if op is _sre.BRANCH]
+        alternatives = [seq]
+        if len(branches) == 1:  # the parser may have factored a shared start (a \b) out of A|B|C
+            j = branches[0]
+            alternatives = [seq[:j] + list(branch) + seq[j + 1:] for branch in seq[j][1][1]]
+        return [(_selective(_requirements(a)), _anchor(a)) for a in alternatives]
+    except Exception:  # an analysis this module cannot do: the pattern always runs
+        return [([], None)]
+
+
+def _selective(sets: list[frozenset[str]]) -> list[frozenset[str]]:
+    """The sets worth looking for, the most selective first (the one whose shortest literal is
+    longest), then any other whose literals are all long enough to be rare (a set holding " " or
+    "e" is in nearly every sentence)."""
+    if not sets:
+        return []
+    best = max(sets, key=lambda words: min(map(len, words)))
+    return [best, *(w for w in sets if w is not best and min(map(len, w)) >= 3)]
+
+
+# What str.lower() leaves that a case-insensitive regex still matches to an ASCII letter ("ſ"
+# matches "s"; "İ" lowers to two characters): mapped first, so that a literal a pattern needs is
+# found in the folded text wherever the pattern can match, at the same offsets.
+_FOLD = str.maketrans({"ı": "i", "ſ": "s", "İ": "i"})
+
+
+def fold(text: str) -> str:
+    """`text` as the gates search it: lower case, one character for one."""
+    if text.isascii() or not ("ı" in text or "ſ" in text or "İ" in text):
+        return text.lower()
+    return text.translate(_FOLD).lower()
+
+
+class Gate:
+    """Which of several regexes match a text, from one Aho-Corasick pass over it for the literals
+    the patterns cannot match without (`_alternatives`): the literals of an alternative's most
+    selective set name it, and a named alternative whose every set has a literal in the text
+    makes its pattern a candidate (`Scan.candidates`); most texts hold none, or not all that a
+    pattern needs, and a regex that cannot match is not run. A candidate every match of which
+    starts with a literal of at least 3 characters (its anchors) is tried only where the pass
+    found one (`re.Pattern.match` at that offset: assertions there still see the text before
+    it), not at every offset of the text."""
+
+    def __init__(self, patterns: list[re.Pattern[str]]):
+        self.patterns = patterns
+        alternatives = [(i, sets, anchor) for i, p in enumerate(patterns) for sets, anchor in _alternatives(p)]
+        bit = {words: 1 << k for k, words in enumerate(dict.fromkeys(w for _, sets, _ in alternatives for w in sets))}
+        in_sets: dict[str, int] = {}  # literal -> the sets it is in (a mask of `bit`)
+        names: dict[str, set[int]] = {}  # literal -> the alternatives whose most selective set holds it
+        for a, (_, sets, _) in enumerate(alternatives):
+            for k, words in enumerate(sets):
+                for literal in words:
+                    in_sets[literal] = in_sets.get(literal, 0) | bit[words]
+                    if k == 0:
+                        names.setdefault(literal, set()).add(a)
+        anchored = {i for i in range(len(patterns))} - {i for i, _, anchor in alternatives
+                                                         if anchor is None or min(map(len, anchor)) < 3}
+        for i, _, anchor in alternatives:
+            for literal in anchor if i in anchored else ():
+                in_sets.setdefault(literal, 0)
+        index = {literal: k for k, literal in enumerate(in_sets)}
+        self.matcher = ahocorasick_rs.AhoCorasick(list(in_sets))
+        self.in_sets = list(in_sets.values())
+        self.names = [frozenset(names.get(literal, ())) for literal in in_sets]
+        self.pattern = [i for i, _, _ in alternatives]  # alternative -> its pattern
+        self.needs = [sum(bit[w] for w in set(sets)) for _, sets, _ in alternatives]  # alternative -> its sets (a mask)
+        self.always = frozenset(i for i, sets, _ in alternatives if not sets)  # patterns an alternative of which needs nothing
+        self.anchors: list[frozenset[int] | None] = [None] * len(patterns)  # pattern -> its anchors' literals (indices)
+        for i in anchored:
+            self.anchors[i] = frozenset(index[w] for j, _, anchor in alternatives if j == i for w in anchor or ())
+
+    def scan(self, text: str) -> Scan:
+        return Scan(self, text)
+
+
+class Scan:
+    """One text's Aho-Corasick pass (Gate): the patterns that can match it, and whether one does."""
+
+    __slots__ = ("gate", "text", "found", "candidates")
+
+    def __init__(self, gate: Gate, text: str):
+        self.gate, self.text = gate, text
+        self.found = gate.matcher.find_matches_as_indexes(fold(text), overlapping=True)
+        literals = {i for i, _, _ in self.found}
+        if not literals:
+            self.candidates = sorted(gate.always)
+            return
+        held = reduce(or_, map(gate.in_sets.__getitem__, literals))
+        needs, pattern = gate.needs, gate.pattern
+        self.candidates = sorted(gate.always.union(pattern[a] for a in frozenset().union(
+            *map(gate.names.__getitem__, literals)) if needs[a] & held == needs[a]))  # the patterns, in order
+
+    def matches(self, i: int) -> bool:
+        """Whether pattern i (a candidate) matches the text."""
+        rx, anchors = self.gate.patterns[i], self.gate.anchors[i]
+        if anchors is None:
+            return rx.search(self.text) is not None
+        return any(rx.match(self.text, start) for start in sorted({start for k, start, _ in self.found if k in anchors}))
 
 
 _PATTERNS = PATTERNS = [p for d in DETECTORS for p in d.patterns]
 _OWNER = [d.kind for d in DETECTORS for _ in d.patterns]
-_EXCLUDE = {d.kind: d.exclude for d in DETECTORS}
-_WORDS, _WORD_PATTERNS, _UNGATED = _gates()
+_EXCLUSIONS = [(d.kind, x) for d in DETECTORS for x in d.exclude]
+_GATE = Gate(_PATTERNS + [x for _, x in _EXCLUSIONS])  # the exclusions after the patterns
 
 
-def _candidates(sentence: str) -> list[int]:
-    candidates = set(_UNGATED)
-    for word, _, _ in _WORDS.find_matches_as_indexes(sentence.lower(), overlapping=True):
-        candidates.update(_WORD_PATTERNS[word])
-    return sorted(candidates)
-
-
-def _excluded(kinds: set[str], sentence: str) -> set[str]:
-    return {k for k in kinds if not any(x.search(sentence) for x in _EXCLUDE[k])}
+def _excluded(scan: Scan, kinds: set[str]) -> set[str]:
+    """`kinds` but those an exclusion of which matches the scanned sentence."""
+    n = len(_PATTERNS)
+    return kinds - {_EXCLUSIONS[j - n][0] for j in scan.candidates
+                    if j >= n and _EXCLUSIONS[j - n][0] in kinds and scan.matches(j)}
 
 
 def pattern_hits(sentence: str) -> tuple[list[int], set[str]]:
     """Every pattern (index into PATTERNS) that matches one sentence, and the kinds the
     detectors find in it (a kind whose exclusion matches is not found): the classifier's
     rule features."""
-    hit = [i for i in _candidates(sentence) if _PATTERNS[i].search(sentence)]
-    return hit, _excluded({_OWNER[i] for i in hit}, sentence)
+    scan = _GATE.scan(sentence)
+    n = len(_PATTERNS)
+    hit = [i for i in scan.candidates if i < n and scan.matches(i)]
+    return hit, _excluded(scan, {_OWNER[i] for i in hit}) if hit else set()
 
 
 def kinds_of(sentence: str) -> set[str]:
     """The kinds the phrase detectors find in one sentence."""
+    scan = _GATE.scan(sentence)
     matched: set[str] = set()
-    for i in _candidates(sentence):
-        if _OWNER[i] not in matched and _PATTERNS[i].search(sentence):
+    for i in scan.candidates:
+        if i < len(_PATTERNS) and _OWNER[i] not in matched and scan.matches(i):
             matched.add(_OWNER[i])
-    return _excluded(matched, sentence)
+    return _excluded(scan, matched) if matched else matched
 
 
 def detect(text: str) -> dict[str, list[str]]:
