@@ -260,24 +260,27 @@ def test_the_json_shortcut_skips_only_what_no_rule_would_redact():
 
 
 @pytest.mark.parametrize("doc", [
-    {"usage": {"input_tokens": 7, "cache_creation_input_tokens": 501}, "note": "ANTHROPIC_API_KEY=sk-ant-api03-Zq81mv2LpXw9Rt4Yb7Nc3Kd6Hf0Gj5"},
+    {"usage": {"input_tokens": 7, "cache_creation_input_tokens": 501},
+     "note": "ANTHROPIC_API_KEY=sk-ant-api03-Zq81mv2LpXw9Rt4Yb7Nc3Kd6Hf0Gj5"},
     {"api_key": {"value": "sk-ant-api03-Zq81mv2LpXw9Rt4Yb7Nc3Kd6Hf0Gj5"}, "token": 12345678},
     {"password": ["ghp_Zq81mv2LpXw9Rt4Yb7Nc3Kd6Hf0Gj5Aa1Bb2"], "secret": None, "key": True},
     {"code": '%{"api_key" => "sk_live_51Hq8Kp2Lm7Nq3Rs9Tv4Wx0Yz6Ab"}', "check": "token == AKIAZQ81MV2LPXW9RT4Y"},
     {"Co-Authored-By": "Jan Doe <jan.doe@gmail.com>", "author": "xoxb-1234567890-abcdefghij",
      "cookies": "Bearer Zq81mv2LpXw9Rt4Yb7Nc3Kd6"},
-    {"stdout": "phoenix_live_view ok\nexport STRIPE=rk_test_4eC39HqLyjWDarjtT1zdp7dc\nmy_test_case: whsec_Mq2Np6Rs0Tv4Wx8Yz2Ab6Cd0Ef4Gh8"},
+    {"stdout": "phoenix_live_view ok\nexport STRIPE=rk_test_4eC39HqLyjWDarjtT1zdp7dc\n"
+               "my_test_case: whsec_Mq2Np6Rs0Tv4Wx8Yz2Ab6Cd0Ef4Gh8"},
     {"Authorization": "hunter22-not-a-format", "set-cookie": "session=Zq81mv2LpXw9Rt4Yb7", "pwd": "open sesame"},
-], ids=["usage-fields", "non-string-fields", "list-null-bool-fields", "ruby-hash-and-comparison", "author-and-cookies",
-        "live-and-test-words", "secret-fields-still-read"])
+], ids=["usage-fields", "non-string-fields", "list-null-bool-fields", "ruby-hash-and-comparison",
+        "author-and-cookies", "live-and-test-words", "secret-fields-still-read"])
 def test_a_real_secret_in_each_newly_skipped_place_is_still_redacted(doc):
     """A secret beside (or inside the value of) each name the shortcut now skips is found by its
     own rule: the skipped name never hides it."""
-    secrets = [s for s in ("sk-ant-api03-Zq81mv2LpXw9Rt4Yb7Nc3Kd6Hf0Gj5", "ghp_Zq81mv2LpXw9Rt4Yb7Nc3Kd6Hf0Gj5Aa1Bb2",
+    secrets = [s for s in ("sk-ant-api03-Zq81mv2LpXw9Rt4Yb7Nc3Kd6Hf0Gj5",
+                           "ghp_Zq81mv2LpXw9Rt4Yb7Nc3Kd6Hf0Gj5Aa1Bb2",
                            "sk_live_51Hq8Kp2Lm7Nq3Rs9Tv4Wx0Yz6Ab", "AKIAZQ81MV2LPXW9RT4Y", "jan.doe@gmail.com",
-                           "xoxb-1234567890-abcdefghij", "Zq81mv2LpXw9Rt4Yb7Nc3Kd6", "rk_test_4eC39HqLyjWDarjtT1zdp7dc",
-                           "whsec_Mq2Np6Rs0Tv4Wx8Yz2Ab6Cd0Ef4Gh8", "hunter22-not-a-format", "session=Zq81mv2LpXw9Rt4Yb7",
-                           "open sesame") if s in json.dumps(doc)]
+                           "xoxb-1234567890-abcdefghij", "Zq81mv2LpXw9Rt4Yb7Nc3Kd6",
+                           "rk_test_4eC39HqLyjWDarjtT1zdp7dc", "whsec_Mq2Np6Rs0Tv4Wx8Yz2Ab6Cd0Ef4Gh8",
+                           "hunter22-not-a-format", "session=Zq81mv2LpXw9Rt4Yb7", "open sesame") if s in json.dumps(doc)]
     assert secrets
     for raw in (json.dumps(doc), json.dumps(doc, indent=2)):
         out = redact_json(raw)

@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from cc_capture.calibrate.run import CalibrationError, calibrate as run_calibration, report
 from cc_capture.cli.output import console, fail, open_home, print_json
 
 
@@ -18,6 +17,9 @@ def calibrate(claude: Optional[str] = typer.Option(None, "--claude", help="The C
     """Run the installed Claude Code once per system-prompt choice against a recorder on 127.0.0.1
     (no network, no API key) and store its system prompt, tool definitions and their token counts;
     datasets then train the local model on exactly those."""
+    # here, not at the top: every `ccd` command imports this module
+    from cc_capture.calibrate.run import CalibrationError, calibrate as run_calibration, report
+
     paths, settings, db = open_home()
     if claude is not None:
         settings.compare = settings.compare.model_copy(update={"claude": claude})

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from cc_capture import hooks_install, reads, status as status_mod, store
+from cc_capture import hooks_install, reads, store
 from cc_capture.cli import export, fast, learning
 from cc_capture.cli.browse import browse
 from cc_capture.cli.calibrate import calibrate
@@ -613,7 +613,7 @@ def daemon_status(
                               "exit 1 with its reason if it dies first."),
 ) -> None:
     """Whether the daemon runs, its pid and uptime, warnings, or why its last start failed."""
-    from cc_capture import daemon as daemon_mod
+    from cc_capture import daemon as daemon_mod, status as status_mod
 
     if wait:
         try:

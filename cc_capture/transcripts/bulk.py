@@ -68,6 +68,11 @@ class Prefetched:
 PARALLEL_MIN_BYTES = 16 << 20
 # A bulk import commits at least this often (live capture waits for the write lock meanwhile).
 COMMIT_EVERY_S = 0.25
+# SQLite's page cache while a bulk import writes (KiB; SQLite's default is 2 MiB): its transactions
+# change more pages than that, which the default spills into the write-ahead log before the commit
+# writes them again, and reads back. With 16 MiB, on the 156 MB footprint corpus, 35% fewer page
+# writes and 70% fewer page reads, about 0.1 s less CPU in the writer. Durability is unchanged.
+IMPORT_CACHE_KIB = 16 << 10
 
 
 def default_workers() -> int:
@@ -131,6 +136,8 @@ def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[S
     plan = plan or plan_reads(db, sessions, workers, rescan)
     stats.rescanned = len(plan.stale)
     writer = _SessionWriter(db, stats, max_output_chars, plan.stale, committed)
+    (cache,) = db.execute("PRAGMA cache_size").fetchone()
+    db.execute(f"PRAGMA cache_size={-IMPORT_CACHE_KIB}")
     try:
         if plan.parallel(workers) and pool is not None:
             _import_ahead(writer, sessions, plan.ranges, pool, workers, progress)
@@ -144,6 +151,7 @@ def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[S
                     progress(files)
     finally:
         writer.commit()
+        db.execute(f"PRAGMA cache_size={cache}")  # the connection may live on (the daemon's)
     return stats
 
 
