@@ -118,3 +118,18 @@ def test_concurrent_first_connections_migrate_once(tmp_path):
     assert all(p.returncode == 0 for p in procs), errors
     db = store.connect(target)
     assert store.schema_version(db) == len(store.MIGRATIONS)
+
+
+def test_json_or_text_decodes_as_json_does():
+    """Stored JSON columns are decoded by msgspec where it can, by json where it refuses (NaN, a
+    lone surrogate, a number out of range): the same values, types and key order as
+    json.loads, and text that is no JSON stays text."""
+    from cc_capture.store import json_or_text
+
+    documents = ['{"b": 1, "a": [1.5, -0.0, 1e5, null, true, "x\\u00e9"], "c": {"d": 18446744073709551616}}',
+                 "NaN", '{"x": Infinity}', '"\\ud800"', "1E400", "[" * 900 + "]" * 900, '{"a": 1, "a": 2}', "-0"]
+    for document in documents:
+        assert repr(json_or_text(document)) == repr(json.loads(document)), document[:40]
+    for text in ("plain text output", "", "{not json", "12 apples"):
+        assert json_or_text(text) == text
+    assert json_or_text(None) is None

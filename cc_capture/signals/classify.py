@@ -23,8 +23,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache, reduce
-from operator import add
+from functools import lru_cache
 from pathlib import Path
 
 import ahocorasick_rs
@@ -234,28 +233,30 @@ class Model:
 @dataclass(frozen=True)
 class Models:
     """The shipped models, with every weighted feature numbered in sorted order (its rank) and its
-    weights gathered in one row (its weight in each classifier model, 0.0 where it has none), so
-    a sentence costs one dictionary look-up per feature key and one C-level reduction per
-    classifier model. What a sentence alone decides (`sentence`) and what a set of features
-    decides (`_classified`) are remembered for the last few thousand: real transcripts repeat
-    sentences (about 4% of those in ../shared), and a copied session repeats all of them."""
+    weights gathered in one row (its weight in each classifier model that gives it one), so a
+    sentence costs one dictionary look-up per feature key and one addition per weight. What a sentence alone decides (`sentence`) and what it decides in its
+    place (`placed`) are remembered for the last few thousand: real transcripts repeat sentences
+    (about 4% of those in ../shared), and a copied session repeats all of them."""
 
     models: list[Model]
     scored: tuple[int, ...]  # positions in `models` of the classifier models, the columns of `rows`
     biases: tuple[float, ...]  # the classifier models' biases, in `scored` order
-    rows: tuple[tuple[float, ...], ...]  # a weighted feature's rank -> its weight in each classifier model
+    rows: tuple[tuple[tuple[int, float], ...], ...]  # a weighted feature's rank -> (column in `scored`, weight) where not 0.0
     rank: dict[str, int]  # a weighted feature's name -> its rank (its place in sorted order)
     ranks: dict[str, dict[str, int]]  # family -> key -> rank: `rank` by feature_keys()' parts
     families: frozenset[str]  # the feature families (FAMILIES) some weight uses: the only ones worth making
     rule_kinds: frozenset[str]  # the kinds decided by the detectors' verdict alone
-    remembered: dict = field(default_factory=dict, compare=False, repr=False)  # sentence / ranks -> what it decided
+    remembered: dict = field(default_factory=dict, compare=False, repr=False)  # sentence [in its place] -> what it decides
 
     def _summed(self, ranks: Iterable[int]) -> list[float]:
         """The classifier models' scores: each bias, then the weights of the features that have
-        one, added left to right in sorted feature order whatever order they come in (one order,
-        one float result; adding a 0.0 leaves a float unchanged)."""
-        rows = [self.biases, *map(self.rows.__getitem__, sorted(ranks))]
-        return [reduce(add, column) for column in zip(*rows)]  # not sum(): it compensates on 3.12+
+        one, added in sorted feature order whatever order they come in (one order, one float
+        result; a weight of 0.0 is left out, which changes no score's value)."""
+        scores = list(self.biases)
+        for rank in sorted(ranks):
+            for column, weight in self.rows[rank]:
+                scores[column] += weight
+        return scores
 
     def _scored(self, feats: Iterable[str]) -> list[float]:
         return self._summed({self.rank[f] for f in feats if f in self.rank})
@@ -282,18 +283,21 @@ class Models:
                 sorted(self._ranks(sentence_keys(text, parts, self.families))))))
         return found
 
-    def placed(self, sentence: Sentence, context: Context, before: Sentence | None) -> set[str]:
-        """The kinds a sentence (self.sentence()) carries in its place (`before`: the sentence
-        before it, self.sentence(context.before))."""
-        placed = self._ranks(place_keys(context, sentence.cues, before, self.families))
-        placed.difference_update(sentence.ranks)
-        ranks = sentence.ranks + tuple(sorted(placed))  # each weighted feature once
-        found = self.remembered.get(ranks)
+    def placed(self, text: str, context: Context, before: Sentence | None = None) -> frozenset[str]:
+        """The kinds a sentence carries in its place (`before`, if given, is
+        self.sentence(context.before))."""
+        key = (text, context.after_error, context.next_call, context.before)
+        found = self.remembered.get(key)
         if found is None:
-            found = self._remember(ranks, frozenset(
-                self.models[i].kind for i, score in zip(self.scored, self._summed(ranks))
-                if score >= self.models[i].threshold))
-        return self.rule_kinds & sentence.kinds | found
+            sentence = self.sentence(text)
+            if before is None and context.before:
+                before = self.sentence(context.before)
+            placed = self._ranks(place_keys(context, sentence.cues, before, self.families))
+            placed.difference_update(sentence.ranks)  # each weighted feature once
+            scores = self._summed([*sentence.ranks, *placed])
+            found = self._remember(key, self.rule_kinds & sentence.kinds | {
+                self.models[i].kind for i, score in zip(self.scored, scores) if score >= self.models[i].threshold})
+        return found
 
     def scores(self, feats: Iterable[str]) -> list[float]:
         """Each model's score (a logit) for one sentence's features (a rules model's is its bias)."""
@@ -325,7 +329,8 @@ def build(data: dict) -> Models:
         ranks[family][key] = r
     return Models([Model(k, m["method"], m["bias"], m["threshold"]) for k, m in kinds], scored,
                   tuple(float(kinds[i][1]["bias"]) for i in scored),
-                  tuple(tuple(float(kinds[i][1]["weights"].get(f, 0.0)) for i in scored) for f in names),
+                  tuple(tuple((column, float(kinds[i][1]["weights"][f])) for column, i in enumerate(scored)
+                              if float(kinds[i][1]["weights"].get(f, 0.0))) for f in names),
                   {f: r for r, f in enumerate(names)}, ranks, frozenset(f.split(":")[0] for f in names),
                   frozenset(k for k, m in kinds if m["method"] == "rules"))
 
@@ -342,19 +347,16 @@ def models() -> Models:
 
 def classify(sentence: str, context: Context = Context()) -> set[str]:
     """The signal kinds one sentence carries."""
-    m = models()
-    before = m.sentence(context.before) if context.before else None
-    return set(m.placed(m.sentence(sentence), context, before))
+    return set(models().placed(sentence, context))
 
 
 def detect(text: str, after_error: bool = False, next_call: str = "other") -> dict[str, list[str]]:
     """Sentences of one text (the reasoning before a call, or the final answer) per kind."""
     m = models()
     found: dict[str, list[str]] = {k: [] for k in phrases.KINDS}
-    previous, before = "", None
+    previous = ""
     for s in phrases.sentences(text):
-        sentence = m.sentence(s)
-        for kind in m.placed(sentence, Context(after_error, next_call, previous), before):
+        for kind in m.placed(s, Context(after_error, next_call, previous)):
             found[kind].append(s)
-        previous, before = s, sentence
+        previous = s
     return found

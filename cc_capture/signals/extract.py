@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from functools import lru_cache
 from typing import Any
 
 from cc_capture.signals import classify, phrases
@@ -72,8 +73,11 @@ def is_explore(c: CallView) -> bool:
 
 def check_kind(c: CallView) -> str | None:
     command = _command(c)
-    if not command:
-        return None
+    return _check_kind(command) if command else None
+
+
+@lru_cache(maxsize=256)  # a trace asks of each call several times (its place, workflow, checks, vector)
+def _check_kind(command: str) -> str | None:
     scan = _CHECK_GATE.scan(command)  # commands can be long: most run no regex
     return next((_CHECK_COMMANDS[i][0] for i in scan.candidates if scan.matches(i)), None)
 
