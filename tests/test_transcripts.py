@@ -399,7 +399,8 @@ def test_prefetched_chunks_from_a_stale_offset_are_not_used(db, transcripts, tmp
 def test_a_parallel_import_checkpoints_in_a_thread_not_in_its_commits(tmp_path, transcripts, monkeypatch):
     """The writer's commits never run a checkpoint (SQLite's automatic one is off on its connection
     while it imports): a thread copies the write-ahead log into the database after each commit,
-    a last time at the end, and the connection's own setting is back afterwards."""
+    a last time at the end. The writer has a larger page cache meanwhile; the connection's own
+    settings are back afterwards."""
     from cc_capture.transcripts import bulk, parser
 
     monkeypatch.setattr(bulk, "CHUNK_BYTES", 64 << 10)
@@ -411,7 +412,8 @@ def test_a_parallel_import_checkpoints_in_a_thread_not_in_its_commits(tmp_path, 
 
     def committing(writer):
         if writer.began is not None:
-            settings.append(writer.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+            settings.append(tuple(writer.conn.execute(f"PRAGMA {name}").fetchone()[0]
+                                  for name in ("wal_autocheckpoint", "cache_size")))
         commit(writer)
 
     def closing(checkpointer):
@@ -424,8 +426,9 @@ def test_a_parallel_import_checkpoints_in_a_thread_not_in_its_commits(tmp_path, 
     before = (tmp_path / "x.db").stat().st_size
     stats = import_paths(db, [transcripts], workers=1)
     assert stats.traces and stats.failed == {}
-    assert len(settings) > 5 and set(settings) == {0}
+    assert len(settings) > 5 and set(settings) == {(0, -bulk.IMPORT_CACHE_KIB)}
     (checkpointer,) = checkpointers
     assert checkpointer.done >= 1 and not checkpointer.thread.is_alive()
     assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    assert db.execute("PRAGMA cache_size").fetchone()[0] == -2000
     assert (tmp_path / "x.db").stat().st_size > before + 500_000  # the log's pages reached the database file
