@@ -242,12 +242,18 @@ DETECTORS = [
 KINDS = [d.kind for d in DETECTORS]
 
 
+def _items(seq) -> list:
+    """A parsed regex sequence's items (a SubPattern's list: reading them one by one through the
+    SubPattern is what the analysis would spend most of its time on)."""
+    return seq.data if isinstance(seq, _sre_parse.SubPattern) else seq
+
+
 def _literal_alternatives(op, av) -> list[str] | None:
     """The texts of a branch whose every alternative is plain literal text, else None."""
     if op is not _sre.BRANCH:
         return None
     texts = []
-    for branch in av[1]:
+    for branch in map(_items, av[1]):
         if not branch or any(o is not _sre.LITERAL for o, _ in branch):
             return None
         texts.append("".join(chr(a) for _, a in branch))
@@ -262,7 +268,7 @@ def _requirements(seq) -> list[frozenset[str]]:
     otherwise leave "ha"."""
     found: list[frozenset[str]] = []
     runs = [""]
-    for op, av in seq:
+    for op, av in _items(seq):
         if op is _sre.LITERAL:
             runs = [r + chr(av) for r in runs]
             continue
@@ -308,8 +314,13 @@ def _texts(op, av) -> list[str] | None:
     if op in _ZERO_WIDTH:
         return [""]
     if op is _sre.BRANCH:
-        texts = [_sequence_texts(branch) for branch in av[1]]
-        return None if None in texts or sum(map(len, texts)) > 64 else [t for ts in texts for t in ts]
+        texts: list[str] = []
+        for branch in av[1]:
+            more = _sequence_texts(branch)
+            if more is None or len(texts) + len(more) > 64:
+                return None
+            texts += more
+        return texts
     if op is _sre.SUBPATTERN:
         return _sequence_texts(av[-1])
     if op in _REPEATS and av[1] == 1:
@@ -320,7 +331,7 @@ def _texts(op, av) -> list[str] | None:
 
 def _sequence_texts(seq) -> list[str] | None:
     runs = [""]
-    for op, av in seq:
+    for op, av in _items(seq):
         texts = _texts(op, av)
         if texts is None or len(runs) * len(texts) > 64:
             return None
@@ -332,7 +343,7 @@ def _prefixes(seq) -> list[str]:
     """Texts one of which every match of this parsed regex sequence starts with (as written; [""]
     where the analysis finds none)."""
     runs = [""]
-    for op, av in seq:
+    for op, av in _items(seq):
         if op in _ZERO_WIDTH:
             continue
         more, last = _texts(op, av), False
@@ -358,7 +369,7 @@ def _anchor(seq, flags: int) -> frozenset[str] | bool | None:
     """Where every match of this parsed regex sequence starts: True at the start of the text (a
     "^" before any text, without re.MULTILINE), else at one of these lower-case literals (each
     of at least 3 characters), or None where the analysis cannot tell."""
-    for op, av in seq:
+    for op, av in _items(seq):
         if op is _sre.AT and av in (_sre.AT_BEGINNING, _sre.AT_BEGINNING_STRING) and not flags & re.MULTILINE:
             return True
         if op not in _ZERO_WIDTH:
@@ -373,12 +384,12 @@ def _alternatives(pattern: re.Pattern[str]) -> list[tuple[list[frozenset[str]], 
     alternative, it holds a literal of every set, and a match of the alternative starts where
     one of its anchor's literals does. An empty list of sets: it always runs."""
     try:
-        seq = list(_sre_parse.parse(pattern.pattern, pattern.flags))
+        seq = _items(_sre_parse.parse(pattern.pattern, pattern.flags))
         branches = [j for j, (op, _) in enumerate(seq) if op is _sre.BRANCH]
         alternatives = [seq]
         if len(branches) == 1:  # the parser may have factored a shared start (a \b) out of A|B|C
             j = branches[0]
-            alternatives = [seq[:j] + list(branch) + seq[j + 1:] for branch in seq[j][1][1]]
+            alternatives = [seq[:j] + _items(branch) + seq[j + 1:] for branch in seq[j][1][1]]
         return [(_selective(_requirements(a)), _anchor(a, pattern.flags)) for a in alternatives]
     except Exception:  # an analysis this module cannot do: the pattern always runs
         return [([], None)]
@@ -442,9 +453,11 @@ class Gate:
         self.always = frozenset(i for i, sets, _ in alternatives if not sets)  # patterns an alternative of which needs nothing
         # pattern -> where its matches can start: at the text's start or not, and the literals (indices)
         self.anchors: list[tuple[bool, frozenset[int]] | None] = [None] * len(patterns)
+        anchors: dict[int, list[frozenset[str] | bool]] = {}
+        for i, _, anchor in alternatives:
+            anchors.setdefault(i, []).append(anchor)
         for i in anchored:
-            mine = [anchor for j, _, anchor in alternatives if j == i]
-            self.anchors[i] = (True in mine, frozenset(index[w] for a in mine if a is not True for w in a))
+            self.anchors[i] = (True in anchors[i], frozenset(index[w] for a in anchors[i] if a is not True for w in a))
 
     def scan(self, text: str) -> Scan:
         return Scan(self, text)
