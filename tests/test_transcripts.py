@@ -394,3 +394,38 @@ def test_prefetched_chunks_from_a_stale_offset_are_not_used(db, transcripts, tmp
     with store.transaction(db) as conn:
         Importer(conn, stats).import_session(SessionFiles(f), {f: stale})
     assert stats.lines == 1  # only the appended line, nothing twice
+
+
+def test_a_parallel_import_checkpoints_in_a_thread_not_in_its_commits(tmp_path, transcripts, monkeypatch):
+    """The writer's commits never run a checkpoint (SQLite's automatic one is off on its connection
+    while it imports): a thread copies the write-ahead log into the database after each commit,
+    a last time at the end, and the connection's own setting is back afterwards."""
+    from cc_capture.transcripts import bulk, parser
+
+    monkeypatch.setattr(bulk, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(parser, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(bulk, "COMMIT_EVERY_S", 0)  # a commit per session
+    settings, checkpointers = [], []
+    commit, close = bulk._SessionWriter.commit, bulk._Checkpointer.close
+
+    def committing(writer):
+        if writer.began is not None:
+            settings.append(writer.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        commit(writer)
+
+    def closing(checkpointer):
+        close(checkpointer)
+        checkpointers.append(checkpointer)
+
+    monkeypatch.setattr(bulk._SessionWriter, "commit", committing)
+    monkeypatch.setattr(bulk._Checkpointer, "close", closing)
+    db = store.connect(tmp_path / "x.db")
+    before = (tmp_path / "x.db").stat().st_size
+    stats = import_paths(db, [transcripts], workers=1)
+    assert stats.traces and stats.failed == {}
+    assert len(settings) > 5 and set(settings) == {0}
+    (checkpointer,) = checkpointers
+    assert checkpointer.done >= 1 and not checkpointer.thread.is_alive()
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    assert (tmp_path / "x.db").stat().st_size > before + 500_000  # the log's pages reached the database file
