@@ -394,3 +394,54 @@ def test_prefetched_chunks_from_a_stale_offset_are_not_used(db, transcripts, tmp
     with store.transaction(db) as conn:
         Importer(conn, stats).import_session(SessionFiles(f), {f: stale})
     assert stats.lines == 1  # only the appended line, nothing twice
+
+
+def test_a_parallel_import_checkpoints_in_a_thread_not_in_its_commits(tmp_path, transcripts, monkeypatch):
+    """The writer's commits never run a checkpoint (SQLite's automatic one is off on its connection
+    while it imports): a thread copies the write-ahead log into the database after each commit,
+    a last time at the end, and the connection's own setting is back afterwards."""
+    from cc_capture.transcripts import bulk, parser
+
+    monkeypatch.setattr(bulk, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(parser, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(bulk, "COMMIT_EVERY_S", 0)  # a commit per session
+    settings, checkpointers = [], []
+    commit, close = bulk._SessionWriter.commit, bulk._Checkpointer.close
+
+    def committing(writer):
+        if writer.began is not None:
+            settings.append(writer.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        commit(writer)
+
+    def closing(checkpointer):
+        close(checkpointer)
+        checkpointers.append(checkpointer)
+
+    monkeypatch.setattr(bulk._SessionWriter, "commit", committing)
+    monkeypatch.setattr(bulk._Checkpointer, "close", closing)
+    db = store.connect(tmp_path / "x.db")
+    before = (tmp_path / "x.db").stat().st_size
+    stats = import_paths(db, [transcripts], workers=1)
+    assert stats.traces and stats.failed == {}
+    assert len(settings) > 5 and set(settings) == {0}
+    (checkpointer,) = checkpointers
+    assert checkpointer.done >= 1 and not checkpointer.thread.is_alive()
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    assert (tmp_path / "x.db").stat().st_size > before + 500_000  # the log's pages reached the database file
+
+
+def test_parallel_calls_take_the_order_the_model_wrote_where_no_batch_hook_ordered_them(paths, shared, db,
+                                                                                        transcripts):
+    """Hooks of parallel calls start in any order, and older Claude Code fires no PostToolBatch hook
+    to set them straight: the transcript puts them in the order the model wrote them."""
+    events = [e for e in SESSION_42067652 if not e.startswith("PostToolBatch")]
+    glob, grep = events.index("PreToolUse_parallel_Glob"), events.index("PreToolUse_parallel_Grep")
+    events[glob], events[grep] = events[grep], events[glob]
+    replay(paths, shared, events)
+    ingest_all(paths)
+    assert trace_json(db, TRACE)["tool_sequence"][:3] == ["Bash", "Grep", "Glob"]  # as their hooks fired
+    import_paths(db, [transcripts / "cc-2.1.328"])
+    after = trace_json(db, TRACE)
+    assert after["tool_sequence"][:3] == ["Bash", "Glob", "Grep"]
+    assert [c["name"] for c in after["tool_calls"] if c["agent_id"] is None] == after["tool_sequence"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sqlite3
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -135,7 +137,8 @@ def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[S
     stats = stats if stats is not None else ImportStats()
     plan = plan or plan_reads(db, sessions, workers, rescan)
     stats.rescanned = len(plan.stale)
-    writer = _SessionWriter(db, stats, max_output_chars, plan.stale, committed)
+    checkpoints = _Checkpointer(db) if plan.parallel(workers) else None
+    writer = _SessionWriter(db, stats, max_output_chars, plan.stale, committed, checkpoints)
     (cache,) = db.execute("PRAGMA cache_size").fetchone()
     db.execute(f"PRAGMA cache_size={-IMPORT_CACHE_KIB}")
     try:
@@ -152,7 +155,56 @@ def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[S
     finally:
         writer.commit()
         db.execute(f"PRAGMA cache_size={cache}")  # the connection may live on (the daemon's)
+        if checkpoints is not None:
+            checkpoints.close()
     return stats
+
+
+class _Checkpointer:
+    """Copies a bulk import's write-ahead log into the database from a thread of its own, after
+    each of its commits, in place of SQLite's automatic checkpoint, which the committing
+    connection runs itself and so made the writer wait for the checkpoint's two fsyncs (0.6-0.7 s
+    in all on the footprint corpus on this machine's disk). The checkpoint is the same (passive:
+    it waits for no reader or writer) at about the same points, so the same data is made durable
+    when it was before; the writer goes on meanwhile (the sqlite3 module lets other threads run
+    while SQLite works)."""
+
+    def __init__(self, db) -> None:
+        (path,) = [row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main"]
+        self.db = db
+        (self.every,) = db.execute("PRAGMA wal_autocheckpoint").fetchone()
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.due = threading.Event()
+        self.closing = False
+        self.done = 0  # checkpoints run
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        self.thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+        self.thread.start()
+
+    def committed(self) -> None:
+        self.due.set()
+
+    def _run(self) -> None:
+        while True:
+            self.due.wait()
+            self.due.clear()
+            last = self.closing  # read first: this checkpoint then covers every commit before close()
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                self.done += 1
+            except sqlite3.Error:  # the next one, or the writer's own after close, copies what this did not
+                log.warning("a checkpoint of the import's write-ahead log failed", exc_info=True)
+            if last:
+                return
+
+    def close(self) -> None:
+        """A last checkpoint, then the writer checkpoints on its own again (`wal_autocheckpoint`
+        as it was)."""
+        self.closing = True
+        self.due.set()
+        self.thread.join()
+        self.conn.close()
+        self.db.execute(f"PRAGMA wal_autocheckpoint={self.every}")
 
 
 def stale_sessions(db, sessions: dict[str, SessionFiles]) -> set[str]:
@@ -236,8 +288,10 @@ class _SessionWriter:
     (and the rewrite of the same index pages) per session, nor hold the write lock for long."""
 
     def __init__(self, db, stats: ImportStats, max_output_chars: int, forget: set[str] = frozenset(),
-                 committed: Callable[[set[str]], None] | None = None) -> None:
+                 committed: Callable[[set[str]], None] | None = None,
+                 checkpoints: _Checkpointer | None = None) -> None:
         self.conn = db.conn
+        self.checkpoints = checkpoints
         self.stats = stats
         self.max_output_chars = max_output_chars
         self.forget = forget  # sessions whose earlier import is replaced (in the same savepoint)
@@ -274,6 +328,8 @@ class _SessionWriter:
         if self.began is not None:
             self.conn.execute("COMMIT")
             self.began = None
+            if self.checkpoints is not None:
+                self.checkpoints.committed()
             touched, self.touched = self.touched, set()
             if self.committed and touched:
                 self.committed(touched)
