@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Container, Iterable
 
 from cc_capture import store
 
@@ -168,6 +168,19 @@ def calls_from_transcript(conn: sqlite3.Connection, calls: Iterable[TranscriptCa
         "status, output, is_error, error, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'transcript')",
         [(c.tool_use_id, c.trace_id, c.session_id, c.seq, c.name, c.input_json, c.agent_id, c.batch, c.started_at,
           c.status, c.output, c.is_error, c.error) for c in calls])
+
+
+def calls_in_written_order(conn: sqlite3.Connection, ids: list[str], seqs: dict[str, int],
+                           unwritten: Container[str] = ()) -> dict[str, int]:
+    """The calls of one model message (`ids`, in the order the model wrote them) take the places
+    (`seqs`, each call's current one) they hold between them in that order: hooks of parallel calls
+    fire and finish in any order, the message (a PostToolBatch hook, or the transcript) does not.
+    Returns the calls whose place changed, with their new one; `unwritten` calls (not stored yet)
+    are only returned."""
+    moved = {i: seq for i, seq in zip(ids, sorted(seqs[i] for i in ids)) if seqs[i] != seq}
+    conn.executemany("UPDATE tool_calls SET seq = ? WHERE tool_use_id = ?",
+                     [(seq, i) for i, seq in moved.items() if i not in unwritten])
+    return moved
 
 
 def call_seen_in_transcript(conn: sqlite3.Connection, tool_use_id: str) -> None:

@@ -430,12 +430,19 @@ def redact_json(text: str) -> str:
 # (quotes, escaped or not; whitespace, escaped or not), any number of times, then the separator
 # it allows (`=`, `:` or `:=`; not `==`, `=>`, `=~` or `::`).
 _JSON_SEPARATOR_RE = re.compile(r"""(?:\\\\|\\["nrtfb]|\\u00[01][0-9a-fA-F]|["'\s])*(?::=|=(?![=>~])|:(?![:=]))""")
+# An escape of a character that is no control character (`\u0041` for A, `\u017f` for ſ): a name or
+# a format the rules read may hide behind it. JSON.stringify (Claude Code's transcripts) writes none.
+_VISIBLE_ESCAPE_RE = re.compile(r"\\u(?!00[01][0-9a-fA-F])[0-9a-fA-F]{4}")
+# Letters that a case-insensitive rule reads as ASCII ones (ſ as s, K as k, ı as i; İ lowers to two
+# characters) and `str.lower` leaves as they are, so the literals below are not found through them.
+_CASELESS_ALIASES_RE = re.compile("[\u017f\u212a\u0131]")
 # The end of a JSON field's name: its closing quote (unescaped where a name character precedes
-# it), then a colon; and a value that is no string: digits, true, false, null, an object or an
-# array. No rule reads such a field's name: the field rule replaces string values only, and the
-# text rule, were the document not JSON (read as text), takes none of these for a value (digits,
+# it; after one escaped newline, which the name rules' `$` lets a secret name end in), then a
+# colon; and a value that is no string: digits, true, false, null, an object or an array. No
+# rule reads such a field's name: the field rule replaces string values only, and the text rule,
+# were the document not JSON (read as text), takes none of these for a value (digits,
 # placeholders, `{`/`[` openings).
-_FIELD_END_RE = re.compile(r'"[ \t\n\r]*:')
+_FIELD_END_RE = re.compile(r'(?:\\n|\\u000[aA])?"[ \t\n\r]*:')
 _NON_STRING_VALUE_RE = re.compile(r'[ \t\n\r]*(?:(?:\d+|true|false|null)(?=[ \t\n\r,}\]]|\Z)|[{\[])')
 
 
@@ -447,6 +454,9 @@ def _json_may_hold_secret(text: str) -> bool:
     most documents that merely mention a token or a key are let through without a decode."""
     low = text.lower()
     if len(low) != len(text) or _has_url_userinfo(text) or _email_spans(text):
+        return True
+    if ("\\u" in text and _VISIBLE_ESCAPE_RE.search(text)) or \
+            (not text.isascii() and _CASELESS_ALIASES_RE.search(text)):  # isascii: a flag, no scan
         return True
     if "password" in low and ("machine" in low or "login" in low):
         return True

@@ -224,8 +224,8 @@ def _narrowed_documents():
     docs = []
     for name in names:
         for value in values:
-            # A name whose letters the text hides (`\u212a` for K) is no place this change skips: such a
-            # name was never seen by the shortcut (see README, Privacy), so only its raw form is here.
+            # A name whose letters the text hides (`\u212a` for K) always goes down the full walk
+            # (test_a_secret_the_text_hides_from_the_shortcut_is_still_redacted), so only its raw form is here.
             for ascii_only in (True, False) if name.isascii() else (False,):
                 docs += [json.dumps({name: value}, ensure_ascii=ascii_only),
                          json.dumps({"usage": {name: value}, "stdout": "ok"}, ensure_ascii=ascii_only, indent=1),
@@ -257,6 +257,36 @@ def test_the_json_shortcut_skips_only_what_no_rule_would_redact():
             assert redact_value(value) == value, doc
         assert json.loads(redact_json(doc)) == redact_value(value), doc
     assert skipped > 4000  # the narrowed places are taken (5,102 of these; 482 before they were narrowed)
+
+
+_USAGE = ', "usage": {"input_tokens": 3, "output_tokens": 12}}'
+HIDDEN = [  # raw JSON text of a transcript-shaped line: a secret behind an escape, an alias letter or a newline
+    ('{"input": {"p\\u0061ssword": "s3cr3t-V4lue-9x8yQ"}' + _USAGE, "s3cr3t-V4lue-9x8yQ"),
+    ('{"input": {"api_\\u006bey": "s3cr3t-V4lue-9x8yQ"}' + _USAGE, "s3cr3t-V4lue-9x8yQ"),
+    ('{"input": {"\\u0070wd": "hunter22"}' + _USAGE, "hunter22"),
+    ('{"stdout": "mail jan.doe\\u0040gmail.com"' + _USAGE, "gmail.com"),
+    ('{"stdout": "git clone https://bob:hunter22\\u0040github.com/x"' + _USAGE, "hunter22"),
+    ('{"stdout": "export PASSWORD\\u003dhunter22"' + _USAGE, "hunter22"),
+    ('{"stdout": "sk\\u005flive_51Hq8Kp2Lm7Nq3Rs9Tv4Wx0Yz6Ab"' + _USAGE, "51Hq8Kp2Lm7Nq3Rs9Tv4Wx0Yz6Ab"),
+    ('{"stdout": "\\u0041KIAIOSFODNN7EXAMPLE"' + _USAGE, "IOSFODNN7EXAMPLE"),
+    ('{"input": {"pwd\\n": "hunter22"}}', "hunter22"),
+    ('{"input": {"Authorization\\n": "Basic dXNlcjpwYXNzd29yZA=="}' + _USAGE, "dXNlcjpwYXNzd29yZA=="),
+    ('{"input": {"cookie\\u000a": "session=Zq81mv2LpXw9Rt4Yb7"}' + _USAGE, "Zq81mv2LpXw9Rt4Yb7"),
+    ('{"input": {"password\u017f": "s3cr3t-V4lue-9x8yQ"}' + _USAGE, "s3cr3t-V4lue-9x8yQ"),
+    ('{"input": {"api_token\u212a": "s3cr3t-V4lue-9x8yQ"}' + _USAGE, "s3cr3t-V4lue-9x8yQ"),
+    ('{"input": {"secret\u0131": "s3cr3t-V4lue-9x8yQ"}' + _USAGE, "s3cr3t-V4lue-9x8yQ"),
+    ('{"input": {"client_secret\\u017f": "s3cr3t-V4lue-9x8yQ"}' + _USAGE, "s3cr3t-V4lue-9x8yQ"),
+]
+
+
+@pytest.mark.parametrize(("raw", "secret"), HIDDEN, ids=[f"hidden-{i}" for i in range(len(HIDDEN))])
+def test_a_secret_the_text_hides_from_the_shortcut_is_still_redacted(raw, secret):
+    """The shortcut reads the JSON text, not the decoded strings: a name or format written with an
+    escape of a visible character, ending in an escaped newline, or spelt with a letter that a
+    case-insensitive rule reads as ASCII (ſ, K, ı) must send the document down the full walk."""
+    assert redact_value(json.loads(raw)) != json.loads(raw)  # the full walk redacts it
+    for out in (redact_json(raw), redact_payload(raw.encode(), json.loads(raw))[1].decode()):
+        assert secret not in json.dumps(json.loads(out)) and "[REDACTED:" in out, out
 
 
 @pytest.mark.parametrize("doc", [

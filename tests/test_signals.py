@@ -245,6 +245,43 @@ def test_shipped_weights_are_what_the_training_script_produces():
                 assert shipped_scores[kind] == pytest.approx(float(script[i, j]), abs=0.25), (kind, r.text)
 
 
+def test_embedding_part_folds_exactly_into_unigram_weights():
+    """embeddings.py (tried for issue 14, not shipped): a regression over binary features and the
+    sum of a sentence's unique words' embeddings folds into plain `u:word` weights, which the
+    shipped inference code (classify.build, Models.scores) scores as the unfolded model does;
+    the embeddings are the same from the same corpus. Small: 300 dev sentences, their own words
+    as the corpus (the script's corpus is the dev sessions' transcripts in ../shared)."""
+    import numpy as np
+
+    tc = _training_script()
+    sys.path.insert(0, str(FIXTURES / "signals"))
+    try:
+        import embeddings
+    finally:
+        sys.path.pop(0)
+    dev = tc.dev_rows()[::13]
+    feats, y = tc.dev_matrix(dev)
+    texts = [r.text for r in dev]
+    blocks = [classify._WORD_RE.findall(t.lower()) for t in texts]
+    emb = embeddings.Embeddings(blocks)
+    assert 100 < len(emb.words) and np.array_equal(emb.full, embeddings.Embeddings(blocks).full)
+    dim, scale = 16, 0.3
+    vocab = tc.vocabulary(feats, tc.GROUPS["unigrams+verdicts+cues+before-cues+patterns"])
+    x = embeddings.WithDense(tc.matrix(feats, vocab), scale * emb.sums(texts, dim))
+    w, b = tc.fit(x, y, np.full(len(tc.KINDS), 0.003, np.float32), tc.positive_weight(y, "none"))
+    unfolded = x @ w + b
+    names, folded = embeddings.fold(vocab, w, emb, dim, scale)
+    assert len(names) > len(vocab)  # words the corpus has and the vocabulary lacks get a weight
+    assert np.abs(tc.matrix(feats, names) @ folded + b - unfolded).max() < 1e-4
+    models = classify.build({"kinds": {kind: {"method": "classifier", "bias": float(b[j]), "threshold": 0.0,
+                                              "weights": {f: float(v) for f, v in zip(names, folded[:, j]) if v}}
+                                       for j, kind in enumerate(tc.KINDS)}})
+    column = [next(i for i, m in enumerate(models.models) if m.kind == kind) for kind in tc.KINDS]
+    for i, r in enumerate(dev):
+        scores = models.scores(classify.features(r.text, r.context))
+        assert [scores[c] for c in column] == pytest.approx(unfolded[i].tolist(), abs=1e-3), r.text
+
+
 def test_training_and_extraction_contexts_of_the_set_agree(shared):
     """The context each set sentence was trained and measured in (before, after_error,
     next_call) is, for all but a few, the one extraction gives it through the real import of
@@ -520,6 +557,22 @@ def test_word_gates_change_no_detection(shared):
         for s in phrases.sentences(text):
             assert phrases.pattern_hits(s)[0] == [i for i, p in enumerate(phrases.PATTERNS) if p.search(s)], s
     assert phrases.detect(texts[-4])["self_critique"] and phrases.detect(texts[-1])["plan"]
+
+
+def test_sentence_split_is_its_rule(shared):
+    """Sentences end at white space after [.!?] before [A-Z0-9"'`(], or at line breaks: the
+    regex written for speed splits every text as the rule written plainly does (real texts, and
+    random strings of the characters that matter, Unicode white space among them)."""
+    import random
+    import re
+
+    rule = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'`(])|\n+")
+    texts = [row["text"] for row in LABELLED] + [r.text for r in REAL]
+    alphabet = "aA1.!?\" ('`\n\t\r\x0b\x0c\u00a0\u2028\u0085\x1cZé"
+    rnd = random.Random(14)
+    texts += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 14))) for _ in range(30000)]
+    for text in texts:
+        assert phrases._SENTENCE_RE.split(text) == rule.split(text), repr(text)
 
 
 def test_check_commands_gate_changes_no_kind(shared):

@@ -432,3 +432,19 @@ def test_a_parallel_import_checkpoints_in_a_thread_not_in_its_commits(tmp_path, 
     assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     assert db.execute("PRAGMA cache_size").fetchone()[0] == -2000
     assert (tmp_path / "x.db").stat().st_size > before + 500_000  # the log's pages reached the database file
+
+
+def test_parallel_calls_take_the_order_the_model_wrote_where_no_batch_hook_ordered_them(paths, shared, db,
+                                                                                        transcripts):
+    """Hooks of parallel calls start in any order, and older Claude Code fires no PostToolBatch hook
+    to set them straight: the transcript puts them in the order the model wrote them."""
+    events = [e for e in SESSION_42067652 if not e.startswith("PostToolBatch")]
+    glob, grep = events.index("PreToolUse_parallel_Glob"), events.index("PreToolUse_parallel_Grep")
+    events[glob], events[grep] = events[grep], events[glob]
+    replay(paths, shared, events)
+    ingest_all(paths)
+    assert trace_json(db, TRACE)["tool_sequence"][:3] == ["Bash", "Grep", "Glob"]  # as their hooks fired
+    import_paths(db, [transcripts / "cc-2.1.328"])
+    after = trace_json(db, TRACE)
+    assert after["tool_sequence"][:3] == ["Bash", "Glob", "Grep"]
+    assert [c["name"] for c in after["tool_calls"] if c["agent_id"] is None] == after["tool_sequence"]

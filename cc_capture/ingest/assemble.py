@@ -251,9 +251,8 @@ class Assembler:
         # Hooks of parallel calls may finish in any order; the batch lists them as the model wrote them.
         ids = [c.tool_use_id for c in calls]
         marks = ",".join("?" * len(ids))
-        seqs = sorted(r[0] for r in self.conn.execute(f"SELECT seq FROM tool_calls WHERE tool_use_id IN ({marks})", ids))
-        for tool_use_id, seq in zip(ids, seqs):
-            self.conn.execute("UPDATE tool_calls SET seq = ? WHERE tool_use_id = ?", (seq, tool_use_id))
+        seqs = dict(self.conn.execute(f"SELECT tool_use_id, seq FROM tool_calls WHERE tool_use_id IN ({marks})", ids))
+        merge_policy.calls_in_written_order(self.conn, ids, seqs)
 
     # ------------------------------------------------------------ subagents
 

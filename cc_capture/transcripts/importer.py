@@ -53,6 +53,7 @@ class FileState(msgspec.Struct, omit_defaults=True):
     text_msg: dict[str, str] = {}  # chain → id of the message `final` belongs to
     batch_msg: dict[str, str] = {}  # chain → id of the message whose calls form the current batch
     batch_no: dict[str, int] = {}  # chain → that batch's number
+    batch_calls: dict[str, list[str]] = {}  # chain → that message's calls read so far, in the order written
     last_call: dict[str, str] = {}  # chain → the last tool call read
     chains: dict[str, str] = {}  # 1.0.x inline subagents: line uuid → root uuid
     roots: dict[str, str] = {}  # root uuid → agent id
@@ -422,6 +423,11 @@ class Importer:
                 batch = self._batches[trace_id]
             self._insert_call(rec, trace_id, state, chain, agent, batch, ts)
             self.stats.tool_calls += 1
+        written = state.batch_calls.get(chain, []) if same_message else []
+        written.append(rec.tool_use_id)
+        state.batch_calls[chain] = written
+        if existing and len(written) > 1:
+            self._in_written_order(written)
         state.batch_msg[chain] = rec.message_id or ""
         if batch is not None:
             state.batch_no[chain] = batch
@@ -429,6 +435,17 @@ class Importer:
         self._reasoning[rec.tool_use_id] = state.pending.get(chain, "").strip()
         state.pending[chain] = state.final[chain] = ""
         self.touched.add(trace_id)
+
+    def _in_written_order(self, ids: list[str]) -> None:
+        """A hook-captured call of a message: its calls take the order the model wrote them in (where
+        no PostToolBatch hook ordered them: older Claude Code fires none)."""
+        known = [self._calls.get(i) for i in ids]
+        if any(k is None for k in known) or len({k.trace_id for k in known}) > 1:
+            return
+        moved = merge_policy.calls_in_written_order(self.conn, ids, {i: k.seq for i, k in zip(ids, known)},
+                                                    self._new_calls)
+        for i, seq in moved.items():
+            self._calls[i].seq = seq
 
     def _insert_call(self, rec: AssistantBlock, trace_id: str, state: FileState, chain: str, agent: str | None,
                      batch: int, ts: float | None) -> None:
