@@ -64,8 +64,9 @@ def start_time(pid: int) -> str | None:
 
 
 def running(pid: int | None, started: str | None) -> bool:
-    """The process recorded as (pid, started) still runs (not another one that got its pid)."""
-    if pid is None or not alive(pid):
+    """The process recorded as (pid, started) still runs (not another one that got its pid). A pid
+    under 1 names none (signalling 0 would reach this process group)."""
+    if pid is None or pid < 1 or not alive(pid):
         return False
     if started is None:
         return True  # recorded without a start time: the pid is all there is

@@ -728,15 +728,15 @@ def _rows(db: Database, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
 def json_or_text(value: str | None) -> Any:
     """A stored JSON column decoded, or the text itself when it is not JSON. msgspec decodes
     several times faster than json, to the same values; where it refuses a document (NaN, a lone
-    surrogate, a number out of range, nesting past its depth), json decides. It is imported
-    here, not with the module: `ccd status` decodes nothing."""
+    surrogate, escaped or not, a number out of range, nesting past its depth), json decides. It is
+    imported here, not with the module: `ccd status` decodes nothing."""
     if value is None:
         return None
     import msgspec
 
     try:
         return msgspec.json.decode(value)
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError, UnicodeEncodeError):
         pass
     try:
         return json.loads(value)

@@ -210,6 +210,25 @@ def test_remembered_decisions_are_those_made_afresh(monkeypatch):
     assert len(models.remembered) <= 50
 
 
+def test_what_inference_remembers_stays_small():
+    """Long sentences (a line of code or data with no sentence break) and long commands (heredocs)
+    are decided but not remembered: the daemon's memory is bounded by the number of entries."""
+    from cc_capture.signals import extract
+
+    models = classify.models()
+    models.remembered.clear()
+    long = "Let me run the tests and check " + "x" * 20_000
+    assert classify.classify(long, classify.Context()) == models.decide(
+        classify.features(long, classify.Context()), phrases.kinds_of(long))
+    assert not models.remembered
+    classify.classify("Let me run the tests.", classify.Context())
+    assert len(models.remembered) == 2  # the sentence alone, and in its place
+    heredoc = "pytest -q <<'EOF'\n" + "x" * 20_000 + "\nEOF"
+    before = extract._remembered_check_kind.cache_info().currsize
+    assert extract.check_kind(_call("Bash", heredoc)) == extract._check_kind(heredoc) == "tests"
+    assert extract._remembered_check_kind.cache_info().currsize == before
+
+
 def test_shipped_weights_are_what_the_training_script_produces():
     """sentence_weights.json's weights are the training script's refit, on the dev split, of the
     configuration, per-signal method and thresholds the file names (those three are read from the

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import ahocorasick_rs
 
@@ -246,7 +247,9 @@ class Models:
     ranks: dict[str, dict[str, int]]  # family -> key -> rank: `rank` by feature_keys()' parts
     families: frozenset[str]  # the feature families (FAMILIES) some weight uses: the only ones worth making
     rule_kinds: frozenset[str]  # the kinds decided by the detectors' verdict alone
-    remembered: dict = field(default_factory=dict, compare=False, repr=False)  # sentence [in its place] -> what it decides
+    # a sentence -> its Sentence; (sentence, after_error, next_call, before) -> the kinds it carries there
+    remembered: dict[str | tuple[str, bool, str, str], Sentence | frozenset[str]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def _summed(self, ranks: Iterable[int]) -> list[float]:
         """The classifier models' scores: each bias, then the weights of the features that have
@@ -268,10 +271,13 @@ class Models:
         found.discard(None)
         return found
 
-    def _remember(self, key, value):
-        if len(self.remembered) >= REMEMBERED:
-            self.remembered.clear()
-        self.remembered[key] = value
+    def _remember(self, key: str | tuple[str, bool, str, str], chars: int, value: Any) -> Any:
+        """`value`, remembered under `key` (of `chars` characters) unless the key is long: a long
+        sentence is seldom met again, and short keys keep the memory bounded (REMEMBERED)."""
+        if chars <= REMEMBERED_CHARS:
+            if len(self.remembered) >= REMEMBERED:
+                self.remembered.clear()
+            self.remembered[key] = value
         return value
 
     def sentence(self, text: str) -> Sentence:
@@ -279,7 +285,7 @@ class Models:
         found = self.remembered.get(text)
         if found is None:
             parts = read(text)
-            found = self._remember(text, Sentence(parts.cues, frozenset(parts.kinds), tuple(
+            found = self._remember(text, len(text), Sentence(parts.cues, frozenset(parts.kinds), tuple(
                 sorted(self._ranks(sentence_keys(text, parts, self.families))))))
         return found
 
@@ -295,7 +301,7 @@ class Models:
             placed = self._ranks(place_keys(context, sentence.cues, before, self.families))
             placed.difference_update(sentence.ranks)  # each weighted feature once
             scores = self._summed([*sentence.ranks, *placed])
-            found = self._remember(key, self.rule_kinds & sentence.kinds | {
+            found = self._remember(key, len(text) + len(context.before), self.rule_kinds & sentence.kinds | {
                 self.models[i].kind for i, score in zip(self.scored, scores) if score >= self.models[i].threshold})
         return found
 
@@ -313,7 +319,8 @@ class Models:
         return found
 
 
-REMEMBERED = 2048  # entries Models.remembered holds before it starts again (about 1.7 MB at most)
+REMEMBERED = 2048  # entries Models.remembered holds before it starts again
+REMEMBERED_CHARS = 400  # the longest key remembered: 2,048 entries then take about 2 MB at most
 
 
 def build(data: dict) -> Models:

@@ -73,13 +73,19 @@ def is_explore(c: CallView) -> bool:
 
 def check_kind(c: CallView) -> str | None:
     command = _command(c)
-    return _check_kind(command) if command else None
+    if not command:
+        return None
+    return _remembered_check_kind(command) if len(command) <= 2_000 else _check_kind(command)
 
 
-@lru_cache(maxsize=256)  # a trace asks of each call several times (its place, workflow, checks, vector)
 def _check_kind(command: str) -> str | None:
     scan = _CHECK_GATE.scan(command)  # commands can be long: most run no regex
     return next((_CHECK_COMMANDS[i][0] for i in scan.candidates if scan.matches(i)), None)
+
+
+# a trace asks of each call several times (its place, workflow, checks, vector); a long command (a
+# heredoc) is not kept: 256 short ones take about 0.5 MB at most
+_remembered_check_kind = lru_cache(maxsize=256)(_check_kind)
 
 
 def call_kind(c: CallView) -> str:
