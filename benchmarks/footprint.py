@@ -6,7 +6,9 @@
       do, against a bare interpreter that imported sqlite3. Goal: under 50 MB.
   `ccd import`: the whole command as a process (start-up, import, signals, exit) over a corpus made
       from the real fixtures (as benchmarks/import_throughput.py makes it), against bare
-      `json.loads` of every line of the same files in one process. Goal: at least 0.5x.
+      `json.loads` of every line of the same files in one process. Goal: at least 0.5x. The
+      copies repeat every sentence of the fixtures, which flatters the signals' memory of
+      sentences met before; --distinct-text gives each copy sentences of its own.
 
 Run it in the environment a learning user has (`./install.sh --train`: pandas, numpy and torch
 installed); it says whether they are. With --before DIR (another checkout of cc-capture: the code
@@ -14,7 +16,7 @@ before a change), that checkout's `ccd import` is timed too, on the same corpus,
 one's (--import-runs each, medians): on a machine other work keeps busy, the CPU times of the two
 are the fair comparison.
 
-    python benchmarks/footprint.py [--mb 152] [--runs 15] [--import-runs 1] [--before DIR]
+    python benchmarks/footprint.py [--mb 152] [--runs 15] [--import-runs 1] [--before DIR] [--distinct-text]
 """
 
 from __future__ import annotations
@@ -138,6 +140,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--import-runs", type=int, default=1, help="whole `ccd import` runs (of each checkout)")
     ap.add_argument("--before", type=Path, help="another checkout whose `ccd import` is timed too, in turn")
+    ap.add_argument("--distinct-text", action="store_true",
+                    help="no sentence repeats between the corpus's copies of the fixtures (import_throughput.make_corpus)")
     a = ap.parse_args()
     py = sys.executable
     extra = [m for m in ("pandas", "numpy", "torch", "transformers") if importlib.util.find_spec(m)]
@@ -150,7 +154,7 @@ def main() -> None:
         home.mkdir(mode=0o700)
         (home / "config.toml").write_text(f"[capture]\ntranscript_roots = [{json.dumps(str(roots))}]\n")
         env = dict(os.environ, CC_CAPTURE_HOME=str(home))
-        size = make_corpus(corpus, a.mb)
+        size = make_corpus(corpus, a.mb, a.distinct_text)
         files = sum(1 for _ in corpus.rglob("*.jsonl"))
         bare = bare_cpu(corpus)
         imports = import_runs([REPO] + ([a.before.resolve()] if a.before else []), corpus, home, a.import_runs)
@@ -176,8 +180,9 @@ def main() -> None:
     print(f"  baseline python + sqlite3: {base_rss:5.1f} MB")
     print(f"  ccd daemon run:            {daemon_rss:5.1f} MB = {daemon_rss / base_rss:.1f}x (goal < 50 MB)")
     print(f"ccd import, whole process, {size / 1e6:.0f} MB in {files:,} files ({stats['traces']:,} traces, "
-          f"{stats['tool_calls']:,} tool calls, signals included: {stats['qualifying']:,} qualify), wall / CPU "
-          "of all its processes:")
+          f"{stats['tool_calls']:,} tool calls, signals included: {stats['qualifying']:,} qualify; "
+          f"{'no sentence repeats between copies' if a.distinct_text else 'copies repeat every sentence'}), "
+          "wall / CPU of all its processes:")
     print(f"  baseline json.loads of every line: {size / 1e6 / bare[0]:6.1f} MB/s ({bare[0]:.2f} s / {bare[1]:.2f} s)")
     for label, (w, c, own, summary) in zip(("ccd import:", f"ccd import of {a.before}:"), imports):
         print(f"  {label:34s} {size / 1e6 / w:6.1f} MB/s ({w:.2f} s / {c:.2f} s) = {bare[0] / w:.2f}x of bare parsing "

@@ -32,8 +32,11 @@ REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO.parent / "shared" / "transcripts"
 
 
-def make_corpus(root: Path, mb: int) -> int:
-    """Copies of every fixture session, each under fresh ids; returns bytes written."""
+def make_corpus(root: Path, mb: int, distinct_text: bool = False) -> int:
+    """Copies of every fixture session, each under fresh ids; returns bytes written. With
+    `distinct_text`, each copy's sentences also end in a word of their own (its tag, before each
+    ". "), so no sentence repeats between copies: the copies alone would repeat every one, which
+    flatters whatever remembers sentences (real transcripts repeat about 4% of theirs)."""
     sessions = [p for p in SOURCE.rglob("*.jsonl") if p.parent.name != "subagents"]
     total, k = 0, 0
     while total < mb * 1_000_000:
@@ -49,6 +52,8 @@ def make_corpus(root: Path, mb: int) -> int:
                             b'"tool_use_id":"toolu_', b'toolUseId":"toolu_'):
                     data = data.replace(old, old + tag)
                 data = data.replace(sid, sid[:-6] + tag + b"x")
+                if distinct_text:
+                    data = data.replace(b". ", b" " + tag + b". ")
                 rel = f.relative_to(main.parent)
                 target = project / str(rel).replace(main.stem, main.stem[:-6] + f"c{k:05d}x")
                 target.parent.mkdir(parents=True, exist_ok=True)
