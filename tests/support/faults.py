@@ -57,19 +57,14 @@ def small_tmpfs(path: Path, size: str = "2m") -> Iterator[Path]:
 
 
 def fill(path: Path) -> None:
-    """Fill the file system holding `path` until a write fails (ENOSPC)."""
-    with open(path / "filler", "wb") as fh:
-        block = b"\0" * 65536
-        try:
-            while True:
-                fh.write(block)
-                fh.flush()
-        except OSError:
-            pass
-    with contextlib.suppress(OSError), open(path / "filler-tail", "wb") as fh:  # the last partial block
-        while True:
-            fh.write(b"\0")
-            fh.flush()
+    """Fill the file system holding `path` until a write fails (ENOSPC). Unbuffered: a buffered
+    file keeps what a partial write left over and raises ENOSPC again when closed, so whether the
+    helper itself failed depended on how the free space divided into blocks."""
+    with open(path / "filler", "wb", buffering=0) as fh:
+        for size in (65536, 1):  # big blocks, then byte by byte into what is left
+            with contextlib.suppress(OSError):
+                while fh.write(b"\0" * size):
+                    pass
 
 
 def block_until(path: str) -> None:
