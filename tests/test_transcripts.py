@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import sqlite3
+import threading
 
 import pytest
 
@@ -448,3 +450,25 @@ def test_parallel_calls_take_the_order_the_model_wrote_where_no_batch_hook_order
     after = trace_json(db, TRACE)
     assert after["tool_sequence"][:3] == ["Bash", "Glob", "Grep"]
     assert [c["name"] for c in after["tool_calls"] if c["agent_id"] is None] == after["tool_sequence"]
+
+
+def test_a_failed_parallel_import_gives_the_connection_its_own_settings_back(tmp_path, transcripts, monkeypatch):
+    """The larger page cache and the checkpoints in a thread end with the import, also when its
+    commit fails: the connection (the daemon's, for one) goes on with its own settings."""
+    from cc_capture.transcripts import bulk, parser
+
+    monkeypatch.setattr(bulk, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(parser, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", 0)
+
+    def failing(writer):
+        if writer.began is not None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(bulk._SessionWriter, "commit", failing)
+    db = store.connect(tmp_path / "x.db")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        import_paths(db, [transcripts], workers=1)
+    assert db.execute("PRAGMA cache_size").fetchone()[0] == -2000
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    assert not [t for t in threading.enumerate() if t.name == "wal-checkpoint"]

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager, nullcontext
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -139,28 +140,40 @@ def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[S
     stats = stats if stats is not None else ImportStats()
     plan = plan or plan_reads(db, sessions, workers, rescan)
     stats.rescanned = len(plan.stale)
-    checkpoints = _Checkpointer(db) if plan.parallel(workers) else None
-    writer = _SessionWriter(db, stats, max_output_chars, plan.stale, committed, checkpoints)
-    (cache,) = db.execute("PRAGMA cache_size").fetchone()
-    if plan.parallel(workers):
-        db.execute(f"PRAGMA cache_size={-IMPORT_CACHE_KIB}")
-    try:
-        if plan.parallel(workers) and pool is not None:
-            _import_ahead(writer, sessions, plan.ranges, pool, workers, progress)
-        elif plan.parallel(workers):
-            with worker_pool(workers) as own:
-                _import_ahead(writer, sessions, plan.ranges, own, workers, progress)
-        else:
-            for sid, files in sessions.items():
-                writer.write(sid, files)
-                if progress:
-                    progress(files)
-    finally:
-        writer.commit()
-        db.execute(f"PRAGMA cache_size={cache}")  # the connection may live on
-        if checkpoints is not None:
-            checkpoints.close()
+    parallel = plan.parallel(workers)
+    with _writing_in_bulk(db) if parallel else nullcontext() as checkpoints:
+        writer = _SessionWriter(db, stats, max_output_chars, plan.stale, committed, checkpoints)
+        try:
+            if parallel and pool is not None:
+                _import_ahead(writer, sessions, plan.ranges, pool, workers, progress)
+            elif parallel:
+                with worker_pool(workers) as own:
+                    _import_ahead(writer, sessions, plan.ranges, own, workers, progress)
+            else:
+                for sid, files in sessions.items():
+                    writer.write(sid, files)
+                    if progress:
+                        progress(files)
+        finally:
+            writer.commit()
     return stats
+
+
+@contextmanager
+def _writing_in_bulk(db) -> Iterator[_Checkpointer]:
+    """While an import with workers writes: the larger page cache (IMPORT_CACHE_KIB) and the
+    checkpoints in a thread (_Checkpointer); the connection's own settings are back afterwards,
+    also when the import fails (the connection may live on: the daemon's)."""
+    (cache,) = db.execute("PRAGMA cache_size").fetchone()
+    db.execute(f"PRAGMA cache_size={-IMPORT_CACHE_KIB}")
+    checkpoints = _Checkpointer(db)
+    try:
+        yield checkpoints
+    finally:
+        try:
+            checkpoints.close()
+        finally:
+            db.execute(f"PRAGMA cache_size={cache}")
 
 
 class _Checkpointer:
