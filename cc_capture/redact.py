@@ -433,8 +433,10 @@ _JSON_SEPARATOR_RE = re.compile(r"""(?:\\\\|\\["nrtfb]|\\u00[01][0-9a-fA-F]|["'\
 # An escape of a character that is no control character (`\u0041` for A, `\u017f` for ſ): a name or
 # a format the rules read may hide behind it. JSON.stringify (Claude Code's transcripts) writes none.
 _VISIBLE_ESCAPE_RE = re.compile(r"\\u(?!00[01][0-9a-fA-F])[0-9a-fA-F]{4}")
-# Letters that a case-insensitive rule reads as ASCII ones (ſ as s, K as k, ı as i; İ lowers to two
-# characters) and `str.lower` leaves as they are, so the literals below are not found through them.
+# Letters that a case-insensitive rule reads as ASCII ones (ſ as s, K as k, ı as i) and this look
+# misses: `str.lower` leaves ſ and ı as they are, so no literal is found through them, and K, which
+# it lowers to k, is no name character where the name's end is read (the text as written). İ lowers
+# to two characters: the length check catches it.
 _CASELESS_ALIASES_RE = re.compile("[\u017f\u212a\u0131]")
 # The end of a JSON field's name: its closing quote (unescaped where a name character precedes
 # it; after one escaped newline, which the name rules' `$` lets a secret name end in), then a
