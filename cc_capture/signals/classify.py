@@ -336,8 +336,8 @@ def build(data: dict) -> Models:
         ranks[family][key] = r
     return Models([Model(k, m["method"], m["bias"], m["threshold"]) for k, m in kinds], scored,
                   tuple(float(kinds[i][1]["bias"]) for i in scored),
-                  tuple(tuple((column, float(kinds[i][1]["weights"][f])) for column, i in enumerate(scored)
-                              if float(kinds[i][1]["weights"].get(f, 0.0))) for f in names),
+                  tuple(tuple((column, w) for column, i in enumerate(scored)
+                              if (w := float(kinds[i][1]["weights"].get(f, 0.0)))) for f in names),
                   {f: r for r, f in enumerate(names)}, ranks, frozenset(f.split(":")[0] for f in names),
                   frozenset(k for k, m in kinds if m["method"] == "rules"))
 
