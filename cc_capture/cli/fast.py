@@ -130,6 +130,28 @@ def daemon_run() -> None:
         fail(str(e))
 
 
+def start_import_workers(args: list[str]) -> None:
+    """`ccd import ARGS` starts its worker processes before typer and the settings load, so that
+    their start-up overlaps this process's (pipeline.import_worker): `--workers` of them, else
+    bulk.default_workers(); none for `--help` or a `--workers` that is no number (typer then says
+    so). A count read wrong costs only time: the import starts the workers it needs."""
+    from cc_capture.pipeline import import_worker
+    from cc_capture.transcripts.bulk import default_workers
+
+    if "--help" in args:
+        return
+    value = None
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--workers":
+            value = args[i + 1] if i + 1 < len(args) else ""
+        elif arg.startswith("--workers="):
+            value = arg.split("=", 1)[1]
+    if value is None or value.isdigit():
+        import_worker.start_ahead(default_workers() if value is None else int(value))
+
+
 def main() -> None:
     import sqlite3
 
@@ -139,6 +161,8 @@ def main() -> None:
             return status("--json" in args)
         if args == ["daemon", "run"]:
             return daemon_run()
+        if args[:1] == ["import"]:
+            start_import_workers(args[1:])
         from cc_capture.cli.main import main as full
 
         full()

@@ -17,7 +17,6 @@ it.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -56,9 +55,8 @@ class SignalWorkers:
         self.workers = workers
         self.stats = stats  # the import's: how long the writer has waited for its workers
         self.waited_s = 0.0  # that, when signals were last shared
-        self.pool = bulk.worker_pool(workers, import_worker.start, (path, gates.model_dump(), *redact.email_rules()))
-        for _ in range(workers):  # a pool starts a worker for a task it cannot give an idle one: all start now
-            self.pool.submit(os.getpid)
+        setup = import_worker.Setup(path, gates.model_dump(), redact.email_rules())
+        self.pool = import_worker.Workers(import_worker.pool(workers), setup)  # started ahead by `ccd import`, or now
         self.running: list[tuple[Future, list[str]]] = []  # batches handed out, with their traces
 
     def share(self, trace_ids: list[str]) -> ComputeResult:
@@ -136,7 +134,11 @@ def import_transcripts(db: Database, sessions: dict[str, SessionFiles], settings
     stats = ImportStats()
     plan = bulk.plan_reads(db, sessions, workers, rescan)
     # Workers only for an import worth them at all (bulk.PARALLEL_MIN_BYTES).
-    signals = SignalWorkers(db, settings.gates, workers, stats) if plan.parallel(workers) else None
+    if plan.parallel(workers):
+        signals = SignalWorkers(db, settings.gates, workers, stats)
+    else:
+        signals = None
+        import_worker.drop_ahead()
     from cc_capture.signals import runner  # once the workers start (see above)
 
     done = TranscriptImport(stats, runner.ComputeResult())

@@ -12,14 +12,36 @@ never "errored or incomplete"; a rating down always excludes.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cc_capture.config import GateSettings
 from cc_capture.signals.model import Signals, TraceView
+
+if TYPE_CHECKING:
+    from cc_capture.config import GateSettings
 
 _PUNCT_RE = re.compile(r"[^\w\s?]")
 
 
-def decide(t: TraceView, s: Signals, g: GateSettings) -> tuple[bool, list[str]]:
+@dataclass(frozen=True)
+class GateValues:
+    """The gates' values without their pydantic model, for a process that need not load pydantic
+    (an import worker): `GateValues(**settings.gates.model_dump())`. Their defaults and validation
+    stay in config.GateSettings alone; a field added there or removed makes that call fail."""
+
+    min_answer_words: int
+    exclude_statuses: list[str]
+    require_final_answer: bool
+    min_prompt_chars: int
+    ambiguous_prompts: list[str]
+    honour_feedback: bool
+
+
+if TYPE_CHECKING:
+    Gates = GateSettings | GateValues  # what `decide` reads the gates from
+
+
+def decide(t: TraceView, s: Signals, g: Gates) -> tuple[bool, list[str]]:
     hard: list[str] = []  # no rating overrides these
     soft: list[str] = []  # a rating up overrides these
     include: list[str] = []

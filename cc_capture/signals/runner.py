@@ -10,18 +10,20 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import msgspec
 
 from cc_capture import reads
-from cc_capture.config import GateSettings
 from cc_capture.signals import EXTRACTOR_VERSION
 from cc_capture.signals.extract import EDIT_TOOLS, WEB_TOOLS, extract
 from cc_capture.signals.gates import decide
 from cc_capture.signals.model import TraceView
 from cc_capture.signals.vector import vector
 from cc_capture.store import Database, settle_origins, transaction
+
+if TYPE_CHECKING:
+    from cc_capture.signals.gates import Gates
 
 log = logging.getLogger("ccd.signals")
 
@@ -84,7 +86,7 @@ class Derived:
     failed: bool = False
 
 
-def derive(db: Database, trace_ids: Iterable[str], gates: GateSettings) -> list[Derived]:
+def derive(db: Database, trace_ids: Iterable[str], gates: Gates) -> list[Derived]:
     """Extract, vectorise and gate these traces, reading only: worker processes run it on their
     own connection while the importing process writes (`store_derived`)."""
     ids = list(trace_ids)
@@ -124,7 +126,7 @@ def store_derived(conn, derived: Iterable[Derived], progress: Callable[[], None]
     return result
 
 
-def compute(db: Database, trace_ids: Iterable[str], gates: GateSettings,
+def compute(db: Database, trace_ids: Iterable[str], gates: Gates,
             progress: Callable[[], None] | None = None) -> ComputeResult:
     """Extract, vectorise and gate these traces; one transaction per 200 traces."""
     result = ComputeResult()
@@ -159,7 +161,7 @@ def pending(db: Database, among: Iterable[str] | None = None) -> list[str]:
         f"{sql} AND d.trace_id IN ({','.join('?' * len(ids[start : start + 500]))})", ids[start : start + 500])]
 
 
-def compute_pending(db: Database, gates: GateSettings) -> ComputeResult:
+def compute_pending(db: Database, gates: Gates) -> ComputeResult:
     return compute(db, pending(db), gates)
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager, nullcontext
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,19 +115,22 @@ def plan_reads(db, sessions: dict[str, SessionFiles], workers: int = 0, rescan: 
     return ReadPlan(stale, ranges)
 
 
-def worker_pool(workers: int, initializer: Callable[..., None] = redact.configure,
-                initargs: tuple = ()) -> ProcessPoolExecutor:
+def worker_pool(workers: int, initializer: Callable[..., None] | None = None) -> ProcessPoolExecutor:
     """Worker processes that parse and redact ahead (started fresh: `spawn`), under this process's
-    e-mail policy; a caller that gives them more to do (signals) passes its own initializer,
-    which must call `redact.configure(*redact.email_rules())` as read here."""
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer,
-                               initargs=initargs or redact.email_rules())
+    e-mail policy; a caller that gives them more to do (signals) passes its own initializer, and
+    then hands them this process's e-mail policy itself (`redact.configure(*redact.email_rules())`
+    before they parse)."""
+    spawn = multiprocessing.get_context("spawn")
+    if initializer is None:
+        return ProcessPoolExecutor(workers, mp_context=spawn, initializer=redact.configure,
+                                   initargs=redact.email_rules())
+    return ProcessPoolExecutor(workers, mp_context=spawn, initializer=initializer)
 
 
 def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[SessionFiles], None] | None = None,
                     workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
                     rescan: bool = False, committed: Callable[[set[str]], None] | None = None,
-                    plan: ReadPlan | None = None, pool: ProcessPoolExecutor | None = None,
+                    plan: ReadPlan | None = None, pool: Executor | None = None,
                     stats: ImportStats | None = None) -> ImportStats:
     """Import these sessions (`discover`'s); a failing one is reported and stores nothing. With
     `workers`, that many processes (`pool`, or a `worker_pool` of its own) read, parse and redact
@@ -247,7 +250,7 @@ def forget_import(conn, session_id: str, files: SessionFiles | None = None) -> N
 
 
 def _import_ahead(writer: _SessionWriter, sessions: dict[str, SessionFiles],
-                  ranges: dict[str, dict[Path, tuple[int, int, Path]]], pool: ProcessPoolExecutor, workers: int,
+                  ranges: dict[str, dict[Path, tuple[int, int, Path]]], pool: Executor, workers: int,
                   progress: Callable[[SessionFiles], None] | None) -> None:
     """Sessions in order, their chunks parsed by worker processes a bounded distance ahead."""
     window = (2 * workers + 1) * CHUNK_BYTES  # bytes read ahead: bounds the memory they hold
