@@ -120,6 +120,7 @@ def test_a_batch_finishing_while_the_writer_looks_is_stored_not_dropped(unsignal
     future.set_result(derive(db, ids, Settings().gates))
     workers = transcripts.SignalWorkers.__new__(transcripts.SignalWorkers)  # no pool: the batch is already out
     workers.db, workers.gates, workers.workers, workers.running = db, Settings().gates, 1, [(future, ids)]
+    workers.derived = []
     first = workers.store_done()  # not finished at this look
     assert first.computed == 0 and workers.running == [(future, ids)]
     second = workers.store_done()  # finished now: stored
@@ -154,25 +155,117 @@ def test_signals_no_worker_has_started_are_computed_by_the_writer(unsignalled, t
     assert _signals(db) == expected
 
 
-def test_signals_go_to_the_writer_while_it_waits_for_its_workers(unsignalled):
-    """The writer computes signals itself after it waited for its workers' chunks (they are the slower
-    side: on two cores a worker handed every batch bounded the import), and hands them out otherwise."""
-    from cc_capture.pipeline.transcripts import SignalWorkers
+def test_the_writer_computes_queued_signals_while_it_waits_for_a_chunk(unsignalled, tmp_path, monkeypatch):
+    """Committed traces wait in a queue: a worker with no unfinished batch is handed one, and the
+    writer computes a few at a time from it while it waits for a chunk its workers still parse,
+    until the chunk is there. It never goes off computing while its workers run out of chunks (on
+    two cores that left the worker idle and bounded the import), nor waits while signals do."""
+    from concurrent.futures import Future
+
+    from cc_capture.pipeline import transcripts
     from cc_capture.signals.runner import pending
-    from cc_capture.transcripts.importer import ImportStats
+    from support.faults import block_until
+
+    monkeypatch.setattr(transcripts, "SIGNALS_BATCH", 4)
+    monkeypatch.setattr(transcripts, "WAITING_BATCH", 2)
+
+    class ArrivesAtThirdLook(Future):
+        looks = 0
+
+        def done(self):
+            self.looks += 1
+            return self.looks >= 3
 
     db, expected = unsignalled
     ids = pending(db)
-    stats = ImportStats()
-    workers = SignalWorkers(db, Settings().gates, 1, stats)
+    assert len(ids) > 8
+    release = tmp_path / "release"
+    workers = transcripts.SignalWorkers(db, Settings().gates, 1)
     try:
-        stats.waited_s = 0.5  # the writer waited for a chunk since signals were last shared
-        done = workers.share(ids[:5])
-        assert workers.running == [] and done.computed == 5  # computed here, none handed out
-        done.add(workers.share(ids[5:]))  # no wait since: to the (idle) worker
-        assert [batch for _, batch in workers.running] == [ids[5:]]
+        workers.pool.submit(block_until, str(release))  # the worker busy (parsing)
+        done = workers.share(ids)
+        assert [batch for _, batch in workers.running] == [ids[:4]] and list(workers.queued) == ids[4:]
+        assert workers.share([]).computed == 0 and len(workers.running) == 1  # one unfinished: no second batch
+        workers.meanwhile(ArrivesAtThirdLook())  # not there at two looks: two small batches computed here
+        assert [len(d) for d in workers.derived] == [2, 2] and list(workers.queued) == ids[8:]
+        arrived = Future()
+        arrived.set_result([])
+        workers.meanwhile(arrived)  # there: nothing computed
+        assert len(workers.derived) == 2 and list(workers.queued) == ids[8:]
+        release.touch()
         done.add(workers.finish())
+    finally:
+        release.touch()
+        workers.close()
+    assert done.computed == len(ids) and done.failed == 0
+    assert _signals(db) == expected
+
+
+def test_the_writer_is_offered_each_chunk_s_wait(shared, tmp_path, monkeypatch):
+    """bulk calls `meanwhile` with the future of every chunk parsed ahead before it takes it (what
+    lets the writer compute signals instead of waiting), and stores what a serial import stores."""
+    from cc_capture.transcripts import parser
+
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(bulk, "CHUNK_BYTES", 256 << 10)
+    monkeypatch.setattr(parser, "CHUNK_BYTES", 256 << 10)
+    roots = [shared / "transcripts"]
+    sessions = discover(roots)
+    chunks = sum(-(-f.stat().st_size // (256 << 10)) for files in sessions.values()
+                 for f in ([files.main] if files.main else []) + files.agents)
+    offered = []
+    db = store.connect(tmp_path / "parallel.db")
+    stats = bulk.import_sessions(db, sessions, workers=1, meanwhile=offered.append)
+    assert len(offered) == chunks > len(sessions) and all(f.done() for f in offered)
+    serial = store.connect(tmp_path / "serial.db")
+    assert import_paths(serial, roots).traces == stats.traces > 10
+    assert (db.execute("SELECT count(*), sum(length(final_response)) FROM traces").fetchone()
+            == serial.execute("SELECT count(*), sum(length(final_response)) FROM traces").fetchone())
+
+
+def test_import_workers_started_ahead_are_taken_and_load_no_pydantic(unsignalled):
+    """`ccd import` starts its workers before it reads its settings (import_worker.start_ahead, from
+    cli/fast.py): the import takes those when it needs as many, else starts its own and lets them go.
+    They compute signals from the gates' values, without pydantic (0.25 s of their start-up)."""
+    import os
+
+    from cc_capture.pipeline import import_worker
+    from cc_capture.pipeline.transcripts import SignalWorkers
+    from cc_capture.signals.runner import pending
+    from support.probe import loaded
+
+    db, expected = unsignalled
+    ids = pending(db)
+    import_worker.start_ahead(2)
+    ahead = import_worker._ahead
+    assert ahead is not None and import_worker.pool(1) is not ahead[1]  # not as many: new ones, those let go
+    assert import_worker._ahead is None
+    with pytest.raises(RuntimeError):  # shut down
+        ahead[1].submit(os.getpid)
+    import_worker.start_ahead(1)
+    ahead = import_worker._ahead
+    workers = SignalWorkers(db, Settings().gates, 1)
+    try:
+        assert workers.pool.pool is ahead[1] and import_worker._ahead is None
+        done = workers.share(ids)
+        done.add(workers.finish())
+        assert workers.pool.submit(loaded, "cc_capture.signals.runner", "pydantic").result(timeout=60) == [
+            "cc_capture.signals.runner"]
     finally:
         workers.close()
     assert done.computed == len(ids) and done.failed == 0
     assert _signals(db) == expected
+
+
+@pytest.mark.parametrize("args, workers", [([], bulk.default_workers()), (["--workers", "3", "/x"], 3),
+                                           (["/x", "--workers=2", "--json"], 2), (["--workers", "0"], 0),
+                                           (["--workers", "many"], None), (["--help"], None),
+                                           (["--", "--workers", "2"], bulk.default_workers())])
+def test_ccd_import_starts_as_many_workers_as_its_command_line_says(monkeypatch, args, workers):
+    from cc_capture.cli import fast
+    from cc_capture.pipeline import import_worker
+
+    started = []
+    monkeypatch.setattr(import_worker, "start_ahead", started.append)
+    fast.start_import_workers(args)
+    assert started == ([] if workers is None else [workers])

@@ -2,13 +2,15 @@
 
 Signals are computed as the import goes, after each of its commits, for the closed traces the
 sessions just committed changed (no later session of the import changes them again). An import
-with worker processes shares them out: this process, the store's only writer, computes a batch
-itself when it has waited for its workers' chunks since its last commit (they are the slower
-side) or when as many batches as workers are unfinished there; otherwise the batch goes to the
-workers, which read the committed rows on their own connections between the chunks they parse.
-It stores what the workers return at its next commits, and at the end computes here whatever no
-worker has started yet. So the work is shared between the writer and the workers whatever the
-core count (figures: README, "Transcripts: backfill and mirroring").
+with worker processes shares them out (`SignalWorkers`): the committed traces wait in a queue,
+from which each worker is handed a batch whenever it has none unfinished (it reads the committed
+rows on its own connection between the chunks it parses), and from which this process, the
+store's only writer, computes a few at a time whenever it would otherwise wait for a chunk its
+workers are still parsing. Neither side so idles while signals wait, whatever the core count,
+and neither is handed more than it has time for: the writer never goes off computing while its
+workers run out of chunks to parse. It stores what was computed at its next commits, and at the
+end works through the queue with the workers (figures: README, "Transcripts: backfill and
+mirroring").
 
 The signals stack (`signals.runner`: the phrase patterns, the classifier) is imported only once
 the workers are started: their start-up then overlaps its 0.25 s of loading instead of following
@@ -17,6 +19,7 @@ it.
 
 from __future__ import annotations
 
+from collections import deque
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -31,11 +34,14 @@ from cc_capture.transcripts.importer import ImportStats
 
 if TYPE_CHECKING:
     from cc_capture.config import GateSettings, Settings
-    from cc_capture.signals.runner import ComputeResult
+    from cc_capture.signals.runner import ComputeResult, Derived
 
 # Traces handed to a signals worker at once: enough to amortise the round trip, few enough that
 # the workers stay busy while the import goes on.
 SIGNALS_BATCH = 32
+# Traces the writer computes at once while it waits for a chunk: it looks again after each few, so
+# a chunk that arrives meanwhile waits little.
+WAITING_BATCH = 8
 
 
 @dataclass
@@ -46,53 +52,68 @@ class TranscriptImport:
 
 class SignalWorkers:
     """Worker processes that parse ahead for the import and share the signals of what it committed
-    with this process (the writer), which stores what they compute in its transactions."""
+    with this process (the writer), which stores what is computed in its transactions."""
 
-    def __init__(self, db: Database, gates: GateSettings, workers: int, stats: ImportStats | None = None) -> None:
+    def __init__(self, db: Database, gates: GateSettings, workers: int) -> None:
         (path,) = [row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main"]
         self.db = db
         self.gates = gates
         self.workers = workers
-        self.stats = stats  # the import's: how long the writer has waited for its workers
-        self.waited_s = 0.0  # that, when signals were last shared
         setup = import_worker.Setup(path, gates.model_dump(), redact.email_rules())
         self.pool = import_worker.Workers(import_worker.pool(workers), setup)  # started ahead by `ccd import`, or now
+        self.queued: deque[str] = deque()  # committed traces, their sessions settled, that nobody computes yet
         self.running: list[tuple[Future, list[str]]] = []  # batches handed out, with their traces
+        self.derived: list[list[Derived]] = []  # computed here, not stored yet
 
     def share(self, trace_ids: list[str]) -> ComputeResult:
-        """The signals of these just-committed traces, a batch at a time: computed here now if this
-        process waited for its workers since it last shared (they are behind), else to the workers
-        while fewer than `workers` batches are unfinished there, else here. Returns what was stored
-        meanwhile (computed here, and what the workers finished)."""
+        """Queue the signals of these just-committed traces (their sessions' origin settled first,
+        as `runner.compute` does), hand batches to idle workers, and store what was computed
+        meanwhile (returned)."""
         from cc_capture.signals import runner
 
+        if trace_ids:
+            with store.transaction(self.db) as conn:
+                runner.settle_sessions(conn, trace_ids)
+        self.queued.extend(trace_ids)
         result = self.store_done()
-        waited = self.stats is not None and self.stats.waited_s > self.waited_s
-        if self.stats is not None:
-            self.waited_s = self.stats.waited_s
-        for start in range(0, len(trace_ids), SIGNALS_BATCH):
-            batch = trace_ids[start : start + SIGNALS_BATCH]
-            if not waited and sum(not f.done() for f, _ in self.running) < self.workers:
-                with store.transaction(self.db) as conn:
-                    runner.settle_sessions(conn, batch)
-                try:
-                    self.running.append((self.pool.submit(import_worker.derive, batch), batch))
-                    continue
-                except BrokenProcessPool:  # a worker died: computed here
-                    pass
-            result.add(runner.compute(self.db, batch, self.gates))
+        self.hand_out()
         return result
 
+    def hand_out(self) -> None:
+        """A batch from the queue to each worker with none unfinished; a worker that died leaves
+        its batch to this process."""
+        while self.queued and sum(not f.done() for f, _ in self.running) < self.workers:
+            batch = self._take(SIGNALS_BATCH)
+            try:
+                self.running.append((self.pool.submit(import_worker.derive, batch), batch))
+            except BrokenProcessPool:
+                self.queued.extendleft(reversed(batch))
+                return
+
+    def meanwhile(self, chunk: Future) -> None:
+        """While the writer waits for this chunk its workers parse: queued signals computed here,
+        a few at a time, until it is there (read only: the writer is inside its transaction; they
+        are stored at the next commit)."""
+        from cc_capture.signals import runner
+
+        self.hand_out()
+        while self.queued and not chunk.done():
+            self.derived.append(runner.derive(self.db, self._take(WAITING_BATCH), self.gates))
+
+    def _take(self, n: int) -> list[str]:
+        return [self.queued.popleft() for _ in range(min(n, len(self.queued)))]
+
     def store_done(self, wait: bool = False) -> ComputeResult:
-        """Store what the workers finished (everything, waiting for it, with `wait`), in one
-        transaction; a batch whose worker died is computed here."""
+        """Store what was computed here and what the workers finished (everything, waiting for it,
+        with `wait`), in one transaction; a batch whose worker died is computed here."""
         from cc_capture.signals import runner
 
         finished = [wait or f.done() for f, _ in self.running]  # asked once: a batch may finish meanwhile
         done = [batch for batch, over in zip(self.running, finished) if over]
         self.running = [batch for batch, over in zip(self.running, finished) if not over]
         result = runner.ComputeResult()
-        derived, lost = [], []
+        derived, lost = self.derived, []
+        self.derived = []
         for f, ids in done:
             try:
                 derived.append(f.result())
@@ -107,11 +128,16 @@ class SignalWorkers:
         return result
 
     def finish(self) -> ComputeResult:
-        """Everything handed out, stored: the batches no worker has started are computed here while
-        the workers finish theirs."""
+        """Everything queued or handed out, stored: the queue is computed here a few at a time
+        while idle workers take batches of it; then the batches no worker has started are taken
+        back and computed here while the workers finish theirs."""
         from cc_capture.signals import runner
 
         result = runner.ComputeResult()
+        while self.queued:
+            self.hand_out()
+            if self.queued:
+                result.add(runner.compute(self.db, self._take(WAITING_BATCH), self.gates))
         for f, ids in self.running:
             if f.cancel():
                 result.add(runner.compute(self.db, ids, self.gates))
@@ -135,7 +161,7 @@ def import_transcripts(db: Database, sessions: dict[str, SessionFiles], settings
     plan = bulk.plan_reads(db, sessions, workers, rescan)
     # Workers only for an import worth them at all (bulk.PARALLEL_MIN_BYTES).
     if plan.parallel(workers):
-        signals = SignalWorkers(db, settings.gates, workers, stats)
+        signals = SignalWorkers(db, settings.gates, workers)
     else:
         signals = None
         import_worker.drop_ahead()
@@ -151,7 +177,7 @@ def import_transcripts(db: Database, sessions: dict[str, SessionFiles], settings
 
     try:
         bulk.import_sessions(db, sessions, progress, workers, settings.capture.max_output_chars, rescan, committed, plan,
-                             signals.pool if signals else None, done.stats)
+                             signals.pool if signals else None, done.stats, signals.meanwhile if signals else None)
         if signals is not None:
             done.signals.add(signals.finish())
     finally:

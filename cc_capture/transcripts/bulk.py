@@ -32,25 +32,24 @@ log = logging.getLogger("ccd.import")
 
 class _Ahead:
     """One chunk handed to the worker processes: parse_chunk's arguments, and once submitted the
-    future of the batch it went in with and its place there. Time spent waiting for it is added to
-    `stats.waited_s`."""
+    future of the batch it went in with and its place there. Before it is taken, `meanwhile` (if
+    given) is called with that future: what the writer does until it is done."""
 
-    def __init__(self, args: tuple, stats: ImportStats | None = None) -> None:
+    def __init__(self, args: tuple, meanwhile: Callable[[Future], None] | None = None) -> None:
         self.args = args
-        self.stats = stats
+        self.meanwhile = meanwhile
         self.batch: Future | None = None
         self.index = 0
 
     def chunk(self) -> Chunk:
         if self.batch is not None:
-            began = None if self.batch.done() else time.monotonic()
+            if self.meanwhile is not None:
+                self.meanwhile(self.batch)
             try:
                 parsed = self.batch.result()[self.index]
             except BrokenProcessPool:
                 log.warning("an import worker died; reading %s here", self.args[0])
             else:
-                if began is not None and self.stats is not None:
-                    self.stats.waited_s += time.monotonic() - began
                 return decode_chunk(parsed)
         return parse_chunk(*self.args)
 
@@ -131,7 +130,8 @@ def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[S
                     workers: int = 0, max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
                     rescan: bool = False, committed: Callable[[set[str]], None] | None = None,
                     plan: ReadPlan | None = None, pool: Executor | None = None,
-                    stats: ImportStats | None = None) -> ImportStats:
+                    stats: ImportStats | None = None,
+                    meanwhile: Callable[[Future], None] | None = None) -> ImportStats:
     """Import these sessions (`discover`'s); a failing one is reported and stores nothing. With
     `workers`, that many processes (`pool`, or a `worker_pool` of its own) read, parse and redact
     the files ahead while this one assembles and stores. With `rescan`, a session whose earlier
@@ -139,7 +139,9 @@ def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[S
     replacing what that import stored (see `forget_import`). `committed` is told, after each
     commit, the traces that the sessions it made durable changed (no later session of this import
     changes them again). `plan`: `plan_reads(db, sessions, workers, rescan)`, if made already;
-    `stats`: where to count (`committed` may read it as the import goes), else new ones."""
+    `stats`: where to count (`committed` may read it as the import goes), else new ones;
+    `meanwhile(future)`: called before each chunk parsed ahead is taken, with the future that
+    brings it (the caller may work until it is done: the writer is then inside its transaction)."""
     stats = stats if stats is not None else ImportStats()
     plan = plan or plan_reads(db, sessions, workers, rescan)
     stats.rescanned = len(plan.stale)
@@ -148,10 +150,10 @@ def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[S
         writer = _SessionWriter(db, stats, max_output_chars, plan.stale, committed, checkpoints)
         try:
             if parallel and pool is not None:
-                _import_ahead(writer, sessions, plan.ranges, pool, workers, progress)
+                _import_ahead(writer, sessions, plan.ranges, pool, workers, progress, meanwhile)
             elif parallel:
                 with worker_pool(workers) as own:
-                    _import_ahead(writer, sessions, plan.ranges, own, workers, progress)
+                    _import_ahead(writer, sessions, plan.ranges, own, workers, progress, meanwhile)
             else:
                 for sid, files in sessions.items():
                     writer.write(sid, files)
@@ -251,7 +253,8 @@ def forget_import(conn, session_id: str, files: SessionFiles | None = None) -> N
 
 def _import_ahead(writer: _SessionWriter, sessions: dict[str, SessionFiles],
                   ranges: dict[str, dict[Path, tuple[int, int, Path]]], pool: Executor, workers: int,
-                  progress: Callable[[SessionFiles], None] | None) -> None:
+                  progress: Callable[[SessionFiles], None] | None,
+                  meanwhile: Callable[[Future], None] | None = None) -> None:
     """Sessions in order, their chunks parsed by worker processes a bounded distance ahead."""
     window = (2 * workers + 1) * CHUNK_BYTES  # bytes read ahead: bounds the memory they hold
     queue: deque = deque()  # (session id, files, prefetched by path, bytes)
@@ -284,7 +287,7 @@ def _import_ahead(writer: _SessionWriter, sessions: dict[str, SessionFiles],
     for sid, files in sessions.items():
         prefetched = {}
         for path, (start, stop, session_dir) in ranges[sid].items():
-            items = [_Ahead((path, at, min(at + CHUNK_BYTES, stop), session_dir, writer.max_output_chars), writer.stats)
+            items = [_Ahead((path, at, min(at + CHUNK_BYTES, stop), session_dir, writer.max_output_chars), meanwhile)
                      for at in range(start, stop, CHUNK_BYTES)]
             prefetched[path] = Prefetched(start, items)
             for item in items:

@@ -73,7 +73,6 @@ class ImportStats:
     deferred: int = 0  # agent files whose parent call is not known yet
     failed: dict = field(default_factory=dict)  # session → error
     rescanned: int = 0  # sessions whose earlier import was replaced (older redaction rules)
-    waited_s: float = 0.0  # time the writer waited for chunks its worker processes were still parsing
 
     def as_dict(self) -> dict:
         return {"files": self.files, "bytes": self.bytes, "lines": self.lines, "sessions": len(self.sessions),
