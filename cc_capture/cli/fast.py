@@ -2,7 +2,8 @@
 day) and `ccd daemon run` (the service manager; it stays resident). Both run without loading
 typer, click and the other commands, which cost more than `ccd status` has in all (goal: under
 0.15 s) and would stay in the daemon's memory (goal: under 50 MB). Every other command, and
-`--help`, goes to the typer app in cli/main.py.
+`--help`, goes to the typer app in cli/main.py; `ccd import` first starts its worker processes,
+whose start-up then overlaps the typer app's and the settings'.
 """
 
 from __future__ import annotations

@@ -117,10 +117,15 @@ def pool(workers: int) -> ProcessPoolExecutor:
 
 
 def drop_ahead(ahead: tuple[int, ProcessPoolExecutor] | None = None) -> None:
-    """The workers started ahead (or `ahead`), not needed after all (an import too small for them):
-    they exit once started, without waiting here."""
+    """The workers started ahead (or `ahead`), not needed after all (an import too small for them,
+    or with another count): ended now, also in the middle of their start-up, which this process
+    would otherwise wait for when it exits (a small import finished sooner than that)."""
     global _ahead
     if ahead is None:
         ahead, _ahead = _ahead, None
     if ahead is not None:
-        ahead[1].shutdown(wait=False, cancel_futures=True)
+        pool = ahead[1]
+        processes = list((pool._processes or {}).values())  # ProcessPoolExecutor.terminate_workers() from 3.14
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
