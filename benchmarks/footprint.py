@@ -11,7 +11,10 @@
       sentences met before; --distinct-text gives each copy sentences of its own.
 
 Run it in the environment a learning user has (`./install.sh --train`: pandas, numpy and torch
-installed); it says whether they are. With --before DIR (another checkout of cc-capture: the code
+installed); it says whether they are. Each checkout's bytecode is written first, as installing it
+does (pip compiles every module): where none is written (PYTHONDONTWRITEBYTECODE, as on the
+development machine), every process would otherwise compile cc_capture's modules from source,
+about 0.15 s each that no installed copy pays. With --before DIR (another checkout of cc-capture: the code
 before a change), that checkout's `ccd import` is timed too, on the same corpus, in turn with this
 one's (--import-runs each, medians): on a machine other work keeps busy, the CPU times of the two
 are the fair comparison.
@@ -22,6 +25,7 @@ are the fair comparison.
 from __future__ import annotations
 
 import argparse
+import compileall
 import importlib.util
 import json
 import os
@@ -147,6 +151,8 @@ def main() -> None:
     extra = [m for m in ("pandas", "numpy", "torch", "transformers") if importlib.util.find_spec(m)]
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start; installed: "
           f"{', '.join(extra) or 'none of pandas, numpy, torch, transformers'}")
+    for checkout in [REPO] + ([a.before.resolve()] if a.before else []):
+        compileall.compile_dir(checkout / "cc_capture", quiet=1)  # as an install does (see above)
     with tempfile.TemporaryDirectory() as tmp:
         corpus, home = Path(tmp) / "corpus", Path(tmp) / "cch"
         roots = Path(tmp) / "no-transcripts"
