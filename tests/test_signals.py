@@ -64,14 +64,23 @@ def test_real_labelled_set_has_a_fixed_session_split():
     assert not [r.text for r in REAL if r.split == "heldout" and r.text in old]
 
 
-def test_agreement_set_relabels_dev_sentences_only():
-    """agreement.jsonl: a second labeller's blind labels of dev batch-1 sentences (never held-out ones)."""
+@pytest.mark.parametrize("name, splits, batches, least", [
+    ("agreement.jsonl", {"dev"}, {1}, 100),
+    ("agreement3.jsonl", {"dev", "heldout"}, {3}, 150),  # batch 3's parts held both splits' sentences
+    ("agreement5.jsonl", {"dev"}, {1, 2, 3, 4}, 1600),
+])
+def test_agreement_sets_relabel_the_sentences_they_name(name, splits, batches, least):
+    """The agreement files: a further labeller's blind labels of sentences of the set (only dev ones
+    where the file says so), each sentence once, none relabelled in two files."""
     rows = {r.id: r for r in REAL}
-    second = [json.loads(l) for l in (FIXTURES / "signals" / "agreement.jsonl").read_text().splitlines()]
-    assert len(second) >= 100 and len({r["id"] for r in second}) == len(second)
+    second = [json.loads(l) for l in (FIXTURES / "signals" / name).read_text().splitlines()]
+    assert len(second) >= least and len({r["id"] for r in second}) == len(second)
     for r in second:
-        assert rows[r["id"]].split == "dev" and rows[r["id"]].batch == 1, r
+        assert rows[r["id"]].split in splits and rows[r["id"]].batch in batches, r
         assert set(r["labels"]) <= set(phrases.KINDS), r
+    others = {json.loads(l)["id"] for f in ("agreement.jsonl", "agreement3.jsonl", "agreement5.jsonl") if f != name
+              for l in (FIXTURES / "signals" / f).read_text().splitlines()}
+    assert not others & {r["id"] for r in second}
 
 
 def test_real_labelled_set_is_rebuilt_exactly_by_its_script(shared):
