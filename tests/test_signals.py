@@ -64,14 +64,23 @@ def test_real_labelled_set_has_a_fixed_session_split():
     assert not [r.text for r in REAL if r.split == "heldout" and r.text in old]
 
 
-def test_agreement_set_relabels_dev_sentences_only():
-    """agreement.jsonl: a second labeller's blind labels of dev batch-1 sentences (never held-out ones)."""
+@pytest.mark.parametrize("name, splits, batches, least", [
+    ("agreement.jsonl", {"dev"}, {1}, 100),
+    ("agreement3.jsonl", {"dev", "heldout"}, {3}, 150),  # batch 3's parts held both splits' sentences
+    ("agreement5.jsonl", {"dev"}, {1, 2, 3, 4}, 1600),
+])
+def test_agreement_sets_relabel_the_sentences_they_name(name, splits, batches, least):
+    """The agreement files: a further labeller's blind labels of sentences of the set (only dev ones
+    where the file says so), each sentence once, none relabelled in two files."""
     rows = {r.id: r for r in REAL}
-    second = [json.loads(l) for l in (FIXTURES / "signals" / "agreement.jsonl").read_text().splitlines()]
-    assert len(second) >= 100 and len({r["id"] for r in second}) == len(second)
+    second = [json.loads(l) for l in (FIXTURES / "signals" / name).read_text().splitlines()]
+    assert len(second) >= least and len({r["id"] for r in second}) == len(second)
     for r in second:
-        assert rows[r["id"]].split == "dev" and rows[r["id"]].batch == 1, r
+        assert rows[r["id"]].split in splits and rows[r["id"]].batch in batches, r
         assert set(r["labels"]) <= set(phrases.KINDS), r
+    others = {json.loads(l)["id"] for f in ("agreement.jsonl", "agreement3.jsonl", "agreement5.jsonl") if f != name
+              for l in (FIXTURES / "signals" / f).read_text().splitlines()}
+    assert not others & {r["id"] for r in second}
 
 
 def test_real_labelled_set_is_rebuilt_exactly_by_its_script(shared):
@@ -264,6 +273,48 @@ def test_shipped_weights_are_what_the_training_script_produces():
                 assert shipped_scores[kind] == pytest.approx(float(script[i, j]), abs=0.25), (kind, r.text)
 
 
+def _embeddings_script():
+    sys.path.insert(0, str(FIXTURES / "signals"))
+    try:
+        import embeddings
+    finally:
+        sys.path.pop(0)
+    return embeddings
+
+
+def _folded_as_shipped(embeddings, vectors, dim: int, scale: float, dev):
+    """Fit embeddings.py's regression over dev's binary features and the sum of its sentences'
+    unique words' vectors, fold it into `u:word` weights, check the fold scores every sentence as
+    the unfolded model does (in numpy and through the shipped inference code, classify.build and
+    Models.scores); return (the binary features' vocabulary, the folded feature names, the built
+    models, unfold(text, context): the unfolded model's scores of any sentence in tc.KINDS order,
+    column: kind -> its place in the models' scores)."""
+    import numpy as np
+
+    tc = _training_script()
+    feats, y = tc.dev_matrix(dev)
+    texts = [r.text for r in dev]
+    vocab = tc.vocabulary(feats, tc.GROUPS["unigrams+verdicts+cues+before-cues+patterns"])
+    x = embeddings.WithDense(tc.matrix(feats, vocab), scale * vectors.sums(texts, dim))
+    w, b = tc.fit(x, y, np.full(len(tc.KINDS), 0.003, np.float32), tc.positive_weight(y, "none"))
+    unfolded = x @ w + b
+    names, folded = embeddings.fold(vocab, w, vectors, dim, scale)
+    assert np.abs(tc.matrix(feats, names) @ folded + b - unfolded).max() < 1e-4
+    models = classify.build({"kinds": {kind: {"method": "classifier", "bias": float(b[j]), "threshold": 0.0,
+                                              "weights": {f: float(v) for f, v in zip(names, folded[:, j]) if v}}
+                                       for j, kind in enumerate(tc.KINDS)}})
+    column = {kind: next(i for i, m in enumerate(models.models) if m.kind == kind) for kind in tc.KINDS}
+    for i, r in enumerate(dev):
+        scores = models.scores(classify.features(r.text, r.context))
+        assert [scores[column[k]] for k in tc.KINDS] == pytest.approx(unfolded[i].tolist(), abs=1e-3), r.text
+
+    def unfold(text: str, context: classify.Context) -> list[float]:
+        one = embeddings.WithDense(tc.matrix([classify.features(text, context)], vocab), scale * vectors.sums([text], dim))
+        return (one @ w + b)[0].tolist()
+
+    return vocab, names, models, unfold, column
+
+
 def test_embedding_part_folds_exactly_into_unigram_weights():
     """embeddings.py (tried for issue 14, not shipped): a regression over binary features and the
     sum of a sentence's unique words' embeddings folds into plain `u:word` weights, which the
@@ -272,33 +323,44 @@ def test_embedding_part_folds_exactly_into_unigram_weights():
     as the corpus (the script's corpus is the dev sessions' transcripts in ../shared)."""
     import numpy as np
 
-    tc = _training_script()
-    sys.path.insert(0, str(FIXTURES / "signals"))
-    try:
-        import embeddings
-    finally:
-        sys.path.pop(0)
-    dev = tc.dev_rows()[::13]
-    feats, y = tc.dev_matrix(dev)
-    texts = [r.text for r in dev]
-    blocks = [classify._WORD_RE.findall(t.lower()) for t in texts]
+    embeddings = _embeddings_script()
+    dev = _training_script().dev_rows()[::13]
+    blocks = [classify._WORD_RE.findall(r.text.lower()) for r in dev]
     emb = embeddings.Embeddings(blocks)
     assert 100 < len(emb.words) and np.array_equal(emb.full, embeddings.Embeddings(blocks).full)
-    dim, scale = 16, 0.3
-    vocab = tc.vocabulary(feats, tc.GROUPS["unigrams+verdicts+cues+before-cues+patterns"])
-    x = embeddings.WithDense(tc.matrix(feats, vocab), scale * emb.sums(texts, dim))
-    w, b = tc.fit(x, y, np.full(len(tc.KINDS), 0.003, np.float32), tc.positive_weight(y, "none"))
-    unfolded = x @ w + b
-    names, folded = embeddings.fold(vocab, w, emb, dim, scale)
+    vocab, names, *_ = _folded_as_shipped(embeddings, emb, 16, 0.3, dev)
     assert len(names) > len(vocab)  # words the corpus has and the vocabulary lacks get a weight
-    assert np.abs(tc.matrix(feats, names) @ folded + b - unfolded).max() < 1e-4
-    models = classify.build({"kinds": {kind: {"method": "classifier", "bias": float(b[j]), "threshold": 0.0,
-                                              "weights": {f: float(v) for f, v in zip(names, folded[:, j]) if v}}
-                                       for j, kind in enumerate(tc.KINDS)}})
-    column = [next(i for i, m in enumerate(models.models) if m.kind == kind) for kind in tc.KINDS]
-    for i, r in enumerate(dev):
-        scores = models.scores(classify.features(r.text, r.context))
-        assert [scores[c] for c in column] == pytest.approx(unfolded[i].tolist(), abs=1e-3), r.text
+
+
+def test_pretrained_vectors_fold_into_a_weight_for_every_word_of_the_table(tmp_path):
+    """embeddings.py --glove (issue 14): pretrained vectors, here a handful of made-up ones (CI
+    has no GloVe): only the table's `top` rows that are words as `u:` features make them are
+    kept, unit-length; the fit folds exactly into `u:word` weights (checked on 300 dev sentences
+    through the shipped inference code), and EVERY kept word gets a weight, also words no
+    labelled sentence has, so a sentence using one is scored as the unfolded model scores it;
+    a GloVe file whose digest is not the recorded one is refused."""
+    import numpy as np
+
+    embeddings = _embeddings_script()
+    dev = _training_script().dev_rows()[::13]
+    seen = sorted({w for r in dev for w in classify._WORD_RE.findall(r.text.lower())})
+    unseen = ["zorblax", "quindle"]  # in no labelled sentence
+    words = [",", "u.s.", "'s", *seen[::4], *unseen, "beyondtop"]
+    table = np.random.default_rng(0).standard_normal((len(words), 8)) * 5
+    vectors = embeddings.Pretrained(words, table, top=len(words) - 1)
+    assert vectors.words == [*seen[::4], *unseen]  # not ",", "u.s." or "'s" (no `u:` word), nor the row past the top
+    assert np.allclose(np.linalg.norm(vectors.vectors(8), axis=1), 1.0, atol=1e-6)
+    vocab, names, models, unfold, column = _folded_as_shipped(embeddings, vectors, 8, 1.0, dev)
+    assert not {f"u:{w}" for w in unseen} & set(vocab) and {f"u:{w}" for w in vectors.words} <= set(names)
+    context = classify.Context(next_call="check")
+    plain, novel = "Let me run it.", "Let me run zorblax quindle."
+    for text in (plain, novel):
+        got = models.scores(classify.features(text, context))
+        assert [got[column[k]] for k in _training_script().KINDS] == pytest.approx(unfold(text, context), abs=1e-3)
+    assert models.scores(classify.features(novel, context)) != models.scores(classify.features(plain, context))
+    (tmp_path / "glove_6B_50d_emb.npy").write_bytes(b"not the vectors")
+    with pytest.raises(SystemExit, match="SHA-256"):
+        embeddings.Pretrained.glove(tmp_path, 10)
 
 
 def test_training_and_extraction_contexts_of_the_set_agree(shared):
