@@ -1,6 +1,7 @@
 """Long-running actions as library calls (cc_capture.pipeline): what `ccd ingest`, `ccd import`,
 the daemon and the tests all run."""
 
+import sqlite3
 import subprocess
 import sys
 
@@ -273,3 +274,28 @@ def test_ccd_import_starts_as_many_workers_as_its_command_line_says(monkeypatch,
     monkeypatch.setattr(import_worker, "start_ahead", started.append)
     fast.start_import_workers(args)
     assert started == ([] if workers is None else [workers])
+
+
+def test_signals_failing_while_the_writer_waits_are_left_to_the_end_not_blamed_on_a_session(unsignalled, monkeypatch):
+    """The writer computes while it waits inside a session's import: an error there must not roll
+    that session back as failed. The batch goes back to the queue, and the end computes it."""
+    from concurrent.futures import Future
+
+    from cc_capture.pipeline import transcripts
+    from cc_capture.signals import runner
+
+    db, expected = unsignalled
+    ids = runner.pending(db)
+    workers = transcripts.SignalWorkers(db, Settings().gates, 1)
+    derive = runner.derive
+    try:
+        workers.workers = 0  # nothing handed out: every trace is the writer's
+        with monkeypatch.context() as m:
+            m.setattr(runner, "derive", lambda *a: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error")))
+            done = workers.share(ids)
+            workers.meanwhile(Future())  # never there: would compute everything
+        assert list(workers.queued) == ids and workers.derived == [] and runner.derive is derive
+        done.add(workers.finish())
+    finally:
+        workers.close()
+    _all_stored(db, done, ids, expected)

@@ -19,6 +19,7 @@ it.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -35,6 +36,8 @@ from cc_capture.transcripts.importer import ImportStats
 if TYPE_CHECKING:
     from cc_capture.config import GateSettings, Settings
     from cc_capture.signals.runner import ComputeResult, Derived
+
+log = logging.getLogger("ccd.import")
 
 # Traces handed to a signals worker at once: enough to amortise the round trip, few enough that
 # the workers stay busy while the import goes on.
@@ -64,6 +67,7 @@ class SignalWorkers:
         self.queued: deque[str] = deque()  # committed traces, their sessions settled, that nobody computes yet
         self.running: list[tuple[Future, list[str]]] = []  # batches handed out, with their traces
         self.derived: list[list[Derived]] = []  # computed here, not stored yet
+        self.failed_here = False  # computing while waiting failed once: not tried again
 
     def share(self, trace_ids: list[str]) -> ComputeResult:
         """Queue the signals of these just-committed traces (their sessions' origin settled first,
@@ -97,8 +101,14 @@ class SignalWorkers:
         from cc_capture.signals import runner
 
         self.hand_out()
-        while self.queued and not chunk.done():
-            self.derived.append(runner.derive(self.db, self._take(WAITING_BATCH), self.gates))
+        while self.queued and not chunk.done() and not self.failed_here:
+            batch = self._take(WAITING_BATCH)
+            try:
+                self.derived.append(runner.derive(self.db, batch, self.gates))
+            except Exception:  # not the session being imported's failure: left to `finish`, which says what failed
+                log.warning("signals could not be computed while waiting; left to the end", exc_info=True)
+                self.queued.extendleft(reversed(batch))
+                self.failed_here = True
 
     def _take(self, n: int) -> list[str]:
         return [self.queued.popleft() for _ in range(min(n, len(self.queued)))]
