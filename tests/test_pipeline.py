@@ -148,8 +148,8 @@ def test_signals_no_worker_has_started_are_computed_by_the_writer(unsignalled, t
     release = tmp_path / "release"
     workers = transcripts.SignalWorkers(db, Settings().gates, 1)
     try:
-        for _ in range(3):  # the worker busy, and the pool's queue full behind it
-            workers.pool.submit(block_until, str(release))
+        for _ in range(3):  # the worker busy (with nothing it counts as its own), the pool's queue full behind it
+            workers.pool.pool.submit(block_until, str(release))
         done = workers.share(ids)  # one batch handed out (it waits behind those), the rest computed here
         handed = [f for f, _ in workers.running]
         assert len(handed) == 1 and len(ids) > transcripts.SIGNALS_BATCH
@@ -162,10 +162,12 @@ def test_signals_no_worker_has_started_are_computed_by_the_writer(unsignalled, t
 
 
 def test_the_writer_computes_queued_signals_while_it_waits_for_a_chunk(unsignalled, tmp_path, monkeypatch):
-    """Committed traces wait in a queue: a worker with no unfinished batch is handed one, and the
-    writer computes a few at a time from it while it waits for a chunk its workers still parse,
-    until the chunk is there. It never goes off computing while its workers run out of chunks (on
-    two cores that left the worker idle and bounded the import), nor waits while signals do."""
+    """Committed traces wait in a queue: an idle worker (no task unfinished, chunks to parse
+    included) is handed a batch, and the writer computes a few at a time from it while it waits
+    for a chunk its workers still parse, until the chunk is there. It never goes off computing
+    while its workers run out of chunks (on two cores that left the worker idle and bounded the
+    import), nor waits while signals do; a worker parsing is not handed signals the writer would
+    then wait behind."""
     from concurrent.futures import Future
 
     from cc_capture.pipeline import transcripts
@@ -188,17 +190,22 @@ def test_the_writer_computes_queued_signals_while_it_waits_for_a_chunk(unsignall
     release = tmp_path / "release"
     workers = transcripts.SignalWorkers(db, Settings().gates, 1)
     try:
-        workers.pool.submit(block_until, str(release))  # the worker busy (parsing)
+        parsing = workers.pool.submit(block_until, str(release))  # the worker busy (parsing)
         done = workers.share(ids)
-        assert [batch for _, batch in workers.running] == [ids[:4]] and list(workers.queued) == ids[4:]
-        assert workers.share([]).computed == 0 and len(workers.running) == 1  # one unfinished: no second batch
+        assert workers.running == [] and list(workers.queued) == ids  # nothing handed to a busy worker
         workers.meanwhile(ArrivesAtThirdLook())  # not there at two looks: two small batches computed here
-        assert [len(d) for d in workers.derived] == [2, 2] and list(workers.queued) == ids[8:]
+        assert [len(d) for d in workers.derived] == [2, 2] and list(workers.queued) == ids[4:]
         arrived = Future()
         arrived.set_result([])
         workers.meanwhile(arrived)  # there: nothing computed
-        assert len(workers.derived) == 2 and list(workers.queued) == ids[8:]
+        assert len(workers.derived) == 2 and list(workers.queued) == ids[4:]
         release.touch()
+        parsing.result(timeout=60)
+        stored = workers.share([])
+        assert stored.computed == 4  # what was computed here is stored at the next commit
+        done.add(stored)
+        assert [batch for _, batch in workers.running] == [ids[4:8]]  # and the idle worker is handed a batch
+        assert list(workers.queued) == ids[8:]
         done.add(workers.finish())
     finally:
         release.touch()

@@ -75,16 +75,24 @@ def derive(trace_ids: list[str]) -> list[Derived]:
 
 
 class Workers(Executor):
-    """A pool of import workers whose every task runs under one import's `Setup`."""
+    """A pool of import workers whose every task runs under one import's `Setup`, and which knows
+    how many of the tasks handed to it are unfinished (parsing and signals alike)."""
 
     def __init__(self, pool: ProcessPoolExecutor, setup: Setup) -> None:
         self.pool = pool
         self.setup = setup
+        self.tasks: list[Future] = []  # handed out, perhaps unfinished
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         if kwargs:
             raise TypeError("import worker tasks take positional arguments only")
-        return self.pool.submit(run, self.setup, fn, *args)
+        task = self.pool.submit(run, self.setup, fn, *args)
+        self.tasks.append(task)
+        return task
+
+    def unfinished(self) -> int:
+        self.tasks = [task for task in self.tasks if not task.done()]
+        return len(self.tasks)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.pool.shutdown(wait, cancel_futures=cancel_futures)

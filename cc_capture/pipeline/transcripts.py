@@ -3,14 +3,13 @@
 Signals are computed as the import goes, after each of its commits, for the closed traces the
 sessions just committed changed (no later session of the import changes them again). An import
 with worker processes shares them out (`SignalWorkers`): the committed traces wait in a queue,
-from which each worker is handed a batch whenever it has none unfinished (it reads the committed
-rows on its own connection between the chunks it parses), and from which this process, the
-store's only writer, computes a few at a time whenever it would otherwise wait for a chunk its
-workers are still parsing. Neither side so idles while signals wait, whatever the core count,
-and neither is handed more than it has time for: the writer never goes off computing while its
-workers run out of chunks to parse. It stores what was computed at its next commits, and at the
-end works through the queue with the workers (figures: README, "Transcripts: backfill and
-mirroring").
+from which an idle worker (nothing unfinished, chunks to parse included) is handed a batch (it
+reads the committed rows on its own connection), and from which this process, the store's only
+writer, computes a few at a time whenever it would otherwise wait for a chunk its workers are
+still parsing. Parsing so comes first, the writer never goes off computing while its workers run
+out of chunks to parse, and neither side idles while signals wait, whatever the core count. It
+stores what was computed at its next commits, and at the end works through the queue with the
+workers (figures: README, "Transcripts: backfill and mirroring").
 
 The signals stack (`signals.runner`: the phrase patterns, the classifier) is imported only once
 the workers are started: their start-up then overlaps its 0.25 s of loading instead of following
@@ -83,11 +82,12 @@ class SignalWorkers:
         self.hand_out()
         return result
 
-    def hand_out(self) -> None:
-        """A batch from the queue to each worker with none unfinished; a worker that died leaves
-        its batch to this process."""
-        while self.queued and sum(not f.done() for f, _ in self.running) < self.workers:
-            batch = self._take(SIGNALS_BATCH)
+    def hand_out(self, size: int | None = None) -> None:
+        """A batch from the queue to each idle worker (fewer tasks unfinished in the pool, chunks to
+        parse included, than workers): parsing comes first, since the writer waits for it and
+        computes signals meanwhile. A worker that died leaves its batch to this process."""
+        while self.queued and self.pool.unfinished() < self.workers:
+            batch = self._take(size or SIGNALS_BATCH)
             try:
                 self.running.append((self.pool.submit(import_worker.derive, batch), batch))
             except BrokenProcessPool:
@@ -139,13 +139,13 @@ class SignalWorkers:
 
     def finish(self) -> ComputeResult:
         """Everything queued or handed out, stored: the queue is computed here a few at a time
-        while idle workers take batches of it; then the batches no worker has started are taken
-        back and computed here while the workers finish theirs."""
+        while idle workers take as few at a time from it; then the batches no worker has started
+        are taken back and computed here while the workers finish theirs."""
         from cc_capture.signals import runner
 
         result = runner.ComputeResult()
         while self.queued:
-            self.hand_out()
+            self.hand_out(WAITING_BATCH)  # small: neither side then waits long for the other's last
             if self.queued:
                 result.add(runner.compute(self.db, self._take(WAITING_BATCH), self.gates))
         for f, ids in self.running:
