@@ -150,11 +150,11 @@ def test_signals_no_worker_has_started_are_computed_by_the_writer(unsignalled, t
     try:
         for _ in range(3):  # the worker busy (with nothing it counts as its own), the pool's queue full behind it
             workers.pool.pool.submit(block_until, str(release))
-        done = workers.share(ids)  # one batch handed out (it waits behind those), the rest computed here
+        done = workers.share(ids)  # TASKS_PER_WORKER batches handed out (they wait behind those), the rest queued
         handed = [f for f, _ in workers.running]
-        assert len(handed) == 1 and len(ids) > transcripts.SIGNALS_BATCH
+        assert len(handed) == transcripts.TASKS_PER_WORKER and len(ids) > transcripts.TASKS_PER_WORKER * 4
         done.add(workers.finish())
-        assert handed[0].cancelled()  # taken back, not waited for
+        assert all(f.cancelled() for f in handed)  # taken back, not waited for
     finally:
         release.touch()
         workers.close()
@@ -162,19 +162,19 @@ def test_signals_no_worker_has_started_are_computed_by_the_writer(unsignalled, t
 
 
 def test_the_writer_computes_queued_signals_while_it_waits_for_a_chunk(unsignalled, tmp_path, monkeypatch):
-    """Committed traces wait in a queue: an idle worker (no task unfinished, chunks to parse
-    included) is handed a batch, and the writer computes a few at a time from it while it waits
-    for a chunk its workers still parse, until the chunk is there. It never goes off computing
-    while its workers run out of chunks (on two cores that left the worker idle and bounded the
-    import), nor waits while signals do; a worker parsing is not handed signals the writer would
-    then wait behind."""
+    """Committed traces wait in a queue: a worker with fewer than TASKS_PER_WORKER tasks
+    unfinished (chunks to parse included) is handed a batch, and the writer computes a few at a
+    time from it while it waits for a chunk its workers still parse, until the chunk is there. It
+    never goes off computing while its workers run out of chunks (on two cores that left the
+    worker idle and bounded the import), nor waits while signals do; a chunk waits behind one
+    batch at most."""
     from concurrent.futures import Future
 
     from cc_capture.pipeline import transcripts
     from cc_capture.signals.runner import pending
     from support.faults import block_until
 
-    monkeypatch.setattr(transcripts, "SIGNALS_BATCH", 4)
+    monkeypatch.setattr(transcripts, "SIGNALS_BATCH", 2)
     monkeypatch.setattr(transcripts, "WAITING_BATCH", 2)
 
     class ArrivesAtThirdLook(Future):
@@ -190,9 +190,9 @@ def test_the_writer_computes_queued_signals_while_it_waits_for_a_chunk(unsignall
     release = tmp_path / "release"
     workers = transcripts.SignalWorkers(db, Settings().gates, 1)
     try:
-        parsing = workers.pool.submit(block_until, str(release))  # the worker busy (parsing)
+        parsing = [workers.pool.submit(block_until, str(release)) for _ in range(2)]  # parsing, a chunk waiting
         done = workers.share(ids)
-        assert workers.running == [] and list(workers.queued) == ids  # nothing handed to a busy worker
+        assert workers.running == [] and list(workers.queued) == ids  # nothing handed: its chunks come first
         workers.meanwhile(ArrivesAtThirdLook())  # not there at two looks: two small batches computed here
         assert [len(d) for d in workers.derived] == [2, 2] and list(workers.queued) == ids[4:]
         arrived = Future()
@@ -200,12 +200,13 @@ def test_the_writer_computes_queued_signals_while_it_waits_for_a_chunk(unsignall
         workers.meanwhile(arrived)  # there: nothing computed
         assert len(workers.derived) == 2 and list(workers.queued) == ids[4:]
         release.touch()
-        parsing.result(timeout=60)
+        for task in parsing:
+            task.result(timeout=60)
         stored = workers.share([])
         assert stored.computed == 4  # what was computed here is stored at the next commit
         done.add(stored)
-        assert [batch for _, batch in workers.running] == [ids[4:8]]  # and the idle worker is handed a batch
-        assert list(workers.queued) == ids[8:]
+        assert [batch for _, batch in workers.running] == [ids[4:6], ids[6:8]]  # the idle worker: one to
+        assert list(workers.queued) == ids[8:]  # work on, one waiting
         done.add(workers.finish())
     finally:
         release.touch()

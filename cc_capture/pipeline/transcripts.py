@@ -3,11 +3,12 @@
 Signals are computed as the import goes, after each of its commits, for the closed traces the
 sessions just committed changed (no later session of the import changes them again). An import
 with worker processes shares them out (`SignalWorkers`): the committed traces wait in a queue,
-from which an idle worker (nothing unfinished, chunks to parse included) is handed a batch (it
-reads the committed rows on its own connection), and from which this process, the store's only
-writer, computes a few at a time whenever it would otherwise wait for a chunk its workers are
-still parsing. Parsing so comes first, the writer never goes off computing while its workers run
-out of chunks to parse, and neither side idles while signals wait, whatever the core count. It
+from which a worker is handed a batch whenever it has at most one task unfinished, chunks to
+parse included (it reads the committed rows on its own connection), and from which this process,
+the store's only writer, computes a few at a time whenever it would otherwise wait for a chunk
+its workers are still parsing. A chunk so waits behind one batch at most, the writer never goes
+off computing while its workers run out of chunks to parse, and neither side idles while signals
+wait, whatever the core count. It
 stores what was computed at its next commits, and at the end works through the queue with the
 workers (figures: README, "Transcripts: backfill and mirroring").
 
@@ -41,6 +42,14 @@ log = logging.getLogger("ccd.import")
 # Traces handed to a signals worker at once: enough to amortise the round trip, few enough that
 # the workers stay busy while the import goes on.
 SIGNALS_BATCH = 32
+# Signals go to the workers while fewer tasks than this per worker are unfinished in their pool
+# (chunks to parse included): one each works on and one waiting behind it, so a worker never
+# idles between the writer's looks, and a chunk waits behind one batch at most (the writer
+# computes from the queue meanwhile). With one (signals only to an idle worker) the writer
+# computed more of them itself: 4.31 s of its own CPU against 3.99 s, wall 4.77 s against
+# 4.54 s (--distinct-text corpus of benchmarks/footprint.py, medians of 4 alternated; two gave
+# no more: 4.28 s against 4.24 s).
+TASKS_PER_WORKER = 2
 # Traces the writer computes at once while it waits for a chunk: it looks again after each few, so
 # a chunk that arrives meanwhile waits little.
 WAITING_BATCH = 8
@@ -83,10 +92,10 @@ class SignalWorkers:
         return result
 
     def hand_out(self, size: int | None = None) -> None:
-        """A batch from the queue to each idle worker (fewer tasks unfinished in the pool, chunks to
-        parse included, than workers): parsing comes first, since the writer waits for it and
-        computes signals meanwhile. A worker that died leaves its batch to this process."""
-        while self.queued and self.pool.unfinished() < self.workers:
+        """Batches from the queue to the workers while fewer than TASKS_PER_WORKER tasks each are
+        unfinished in their pool, chunks to parse included. A worker that died leaves its batch to
+        this process."""
+        while self.queued and self.pool.unfinished() < TASKS_PER_WORKER * self.workers:
             batch = self._take(size or SIGNALS_BATCH)
             try:
                 self.running.append((self.pool.submit(import_worker.derive, batch), batch))
