@@ -270,18 +270,41 @@ def test_import_workers_started_ahead_are_taken_and_load_no_pydantic(unsignalled
     _all_stored(db, done, ids, expected)
 
 
-@pytest.mark.parametrize("args, workers", [([], bulk.default_workers()), (["--workers", "3", "/x"], 3),
-                                           (["/x", "--workers=2", "--json"], 2), (["--workers", "0"], 0),
+@pytest.mark.parametrize("args, workers", [([], bulk.default_workers()), (["--workers", "3", "T"], 3),
+                                           (["T", "--workers=2", "--json"], 2), (["--workers", "0"], 0),
                                            (["--workers", "many"], None), (["--help"], None),
-                                           (["--", "--workers", "2"], bulk.default_workers())])
-def test_ccd_import_starts_as_many_workers_as_its_command_line_says(monkeypatch, args, workers):
+                                           (["--", "--workers", "2"], None),  # a file named --workers: none there
+                                           (["--rescan", "T", "/nothing/here"], bulk.default_workers())])
+def test_ccd_import_starts_as_many_workers_as_its_command_line_says(shared, monkeypatch, args, workers):
     from cc_capture.cli import fast
     from cc_capture.pipeline import import_worker
 
     started = []
     monkeypatch.setattr(import_worker, "start_ahead", started.append)
-    fast.start_import_workers(args)
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", 1 << 20)  # the fixtures' transcripts are worth workers
+    fast.start_import_workers([str(shared / "transcripts") if a == "T" else a for a in args])
     assert started == ([] if workers is None else [workers])
+
+
+def test_ccd_import_of_files_too_small_for_workers_starts_none(shared, tmp_path, monkeypatch):
+    """Named files and folders that hold less than PARALLEL_MIN_BYTES of transcripts (imported or
+    not) could never use workers: none are started (each would cost about 0.3 s of CPU)."""
+    from cc_capture.cli import fast
+    from cc_capture.pipeline import import_worker
+
+    started = []
+    monkeypatch.setattr(import_worker, "start_ahead", started.append)
+    transcripts = shared / "transcripts"
+    size = sum(f.stat().st_size for f in transcripts.rglob("*.jsonl"))
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", size + 1)
+    fast.start_import_workers([str(transcripts), str(tmp_path)])
+    assert started == []
+    one = next(transcripts.rglob("*.jsonl"))
+    assert bulk.may_need_workers([transcripts]) is False and bulk.may_need_workers([one]) is False
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", size)
+    assert bulk.may_need_workers([tmp_path, transcripts]) is True
+    fast.start_import_workers(["--workers", "2", str(transcripts)])
+    assert started == [2]
 
 
 def test_signals_failing_while_the_writer_waits_are_left_to_the_end_not_blamed_on_a_session(unsignalled, monkeypatch):

@@ -134,23 +134,31 @@ def daemon_run() -> None:
 def start_import_workers(args: list[str]) -> None:
     """`ccd import ARGS` starts its worker processes before typer and the settings load, so that
     their start-up overlaps this process's (pipeline.import_worker): `--workers` of them, else
-    bulk.default_workers(); none for `--help` or a `--workers` that is no number (typer then says
-    so). A count read wrong costs only time: the import starts the workers it needs."""
+    bulk.default_workers(); none for `--help`, a `--workers` that is no number (typer then says
+    so), or files and folders named that hold too little to import in parallel. What is read
+    wrong here costs only time: the import starts the workers it needs, and ends those it does
+    not."""
+    from pathlib import Path
+
     from cc_capture.pipeline import import_worker
-    from cc_capture.transcripts.bulk import default_workers
+    from cc_capture.transcripts import bulk
 
     if "--help" in args:
         return
-    value = None
+    value, paths, options = None, [], True
     for i, arg in enumerate(args):
-        if arg == "--":
-            break
-        if arg == "--workers":
+        if not options or not arg.startswith("-"):
+            if i == 0 or args[i - 1] != "--workers" or not options:
+                paths.append(Path(arg))
+        elif arg == "--":
+            options = False
+        elif arg == "--workers":
             value = args[i + 1] if i + 1 < len(args) else ""
         elif arg.startswith("--workers="):
             value = arg.split("=", 1)[1]
-    if value is None or value.isdigit():
-        import_worker.start_ahead(default_workers() if value is None else int(value))
+    if value is not None and not value.isdigit() or paths and not bulk.may_need_workers(paths):
+        return
+    import_worker.start_ahead(bulk.default_workers() if value is None else int(value))
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator
 
 from cc_capture import merge_policy, redact
 from cc_capture.claude_format import DEFAULT_MAX_OUTPUT_CHARS
-from cc_capture.transcripts.discovery import SessionFiles, discover, unread
+from cc_capture.transcripts.discovery import SessionFiles, discover, transcript_files, unread
 from cc_capture.transcripts.importer import Importer, ImportStats
 from cc_capture.transcripts.parser import CHUNK_BYTES, Chunk, decode_chunk, parse_chunk, parse_chunks_encoded
 
@@ -77,6 +77,21 @@ COMMIT_EVERY_S = 0.25
 # up to 16 MB more memory while it imports. Durability is unchanged. Not in one process (the
 # daemon's backfill): the idle daemon keeps its memory.
 IMPORT_CACHE_KIB = 16 << 10
+
+
+def may_need_workers(paths: Iterable[Path]) -> bool:
+    """Whether importing these files and folders could be worth worker processes: they hold
+    PARALLEL_MIN_BYTES of transcripts, imported already or not (counted until they do)."""
+    total = 0
+    for path in paths:
+        for f in transcript_files(path):
+            try:
+                total += f.stat().st_size
+            except OSError:  # gone meanwhile: the import will not read it either
+                continue
+            if total >= PARALLEL_MIN_BYTES:
+                return True
+    return False
 
 
 def default_workers() -> int:

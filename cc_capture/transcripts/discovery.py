@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from cc_capture.transcripts.parser import parse_line
 
@@ -37,15 +37,18 @@ def session_files(main: Path) -> SessionFiles:
                                      if f.is_file()))
 
 
+def transcript_files(path: Path) -> Iterator[Path]:
+    """The transcript files at or under this file or folder, in no particular order."""
+    if path.is_dir():  # regular files only: not a folder named x.jsonl, nor a symlink loop
+        yield from (f for f in path.rglob("*.jsonl") if f.is_file())
+    elif path.suffix == ".jsonl" and path.is_file():
+        yield path
+
+
 def discover(paths: Iterable[Path]) -> dict[str, SessionFiles]:
     """Sessions under these files or folders: main transcript and subagent files, by session id."""
     sessions: dict[str, SessionFiles] = {}
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():  # regular files only: not a folder named x.jsonl, nor a symlink loop
-            files.extend(f for f in sorted(p.rglob("*.jsonl")) if f.is_file())
-        elif p.suffix == ".jsonl" and p.is_file():
-            files.append(p)
+    files = [f for p in paths for f in sorted(transcript_files(p))]
     for f in files:
         if f.parent.name == "subagents":  # 2.1.x: <session>/subagents/agent-<id>.jsonl
             sessions.setdefault(f.parent.parent.name, SessionFiles(None)).agents.append(f)
