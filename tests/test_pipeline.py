@@ -239,13 +239,14 @@ def test_the_writer_is_offered_each_chunk_s_wait(shared, tmp_path, monkeypatch):
 def test_import_workers_started_ahead_are_taken_and_load_no_pydantic(unsignalled):
     """`ccd import` starts its workers before it reads its settings (import_worker.start_ahead, from
     cli/fast.py): the import takes those when it needs as many, else starts its own and lets them go.
-    They compute signals from the gates' values, without pydantic (0.25 s of their start-up)."""
+    They compute signals from the gates' values, without pydantic (0.25 s of their start-up), and
+    keep what they loaded out of full garbage collections."""
     import os
 
     from cc_capture.pipeline import import_worker
     from cc_capture.pipeline.transcripts import SignalWorkers
     from cc_capture.signals.runner import pending
-    from support.probe import loaded
+    from support.probe import frozen, loaded
 
     db, expected = unsignalled
     ids = pending(db)
@@ -265,6 +266,7 @@ def test_import_workers_started_ahead_are_taken_and_load_no_pydantic(unsignalled
         done.add(workers.finish())
         assert workers.pool.submit(loaded, "cc_capture.signals.runner", "pydantic").result(timeout=60) == [
             "cc_capture.signals.runner"]
+        assert workers.pool.submit(frozen).result(timeout=60) > 10_000  # what it loaded: out of full collections
     finally:
         workers.close()
     _all_stored(db, done, ids, expected)

@@ -241,6 +241,7 @@ def import_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Import Claude Code transcripts into traces (idempotent; merges with live-captured sessions)."""
+    import gc
     from contextlib import ExitStack
 
     from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -274,6 +275,9 @@ def import_cmd(
             signals_task = bar.add_task("signals", total=n)
             return lambda: bar.advance(signals_task)
 
+        # This process lives for one import: what it has loaded (typer, pydantic, the store) stays,
+        # and frozen, each full garbage collection skips it (0.07 s of CPU on 153 MB).
+        gc.freeze()
         done = import_transcripts(db, sessions, settings, default_workers() if workers is None else workers, rescan,
                                   progress=lambda files: importing.advance(task, size(files)),
                                   signals_progress=reading_signals)
