@@ -1,6 +1,7 @@
 """Long-running actions as library calls (cc_capture.pipeline): what `ccd ingest`, `ccd import`,
 the daemon and the tests all run."""
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -332,3 +333,33 @@ def test_signals_failing_while_the_writer_waits_are_left_to_the_end_not_blamed_o
     finally:
         workers.close()
     _all_stored(db, done, ids, expected)
+
+
+def test_ccd_import_with_workers_stores_what_one_process_stores(shared, tmp_path, monkeypatch):
+    """The whole `ccd import` of ../shared (23 MB: enough for workers), its workers started before
+    typer and the settings load (cli/fast.py) and handed this home's e-mail policy and gates with
+    each task, stores every row, signals included, as the same import in one process does. The
+    settings are not the defaults, and on these transcripts both change what is stored (`all`
+    redacts addresses in tool calls that the default keeps), so workers left on the defaults
+    would differ."""
+    from conftest import ccd
+
+    config = '[capture]\nredact_emails = "all"\ntranscript_roots = []\n[gates]\nexclude_statuses = ["failed"]\n'
+    rows = []
+    for workers in ("2", "0"):
+        home = tmp_path / f"home-{workers}"
+        home.mkdir(mode=0o700)
+        (home / "config.toml").write_text(config)
+        monkeypatch.setenv("CC_CAPTURE_HOME", str(home))
+        summary = json.loads(ccd("import", str(shared), "--workers", workers, "--json").stdout)
+        db = store.connect(home / "cc-capture.db")
+        rows.append((summary, [db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall() for table in
+                               ("traces", "tool_calls", "reasoning", "subagents", "message_usage")],
+                     db.execute("SELECT trace_id, signals, vector, qualifies, gate_reasons FROM signals "
+                                "ORDER BY trace_id").fetchall(),
+                     db.execute("SELECT s.gate_reasons FROM signals s JOIN traces t USING (trace_id) "
+                                "WHERE t.status = 'interrupted'").fetchall()))
+    assert rows[0] == rows[1]
+    summary, tables, signals, interrupted = rows[0]
+    assert summary["traces"] == len(tables[0]) > 50 and len(signals) > 50 and not summary["failed"]
+    assert interrupted and not any("errored or incomplete" in reasons for (reasons,) in interrupted)  # the gates
