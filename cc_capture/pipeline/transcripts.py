@@ -12,9 +12,10 @@ wait, whatever the core count. It
 stores what was computed at its next commits, and at the end works through the queue with the
 workers (figures: README, "Transcripts: backfill and mirroring").
 
-The signals stack (`signals.runner`: the phrase patterns, the classifier) is imported only once
-the workers are started: their start-up then overlaps its 0.25 s of loading instead of following
-it.
+The signals stack (`signals.runner`: the phrase patterns, the classifier; 0.17 s of loading) is
+imported, with workers, only once the first chunks are handed to them (`SignalWorkers.meanwhile`,
+while the writer waits for the first): their parsing then overlaps its loading instead of
+following it.
 """
 
 from __future__ import annotations
@@ -184,24 +185,29 @@ def import_transcripts(db: Database, sessions: dict[str, SessionFiles], settings
     else:
         signals = None
         import_worker.drop_ahead()
-    from cc_capture.signals import runner  # once the workers start (see above)
-
-    done = TranscriptImport(stats, runner.ComputeResult())
+    computed: list[ComputeResult] = []  # as the import goes
 
     def committed(traces: set[str]) -> None:
+        from cc_capture.signals import runner  # with workers, loaded already (see above)
+
         if signals is None:
-            done.signals.add(runner.compute(db, runner.pending(db, traces), settings.gates))
+            computed.append(runner.compute(db, runner.pending(db, traces), settings.gates))
         else:
-            done.signals.add(signals.share(runner.pending(db, traces)))
+            computed.append(signals.share(runner.pending(db, traces)))
 
     try:
         bulk.import_sessions(db, sessions, progress, workers, settings.capture.max_output_chars, rescan, committed, plan,
-                             signals.pool if signals else None, done.stats, signals.meanwhile if signals else None)
+                             signals.pool if signals else None, stats, signals.meanwhile if signals else None)
         if signals is not None:
-            done.signals.add(signals.finish())
+            computed.append(signals.finish())
     finally:
         if signals is not None:
             signals.close()
+    from cc_capture.signals import runner
+
+    done = TranscriptImport(stats, runner.ComputeResult())
+    for result in computed:
+        done.signals.add(result)
     rest = runner.pending(db)
     tick = signals_progress(len(rest)) if signals_progress else None
     done.signals.add(runner.compute(db, rest, settings.gates, tick))
