@@ -4,7 +4,9 @@ long texts are cut before they are stored (live capture and transcript import cu
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -16,6 +18,15 @@ RAW_ABSENT = msgspec.Raw()  # an absent raw field; empty, so falsy
 
 TRUNCATION_MARK = "\n…[cc-capture: truncated, {} bytes in all]"
 DEFAULT_MAX_OUTPUT_CHARS = 256 * 1024  # CaptureSettings.max_output_chars
+
+
+def transcript_roots() -> list[Path]:
+    """Where Claude Code keeps its transcripts: ~/.claude/projects, and $CLAUDE_CONFIG_DIR/projects
+    when that is set (CaptureSettings.roots() unless `transcript_roots` is configured)."""
+    roots = [Path.home() / ".claude" / "projects"]
+    if os.environ.get("CLAUDE_CONFIG_DIR"):
+        roots.append(Path(os.environ["CLAUDE_CONFIG_DIR"]) / "projects")
+    return list(dict.fromkeys(roots))
 
 
 def cap_text(text: str | None, limit: int) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cc_capture import redact
-from cc_capture.claude_format import DEFAULT_MAX_OUTPUT_CHARS
+from cc_capture.claude_format import DEFAULT_MAX_OUTPUT_CHARS, transcript_roots
 from cc_capture.paths import Paths  # noqa: F401  (re-exported: callers load settings from a home's Paths)
 
 if sys.version_info >= (3, 11):
@@ -58,10 +58,7 @@ class CaptureSettings(BaseModel):
         """Where Claude Code keeps transcripts."""
         if self.transcript_roots is not None:
             return [Path(r).expanduser() for r in self.transcript_roots]
-        roots = [Path.home() / ".claude" / "projects"]
-        if os.environ.get("CLAUDE_CONFIG_DIR"):
-            roots.append(Path(os.environ["CLAUDE_CONFIG_DIR"]) / "projects")
-        return list(dict.fromkeys(roots))
+        return transcript_roots()
 
 
 class GateSettings(BaseModel):

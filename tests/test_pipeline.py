@@ -2,6 +2,7 @@
 the daemon and the tests all run."""
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -278,10 +279,14 @@ def test_import_workers_started_ahead_are_taken_and_load_no_pydantic(unsignalled
                                            (["--workers", "many"], None), (["--help"], None),
                                            (["--", "--workers", "2"], None),  # a file named --workers: none there
                                            (["--rescan", "T", "/nothing/here"], bulk.default_workers())])
-def test_ccd_import_starts_as_many_workers_as_its_command_line_says(shared, monkeypatch, args, workers):
+def test_ccd_import_starts_as_many_workers_as_its_command_line_says(shared, tmp_path, monkeypatch, args, workers):
     from cc_capture.cli import fast
     from cc_capture.pipeline import import_worker
 
+    (tmp_path / "claude").mkdir()
+    (tmp_path / "claude" / "projects").symlink_to(shared / "transcripts")  # no paths named: Claude Code's are read
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
     started = []
     monkeypatch.setattr(import_worker, "start_ahead", started.append)
     monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", 1 << 20)  # the fixtures' transcripts are worth workers
@@ -301,6 +306,13 @@ def test_ccd_import_of_files_too_small_for_workers_starts_none(shared, tmp_path,
     size = sum(f.stat().st_size for f in transcripts.rglob("*.jsonl"))
     monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", size + 1)
     fast.start_import_workers([str(transcripts), str(tmp_path)])
+    assert started == []
+    (tmp_path / ".claude" / "projects").mkdir(parents=True)  # no paths named: the import reads Claude Code's
+    (tmp_path / ".claude" / "projects" / "one.jsonl").write_text("{}\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    fast.start_import_workers([])
+    fast.start_import_workers(["--rescan", "--json"])
     assert started == []
     one = next(transcripts.rglob("*.jsonl"))
     assert bulk.may_need_workers([transcripts]) is False and bulk.may_need_workers([one]) is False
@@ -363,3 +375,39 @@ def test_ccd_import_with_workers_stores_what_one_process_stores(shared, tmp_path
     summary, tables, signals, interrupted = rows[0]
     assert summary["traces"] == len(tables[0]) > 50 and len(signals) > 50 and not summary["failed"]
     assert interrupted and not any("errored or incomplete" in reasons for (reasons,) in interrupted)  # the gates
+
+
+def _running(pid: int) -> bool:
+    """Whether this process still runs (a zombie waiting for its reaper does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGKILL"])
+def test_import_workers_end_with_the_process_that_started_them(tmp_path, signal_name):
+    """`ccd import` starts its workers first thing (import_worker.start_ahead): killed then or
+    later (SIGTERM, SIGKILL: no clean-up of its own runs), its workers end too, instead of
+    waiting forever for tasks and holding the pipes of whoever ran the command."""
+    from conftest import wait_for
+
+    script = ("import os, signal\n"
+              "from cc_capture.pipeline import import_worker\n"
+              "import_worker.start_ahead(2)\n"
+              "pool = import_worker._ahead[1]\n"
+              "[f.result() for f in [pool.submit(os.getpid) for _ in range(4)]]\n"
+              "print(' '.join(str(pid) for pid in pool._processes), flush=True)\n"
+              f"os.kill(os.getpid(), signal.{signal_name})\n")
+    out, err = tmp_path / "out", tmp_path / "err"
+    with open(out, "w") as stdout, open(err, "w") as stderr:  # files: a pipe would stay open while the workers live
+        command = subprocess.run([sys.executable, "-c", script], stdout=stdout, stderr=stderr,
+                                 stdin=subprocess.DEVNULL, timeout=120)
+    pids = [int(pid) for pid in out.read_text().split()]
+    assert len(pids) == 2 and command.returncode < 0, err.read_text()
+    try:
+        wait_for(lambda: not any(_running(pid) for pid in pids), timeout=20, message="the workers to end")
+    finally:
+        for pid in filter(_running, pids):
+            os.kill(pid, 9)

@@ -135,11 +135,13 @@ def start_import_workers(args: list[str]) -> None:
     """`ccd import ARGS` starts its worker processes before typer and the settings load, so that
     their start-up overlaps this process's (pipeline.import_worker): `--workers` of them, else
     bulk.default_workers(); none for `--help`, a `--workers` that is no number (typer then says
-    so), or files and folders named that hold too little to import in parallel. What is read
-    wrong here costs only time: the import starts the workers it needs, and ends those it does
+    so), or files and folders named (else Claude Code's: a `transcript_roots` configured in the
+    settings is not read here) that hold too little to import in parallel. What is read wrong here
+    costs only time: the import starts the workers it needs, and ends those it does
     not."""
     from pathlib import Path
 
+    from cc_capture.claude_format import transcript_roots
     from cc_capture.pipeline import import_worker
     from cc_capture.transcripts import bulk
 
@@ -156,7 +158,9 @@ def start_import_workers(args: list[str]) -> None:
             value = args[i + 1] if i + 1 < len(args) else ""
         elif arg.startswith("--workers="):
             value = arg.split("=", 1)[1]
-    if value is not None and not value.isdigit() or paths and not bulk.may_need_workers(paths):
+    if not paths:  # the import reads the configured roots: Claude Code's, unless configured otherwise
+        paths = transcript_roots()
+    if value is not None and not value.isdigit() or not bulk.may_need_workers(paths):
         return
     import_worker.start_ahead(bulk.default_workers() if value is None else int(value))
 

@@ -133,12 +133,26 @@ def worker_pool(workers: int, initializer: Callable[..., None] | None = None) ->
     """Worker processes that parse and redact ahead (started fresh: `spawn`), under this process's
     e-mail policy; a caller that gives them more to do (signals) passes its own initializer, and
     then hands them this process's e-mail policy itself (`redact.configure(*redact.email_rules())`
-    before they parse)."""
-    spawn = multiprocessing.get_context("spawn")
-    if initializer is None:
-        return ProcessPoolExecutor(workers, mp_context=spawn, initializer=redact.configure,
-                                   initargs=redact.email_rules())
-    return ProcessPoolExecutor(workers, mp_context=spawn, initializer=initializer)
+    before they parse). They end with this process, however it ends (`_worker_start`)."""
+    start = (redact.configure, *redact.email_rules()) if initializer is None else (initializer,)
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
+                               initargs=start)
+
+
+def _worker_start(initializer: Callable[..., None], *initargs) -> None:
+    """A worker's start: `initializer(*initargs)`, and a thread that ends the worker once the
+    process that started it has ended. A pool's workers otherwise end only when that process
+    tells them to: killed (SIGTERM, SIGKILL) it never does, and they would wait for tasks forever,
+    holding the output pipes of whoever ran it."""
+    threading.Thread(target=_end_with_parent, name="end-with-parent", daemon=True).start()
+    initializer(*initargs)
+
+
+def _end_with_parent() -> None:
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()  # returns once the parent has ended (its end of a pipe closed), however it ended
+        os._exit(1)
 
 
 def import_sessions(db, sessions: dict[str, SessionFiles], progress: Callable[[SessionFiles], None] | None = None,
