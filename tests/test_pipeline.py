@@ -204,14 +204,18 @@ def test_the_writer_computes_queued_signals_while_it_waits_for_a_chunk(unsignall
         release.touch()
         for task in parsing:
             task.result(timeout=60)
+        held = tmp_path / "held"  # the batches handed out next wait behind this (not counted as the
+        workers.pool.pool.submit(block_until, str(held))  # worker's): none can finish while counted
         stored = workers.share([])
         assert stored.computed == 4  # what was computed here is stored at the next commit
         done.add(stored)
         assert [batch for _, batch in workers.running] == [ids[4:6], ids[6:8]]  # the idle worker: one to
         assert list(workers.queued) == ids[8:]  # work on, one waiting
+        held.touch()
         done.add(workers.finish())
     finally:
         release.touch()
+        (tmp_path / "held").touch()
         workers.close()
     _all_stored(db, done, ids, expected)
 
