@@ -136,12 +136,13 @@ def start_import_workers(args: list[str]) -> None:
     their start-up overlaps this process's (pipeline.import_worker): `--workers` of them, else
     bulk.default_workers(); none for `--help`, a `--workers` that is no number (typer then says
     so), or files and folders named (else Claude Code's: a `transcript_roots` configured in the
-    settings is not read here) that hold too little to import in parallel. What is read wrong here
-    costs only time: the import starts the workers it needs, and ends those it does
-    not."""
+    settings is not read here) that hold too little not imported yet to import in parallel. What
+    is read wrong here costs only time: the import starts the workers it needs, and ends those it
+    does not."""
     from pathlib import Path
 
     from cc_capture.claude_format import transcript_roots
+    from cc_capture.paths import Paths
     from cc_capture.pipeline import import_worker
     from cc_capture.transcripts import bulk
 
@@ -160,7 +161,10 @@ def start_import_workers(args: list[str]) -> None:
             value = arg.split("=", 1)[1]
     if not paths:  # the import reads the configured roots: Claude Code's, unless configured otherwise
         paths = transcript_roots()
-    if value is not None and not value.isdigit() or not bulk.may_need_workers(paths):
+    if value is not None and not value.isdigit():
+        return
+    offsets = {} if "--rescan" in args else bulk.imported_offsets(Paths().db)  # --rescan reads some from the start
+    if not bulk.may_need_workers(paths, offsets):
         return
     import_worker.start_ahead(bulk.default_workers() if value is None else int(value))
 

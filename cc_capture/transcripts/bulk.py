@@ -79,19 +79,37 @@ COMMIT_EVERY_S = 0.25
 IMPORT_CACHE_KIB = 16 << 10
 
 
-def may_need_workers(paths: Iterable[Path]) -> bool:
+def may_need_workers(paths: Iterable[Path], offsets: dict[str, int] | None = None) -> bool:
     """Whether importing these files and folders could be worth worker processes: they hold
-    PARALLEL_MIN_BYTES of transcripts, imported already or not (counted until they do)."""
+    PARALLEL_MIN_BYTES of transcripts not read yet (past their stored read `offsets`, as
+    `imported_offsets` gives them, or from their start; counted until they do)."""
+    offsets = offsets or {}
     total = 0
     for path in paths:
         for f in transcript_files(path):
             try:
-                total += f.stat().st_size
+                size = f.stat().st_size
             except OSError:  # gone meanwhile: the import will not read it either
                 continue
+            start = offsets.get(str(f), 0)
+            total += size - (start if start <= size else 0)  # shorter than its offset: rewritten, read again
             if total >= PARALLEL_MIN_BYTES:
                 return True
     return False
+
+
+def imported_offsets(db_path: Path) -> dict[str, int]:
+    """The read offsets of the transcripts imported into this database (`transcript_offsets`), read
+    without opening the store (no migration, nothing written): none where there is no database yet
+    or it cannot be read."""
+    try:
+        conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return dict(conn.execute("SELECT path, offset FROM transcript_offsets"))
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return {}
 
 
 def default_workers() -> int:
