@@ -1,6 +1,7 @@
 """Signals: labelled accuracy (floors under benchmarks/signals_accuracy.py), trace-level rules,
 the 35-dimension vector, quality gates, and when the daemon and `ccd` compute them."""
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -85,11 +86,7 @@ def test_agreement_sets_relabel_the_sentences_they_name(name, splits, batches, l
 
 def test_real_labelled_set_is_rebuilt_exactly_by_its_script(shared):
     """sentences.jsonl is what build_sentences.py draws from ../shared (labels are by hand)."""
-    sys.path.insert(0, str(FIXTURES / "signals"))
-    try:
-        import build_sentences
-    finally:
-        sys.path.pop(0)
+    build_sentences = _fixture_script("build_sentences")
     rebuilt = build_sentences.build(shared)
     stored = [json.loads(l) for l in (FIXTURES / "signals" / "sentences.jsonl").read_text().splitlines()]
     assert [(r["id"], r["text"], r["split"]) for r in rebuilt] == [(r["id"], r["text"], r["split"]) for r in stored]
@@ -169,13 +166,13 @@ def test_classifier_weights_were_trained_on_these_detector_patterns():
     assert {m.kind for m in classify.models().models if m.method == "classifier"}  # something was learnt
 
 
-def _training_script():
+def _fixture_script(name: str):
+    """A script of tests/fixtures/signals (not a package) imported as a module."""
     sys.path.insert(0, str(FIXTURES / "signals"))
     try:
-        import train_classifier
+        return importlib.import_module(name)
     finally:
         sys.path.pop(0)
-    return train_classifier
 
 
 def test_classifier_decisions_are_unchanged():
@@ -183,11 +180,7 @@ def test_classifier_decisions_are_unchanged():
     columns: every sentence of the set gets the decisions recorded before those changes
     (decisions.json, by record_decisions.py), through classify() and through detect(), and the
     complete training-time features decide the same as the pruned ones."""
-    sys.path.insert(0, str(FIXTURES / "signals"))
-    try:
-        import record_decisions
-    finally:
-        sys.path.pop(0)
+    record_decisions = _fixture_script("record_decisions")
     assert record_decisions.decisions() == json.loads(record_decisions.DECISIONS.read_text())
     models = classify.models()
     assert models.families < classify.FAMILIES  # some family is left unmade (b:, f2: have no weights)
@@ -245,7 +238,7 @@ def test_shipped_weights_are_what_the_training_script_produces():
     refitted here, every feature carries the same weight (pruning aside) and every classifier the
     same bias, the dev split is the one the file says it was trained on, and dev sentences get the
     script's scores (before pruning) and the same decisions."""
-    tc = _training_script()
+    tc = _fixture_script("train_classifier")
     shipped = json.loads(classify.WEIGHTS.read_text())
     dev = tc.dev_rows()
     feats, y = tc.dev_matrix(dev)
@@ -273,15 +266,6 @@ def test_shipped_weights_are_what_the_training_script_produces():
                 assert shipped_scores[kind] == pytest.approx(float(script[i, j]), abs=0.25), (kind, r.text)
 
 
-def _embeddings_script():
-    sys.path.insert(0, str(FIXTURES / "signals"))
-    try:
-        import embeddings
-    finally:
-        sys.path.pop(0)
-    return embeddings
-
-
 def _folded_as_shipped(embeddings, vectors, dim: int, scale: float, dev):
     """Fit embeddings.py's regression over dev's binary features and the sum of its sentences'
     unique words' vectors, fold it into `u:word` weights, check the fold scores every sentence as
@@ -291,7 +275,7 @@ def _folded_as_shipped(embeddings, vectors, dim: int, scale: float, dev):
     column: kind -> its place in the models' scores)."""
     import numpy as np
 
-    tc = _training_script()
+    tc = _fixture_script("train_classifier")
     feats, y = tc.dev_matrix(dev)
     texts = [r.text for r in dev]
     vocab = tc.vocabulary(feats, tc.GROUPS["unigrams+verdicts+cues+before-cues+patterns"])
@@ -323,8 +307,8 @@ def test_embedding_part_folds_exactly_into_unigram_weights():
     as the corpus (the script's corpus is the dev sessions' transcripts in ../shared)."""
     import numpy as np
 
-    embeddings = _embeddings_script()
-    dev = _training_script().dev_rows()[::13]
+    embeddings = _fixture_script("embeddings")
+    dev = _fixture_script("train_classifier").dev_rows()[::13]
     blocks = [classify._WORD_RE.findall(r.text.lower()) for r in dev]
     emb = embeddings.Embeddings(blocks)
     assert 100 < len(emb.words) and np.array_equal(emb.full, embeddings.Embeddings(blocks).full)
@@ -341,8 +325,9 @@ def test_pretrained_vectors_fold_into_a_weight_for_every_word_of_the_table(tmp_p
     a GloVe file whose digest is not the recorded one is refused."""
     import numpy as np
 
-    embeddings = _embeddings_script()
-    dev = _training_script().dev_rows()[::13]
+    embeddings = _fixture_script("embeddings")
+    tc = _fixture_script("train_classifier")
+    dev = tc.dev_rows()[::13]
     seen = sorted({w for r in dev for w in classify._WORD_RE.findall(r.text.lower())})
     unseen = ["zorblax", "quindle"]  # in no labelled sentence
     words = [",", "u.s.", "'s", *seen[::4], *unseen, "beyondtop"]
@@ -356,7 +341,7 @@ def test_pretrained_vectors_fold_into_a_weight_for_every_word_of_the_table(tmp_p
     plain, novel = "Let me run it.", "Let me run zorblax quindle."
     for text in (plain, novel):
         got = models.scores(classify.features(text, context))
-        assert [got[column[k]] for k in _training_script().KINDS] == pytest.approx(unfold(text, context), abs=1e-3)
+        assert [got[column[k]] for k in tc.KINDS] == pytest.approx(unfold(text, context), abs=1e-3)
     assert models.scores(classify.features(novel, context)) != models.scores(classify.features(plain, context))
     (tmp_path / "glove_6B_50d_emb.npy").write_bytes(b"not the vectors")
     with pytest.raises(SystemExit, match="SHA-256"):
@@ -368,11 +353,7 @@ def test_training_and_extraction_contexts_of_the_set_agree(shared):
     next_call) is, for all but a few, the one extraction gives it through the real import of
     ../shared (context_gap.py; README: 335 of 4,823 differ today, none in after_error): a change
     to build_sentences.py or extract.text_contexts that set them apart fails here."""
-    sys.path.insert(0, str(FIXTURES / "signals"))
-    try:
-        import context_gap
-    finally:
-        sys.path.pop(0)
+    context_gap = _fixture_script("context_gap")
     gap = context_gap.measure(context_gap.contexts(context_gap.stored_texts(shared)))
     assert gap.found >= 4700 and gap.differ <= 400, gap
     assert gap.by_field["after_error"] == 0 and gap.by_field["next_call"] <= 150, gap
